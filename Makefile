@@ -1,0 +1,42 @@
+# The two commands: `make demo` and `make test`. Both create .venv when it is missing.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+HVD_STAMP := $(VENV)/.horovod
+CORES   ?= 2
+
+.PHONY: demo test bench venv horovod lint clean-demo
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch/torchvision are pinned in pyproject.toml; pip takes them from this machine's disk.
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+# Horovod (Gloo, CPU) is built once per machine and cached outside the repo (see tools/install_horovod.sh).
+$(HVD_STAMP): $(STAMP) tools/install_horovod.sh
+	bash tools/install_horovod.sh $(BIN)/python
+	@touch $@
+
+horovod: $(HVD_STAMP)
+
+demo: $(STAMP)
+	$(BIN)/snakemake --profile profiles/demo --cores $(CORES)
+	$(BIN)/snakemake --profile profiles/demo --cores $(CORES) --report results/report.html
+
+test: $(STAMP) $(HVD_STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint --profile profiles/demo
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean-demo:
+	rm -rf data results logs benchmarks

@@ -1,0 +1,1 @@
+"""Subcommands of the `cycleaug` CLI; see `cycleaug.cli` for the contract each module follows."""
