@@ -1,0 +1,87 @@
+"""The config is validated before any job runs, and every error names the key at fault."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from cycleaug.config_check import check_config, schema_errors
+from cycleaug.errors import CycleAugError
+from conftest import ROOT, run_snakemake
+
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_shipped_configs_are_valid(config):
+    assert schema_errors(config, SCHEMA) == []
+    check_config(config)
+    demo = yaml.safe_load((ROOT / "profiles/demo/demo.yaml").read_text())
+    from snakemake.utils import update_config
+
+    merged = copy.deepcopy(config)
+    update_config(merged, demo)
+    assert schema_errors(merged, SCHEMA) == []
+    check_config(merged)
+
+
+def test_paper_values_in_config(config):
+    # FACTS.md: 256 px crops, 100 + 100 epochs, lr 2e-4, batch 1, scale 4, GPU counts, YOLO at 608, 5,000 iterations.
+    assert config["crop"]["size"] == 256
+    assert config["crop"]["max_images"] == {"bdd100k": 4822, "synthia": 3163}
+    cg = config["cyclegan"]
+    assert (cg["n_epochs"], cg["n_epochs_decay"], cg["lr"], cg["batch_size"]) == (100, 100, 0.0002, 1)
+    assert cg["gpu_counts"] == [4, 64, 128, 256, 512] and cg["shard_scale"] == 4
+    assert (cg["lambda_cycle"], cg["lambda_identity"], cg["pool_size"]) == (10.0, 0.5, 50)
+    assert config["detector"]["iterations"] == 5000
+    assert (config["detector"]["n_real"], config["detector"]["n_synthetic"]) == (500, 1017)
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("crop", "size"), "big", "crop.size: 'big' is not of type 'integer'"),
+        (("crop", "sizee"), 3, "crop.sizee: unknown key"),
+        (("data", "source"), "fake", "data.source: 'fake' is not one of"),
+        (("cyclegan", "lr"), -1.0, "cyclegan.lr:"),
+        (("cyclegan", "gpu_counts"), [4, 4], "cyclegan.gpu_counts:"),
+        (("fid", "dims"), 100, "fid.dims: 100 is not one of"),
+        (("data", "bdd100k", "images", "sha256"), "xyz", "data.bdd100k.images.sha256:"),
+    ],
+)
+def test_schema_error_names_the_key(config, path, value, expected):
+    bad = copy.deepcopy(config)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    errors = schema_errors(bad, SCHEMA)
+    assert any(expected in e for e in errors), errors
+
+
+def test_cross_key_checks(config):
+    bad = copy.deepcopy(config)
+    bad["cyclegan"]["save_epochs"] = [1, 500]
+    with pytest.raises(CycleAugError, match=r"cyclegan.save_epochs: \[500\]"):
+        check_config(bad)
+    bad = copy.deepcopy(config)
+    bad["generate"]["sample_epochs"] = [7]
+    with pytest.raises(CycleAugError, match="generate.sample_epochs"):
+        check_config(bad)
+
+
+def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("crop:\n  size: big\ncyclegan:\n  backend: mpi\n")
+    proc = run_snakemake("--profile", "profiles/demo", "-n", "--configfile", "profiles/demo/demo.yaml", bad,
+                         check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "crop.size: 'big' is not of type 'integer'" in out
+    assert "cyclegan.backend: 'mpi' is not one of" in out

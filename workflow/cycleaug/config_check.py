@@ -1,0 +1,58 @@
+"""Config validation messages that name the key, and checks across keys that a schema cannot express.
+
+The Snakefile validates with ``snakemake.utils.validate`` against ``workflow/schemas/config.schema.yaml``;
+when that fails, ``schema_errors`` lists every violation as ``crop.size: 'big' is not of type 'integer'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from cycleaug.errors import CycleAugError
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
+    """Every schema violation in ``config``, each naming its key and what was expected."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    messages = []
+    for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path))):
+        if err.validator == "additionalProperties":
+            allowed = sorted(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - set(allowed))
+            for name in extra:
+                messages.append(
+                    f"{_key([*err.path, name])}: unknown key (valid keys here: {', '.join(allowed)})"
+                )
+        elif err.validator == "enum":
+            messages.append(f"{_key(err.path)}: {err.instance!r} is not one of {err.validator_value}")
+        else:
+            messages.append(f"{_key(err.path)}: {err.message}")
+    return messages
+
+
+def check_config(config: dict) -> None:
+    """Raise CycleAugError naming the key when keys contradict each other."""
+    cg = config["cyclegan"]
+    total = cg["n_epochs"] + cg["n_epochs_decay"]
+    if total < 1:
+        raise CycleAugError("cyclegan.n_epochs + cyclegan.n_epochs_decay: must be at least 1 epoch in total")
+    late = [e for e in cg["save_epochs"] if e > total]
+    if late:
+        raise CycleAugError(f"cyclegan.save_epochs: {late} lie beyond the last epoch ({total})")
+    if cg["crop_size"] > cg["load_size"]:
+        raise CycleAugError(
+            f"cyclegan.crop_size ({cg['crop_size']}) must not exceed cyclegan.load_size ({cg['load_size']})"
+        )
+    kept = set(cg["save_epochs"]) | {total}
+    missing = [e for e in config.get("generate", {}).get("sample_epochs", []) if e not in kept]
+    if missing:
+        raise CycleAugError(
+            f"generate.sample_epochs: {missing} are not saved epochs (cyclegan.save_epochs or the last, {total})"
+        )
