@@ -1,0 +1,102 @@
+# Acquisition: the official archives and pretrained weights (issue 2, "The real data sets").
+# Each file comes from its config source (`path` if that file exists, else `url`), is verified
+# against its md5/sha256 and, for the data sets, unpacked into the raw layout the data stage reads.
+# Which archive holds what, and the --strip/--expect that follow, live in cycleaug/acquire.py
+# (SOURCES[name]: .archive, .path(DATA), .outputs(DATA)). Rules read the weights at
+# SOURCES["darknet53"].path(DATA) and SOURCES["inception"].path(DATA).
+# These are local rules: downloads need the internet, which cluster compute nodes often lack.
+from cycleaug.acquire import all_sources, fetch_arguments, layout_arguments
+
+SOURCES = all_sources(config)
+
+
+if config["data"]["source"] == "real":
+
+    rule fetch_bdd100k_images:
+        output:
+            directory(SOURCES["bdd100k_images"].path(DATA)),
+        log:
+            "logs/acquire/bdd100k_images.log",
+        benchmark:
+            "benchmarks/acquire/bdd100k_images.tsv"
+        localrule: True
+        conda:
+            "../../envs/cycleaug.yaml"
+        params:
+            fetch=fetch_arguments(SOURCES["bdd100k_images"]),
+            archive=SOURCES["bdd100k_images"].archive,
+            layout=layout_arguments(SOURCES["bdd100k_images"]),
+        shell:
+            "cycleaug fetch {params.fetch} --out {params.archive} "
+            "--extract-to {output} {params.layout} > {log} 2>&1"
+
+    # Outputs are the label files themselves (legacy or det_20, per data.bdd100k.label_format);
+    # the archive unpacks into their folder.
+    rule fetch_bdd100k_labels:
+        output:
+            train=SOURCES["bdd100k_labels"].outputs(DATA)[0],
+            val=SOURCES["bdd100k_labels"].outputs(DATA)[1],
+        log:
+            "logs/acquire/bdd100k_labels.log",
+        localrule: True
+        conda:
+            "../../envs/cycleaug.yaml"
+        params:
+            fetch=fetch_arguments(SOURCES["bdd100k_labels"]),
+            archive=SOURCES["bdd100k_labels"].archive,
+            layout=layout_arguments(SOURCES["bdd100k_labels"]),
+        shell:
+            "cycleaug fetch {params.fetch} --out {params.archive} "
+            '--extract-to "$(dirname {output.train})" {params.layout} > {log} 2>&1'
+
+    rule fetch_synthia:
+        output:
+            directory(SOURCES["synthia"].path(DATA)),
+        log:
+            "logs/acquire/synthia.log",
+        benchmark:
+            "benchmarks/acquire/synthia.tsv"
+        localrule: True
+        conda:
+            "../../envs/cycleaug.yaml"
+        params:
+            fetch=fetch_arguments(SOURCES["synthia"]),
+            archive=SOURCES["synthia"].archive,
+            layout=layout_arguments(SOURCES["synthia"]),
+        shell:
+            "cycleaug fetch {params.fetch} --out {params.archive} "
+            "--extract-to {output} {params.layout} > {log} 2>&1"
+
+
+# Weights: the configured path is used (verified, then hard-linked) when that file exists, else
+# the URL is downloaded; rules read the verified copy under {DATA}/pretrained/.
+if "darknet53" in SOURCES:
+
+    rule fetch_darknet53:
+        output:
+            SOURCES["darknet53"].path(DATA),
+        log:
+            "logs/acquire/darknet53.log",
+        localrule: True
+        conda:
+            "../../envs/cycleaug.yaml"
+        params:
+            fetch=fetch_arguments(SOURCES["darknet53"]),
+        shell:
+            "cycleaug fetch {params.fetch} --out {output} > {log} 2>&1"
+
+
+if "inception" in SOURCES:
+
+    rule fetch_inception:
+        output:
+            SOURCES["inception"].path(DATA),
+        log:
+            "logs/acquire/inception.log",
+        localrule: True
+        conda:
+            "../../envs/cycleaug.yaml"
+        params:
+            fetch=fetch_arguments(SOURCES["inception"]),
+        shell:
+            "cycleaug fetch {params.fetch} --out {output} > {log} 2>&1"
