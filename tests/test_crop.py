@@ -1,0 +1,141 @@
+"""Person-centred crops: window geometry, pixel content against numpy slicing of the source,
+skipped and corrupt images, the failure fraction, held-out selection and determinism."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+from cycleaug.data.crop import crop_images, crop_window, largest_box
+from cycleaug.errors import CycleAugError
+from cycleaug.labels import Box, Frame, write_frames
+
+
+def test_window_is_centred_on_the_box():
+    box = Box(40.0, 30.0, 60.0, 70.0)  # centre (50, 50)
+    assert crop_window(box, 200, 100, 32) == (34, 34, 66, 66)
+    x0, y0, x1, y1 = crop_window(Box(40.0, 30.0, 61.0, 71.0), 200, 100, 32)  # centre (50.5, 50.5)
+    assert (x0 + x1) / 2 - 50.5 in (-0.5, 0.5) and (y0 + y1) / 2 - 50.5 in (-0.5, 0.5)
+
+
+@pytest.mark.parametrize("box, expected", [
+    (Box(0, 0, 10, 10), (0, 0, 32, 32)),  # crosses left and top: shifted right and down
+    (Box(190, 90, 200, 100), (168, 68, 200, 100)),  # crosses right and bottom: shifted left and up
+    (Box(-5, 40, 3, 60), (0, 34, 32, 66)),  # box partly outside the image
+])
+def test_window_is_shifted_inside(box, expected):
+    assert crop_window(box, 200, 100, 32) == expected
+
+
+def test_window_exact_fit_and_too_small():
+    assert crop_window(Box(0, 0, 4, 4), 32, 32, 32) == (0, 0, 32, 32)
+    assert crop_window(Box(0, 0, 4, 4), 31, 64, 32) is None
+    assert crop_window(Box(0, 0, 4, 4), 64, 31, 32) is None
+
+
+def test_largest_box_is_by_area():
+    tall = Box(0, 0, 2, 50)  # area 100, taller
+    wide = Box(0, 0, 20, 10)  # area 200
+    assert largest_box([tall, wide]) is wide
+    assert largest_box([]) is None
+
+
+def _scene(tmp_path: Path, n: int = 12, size=(80, 60)) -> tuple[Path, Path, dict]:
+    """n random-noise images, each with a small and a large person box; returns folder, labels, arrays."""
+    rng = np.random.default_rng(1)
+    images = tmp_path / "images"
+    images.mkdir()
+    frames, arrays = [], {}
+    for i in range(n):
+        a = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+        name = f"img{i:02d}.png"
+        Image.fromarray(a).save(images / name)
+        arrays[name] = a
+        x, y = rng.uniform(0, size[0] - 10), rng.uniform(0, size[1] - 25)
+        frames.append(Frame(name, [Box(1, 1, 4, 8), Box(x, y, x + 10, y + 25)]))
+    frames.append(Frame("nobody.png", []))
+    frames.append(Frame("short.png", [Box(0, 0, 5, 10)]))  # below min_height
+    labels = tmp_path / "labels.json"
+    write_frames(labels, frames)
+    return images, labels, arrays
+
+
+def _manifest(folder: Path) -> list[dict]:
+    with open(folder / "manifest.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_crops_match_source_pixels(tmp_path):
+    images, labels, arrays = _scene(tmp_path)
+    summary = crop_images(images, labels, tmp_path / "out", size=32, min_height=20)
+    assert summary["crops"] == 12 and summary["eligible"] == 12 and summary["skipped"] == 0
+    rows = _manifest(tmp_path / "out")
+    assert len(rows) == 12
+    for r in rows:
+        x0, y0, x1, y1 = (int(r[k]) for k in ("crop_x0", "crop_y0", "crop_x1", "crop_y1"))
+        crop = np.asarray(Image.open(tmp_path / "out" / r["crop"]))
+        np.testing.assert_array_equal(crop, arrays[r["source"]][y0:y1, x0:x1])
+        cx = (float(r["box_x1"]) + float(r["box_x2"])) / 2
+        # Centred unless the border forced a shift.
+        assert x1 - x0 == 32 and (abs((x0 + x1) / 2 - cx) <= 0.5 or x0 == 0 or x1 == 80)
+        assert float(r["box_y2"]) - float(r["box_y1"]) == pytest.approx(25)  # the larger person was used
+    assert (tmp_path / "out" / "skipped.csv").read_text().splitlines() == ["source,reason"]
+
+
+def test_small_and_corrupt_images_are_skipped(tmp_path):
+    images, labels, _ = _scene(tmp_path, n=10)
+    Image.new("RGB", (20, 20)).save(images / "img03.png")  # smaller than the crop
+    (images / "img05.png").write_bytes((images / "img05.png").read_bytes()[:200])  # truncated
+    (images / "img07.png").unlink()  # missing
+    with pytest.raises(CycleAugError, match="2 of 10 images could not be read"):
+        crop_images(images, labels, tmp_path / "out", size=32, min_height=20, max_failure_fraction=0.1)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+    summary = crop_images(images, labels, tmp_path / "out", size=32, min_height=20, max_failure_fraction=0.2)
+    assert (summary["crops"], summary["skipped"], summary["failures"]) == (7, 3, 2)
+    with open(tmp_path / "out" / "skipped.csv") as f:
+        reasons = {r["source"]: r["reason"] for r in csv.DictReader(f)}
+    assert set(reasons) == {"img03.png", "img05.png", "img07.png"}
+    assert "smaller than the 32x32 crop" in reasons["img03.png"]
+    assert "unreadable" in reasons["img05.png"] and "not found" in reasons["img07.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == sorted(
+        r["crop"] for r in _manifest(tmp_path / "out"))
+
+
+def test_holdout_max_images_and_determinism(tmp_path):
+    images, labels, _ = _scene(tmp_path, n=12)
+
+    def run(tag, seed, workers):
+        out, held = tmp_path / f"out_{tag}", tmp_path / f"held_{tag}"
+        crop_images(images, labels, out, size=32, min_height=20, max_images=5, seed=seed,
+                    holdout=3, holdout_out=held, workers=workers)
+        return ({r["source"] for r in _manifest(out)}, {r["source"] for r in _manifest(held)},
+                {p.name: p.read_bytes() for p in out.glob("*.png")})
+
+    train, held, files = run("a", 0, 1)
+    assert len(train) == 5 and len(held) == 3 and not train & held
+    assert len(files) == 5  # no stray crops from images visited past the last one needed
+    assert run("b", 0, 2) == (train, held, files)  # same seed, more workers: same output
+    other = run("c", 1, 1)
+    assert (other[0], other[1]) != (train, held)
+
+
+def test_too_few_crops_for_holdout(tmp_path):
+    images, labels, _ = _scene(tmp_path, n=3)
+    with pytest.raises(CycleAugError, match="need more than --holdout 3"):
+        crop_images(images, labels, tmp_path / "out", size=32, min_height=20, holdout=3,
+                    holdout_out=tmp_path / "held")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "held").exists()
+
+
+def test_crop_cli(tmp_path):
+    images, labels, _ = _scene(tmp_path, n=6)
+    run_cli("crop", "--images", images, "--labels", labels, "--out", tmp_path / "out", "--size", "32",
+            "--min-height", "20", "--holdout", "2", "--holdout-out", tmp_path / "held", "--workers", "2")
+    assert len(_manifest(tmp_path / "out")) == 4 and len(_manifest(tmp_path / "held")) == 2
+    bad = run_cli("crop", "--images", tmp_path / "nope", "--labels", labels, "--out", tmp_path / "x", check=False)
+    assert bad.returncode == 2 and "image folder not found" in bad.stderr

@@ -1,0 +1,173 @@
+"""The demo generator: real on-disk formats, determinism, usable persons, and a CG-vs-photo gap
+measured on the generated images."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import png
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from conftest import run_cli
+from cycleaug.data.bdd100k import read_bdd100k
+from cycleaug.data.crop import largest_box
+from cycleaug.data.demo import bdd_names, bdd_scene, rasterise, write_demo
+from cycleaug.data.pngio import read_png
+from cycleaug.data.synthia import PEDESTRIAN, synthia_frames
+from cycleaug.errors import CycleAugError
+
+SMALL = dict(n_bdd_train=8, n_bdd_val=3, n_synthia=8, bdd_size=(128, 72), synthia_size=(128, 76))
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "raw"
+    write_demo(out, seed=0, **SMALL)
+    return out
+
+
+def test_layout_and_formats(demo):
+    bdd = demo / "bdd100k"
+    for split, n in (("train", 8), ("val", 3)):
+        names = sorted(p.name for p in (bdd / "images/100k" / split).iterdir())
+        assert len(names) == n and all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{8}\.jpg", x) for x in names)
+        assert Image.open(bdd / "images/100k" / split / names[0]).format == "JPEG"
+        legacy = json.loads((bdd / f"labels/bdd100k_labels_images_{split}.json").read_text())
+        assert sorted(f["name"] for f in legacy) == names
+        assert set(legacy[0]["attributes"]) == {"weather", "scene", "timeofday"}
+        cats = {lab["category"] for f in legacy for lab in f["labels"]}
+        assert {"person", "drivable area", "lane"} <= cats
+        assert all(("box2d" in lab) != ("poly2d" in lab) for f in legacy for lab in f["labels"])
+        det = json.loads((bdd / f"labels/det_20/det_{split}.json").read_text())
+        assert "pedestrian" in {lab["category"] for f in det for lab in f.get("labels", [])}
+        assert "person" not in {lab["category"] for f in det for lab in f.get("labels", [])}
+        # Both releases give the same person boxes through the real reader.
+        a = read_bdd100k(bdd / f"labels/bdd100k_labels_images_{split}.json", "legacy")
+        b = read_bdd100k(bdd / f"labels/det_20/det_{split}.json", "det20")
+        assert [(f.name, f.boxes) for f in a] == [(f.name, f.boxes) for f in b]
+    syn = demo / "synthia"
+    names = sorted(p.name for p in (syn / "RGB").iterdir())
+    assert names == [f"{i:07d}.png" for i in range(8)]
+    info = png.Reader(filename=str(syn / "GT/LABELS" / names[0])).read()[3]
+    assert (info["bitdepth"], info["planes"]) == (16, 3)
+    lab = read_png(syn / "GT/LABELS" / names[0])
+    assert lab.shape == (76, 128, 3) and lab[:, :, 0].max() <= 22 and not lab[:, :, 2].any()
+
+
+def test_synthia_boxes_match_instance_pixels(demo):
+    """Boxes from the reader equal the extent of each pedestrian instance, found here per id."""
+    frames = {f.name: f for f in synthia_frames(demo / "synthia", min_box_area=0)}
+    for name, frame in frames.items():
+        lab = read_png(demo / "synthia/GT/LABELS" / name)
+        ped = lab[:, :, 0] == PEDESTRIAN
+        expected = []
+        for i in sorted(set(lab[:, :, 1][ped].tolist())):
+            ys, xs = np.nonzero(ped & (lab[:, :, 1] == i))
+            expected.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+        assert [(b.x1, b.y1, b.x2, b.y2) for b in frame.boxes] == expected
+
+
+def test_bdd_person_boxes_cover_person_pixels(demo):
+    """Every pixel drawn as a person in a BDD-like image lies in a labelled person box (the boxes
+    come from the shapes' vertices; the pixels from rasterising them), and each box holds person
+    pixels unless something nearer hides it."""
+    frames = json.loads((demo / "bdd100k/labels/bdd100k_labels_images_train.json").read_text())
+    names = sorted(p.name for p in (demo / "bdd100k/images/100k/train").iterdir())
+    assert sum(1 for f in frames if any(lab["category"] == "person" for lab in f["labels"])) >= 5
+    for f in frames:
+        _, scenery, objs, info, _ = bdd_scene(0, 0, _train_index(demo, f["name"]), 128, 72)
+        _, cls, _ = rasterise(128, 72, scenery, objs, info, cg=False)
+        covered = np.zeros_like(cls, dtype=bool)
+        for lab in f["labels"]:
+            if lab["category"] != "person":
+                continue
+            b = lab["box2d"]
+            assert 0 <= b["x1"] < b["x2"] <= 127 and 0 <= b["y1"] < b["y2"] <= 71
+            x1, y1 = int(np.floor(b["x1"])) - 1, int(np.floor(b["y1"])) - 1  # 1 px for rasterisation
+            x2, y2 = int(np.ceil(b["x2"])) + 2, int(np.ceil(b["y2"])) + 2
+            covered[max(y1, 0):y2, max(x1, 0):x2] = True
+            assert (cls[max(y1, 0):y2, max(x1, 0):x2] == PEDESTRIAN).any() or lab["attributes"]["occluded"]
+        assert not ((cls == PEDESTRIAN) & ~covered).any(), f["name"]
+    assert len(names) == len(frames)
+
+
+def _train_index(demo: Path, name: str) -> int:
+    """Images are rendered in the order of their generated names (bdd_names), not sorted order."""
+    return bdd_names(0, [SMALL["n_bdd_train"], SMALL["n_bdd_val"]])[0].index(name)
+
+
+def test_deterministic_and_seeded(tmp_path, demo):
+    again = tmp_path / "again"
+    write_demo(again, seed=0, workers=2, **SMALL)
+    assert _digest(again) == _digest(demo)  # labels and images, whatever the worker count
+    other = tmp_path / "other"
+    write_demo(other, seed=1, **SMALL)
+    label = "bdd100k/labels/bdd100k_labels_images_train.json"
+    assert (other / label).read_bytes() != (demo / label).read_bytes()
+    assert _digest(other / "synthia") != _digest(demo / "synthia")
+
+
+def test_most_images_have_a_croppable_person(tmp_path):
+    out = tmp_path / "raw"
+    write_demo(out, seed=3, n_bdd_train=40, n_bdd_val=1, n_synthia=30, bdd_size=(96, 54), synthia_size=(96, 57))
+    bdd = read_bdd100k(out / "bdd100k/labels/bdd100k_labels_images_train.json", "legacy")
+    syn = synthia_frames(out / "synthia", min_box_area=0)
+    for frames, h in ((bdd, 54), (syn, 57)):
+        tall = [f for f in frames if f.boxes and largest_box(f.boxes).height >= 0.13 * h]
+        empty = [f for f in frames if not f.boxes]
+        assert len(tall) >= 0.6 * len(frames), len(tall)
+        assert empty or len(frames) < 20  # some images have nobody
+
+
+def _saturation(rgb: np.ndarray) -> float:
+    rgb = rgb.astype(np.float64)
+    mx, mn = rgb.max(axis=2), rgb.min(axis=2)
+    return float(np.mean(np.where(mx > 0, (mx - mn) / np.maximum(mx, 1), 0)))
+
+
+def _noise(rgb: np.ndarray) -> float:
+    """Median absolute Laplacian of the grey image: ~0 on flat surfaces, large with sensor noise
+    and texture; edges are too few to move the median."""
+    grey = rgb.astype(np.float64).mean(axis=2)
+    return float(np.median(np.abs(ndimage.laplace(grey))))
+
+
+def test_domains_differ_like_cg_and_photos(tmp_path):
+    out = tmp_path / "raw"
+    write_demo(out, seed=5, n_bdd_train=10, n_bdd_val=1, n_synthia=10, bdd_size=(160, 90), synthia_size=(160, 95))
+    bdd = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((out / "bdd100k/images/100k/train").iterdir())]
+    syn = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((out / "synthia/RGB").iterdir())]
+    sat_b, sat_s = np.mean([_saturation(a) for a in bdd]), np.mean([_saturation(a) for a in syn])
+    noise_b, noise_s = np.mean([_noise(a) for a in bdd]), np.mean([_noise(a) for a in syn])
+    assert sat_s > 1.5 * sat_b, (sat_s, sat_b)
+    assert noise_s < 0.5 and noise_b > 3.0, (noise_s, noise_b)
+    # CG keeps exact flat colours: few distinct colours; photos: thousands.
+    assert np.mean([len(np.unique(a.reshape(-1, 3), axis=0)) for a in syn]) < 0.1 * np.mean(
+        [len(np.unique(a.reshape(-1, 3), axis=0)) for a in bdd])
+
+
+def test_refuses_to_replace_real_data(tmp_path):
+    (tmp_path / "raw/bdd100k/labels").mkdir(parents=True)
+    (tmp_path / "raw/bdd100k/labels/bdd100k_labels_images_train.json").write_text("[]")
+    with pytest.raises(CycleAugError, match="refusing to replace"):
+        write_demo(tmp_path / "raw", **SMALL)
+    assert (tmp_path / "raw/bdd100k/labels/bdd100k_labels_images_train.json").read_text() == "[]"
+
+
+def test_demo_data_cli(tmp_path):
+    run_cli("demo-data", "--out", tmp_path / "raw", "--n-bdd-train", "2", "--n-bdd-val", "1", "--n-synthia", "2",
+            "--bdd-size", "64", "48", "--synthia-size", "64", "50")
+    assert len(list((tmp_path / "raw/synthia/GT/LABELS").iterdir())) == 2
+    bad = run_cli("demo-data", "--out", tmp_path / "x", "--bdd-size", "8", "8", check=False)
+    assert bad.returncode == 2 and "--bdd-size" in bad.stderr
