@@ -1,0 +1,340 @@
+"""Figures 4-6 and Table 2: each drawn from small hand-written inputs in the real formats.
+
+The build_* functions return the matplotlib Figure, so the tests read the plotted series back and
+compare them with values computed here independently; the CLI runs check that a PNG and a PDF appear
+(and nothing half-written on errors); one Snakemake run redraws a single figure from existing data.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import BIN, ROOT, run_cli, run_snakemake
+from cycleaug.errors import CycleAugError
+from cycleaug.figures import fig4, fig5, fig6, table2
+from cycleaug.figures.style import check_font_sizes
+
+# ---------------------------------------------------------------------------------------------
+# Hand-written inputs
+
+
+def write_train_log(path: Path, world_size: int, seconds: list, iterations: int = 10):
+    """A train_log.jsonl as cycleaug.cyclegan.train writes it: one JSON object per epoch, or per part of an
+    epoch interrupted at the walltime. An entry of ``seconds`` is one epoch's time, or a list of
+    (seconds, iterations, complete) parts of one epoch."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    losses = {k: 0.5 for k in ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")}
+    lines = []
+    for epoch, entry in enumerate(seconds, 1):
+        start = 0
+        for s, its, complete in entry if isinstance(entry, list) else [(entry, iterations, True)]:
+            lines.append(dict(epoch=epoch, seconds=s, iterations=its, images_per_s=its * world_size / s,
+                              **losses, lr=2e-4, world_size=world_size, backend="torch", batch_size=1,
+                              start_iteration=start, complete=complete, save_seconds=0.1))
+            start += its
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+FID_HEADER = ["gpus", "epoch", "fid", "n_real", "n_fake", "weights"]
+
+
+def fid_rows(gpus: list[int], epochs: list[int], n_real: int, n_fake: int, weights: str) -> list[list]:
+    rows = [[g, e, round(300 - 0.3 * e + 7 * i + 0.01 * e * i, 3), n_real, n_fake, weights]
+            for i, g in enumerate(gpus) for e in epochs]
+    return rows[::-1]  # out of order on purpose: the figure must sort by epoch
+
+
+# Paper's Table 2 (FACTS.md), as the evaluation step writes table2.csv.
+TABLE2 = [
+    ["(a)", "BDD only", 3930, 2920, 6843, 0.57, 0.36, 0.45, 34.34, 4000],
+    ["(b)", "(a) + raw CG", 4086, 2643, 6687, 0.61, 0.38, 0.47, 39.45, 3500],
+    ["(c)", "(a) + generated, 4 GPUs", 4813, 4560, 5960, 0.51, 0.45, 0.48, 41.39, 5000],
+    ["(d)", "(a) + generated, 64 GPUs", 4403, 2625, 6370, 0.63, 0.41, 0.49, 41.84, 4500],
+    ["(e)", "(a) + generated, 128 GPUs", 4718, 3762, 6055, 0.56, 0.44, 0.49, 42.03, 5000],
+    ["(f)", "(a) + generated, 256 GPUs", 3996, 1938, 6777, 0.67, 0.37, 0.48, 41.40, 4000],
+    ["(g)", "(a) + generated, 512 GPUs", 4604, 3616, 6169, 0.56, 0.43, 0.48, 41.53, 4500],
+]
+TABLE2_HEADER = ["condition", "label", "TP", "FP", "FN", "precision", "recall", "f1", "map50", "best_iteration"]
+
+
+def lines_by_label(fig) -> dict:
+    return {line.get_label(): line for ax in fig.axes for line in ax.get_lines()}
+
+
+def all_text(fig) -> str:
+    from matplotlib.text import Text
+
+    return "\n".join(t.get_text() for t in fig.findobj(Text))
+
+
+def assert_png_pdf(png: Path):
+    pdf = png.with_suffix(".pdf")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 1000
+    assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+    with Image.open(png) as im:
+        assert min(im.size) > 100
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 4
+
+
+def test_fig4_speedup_against_an_independent_computation(tmp_path):
+    # 1 GPU finished 3 epochs; 2 GPUs 2 epochs and a third cut by the walltime (not counted);
+    # 4 GPUs 3 epochs, the second interrupted and resumed (two parts, summed).
+    write_train_log(tmp_path / "1gpu/train_log.jsonl", 1, [100.0, 98.0, 102.0])
+    write_train_log(tmp_path / "2gpu/train_log.jsonl", 2, [60.0, 58.0, [(20.0, 3, False)]])
+    write_train_log(tmp_path / "4gpu/train_log.jsonl", 4, [31.0, [(12.0, 4, False), (17.5, 6, True)], 30.0])
+    logs = [tmp_path / f"{n}gpu/train_log.jsonl" for n in (4, 1, 2)]  # order does not matter
+    base = np.mean([100.0, 98.0, 102.0])
+    expected = {1: 1.0, 2: base / np.mean([60.0, 58.0]), 4: base / np.mean([31.0, 12.0 + 17.5, 30.0])}
+
+    fig = fig4.build_fig4([fig4.read_log(p) for p in logs])
+    lines = lines_by_label(fig)
+    measured = lines["measured"]
+    assert list(measured.get_xdata()) == [1, 2, 4]
+    np.testing.assert_allclose(measured.get_ydata(), [expected[n] for n in (1, 2, 4)], rtol=1e-12)
+    ideal = lines["ideal (linear)"]
+    assert list(ideal.get_xdata()) == [1, 4] and list(ideal.get_ydata()) == [1, 4]
+    # Parallel efficiency = speed-up / (n / 1), printed beside each point.
+    text = all_text(fig)
+    for n in (2, 4):
+        assert f"{100 * expected[n] / n:.0f}%" in text
+    assert "speed-up over 1 GPU" in fig.axes[0].get_ylabel()
+    assert not any("paper" in label for label in lines)
+    assert check_font_sizes(fig) == []
+
+    summary = fig4.findings(logs)
+    assert f"{expected[4]:.2f}x" in summary and f"{100 * expected[4] / 4:.0f}%" in summary
+    assert "2 GPUs: 59.0 s per epoch (2 epochs" in summary
+
+    out = tmp_path / "figures/fig4_scaling.png"
+    run_cli("figure", "fig4", "--logs", *logs, "--out", out)
+    assert_png_pdf(out)
+
+
+def test_fig4_paper_reference_and_scaling_model(tmp_path):
+    per_epoch = {4: 1238.0, 64: 82.0, 128: 42.5, 256: 23.0, 512: 13.2}
+    logs = []
+    for n, s in per_epoch.items():
+        write_train_log(tmp_path / f"{n}gpu/train_log.jsonl", n, [s, s])
+        logs.append(tmp_path / f"{n}gpu/train_log.jsonl")
+    model = tmp_path / "scaling_model.csv"
+    write_csv(model, ["gpus", "predicted_speedup"], [[4, 1.0], [64, 15.0], [512, 100.0]])
+
+    fig = fig4.build_fig4([fig4.read_log(p) for p in logs], fig4.read_model(model), paper_reference=True)
+    lines = lines_by_label(fig)
+    paper = next(line for label, line in lines.items() if label.startswith("paper"))
+    assert list(paper.get_xdata()) == [512] and list(paper.get_ydata()) == [93.8]
+    assert "128 nodes" in paper.get_label() and "68.77 h" in paper.get_label() and "0.73 h" in paper.get_label()
+    assert list(lines["scaling model"].get_xdata()) == [4, 64, 512]
+    assert list(lines["scaling model"].get_ydata()) == [1.0, 15.0, 100.0]
+    np.testing.assert_allclose(lines["measured"].get_ydata(), [1238.0 / s for s in per_epoch.values()])
+    assert fig.axes[0].get_xscale() == "log"
+
+
+def test_fig4_rejects_a_log_that_contradicts_its_directory(tmp_path):
+    write_train_log(tmp_path / "8gpu/train_log.jsonl", 4, [10.0])
+    with pytest.raises(CycleAugError, match="world_size 4"):
+        fig4.read_log(tmp_path / "8gpu/train_log.jsonl")
+    write_train_log(tmp_path / "2gpu/train_log.jsonl", 2, [[(5.0, 3, False), (4.0, 3, False)]])
+    with pytest.raises(CycleAugError, match="no complete epoch"):
+        fig4.read_log(tmp_path / "2gpu/train_log.jsonl")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 5
+
+
+def make_samples(root: Path, gpus: list[int], epochs: list[int], names: list[str]) -> tuple[Path, Path, dict]:
+    rng = np.random.default_rng(0)
+    images = {}
+    inputs = root / "data/crops/synthia_heldout"
+    inputs.mkdir(parents=True)
+    for name in names:
+        images["input", name] = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(images["input", name]).save(inputs / name)
+    samples = root / "results/samples"
+    for g in gpus:
+        for e in epochs:
+            d = samples / f"{g}gpu/epoch{e}"
+            d.mkdir(parents=True)
+            for name in names:
+                images[g, e, name] = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(images[g, e, name]).save(d / name)
+    return samples, inputs, images
+
+
+def test_fig5_grid_shows_each_input_per_gpu_count_and_epoch(tmp_path):
+    gpus, epochs, names = [1, 2, 4], [1, 3], ["s_0002.png", "s_0000.png", "s_0001.png"]
+    samples, inputs, images = make_samples(tmp_path, gpus, epochs, names)
+
+    chosen = fig5.choose_inputs(samples, gpus, epochs, inputs, n_inputs=2)
+    assert chosen == ["s_0000.png", "s_0001.png"]  # the first two, sorted
+    fig = fig5.build_fig5(samples, gpus, epochs, inputs, chosen)
+    shown = [ax for ax in fig.axes if ax.get_images()]
+    assert len(shown) == len(chosen) * (1 + len(gpus) * len(epochs))
+    # Axes are created block by block: the input, then epochs (rows) x GPU counts (columns).
+    expected = []
+    for name in chosen:
+        expected.append(images["input", name])
+        expected += [images[g, e, name] for e in epochs for g in gpus]
+    for ax, image in zip(shown, expected):
+        np.testing.assert_array_equal(np.asarray(ax.get_images()[0].get_array()), image)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["input\ns_0000", "1 GPU", "2 GPUs", "4 GPUs", "s_0001"]
+    row_labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert row_labels == ["epoch 1", "epoch 3"] * 2
+    assert check_font_sizes(fig) == []
+
+    out = tmp_path / "figures/fig5_samples.pdf"  # --out may name the PDF; both are written
+    run_cli("figure", "fig5", "--samples-root", samples, "--gpus", *gpus, "--epochs", *epochs,
+            "--inputs-dir", inputs, "--n-inputs", 2, "--out", out)
+    assert_png_pdf(out.with_suffix(".png"))
+
+
+def test_fig5_missing_sample_fails_without_writing(tmp_path):
+    samples, inputs, _ = make_samples(tmp_path, [1, 2], [1], ["a.png", "b.png"])
+    (samples / "2gpu/epoch1/b.png").unlink()
+    out = tmp_path / "figures/fig5_samples.png"
+    proc = run_cli("figure", "fig5", "--samples-root", samples, "--gpus", 1, 2, "--epochs", 1,
+                   "--inputs-dir", inputs, "--out", out, check=False)
+    assert proc.returncode == 2
+    assert "2gpu/epoch1: missing ['b.png']" in proc.stderr
+    assert not out.parent.exists() or not list(out.parent.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 6
+
+
+def test_fig6_random_features_curves_and_small_set_warning(tmp_path):
+    gpus, epochs = [1, 2, 4], [1, 2, 3]
+    rows = fid_rows(gpus, epochs, n_real=60, n_fake=16, weights="random-init")
+    path = tmp_path / "fid/fid.csv"
+    write_csv(path, FID_HEADER, rows)
+
+    fig = fig6.build_fig6(fig6.read_fid(path), paper_reference=True)
+    lines = lines_by_label(fig)
+    assert sorted(lines) == ["1 GPU", "2 GPUs", "4 GPUs"]  # no paper marks: random features are not comparable
+    for g in gpus:
+        mine = sorted((r[1], r[2]) for r in rows if r[0] == g)
+        label = "1 GPU" if g == 1 else f"{g} GPUs"
+        assert list(lines[label].get_xdata()) == [e for e, _ in mine]
+        np.testing.assert_allclose(lines[label].get_ydata(), [f for _, f in mine])
+    ylabel = fig.axes[0].get_ylabel()
+    assert "random features" in ylabel and "not comparable to published FID" in ylabel.replace("\n", " ")
+    text = all_text(fig)
+    assert "n_real = 60" in text and "n_fake = 16" in text and "< 2048" in text
+    assert check_font_sizes(fig) == []
+    assert "not comparable" in fig6.findings(path)
+
+    out = tmp_path / "figures/fig6_fid.png"
+    run_cli("figure", "fig6", "--fid", path, "--out", out)
+    assert_png_pdf(out)
+
+
+def test_fig6_real_features_with_paper_reference(tmp_path):
+    gpus, epochs = [4, 64, 128, 256, 512], [1, 100, 200]
+    path = tmp_path / "fid.csv"
+    write_csv(path, FID_HEADER, fid_rows(gpus, epochs, n_real=4822, n_fake=3163, weights="real"))
+    fig = fig6.build_fig6(fig6.read_fid(path), paper_reference=True)
+    lines = lines_by_label(fig)
+    assert fig.axes[0].get_ylabel() == "FID"
+    assert "warning" not in all_text(fig)
+    refs = {label: line for label, line in lines.items() if label.startswith("paper")}
+    # Paper Fig. 6 at epoch 200 (FACTS.md): 4 GPUs 221.0, 256 GPUs 269.2, 512 GPUs 270.7.
+    assert {(line.get_xdata()[0], line.get_ydata()[0]) for line in refs.values()} == \
+        {(200, 221.0), (200, 269.2), (200, 270.7)}
+    # Each reference mark has its GPU count's colour.
+    assert refs["paper, 256 GPUs: 269.2"].get_markeredgecolor() == lines["256 GPUs"].get_color()
+    assert len([label for label in lines if not label.startswith("paper")]) == len(gpus)
+
+
+def test_fig6_bad_table_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "fid.csv"
+    write_csv(path, ["gpus", "epoch", "fid"], [[1, 1, 300.0]])
+    out = tmp_path / "figures/fig6_fid.png"
+    proc = run_cli("figure", "fig6", "--fid", path, "--out", out, check=False)
+    assert proc.returncode == 2 and f"{path}: missing columns ['n_real', 'n_fake', 'weights']" in proc.stderr
+    assert not out.exists() and not out.with_suffix(".pdf").exists()
+    write_csv(path, FID_HEADER, [[1, 1, 300.0, 10, 10, "random-init"], [2, 1, 301.0, 10, 10, "real"]])
+    with pytest.raises(CycleAugError, match="different feature weights"):
+        fig6.read_fid(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 2
+
+
+def test_table2_figure_cells(tmp_path):
+    path = tmp_path / "tables/table2.csv"
+    write_csv(path, TABLE2_HEADER + ["paper_map50"], [row + [row[8]] for row in TABLE2])
+    columns, rows = table2.read_table2(path)
+    assert columns == TABLE2_HEADER + ["paper_map50"]
+    fig = table2.build_table2(columns, rows)
+    (tab,) = fig.axes[0].tables
+    cells = tab.get_celld()
+    assert len({r for r, _ in cells}) == 1 + len(TABLE2)
+    assert cells[0, columns.index("map50")].get_text().get_text() == "mAP@0.50\n(%)"
+    assert cells[0, columns.index("paper_map50")].get_text().get_text().startswith("paper")
+    for i, row in enumerate(TABLE2, 1):
+        got = [cells[i, j].get_text().get_text() for j in range(len(columns))]
+        assert got == [row[0], row[1], str(row[2]), str(row[3]), str(row[4]), f"{row[5]:.2f}", f"{row[6]:.2f}",
+                       f"{row[7]:.2f}", f"{row[8]:.2f}", str(row[9]), f"{row[8]:.2f}"]
+    best = 1 + max(range(len(TABLE2)), key=lambda i: TABLE2[i][8])  # (e) 42.03
+    assert cells[best, columns.index("map50")].get_text().get_weight() == "bold"
+    assert cells[1, columns.index("map50")].get_text().get_weight() == "normal"
+    assert check_font_sizes(fig) == []
+    assert "42.03% for (e)" in table2.findings(path)
+
+    out = tmp_path / "figures/table2.png"
+    run_cli("figure", "table2", "--table", path, "--out", out)
+    assert_png_pdf(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Snakemake rule redraws one figure from existing data, and the report shows this run's numbers
+
+
+def test_fig6_rule_regenerates_alone_and_report_caption(tmp_path):
+    # The paper-scale config.yaml with the demo's data source (the real one needs the downloads before
+    # the workflow even loads) and the paper's marks switched on. Only fid.csv exists: --allowed-rules
+    # keeps Snakemake from asking for the upstream stages that made it (their inputs are not here).
+    path = tmp_path / "results/fid/fid.csv"
+    write_csv(path, FID_HEADER, fid_rows([4, 64, 128, 256, 512], [1, 100, 200], 4822, 3163, "real"))
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("data:\n  source: demo\nfigures:\n  paper_reference: true\n")
+    env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    target = "results/figures/fig6_fid.pdf"  # relative to --directory, as a user types it
+    common = [target, "-s", ROOT / "Snakefile", "--directory", tmp_path,
+              "--configfile", ROOT / "config.yaml", overrides, "--cores", "1", "--allowed-rules", "fig6_fid"]
+    pdf = tmp_path / target
+    run_snakemake(*common, env=env)
+    assert_png_pdf(pdf.with_suffix(".png"))
+    first = pdf.stat().st_mtime_ns
+    proc = run_snakemake(*common, "--forcerun", "fig6_fid", "--printshellcmds", env=env)
+    assert "localrule fig6_fid" in proc.stderr and pdf.stat().st_mtime_ns > first
+    assert "cycleaug figure fig6 --fid results/fid/fid.csv --paper-reference" in proc.stderr
+    assert sorted(p.name for p in pdf.parent.iterdir()) == ["fig6_fid.pdf", "fig6_fid.png"]
+
+    report = tmp_path / "results/report.html"
+    run_snakemake(*common, "--report", report, env=env)
+    html = report.read_text()
+    # The caption carries the paper's numbers and this run's, read from fid.csv when the report was built.
+    assert "269.2" in html and fig6.findings(path) in html

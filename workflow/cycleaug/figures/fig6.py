@@ -1,0 +1,142 @@
+"""Fig. 6: FID between real BDD100K crops and translated SYNTHIA crops, per epoch, one curve per GPU count.
+
+Input: ``R/fid/fid.csv`` with columns ``gpus, epoch, fid, n_real, n_fake, weights`` (written by
+``cycleaug.fid``). ``weights`` is "random-init" when the features come from a randomly initialised
+Inception (the demo, which cannot download the FID weights): those values only rank the runs of the
+same table and are labelled as such. With fewer than 2,048 images in a set the 2,048 x 2,048 feature
+covariance is rank-deficient and FID is biased upward, so the figure says so.
+
+    cycleaug figure fig6 --fid results/fid/fid.csv --out results/figures/fig6_fid.png
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from cycleaug.errors import CycleAugError
+from cycleaug.figures import paper
+from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, series_style, style
+
+RANDOM_INIT = "random-init"
+# FID's feature dimension (pool3 of Inception); fewer images than this make the covariance singular.
+MIN_IMAGES = 2048
+LABEL_REAL = "FID"
+LABEL_RANDOM = "FID (random features, not comparable to published FID)"
+# The same, broken for a 3-inch axis.
+_AXIS_LABEL_RANDOM = "FID (random features,\nnot comparable to published FID)"
+COLUMNS = ("gpus", "epoch", "fid", "n_real", "n_fake", "weights")
+
+
+@dataclass(frozen=True)
+class FIDRow:
+    gpus: int
+    epoch: int
+    fid: float
+    n_real: int
+    n_fake: int
+    weights: str
+
+
+def read_fid(path: str | Path) -> list[FIDRow]:
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise CycleAugError(f"{path}: missing columns {missing}; expected {', '.join(COLUMNS)}")
+            rows = []
+            for lineno, r in enumerate(reader, 2):
+                try:
+                    rows.append(FIDRow(int(r["gpus"]), int(r["epoch"]), float(r["fid"]), int(r["n_real"]),
+                                       int(r["n_fake"]), r["weights"].strip()))
+                except (TypeError, ValueError) as exc:
+                    raise CycleAugError(f"{path}:{lineno}: bad value ({exc}); expected integer gpus, epoch, "
+                                        "n_real, n_fake and a numeric fid") from None
+    except FileNotFoundError:
+        raise CycleAugError(f"{path}: FID table not found; expected the output of the FID step") from None
+    if not rows:
+        raise CycleAugError(f"{path}: no rows")
+    kinds = {r.weights for r in rows}
+    if len(kinds) > 1:
+        raise CycleAugError(f"{path}: rows computed with different feature weights {sorted(kinds)}; "
+                            "FID values from different networks cannot share one axis")
+    seen = set()
+    for r in rows:
+        if (r.gpus, r.epoch) in seen:
+            raise CycleAugError(f"{path}: two rows for {gpu_label(r.gpus)}, epoch {r.epoch}")
+        seen.add((r.gpus, r.epoch))
+    return rows
+
+
+def curves(rows: list[FIDRow]) -> dict[int, list[FIDRow]]:
+    """GPU count -> its rows in epoch order."""
+    out: dict[int, list[FIDRow]] = {}
+    for r in sorted(rows, key=lambda r: (r.gpus, r.epoch)):
+        out.setdefault(r.gpus, []).append(r)
+    return out
+
+
+def is_random(rows: list[FIDRow]) -> bool:
+    return rows[0].weights == RANDOM_INIT
+
+
+def small_sets(rows: list[FIDRow]) -> tuple[int, int] | None:
+    """(smallest n_real, smallest n_fake) when either is below MIN_IMAGES, else None."""
+    n_real, n_fake = min(r.n_real for r in rows), min(r.n_fake for r in rows)
+    return (n_real, n_fake) if min(n_real, n_fake) < MIN_IMAGES else None
+
+
+def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
+    """FID vs epoch per GPU count; a warning for small sets; at paper scale (and only with the real FID
+    weights, whose values are comparable) the paper's epoch-200 FIDs as hollow stars of the same colour."""
+    from matplotlib.ticker import MaxNLocator
+
+    by_gpus = curves(rows)
+    random = is_random(rows)
+    with style():
+        fig = new_figure(5.0, 3.4)
+        ax = fig.add_subplot()
+        styles = {}
+        for i, (gpus, rs) in enumerate(by_gpus.items()):
+            styles[gpus] = series_style(i)
+            ax.plot([r.epoch for r in rs], [r.fid for r in rs], label=gpu_label(gpus), **styles[gpus])
+        if paper_reference and not random:
+            for gpus, value in sorted(paper.FID_AT_EPOCH.items()):
+                color = styles.get(gpus, {}).get("color", REFERENCE_COLOR)
+                ax.plot([paper.FID_EPOCH], [value], linestyle="none", marker="*", markersize=11,
+                        markerfacecolor="none", markeredgecolor=color, markeredgewidth=1.2,
+                        label=f"paper, {gpu_label(gpus)}: {value:g}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(_AXIS_LABEL_RANDOM if random else LABEL_REAL)
+        ax.set_title("Translated SYNTHIA vs real BDD100K crops")
+        small = small_sets(rows)
+        if small:
+            # A footer below the axes (the constrained layout makes room), never over the curves.
+            fig.supxlabel(f"warning: n_real = {small[0]}, n_fake = {small[1]} < {MIN_IMAGES} images: the "
+                          "feature covariance is\nrank-deficient, so FID is biased upward; compare only "
+                          "sets of equal size", fontsize=9, color=series_style(1)["color"], x=0.02,
+                          horizontalalignment="left")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+def findings(path: str | Path) -> str:
+    """One sentence on this run's FID for the report caption."""
+    rows = read_fid(path)
+    parts = []
+    for gpus, rs in curves(rows).items():
+        best = min(rs, key=lambda r: r.fid)
+        parts.append(f"{gpu_label(gpus)}: {rs[-1].fid:.1f} at epoch {rs[-1].epoch} "
+                     f"(lowest {best.fid:.1f} at epoch {best.epoch})")
+    text = "FID " + "; ".join(parts) + "."
+    if is_random(rows):
+        text += " Random-feature FID: it ranks this run's models but is not comparable to published FID."
+    small = small_sets(rows)
+    if small:
+        text += (f" Sets of {small[0]} real and {small[1]} translated images (< {MIN_IMAGES}) make the "
+                 "covariance rank-deficient, so the values are biased upward.")
+    return text
