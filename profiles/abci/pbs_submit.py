@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Submit one Snakemake job script to PBS Professional on ABCI 3.0 and print its job id.
+
+Snakemake's cluster-generic executor runs (profiles/abci/config.yaml, ``cluster-generic-submit-cmd``)
+
+    pbs_submit.py --queue {resources.pbs_queue} --nodes {resources.nodes} --ppn {resources.ppn} \
+        --runtime {resources.runtime} --name {rule} --log-dir logs/pbs --max-nodes 128 \
+        --max-walltime 168:00:00 --bash-env /etc/profile.d/modules.sh JOBSCRIPT
+
+and this script runs
+
+    qsub -P $ABCI_GROUP -q rt_HF -l select=NODES:mpiprocs=PPN -l walltime=HH:MM:SS \
+        -N RULE -j oe -o logs/pbs/ -V -v BASH_ENV=/etc/profile.d/modules.sh JOBSCRIPT.pbs
+
+qsub prints the job id (``12345.pbs1``) as its only line; this script prints exactly that line,
+which the executor reads as the job's external id and later hands to pbs_status.py and qdel.
+
+* ``-P``: the ABCI group is read from ``$ABCI_GROUP`` at submission time and never stored in the
+  repository; unset, nothing is submitted and the message says what to export.
+* ``select=N:mpiprocs=P``: N whole nodes (rt_HF is a full node with 8 H200 GPUs on ABCI 3.0), and P
+  lines per node in ``$PBS_NODEFILE``, which ``mpirun -hostfile $PBS_NODEFILE -map-by ppr:P:node``
+  turns into P processes per node. More than ``--max-nodes`` (128 on ABCI 3.0) fails here, clearly,
+  instead of waiting in the queue forever.
+* ``walltime``: the rule's ``runtime`` resource (minutes) as HH:MM:SS, capped at ``--max-walltime``;
+  a training job cut off by the cap is killed, reported ``failed`` and resubmitted by ``--retries``,
+  and resumes from its checkpoint.
+* ``-V`` exports the submitting shell's environment (the activated venv's PATH, ``ABCI_GROUP``), as
+  the job's ``snakemake`` and ``cycleaug`` commands need it; site modules are loaded in the job by
+  the rules' ``envmodules:`` (Snakemake prefixes the command with ``module purge && module load``).
+  ``--bash-env FILE`` adds ``-v BASH_ENV=FILE``: bash sources that file in every non-interactive
+  shell, which is how Snakemake's ``bash -c`` gets the ``module`` function (ABCI 3.0 job scripts
+  ``source /etc/profile.d/modules.sh`` for the same reason).
+* The submitted script is Snakemake's job script plus two lines that record its exit status in
+  ``.snakemake/pbs-exit/$PBS_JOBID``, so pbs_status.py can tell success from failure even when the
+  PBS server keeps no job history (``qstat -x`` then answers "Unknown Job Id").
+
+Only the standard library, so it runs with the login node's python3 as well as the venv's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+EXIT_DIR = Path(os.environ.get("CYCLEAUG_PBS_EXIT_DIR", ".snakemake/pbs-exit"))
+
+
+class SubmitError(Exception):
+    pass
+
+
+def walltime(minutes: float, max_walltime: str | None = None) -> str:
+    """Minutes -> PBS 'HH:MM:SS' (hours may exceed 24), rounded up to whole seconds, capped."""
+    if minutes <= 0:
+        raise SubmitError(f"runtime {minutes!r} minutes: must be positive")
+    seconds = int(-(-round(minutes * 60 * 1000) // 1000))  # ceil without float surprises
+    if max_walltime:
+        h, m, s = (int(x) for x in max_walltime.split(":"))
+        seconds = min(seconds, h * 3600 + m * 60 + s)
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def wrap_jobscript(jobscript: Path, exit_dir: Path) -> Path:
+    """Write ``<jobscript>.pbs``: the job script's commands in a subshell, then the exit status record."""
+    lines = jobscript.read_text().splitlines()
+    header = [ln for ln in lines[:2] if ln.startswith("#")]  # shebang and the '# properties' line
+    body = lines[len(header):]
+    marker = shlex.quote(str(exit_dir.resolve())) + '/"$PBS_JOBID"'
+    text = "\n".join([
+        *header,
+        "(",
+        *body,
+        ")",
+        "rc=$?",
+        f"mkdir -p {shlex.quote(str(exit_dir.resolve()))} && echo \"$rc\" > {marker}",
+        "exit $rc",
+        "",
+    ])
+    wrapped = jobscript.with_name(jobscript.name + ".pbs")
+    wrapped.write_text(text)
+    wrapped.chmod(0o755)
+    return wrapped
+
+
+def qsub_command(args: argparse.Namespace, group: str, script: Path) -> list[str]:
+    if args.nodes < 1 or args.ppn < 1:
+        raise SubmitError(f"rule {args.name}: nodes ({args.nodes}) and ppn ({args.ppn}) must be at least 1")
+    if args.nodes > args.max_nodes:
+        raise SubmitError(
+            f"rule {args.name} asks for {args.nodes} nodes, but one job may use at most {args.max_nodes} "
+            f"({args.queue}); use fewer GPUs (cyclegan.gpu_counts) or more per node (gpus_per_node)"
+        )
+    log_dir = str(Path(args.log_dir).resolve()) + "/"
+    return [
+        args.qsub, "-P", group, "-q", args.queue,
+        "-l", f"select={args.nodes}:mpiprocs={args.ppn}",
+        "-l", f"walltime={walltime(args.runtime, args.max_walltime)}",
+        "-N", args.name, "-j", "oe", "-o", log_dir, "-V",
+        *(["-v", f"BASH_ENV={args.bash_env}"] if args.bash_env else []),
+        str(script),
+    ]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--queue", default="rt_HF", help="PBS queue = ABCI resource type (rt_HF: a full node)")
+    p.add_argument("--nodes", type=int, required=True)
+    p.add_argument("--ppn", type=int, required=True, help="MPI processes per node (mpiprocs)")
+    p.add_argument("--runtime", type=float, required=True, help="the rule's runtime resource, minutes")
+    p.add_argument("--name", required=True, help="job name (the rule)")
+    p.add_argument("--log-dir", default="logs/pbs", help="PBS writes the job's joined stdout/stderr here")
+    p.add_argument("--max-nodes", type=int, default=128)
+    p.add_argument("--max-walltime", default=None, help="HH:MM:SS cap of the queue")
+    p.add_argument("--bash-env", default=None,
+                   help="file every non-interactive bash of the job sources (e.g. the site's modules.sh)")
+    p.add_argument("--group-env", default="ABCI_GROUP", help="environment variable holding the group")
+    p.add_argument("--qsub", default=os.environ.get("CYCLEAUG_QSUB", "qsub"))
+    p.add_argument("jobscript", type=Path)
+    return p
+
+
+def main(argv: list[str]) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        group = os.environ.get(args.group_env, "").strip()
+        if not group:
+            raise SubmitError(
+                f"${args.group_env} is not set: export {args.group_env}=<your ABCI group, e.g. gaa50000> "
+                "before `snakemake --profile abci` (the group is never stored in the repository)"
+            )
+        Path(args.log_dir).mkdir(parents=True, exist_ok=True)
+        command = qsub_command(args, group, wrap_jobscript(args.jobscript, EXIT_DIR))
+    except (SubmitError, ValueError, OSError) as exc:
+        print(f"pbs_submit.py: {exc}", file=sys.stderr)
+        return 2
+    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    if proc.returncode != 0:
+        print(f"pbs_submit.py: {shlex.join(command)} failed ({proc.returncode}):\n{proc.stderr.strip()}",
+              file=sys.stderr)
+        return proc.returncode
+    jobid = proc.stdout.strip().splitlines()[0].strip() if proc.stdout.strip() else ""
+    if not jobid:
+        print(f"pbs_submit.py: {shlex.join(command)} printed no job id", file=sys.stderr)
+        return 1
+    print(jobid)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

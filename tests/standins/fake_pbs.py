@@ -1,0 +1,281 @@
+"""A stand-in for PBS Professional's qsub/qstat/qdel (and mpirun, module) for tests/test_dispatch.py.
+
+The test writes small shims named ``qsub``, ``qstat``, ``qdel``, ``mpirun`` and ``module`` into a
+temporary bin directory put first on PATH; each runs ``python fake_pbs.py <name> ARGS``. State lives
+in ``$FAKE_PBS_DIR``:
+
+- ``submissions.jsonl``: one line per qsub: argv, the submitted script's text, the job id, cwd.
+- ``jobs/<id>.json``: job_state (Q/R/F), Exit_status, names and limits, as ``qstat -x -f`` reports.
+- ``mpirun.jsonl`` / ``module.jsonl``: every mpirun / module call with its argv (and, for mpirun,
+  the values of the ``-x`` variables it was asked to export).
+
+qsub checks what the real one would reject (missing ``-P`` group, a malformed ``select`` or
+``walltime``), prints ``<n>.fakepbs`` and runs the script in the background like a PBS MoM: ``sh
+SCRIPT`` in $HOME with PBS_JOBID, PBS_JOBNAME, PBS_O_WORKDIR and PBS_NODEFILE (``localhost``,
+select x mpiprocs lines) set, stdout and stderr joined into the ``-o`` directory, and the exit
+status recorded for qstat. Failure injection, for the tests of Snakemake's reaction:
+
+- ``FAKE_PBS_KILL=<job name>[:<times>]``: the first <times> (default all) submissions with that
+  ``-N`` name never run and finish with ``Exit_status = $FAKE_PBS_KILL_STATUS`` (default -29,
+  PBS Pro's JOB_EXEC_KILL_WALLTIME) and resources_used.walltime = the limit, as a walltime kill.
+- ``FAKE_PBS_TERM_WHEN=<job name>:<path>``: the first job of that name runs until <path> exists, then
+  gets SIGTERM (SIGKILL 10 s later) and ends with Exit_status -29, as a job reaching its walltime.
+- ``FAKE_PBS_NO_HISTORY=1``: finished jobs are "Unknown Job Id" to qstat (server without job history).
+
+mpirun execs the workflow's local launcher, ``python -m cycleaug.launch --nproc N --backend B -- CMD``
+(B from the training command's ``--backend``), so the real profile's mpirun command line runs on a
+machine without MPI. qsub records ``-v BASH_ENV=...`` but does not apply it (the site's modules.sh is
+not here); the ``module`` stand-in on PATH answers the rules' ``module purge && module load``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STATE = Path(os.environ.get("FAKE_PBS_DIR", "/tmp/fake_pbs"))
+JOBS = STATE / "jobs"
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp%d" % os.getpid())
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _append(name: str, record: dict) -> None:
+    STATE.mkdir(parents=True, exist_ok=True)
+    with open(STATE / name, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _next_id() -> int:
+    STATE.mkdir(parents=True, exist_ok=True)
+    counter = STATE / "counter"
+    # Submissions come from one Snakemake process, one at a time; a lock file keeps it safe anyway.
+    lock = STATE / "counter.lock"
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL)
+            break
+        except FileExistsError:
+            time.sleep(0.01)
+    try:
+        n = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(n))
+        return n
+    finally:
+        os.close(fd)
+        os.unlink(lock)
+
+
+def _die(msg: str, code: int = 1) -> None:
+    print(msg, file=sys.stderr)
+    sys.exit(code)
+
+
+def qsub(argv: list[str]) -> None:
+    opts: dict[str, list[str]] = {}
+    flags = set()
+    i = 0
+    while i < len(argv) - 1:
+        a = argv[i]
+        if a in ("-V",):
+            flags.add(a)
+            i += 1
+        elif a.startswith("-") and len(a) == 2:
+            opts.setdefault(a, []).append(argv[i + 1])
+            i += 2
+        else:
+            _die(f"qsub: unexpected argument {a!r}", 2)
+    if i != len(argv) - 1:
+        _die("qsub: no job script", 2)
+    script = Path(argv[-1])
+    if not opts.get("-P", [""])[0]:
+        _die("qsub: -P <group> is required on this system", 2)
+    resources = {}
+    for spec in opts.get("-l", []):
+        key, _, value = spec.partition("=")
+        resources[key] = value
+    m = re.fullmatch(r"(\d+):mpiprocs=(\d+)", resources.get("select", ""))
+    if not m:
+        _die(f"qsub: illegal -l select value {resources.get('select')!r}", 2)
+    if not re.fullmatch(r"\d+:\d\d:\d\d", resources.get("walltime", "")):
+        _die(f"qsub: illegal -l walltime value {resources.get('walltime')!r}", 2)
+    name = opts.get("-N", [script.name])[0]
+    n = _next_id()
+    jobid = f"{n}.fakepbs"
+    JOBS.mkdir(parents=True, exist_ok=True)
+    job = {
+        "Job Id": jobid, "Job_Name": name, "job_state": "Q", "queue": opts.get("-q", ["workq"])[0],
+        "project": opts["-P"][0], "Resource_List.select": resources["select"],
+        "Resource_List.walltime": resources["walltime"], "Hold_Types": "n",
+        "nodes": int(m.group(1)), "mpiprocs": int(m.group(2)),
+        "output": opts.get("-o", [os.getcwd() + "/"])[0], "seq": n,
+    }
+    _append("submissions.jsonl", {"argv": argv, "jobid": jobid, "name": name, "cwd": os.getcwd(),
+                                  "script": script.read_text()})
+    kill = os.environ.get("FAKE_PBS_KILL", "")
+    if kill:
+        kill_name, _, times = kill.partition(":")
+        earlier = sum(1 for line in (STATE / "submissions.jsonl").read_text().splitlines()
+                      if json.loads(line)["name"] == kill_name)
+        if name == kill_name and (not times or earlier <= int(times)):
+            job.update({"job_state": "F", "Exit_status": int(os.environ.get("FAKE_PBS_KILL_STATUS", "-29")),
+                        "resources_used.walltime": resources["walltime"]})
+            _write_json(JOBS / f"{jobid}.json", job)
+            print(jobid)
+            return
+    _write_json(JOBS / f"{jobid}.json", job)
+    # Stays alive after qsub returns, like a job on a MoM; its own session so qdel can kill it all.
+    runner = subprocess.Popen(
+        [sys.executable, __file__, "_run", jobid, str(script.resolve())],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    job["runner_pid"] = runner.pid
+    _write_json(JOBS / f"{jobid}.json", job)
+    print(jobid)
+
+
+def _term_trigger(name: str, seq: int) -> Path | None:
+    """``FAKE_PBS_TERM_WHEN=<job name>:<path>``: the first job of that name is killed as at its walltime
+    once <path> (relative to the submission directory) exists."""
+    spec = os.environ.get("FAKE_PBS_TERM_WHEN", "")
+    target, _, path = spec.partition(":")
+    if not spec or target != name:
+        return None
+    first = next(json.loads(line)["jobid"] for line in (STATE / "submissions.jsonl").read_text().splitlines()
+                 if json.loads(line)["name"] == name)
+    return Path(path) if first == f"{seq}.fakepbs" else None
+
+
+def _run(jobid: str, script: str) -> None:
+    path = JOBS / f"{jobid}.json"
+    job = json.loads(path.read_text())
+    nodefile = STATE / f"{jobid}.nodes"
+    nodefile.write_text("localhost\n" * (job["nodes"] * job["mpiprocs"]))
+    out_dir = Path(job["output"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = out_dir / f"{job['Job_Name']}.o{job['seq']}"
+    env = dict(os.environ, PBS_JOBID=jobid, PBS_JOBNAME=job["Job_Name"], PBS_NODEFILE=str(nodefile),
+               PBS_O_WORKDIR=os.getcwd(), PBS_QUEUE=job["queue"])
+    trigger = _term_trigger(job["Job_Name"], job["seq"])
+    start = time.time()
+    job.update({"job_state": "R", "stime": start})
+    _write_json(path, job)
+    killed = False
+    with open(log, "w") as f:
+        # Its own session, as on a MoM: the walltime kill signals every process of the job.
+        proc = subprocess.Popen(["sh", script], stdout=f, stderr=subprocess.STDOUT, env=env,
+                                cwd=os.path.expanduser("~"), start_new_session=True)
+        job["job_pgid"] = proc.pid
+        _write_json(path, job)
+        while proc.poll() is None:
+            if trigger is not None and trigger.exists() and not killed:
+                # PBS at the walltime: SIGTERM to the job, SIGKILL after kill_delay (10 s by default).
+                print(f"=>> PBS: job killed: walltime exceeded limit {job['Resource_List.walltime']}", file=f,
+                      flush=True)
+                os.killpg(proc.pid, signal.SIGTERM)
+                killed = time.time()
+            if killed and time.time() - killed > 10:
+                os.killpg(proc.pid, signal.SIGKILL)
+            time.sleep(0.05)
+    job = json.loads(path.read_text())
+    if job["job_state"] == "F":  # qdel got there first
+        return
+    code = proc.returncode if proc.returncode >= 0 else 256 - proc.returncode
+    used = int(time.time() - start)
+    job.update({"job_state": "F", "Exit_status": -29 if killed else code,
+                "resources_used.walltime": f"{used // 3600:02d}:{used % 3600 // 60:02d}:{used % 60:02d}"})
+    _write_json(path, job)
+
+
+def qstat(argv: list[str]) -> None:
+    if argv[:2] != ["-x", "-f"] or len(argv) != 3:
+        _die(f"fake qstat only answers `qstat -x -f JOBID`, got {argv}", 2)
+    jobid = argv[2]
+    path = JOBS / f"{jobid}.json"
+    if not path.exists():
+        _die(f"qstat: Unknown Job Id {jobid}", 153)
+    job = json.loads(path.read_text())
+    if job["job_state"] == "F" and os.environ.get("FAKE_PBS_NO_HISTORY"):
+        _die(f"qstat: Unknown Job Id {jobid}", 153)
+    lines = [f"Job Id: {jobid}"]
+    for key in ("Job_Name", "resources_used.walltime", "job_state", "queue", "Hold_Types",
+                "Resource_List.select", "Resource_List.walltime", "project", "Exit_status"):
+        if key in job:
+            lines.append(f"    {key} = {job[key]}")
+    # A long attribute wrapped onto a tab-indented continuation line, as PBS prints them.
+    lines.append("    Variable_List = PBS_O_HOME=/home/user,PBS_O_LANG=C,")
+    lines.append("\tPBS_O_WORKDIR=/work")
+    print("\n".join(lines) + "\n")
+
+
+def qdel(argv: list[str]) -> None:
+    for jobid in argv:
+        path = JOBS / f"{jobid}.json"
+        if not path.exists():
+            print(f"qdel: Unknown Job Id {jobid}", file=sys.stderr)
+            continue
+        job = json.loads(path.read_text())
+        _append("qdel.jsonl", {"jobid": jobid})
+        if job["job_state"] != "F":
+            job.update({"job_state": "F", "Exit_status": 271})
+            _write_json(path, job)
+            for pgid in (job.get("job_pgid"), job.get("runner_pid")):
+                if pgid:
+                    try:
+                        os.killpg(pgid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+
+
+# mpirun options that take a value (Open MPI / HPC-X spelling, one or two dashes).
+MPIRUN_VALUE_OPTS = {"np", "n", "map-by", "hostfile", "machinefile", "x", "bind-to", "rank-by", "mca", "npernode"}
+
+
+def mpirun(argv: list[str]) -> None:
+    nproc = None
+    exported = {}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        name = argv[i].lstrip("-")
+        if name in MPIRUN_VALUE_OPTS:
+            value = argv[i + 1]
+            if name in ("np", "n"):
+                nproc = int(value)
+            elif name == "x":
+                var = value.split("=", 1)[0]
+                exported[var] = os.environ.get(var)
+            elif name == "mca":  # --mca KEY VALUE
+                i += 1
+            i += 2
+        else:
+            i += 1
+    command = argv[i:]
+    _append("mpirun.jsonl", {"argv": argv, "np": nproc, "exported": exported, "command": command,
+                             "pbs_jobid": os.environ.get("PBS_JOBID")})
+    if nproc is None or not command:
+        _die(f"mpirun: need -np N and a command, got {argv}", 2)
+    # Under a real mpirun both backends talk over MPI/TCP; locally the launcher needs to know which
+    # one the training command asks for, to set up torch's or horovod's (Gloo) rendezvous.
+    backend = command[command.index("--backend") + 1] if "--backend" in command[:-1] else "torch"
+    os.execv(sys.executable, [sys.executable, "-m", "cycleaug.launch", "--nproc", str(nproc),
+                              "--backend", backend, "--", *command])
+
+
+def module(argv: list[str]) -> None:
+    _append("module.jsonl", {"argv": argv, "pbs_jobid": os.environ.get("PBS_JOBID")})
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"qsub": qsub, "qstat": qstat, "qdel": qdel, "_run": lambda a: _run(*a), "mpirun": mpirun,
+     "module": module}[cmd](args)

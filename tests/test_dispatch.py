@@ -1,0 +1,683 @@
+"""Cluster dispatch: the ABCI (PBS Professional) and Slurm profiles, tested with stand-in schedulers.
+
+No scheduler runs here. ``tests/standins/fake_pbs.py`` plays qsub/qstat/qdel (and mpirun, module):
+qsub records each submission and runs the job script in the background, qstat answers from what
+happened; ``tests/standins/fake_slurm.py`` does the same for sbatch/sacct/srun/... Snakemake runs
+through the real ``profiles/abci`` and ``profiles/slurm`` unchanged; only PATH differs.
+
+- pbs_status.py against recorded ``qstat -x -f`` outputs (running, queued, finished, failed, killed
+  at the walltime, deleted, system hold) and against a qstat that forgets jobs or fails;
+- pbs_submit.py: walltime from minutes, the group from $ABCI_GROUP, the 128-node limit;
+- the profiles' settings, ``--profile abci`` as typed after tools/install_profiles.sh (a dry run of
+  the paper's GPU counts: nodes and processes per node), no workflow profile (profiles/default)
+  that could override the executor;
+- a small workflow of the CycleGAN stage's shape through both profiles: recorded qsub/sbatch lines,
+  mpirun/srun and module calls, every rank run inside its job; a job the scheduler reports failed
+  (walltime, TIMEOUT) ends the run with an error; a walltime-killed job is resubmitted by --retries;
+  no $ABCI_GROUP: nothing submitted; Ctrl-C: qdel;
+- (slow) the demo's real training rules through ``profiles/abci``: the 2-process run is killed as at
+  its walltime after its first saved epoch, resubmitted, and resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BIN, ROOT
+
+ABCI = ROOT / "profiles" / "abci"
+SLURM = ROOT / "profiles" / "slurm"
+QSTAT_SAMPLES = ROOT / "tests" / "data" / "pbs"
+FAKE_PBS = ROOT / "tests" / "standins" / "fake_pbs.py"
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pbs_status = load(ABCI / "pbs_status.py")
+pbs_submit = load(ABCI / "pbs_submit.py")
+
+
+def make_bin(tmp_path: Path, names=("qsub", "qstat", "qdel", "mpirun", "module")) -> Path:
+    """A bin directory of shims that run the stand-in with this interpreter."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in names:
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_PBS}" {name} "$@"\n')
+        shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return bin_dir
+
+
+def standin_env(tmp_path: Path, **extra: str) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{make_bin(tmp_path)}{os.pathsep}{BIN}{os.pathsep}{env['PATH']}"
+    env["FAKE_PBS_DIR"] = str(tmp_path / "pbs")
+    env["ABCI_GROUP"] = "gxx99999"
+    env["CYCLEAUG_PBS_STATUS_DELAY"] = "0.1"
+    env.pop("SNAKEMAKE_PROFILE", None)
+    env.update(extra)
+    return env
+
+
+def records(tmp_path: Path, name: str) -> list[dict]:
+    path = tmp_path / "pbs" / name
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def snakemake(work: Path, env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "snakemake"), *args], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def abci_config() -> dict:
+    return yaml.safe_load((ABCI / "abci.yaml").read_text())
+
+
+# ------------------------------------------------------------------ pbs_status.py: qstat -x -f samples
+
+
+@pytest.mark.parametrize(
+    "sample, expected, reason",
+    [
+        ("qstat_running.txt", "running", ""),
+        ("qstat_queued.txt", "running", ""),
+        ("qstat_finished_ok.txt", "success", ""),
+        ("qstat_failed_exit1.txt", "failed", "exited with status 1"),
+        # PBS Pro 2021+: the server's own code JOB_EXEC_KILL_WALLTIME.
+        ("qstat_walltime_pbspro2022.txt", "failed", "killed at its walltime limit 12:00:00 (Exit_status -29)"),
+        # Older PBS Pro: the script's shell died of SIGTERM (256 + 15) after using the whole walltime.
+        ("qstat_walltime_signal.txt", "failed", "killed at its walltime limit 12:00:00 (Exit_status 271)"),
+        ("qstat_deleted_queued.txt", "failed", "finished without an exit status (Job deleted"),
+        ("qstat_system_hold.txt", "failed", "system hold"),
+    ],
+)
+def test_status_of_recorded_qstat_outputs(sample, expected, reason):
+    attrs = pbs_status.parse_qstat_full((QSTAT_SAMPLES / sample).read_text())
+    status, why = pbs_status.classify(attrs)
+    assert status == expected
+    assert reason in why
+
+
+def test_qstat_continuation_lines_are_joined():
+    attrs = pbs_status.parse_qstat_full((QSTAT_SAMPLES / "qstat_running.txt").read_text())
+    assert attrs["Job Id"] == "4123456.pbs1"
+    assert attrs["Job_Name"] == "train_cyclegan_64gpu"
+    assert attrs["Resource_List.select"] == "8:mpiprocs=8"
+    # exec_host wraps after "hnode01" in the sample; joined it names all eight hosts.
+    assert attrs["exec_host"].count("hnode0") == 8 and "hnode017/0*96" in attrs["exec_host"]
+    assert attrs["Submit_arguments"].endswith("snakejob.train_cyclegan_64gpu.12.sh.pbs")
+
+
+def test_other_exit_codes():
+    base = {"job_state": "F", "Job_Name": "r", "Resource_List.walltime": "01:00:00",
+            "resources_used.walltime": "00:10:00"}
+    assert pbs_status.classify({**base, "Exit_status": "-27"})[1].endswith("its memory (Exit_status -27)")
+    assert "signal 9" in pbs_status.classify({**base, "Exit_status": "265"})[1]
+    assert "could not be started" in pbs_status.classify({**base, "Exit_status": "-1"})[1]
+    assert pbs_status.classify({**base, "job_state": "X", "Exit_status": "0"})[0] == "success"
+    for state in "QRHEWTBSUM":
+        assert pbs_status.classify({**base, "job_state": state})[0] == "running"
+
+
+def write_script(tmp_path: Path, body: str, name: str = "qstat") -> Path:
+    script = tmp_path / name
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return script
+
+
+def run_status(tmp_path: Path, jobid: str, qstat: Path, exit_dir: Path | None = None):
+    env = dict(os.environ, CYCLEAUG_QSTAT=str(qstat), CYCLEAUG_PBS_STATUS_DELAY="0",
+               CYCLEAUG_PBS_STATUS_ATTEMPTS="3")
+    if exit_dir is not None:
+        env["CYCLEAUG_PBS_EXIT_DIR"] = str(exit_dir)
+    return subprocess.run([sys.executable, str(ABCI / "pbs_status.py"), jobid], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=60)
+
+
+def test_status_script_prints_one_word(tmp_path):
+    sample = QSTAT_SAMPLES / "qstat_walltime_pbspro2022.txt"
+    qstat = write_script(tmp_path, f'[ "$1 $2 $3" = "-x -f 4123456.pbs1" ] || exit 9\ncat "{sample}"\n')
+    proc = run_status(tmp_path, "4123456.pbs1", qstat)
+    assert (proc.returncode, proc.stdout) == (0, "failed\n")
+    assert "walltime" in proc.stderr and "--retries" in proc.stderr
+
+
+def test_unknown_job_falls_back_to_its_exit_record(tmp_path):
+    # A server without job history forgets finished jobs; the job's own record decides.
+    qstat = write_script(tmp_path, 'echo "qstat: Unknown Job Id $3" >&2\nexit 153\n')
+    exit_dir = tmp_path / "exits"
+    exit_dir.mkdir()
+    (exit_dir / "7.pbs1").write_text("0\n")
+    (exit_dir / "8.pbs1").write_text("1\n")
+    assert run_status(tmp_path, "7.pbs1", qstat, exit_dir).stdout == "success\n"
+    assert run_status(tmp_path, "8.pbs1", qstat, exit_dir).stdout == "failed\n"
+    never = run_status(tmp_path, "9.pbs1", qstat, exit_dir)
+    assert (never.returncode, never.stdout) == (0, "failed\n")
+    assert "unknown to PBS" in never.stderr
+
+
+def test_qstat_that_keeps_failing_stops_snakemake_instead_of_hanging(tmp_path):
+    calls = tmp_path / "calls"
+    qstat = write_script(tmp_path, f'echo x >> "{calls}"\necho "qstat: cannot connect to server pbs1 '
+                                       '(errno=15010)" >&2\nexit 1\n')
+    proc = run_status(tmp_path, "7.pbs1", qstat)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert "cannot connect to server" in proc.stderr
+    assert len(calls.read_text().split()) == 3  # CYCLEAUG_PBS_STATUS_ATTEMPTS
+
+
+def test_transient_qstat_failure_is_retried(tmp_path):
+    sample = QSTAT_SAMPLES / "qstat_running.txt"
+    flag = tmp_path / "failed_once"
+    qstat = write_script(tmp_path, f'if [ ! -e "{flag}" ]; then touch "{flag}"; echo busy >&2; exit 1; fi\n'
+                                       f'cat "{sample}"\n')
+    assert run_status(tmp_path, "4123456.pbs1", qstat).stdout == "running\n"
+
+
+# ------------------------------------------------------------------ pbs_submit.py
+
+
+@pytest.mark.parametrize(
+    "minutes, cap, expected",
+    [
+        (60, None, "01:00:00"),
+        (0.5, None, "00:00:30"),
+        (1.01, None, "00:01:01"),  # rounded up: a job never gets less than it asked for
+        (4127, None, "68:47:00"),  # the paper's 4-GPU run, 68.77 h, in minutes
+        (4127, "24:00:00", "24:00:00"),
+    ],
+)
+def test_walltime_from_runtime_minutes(minutes, cap, expected):
+    assert pbs_submit.walltime(minutes, cap) == expected
+
+
+def jobscript(tmp_path: Path, body: str = "cd /somewhere && echo hi && exit 0 || exit 1") -> Path:
+    path = tmp_path / "snakejob.train_cyclegan_64gpu.3.sh"
+    path.write_text('#!/bin/sh\n# properties = {"rule": "train_cyclegan_64gpu"}\n' + body + "\n")
+    return path
+
+
+def submit(tmp_path: Path, *args: str, env: dict):
+    return subprocess.run([sys.executable, str(ABCI / "pbs_submit.py"), *args], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=60)
+
+
+def test_submit_builds_the_qsub_line(tmp_path):
+    env = standin_env(tmp_path)
+    script = jobscript(tmp_path, "exit 0")
+    proc = submit(tmp_path, "--nodes", "8", "--ppn", "8", "--runtime", "720", "--name", "train_cyclegan_64gpu",
+                  "--max-walltime", "168:00:00", "--bash-env", "/etc/profile.d/modules.sh", str(script), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "1.fakepbs\n"  # qsub's job id, nothing else
+    (sub,) = records(tmp_path, "submissions.jsonl")
+    assert sub["argv"] == [
+        "-P", "gxx99999", "-q", "rt_HF", "-l", "select=8:mpiprocs=8", "-l", "walltime=12:00:00",
+        "-N", "train_cyclegan_64gpu", "-j", "oe", "-o", f"{tmp_path / 'logs' / 'pbs'}/", "-V",
+        "-v", "BASH_ENV=/etc/profile.d/modules.sh", f"{script}.pbs",
+    ]
+    # The submitted script is Snakemake's, in a subshell, followed by its exit-status record.
+    lines = sub["script"].splitlines()
+    assert lines[:4] == ["#!/bin/sh", '# properties = {"rule": "train_cyclegan_64gpu"}', "(", "exit 0"]
+    assert '.snakemake/pbs-exit/"$PBS_JOBID"' in sub["script"] and lines[-1] == "exit $rc"
+
+
+def test_submitted_script_records_its_exit_status(tmp_path):
+    script = jobscript(tmp_path, "exit 3")
+    wrapped = pbs_submit.wrap_jobscript(script, tmp_path / "exits")
+    proc = subprocess.run(["sh", str(wrapped)], env=dict(os.environ, PBS_JOBID="5.pbs1"))
+    assert proc.returncode == 3
+    assert (tmp_path / "exits" / "5.pbs1").read_text() == "3\n"
+    assert pbs_status.from_exit_file("5.pbs1", tmp_path / "exits")[0] == "failed"
+
+
+def test_submit_without_group_fails_clearly(tmp_path):
+    env = standin_env(tmp_path)
+    del env["ABCI_GROUP"]
+    proc = submit(tmp_path, "--nodes", "1", "--ppn", "4", "--runtime", "60", "--name", "r",
+                  str(jobscript(tmp_path)), env=env)
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "$ABCI_GROUP is not set: export ABCI_GROUP=" in proc.stderr
+    assert records(tmp_path, "submissions.jsonl") == []
+
+
+def test_submit_over_128_nodes_fails_clearly(tmp_path):
+    env = standin_env(tmp_path)
+    proc = submit(tmp_path, "--nodes", "129", "--ppn", "8", "--runtime", "60", "--name", "train_cyclegan_1032gpu",
+                  "--max-nodes", "128", str(jobscript(tmp_path)), env=env)
+    assert proc.returncode != 0
+    assert "train_cyclegan_1032gpu asks for 129 nodes, but one job may use at most 128" in proc.stderr
+    assert records(tmp_path, "submissions.jsonl") == []
+
+
+def test_failing_qsub_is_reported(tmp_path):
+    env = standin_env(tmp_path)
+    qsub = write_script(tmp_path, 'echo "qsub: Job rejected by all possible destinations" >&2\nexit 15\n', "qsub")
+    proc = submit(tmp_path, "--nodes", "1", "--ppn", "1", "--runtime", "60", "--name", "r", "--qsub", str(qsub),
+                  str(jobscript(tmp_path)), env=env)
+    assert proc.returncode == 15 and proc.stdout == ""
+    assert "Job rejected by all possible destinations" in proc.stderr
+
+
+# ------------------------------------------------------------------ the profiles themselves
+
+
+def profile(path: Path) -> dict:
+    return yaml.safe_load((path / "config.yaml").read_text())
+
+
+def test_abci_profile_settings():
+    cfg = profile(ABCI)
+    assert cfg["executor"] == "cluster-generic"
+    submit_cmd = " ".join(cfg["cluster-generic-submit-cmd"].split())
+    for part in ("--nodes {resources.nodes}", "--ppn {resources.ppn}", "--runtime {resources.runtime}",
+                 "--name {rule}", "--max-nodes 128", "--queue {resources.pbs_queue}"):
+        assert part in submit_cmd
+    # A bare file name of the profile folder: Snakemake makes it absolute (works from ~/.config too).
+    assert (ABCI / cfg["cluster-generic-status-cmd"]).is_file()
+    assert os.access(ABCI / cfg["cluster-generic-status-cmd"], os.X_OK)
+    assert cfg["cluster-generic-cancel-cmd"] == "qdel"
+    assert cfg["retries"] >= 1 and cfg["use-envmodules"] is True
+    assert {"nodes", "ppn", "runtime", "pbs_queue"} <= set(cfg["default-resources"])
+    for path in cfg["configfiles"]:
+        assert (ROOT / path).is_file()
+
+
+def test_slurm_profile_settings():
+    cfg = profile(SLURM)
+    assert cfg["executor"] == "slurm"
+    for path in cfg["configfiles"]:
+        assert (ROOT / path).is_file()
+    site = yaml.safe_load((SLURM / "slurm.yaml").read_text())
+    paper = yaml.safe_load((ROOT / "config.yaml").read_text())["cyclegan"]["gpu_counts"]
+    # One MPI entry per paper training rule, with the processes per node the rule's ppn will have.
+    assert set(cfg["set-resources"]) == {f"train_cyclegan_{n}gpu" for n in paper}
+    for n in paper:
+        entry = cfg["set-resources"][f"train_cyclegan_{n}gpu"]
+        assert entry["tasks_per_node"] == min(n, site["gpus_per_node"]) and entry["mpi"]
+
+
+@pytest.mark.parametrize("site", [ABCI / "abci.yaml", SLURM / "slurm.yaml"])
+def test_site_config_files_validate_with_the_paper_config(site):
+    from snakemake.utils import update_config
+
+    from cycleaug.config_check import check_config, schema_errors
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load(site.read_text()))
+    assert schema_errors(config, ROOT / "workflow" / "schemas" / "config.schema.yaml") == []
+    check_config(config)
+    assert "{n}" in config["launcher"] and "{ppn}" in config["launcher"] and "{cmd}" in config["launcher"]
+
+
+def test_no_workflow_profile_can_override_the_cluster_executor():
+    # Snakemake loads profiles/default (or ./default) automatically, and a workflow profile wins over
+    # --profile key by key: an `executor:` there would silently run everything on the login node.
+    for candidate in (ROOT / "profiles" / "default", ROOT / "default"):
+        for name in ("config.yaml", "profile.yaml", "config.v9+.yaml", "profile.v9+.yaml"):
+            path = candidate / name
+            if path.exists():
+                keys = set(yaml.safe_load(path.read_text()) or {})
+                assert not keys & {"executor", "jobs", "cluster-generic-submit-cmd", "default-resources"}, path
+
+
+def test_install_profiles_makes_profile_names_work(tmp_path):
+    home = tmp_path / "home"
+    env = dict(os.environ, HOME=str(home))
+    env.pop("XDG_CONFIG_HOME", None)
+    proc = subprocess.run(["bash", str(ROOT / "tools" / "install_profiles.sh")], capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("abci", "slurm"):
+        link = home / ".config" / "snakemake" / name
+        assert link.is_symlink() and link.resolve() == (ROOT / "profiles" / name).resolve()
+    # What `snakemake --profile abci` resolves, with that HOME.
+    code = ("from snakemake.cli import get_profile_dir; d, f = get_profile_dir('abci'); print(f)")
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert found.stdout.strip() == str(home / ".config" / "snakemake" / "abci" / "config.yaml")
+    # A second run replaces its own links; a directory of the user's is never touched.
+    (home / ".config" / "snakemake" / "slurm").unlink()
+    (home / ".config" / "snakemake" / "slurm").mkdir()
+    again = subprocess.run(["bash", str(ROOT / "tools" / "install_profiles.sh")], capture_output=True, text=True,
+                           env=env)
+    assert again.returncode == 1 and "is not a link; left as it is" in again.stderr
+    assert (home / ".config" / "snakemake" / "slurm").is_dir()
+
+
+# ------------------------------------------------------------------ the real workflow in a scratch directory
+
+TINY = {
+    "data": {"demo": {"n_bdd_train": 16, "n_bdd_val": 4, "n_synthia": 16, "bdd_size": [128, 80],
+                      "synthia_size": [128, 80]}},
+    "crop": {"size": 32, "min_height": 12, "n_heldout": 4, "workers": 1},
+    "cyclegan": {"gpu_counts": [1, 2], "ngf": 4, "ndf": 4, "n_blocks": 1, "load_size": 36, "crop_size": 32,
+                 "n_epochs": 1, "n_epochs_decay": 1, "save_epochs": [1, 2]},
+    "generate": {"sample_epochs": [2]},
+}
+
+
+def workflow_copy(tmp_path: Path) -> Path:
+    """A working directory that sees the repository's workflow, config and profiles (outputs stay here)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("Snakefile", "workflow", "config.yaml", "profiles", "envs"):
+        (work / name).symlink_to(ROOT / name)
+    (work / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    return work
+
+
+def dry_run_resources(output: str) -> dict[str, set[str]]:
+    """rule name -> the distinct 'pbs_queue=..., nodes=..., ppn=...' of its jobs in a dry run's output."""
+    found: dict[str, set[str]] = {}
+    rule = None
+    for line in output.splitlines():
+        m = re.match(r"(?:local)?rule (\w+):$", line)
+        if m:
+            rule = m.group(1)
+        m = re.search(r"pbs_queue=\w+, nodes=\d+, ppn=\d+", line)
+        if m and rule and line.lstrip().startswith("resources:"):
+            found.setdefault(rule, set()).add(m.group(0))
+    return found
+
+
+def test_profile_name_works_as_typed_on_the_paper_gpu_counts(tmp_path):
+    # After tools/install_profiles.sh, `snakemake --profile abci` finds ~/.config/snakemake/abci;
+    # a dry run of the paper's GPU counts shows what each job would ask PBS for.
+    home = tmp_path / "home"
+    env = standin_env(tmp_path, HOME=str(home))
+    env.pop("XDG_CONFIG_HOME", None)
+    subprocess.run(["bash", str(ROOT / "tools" / "install_profiles.sh"), "abci"], env=env, check=True,
+                   capture_output=True)
+    work = workflow_copy(tmp_path)
+    (work / "paper_counts.yaml").write_text(yaml.safe_dump({"cyclegan": {"gpu_counts": [4, 64, 128, 256, 512]}}))
+    proc = snakemake(work, env, "fid", "train_yolo_c_gen4gpu", "--profile", "abci", "--dry-run", "--configfiles",
+                     "profiles/abci/abci.yaml", "profiles/demo/demo.yaml", "tiny.yaml", "paper_counts.yaml")
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    out = proc.stdout + proc.stderr
+    assert "Using profile abci for setting default command line arguments." in out
+    found = dry_run_resources(out)
+    # Whole 8-GPU nodes for the training runs: 4 GPUs -> 1 x 4 ... 512 GPUs -> 64 x 8 (within 128 nodes).
+    for n, nodes, ppn in ((4, 1, 4), (64, 8, 8), (128, 16, 8), (256, 32, 8), (512, 64, 8)):
+        assert found[f"train_cyclegan_{n}gpu"] == {f"pbs_queue=rt_HF, nodes={nodes}, ppn={ppn}"}
+    # One GPU (rt_HG) for generation, FID and the detector; CPU rules on the default.
+    for rule in ("samples", "translate_detector_set", "fid", "train_yolo_c_gen4gpu"):
+        assert found[rule] == {"pbs_queue=rt_HG, nodes=1, ppn=1"}, rule
+    assert found["crop_bdd100k"] == {"pbs_queue=rt_HF, nodes=1, ppn=1"}
+    assert records(tmp_path, "submissions.jsonl") == []  # a dry run submits nothing
+
+
+# ------------------------------------------------------------------ a small workflow through the profiles
+
+# The shape of the CycleGAN stage in miniature: one training rule per process count with the
+# resources gpu/nodes/ppn/runtime, site modules from config, the launcher template from the
+# profile's config file; a local rule after it. Each rank writes a file naming its rank and world size.
+MINI_SNAKEFILE = '''
+configfile: "config.yaml"
+
+localrules: summary
+
+
+def launch(n, cmd):
+    nodes = -(-n // config["gpus_per_node"])
+    return config["launcher"].format(n=n, ppn=n // nodes, cmd=cmd)
+
+
+rule summary:
+    input: expand("out/{n}gpu.done", n=config["gpu_counts"])
+    output: "out/summary.txt"
+    shell: "cat {input} > {output}"
+
+
+for _n in config["gpu_counts"]:
+
+    rule:
+        name: f"train_cyclegan_{_n}gpu"
+        output: f"out/{_n}gpu.done"
+        log: f"logs/train_{_n}gpu.log"
+        threads: _n
+        resources:
+            gpu=_n,
+            nodes=-(-_n // config["gpus_per_node"]),
+            ppn=_n // -(-_n // config["gpus_per_node"]),
+            runtime=90,
+        envmodules: *config["envmodules"]
+        params:
+            launch=launch(_n, f"python rank.py out/{_n}gpu"),
+            ranks=f"out/{_n}gpu.rank*",
+        shell: "{params.launch} > {log} 2>&1 && ls {params.ranks} | wc -l > {output}"
+'''
+
+RANK_PY = '''
+import os, sys, time
+if os.environ.get("MINI_SLEEP"):
+    time.sleep(float(os.environ["MINI_SLEEP"]))
+rank, size = os.environ["RANK"], os.environ["WORLD_SIZE"]
+job = os.environ.get("PBS_JOBID") or os.environ.get("SLURM_JOB_ID")
+open(f"{sys.argv[1]}.rank{rank}", "w").write(f"{rank} {size} {job} {os.environ['MASTER_ADDR']}\\n")
+'''
+
+
+def mini_workflow(tmp_path: Path, gpu_counts=(2, 12)) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "Snakefile").write_text(MINI_SNAKEFILE)
+    (work / "rank.py").write_text(RANK_PY)
+    (work / "config.yaml").write_text(yaml.safe_dump(
+        {"gpu_counts": list(gpu_counts), "gpus_per_node": 4, "envmodules": [], "launcher": "unused {cmd}"}))
+    # The profiles name their helper scripts and config files relative to the working directory.
+    (work / "profiles").symlink_to(ROOT / "profiles")
+    return work
+
+
+def test_small_workflow_through_abci_profile(tmp_path):
+    work = mini_workflow(tmp_path, gpu_counts=(2, 12))
+    env = standin_env(tmp_path)
+    proc = snakemake(work, env, "--profile", "profiles/abci", "--seconds-between-status-checks", "1")
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    subs = records(tmp_path, "submissions.jsonl")
+    # The local rule ran here, not through qsub.
+    assert sorted(s["name"] for s in subs) == ["train_cyclegan_12gpu", "train_cyclegan_2gpu"]
+    by_name = {s["name"]: s["argv"] for s in subs}
+    # gpus_per_node 8 (profiles/abci/abci.yaml): 2 GPUs -> 1 node x 2, 12 GPUs -> 2 nodes x 6.
+    for name, select in (("train_cyclegan_2gpu", "select=1:mpiprocs=2"),
+                         ("train_cyclegan_12gpu", "select=2:mpiprocs=6")):
+        argv = by_name[name]
+        assert argv[:4] == ["-P", "gxx99999", "-q", "rt_HF"]
+        assert argv[4:8] == ["-l", select, "-l", "walltime=01:30:00"]  # runtime 90 minutes
+        assert argv[8:14] == ["-N", name, "-j", "oe", "-o", f"{work / 'logs' / 'pbs'}/"]
+    # The real profile's mpirun line, with the values MASTER_ADDR/PORT had in the job.
+    runs = {r["np"]: r for r in records(tmp_path, "mpirun.jsonl")}
+    assert sorted(runs) == [2, 12]
+    assert runs[12]["argv"][:6] == ["-np", "12", "-map-by", "ppr:6:node", "-hostfile", runs[12]["argv"][5]]
+    assert runs[12]["exported"]["MASTER_ADDR"] == "localhost" and runs[12]["exported"]["MASTER_PORT"] == "29500"
+    assert runs[12]["command"] == ["python", "rank.py", "out/12gpu"]
+    # Site modules were loaded in each job, in the profile's order.
+    modules = abci_config()["envmodules"]
+    loads = [r["argv"] for r in records(tmp_path, "module.jsonl") if r["argv"][:1] == ["load"]]
+    assert loads == [["load", *modules]] * 2
+    # Every rank ran, inside its PBS job.
+    assert (work / "out" / "summary.txt").read_text().split() == ["2", "12"]
+    ranks = sorted((work / "out").glob("12gpu.rank*"))
+    assert len(ranks) == 12 and {p.read_text().split()[1] for p in ranks} == {"12"}
+    jobid_12 = next(s["jobid"] for s in subs if s["name"] == "train_cyclegan_12gpu")
+    assert {p.read_text().split()[2] for p in ranks} == {jobid_12}
+
+
+def test_job_reported_failed_ends_the_run_with_an_error(tmp_path):
+    work = mini_workflow(tmp_path, gpu_counts=(2,))
+    # Every submission of the training job is killed at its walltime (Exit_status -29).
+    env = standin_env(tmp_path, FAKE_PBS_KILL="train_cyclegan_2gpu")
+    proc = snakemake(work, env, "--profile", "profiles/abci", "--seconds-between-status-checks", "1")
+    assert proc.returncode != 0
+    assert "Error in rule train_cyclegan_2gpu" in proc.stderr
+    assert "killed at its walltime limit 01:30:00 (Exit_status -29)" in proc.stderr
+    # 1 + retries submissions, then Snakemake gives up; nothing after it ran.
+    retries = profile(ABCI)["retries"]
+    assert [s["name"] for s in records(tmp_path, "submissions.jsonl")] == ["train_cyclegan_2gpu"] * (1 + retries)
+    assert not (work / "out" / "summary.txt").exists()
+
+
+def test_walltime_killed_job_is_resubmitted_and_the_run_completes(tmp_path):
+    work = mini_workflow(tmp_path, gpu_counts=(2,))
+    # The first submission is killed at its walltime, the retry runs; and the server keeps no job
+    # history, so success is read from the job's own exit record.
+    env = standin_env(tmp_path, FAKE_PBS_KILL="train_cyclegan_2gpu:1", FAKE_PBS_NO_HISTORY="1")
+    proc = snakemake(work, env, "--profile", "profiles/abci", "--seconds-between-status-checks", "1")
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert [s["name"] for s in records(tmp_path, "submissions.jsonl")] == ["train_cyclegan_2gpu"] * 2
+    assert (work / "out" / "summary.txt").read_text().split() == ["2"]
+
+
+def test_run_without_abci_group_stops_before_any_submission(tmp_path):
+    work = mini_workflow(tmp_path, gpu_counts=(2,))
+    env = standin_env(tmp_path)
+    del env["ABCI_GROUP"]
+    proc = snakemake(work, env, "--profile", "profiles/abci", "--retries", "0", "--seconds-between-status-checks", "1")
+    assert proc.returncode != 0
+    assert "$ABCI_GROUP is not set: export ABCI_GROUP=" in proc.stderr
+    assert records(tmp_path, "submissions.jsonl") == []
+
+
+def test_interrupted_run_cancels_its_jobs_with_qdel(tmp_path):
+    work = mini_workflow(tmp_path, gpu_counts=(2,))
+    env = standin_env(tmp_path, MINI_SLEEP="120")
+    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/abci",
+                             "--seconds-between-status-checks", "1"], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not list((tmp_path / "pbs").glob("*.nodes")) and time.time() < deadline:
+            time.sleep(0.2)  # the job is running once the stand-in wrote its node file
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    (sub,) = records(tmp_path, "submissions.jsonl")
+    assert [r["jobid"] for r in records(tmp_path, "qdel.jsonl")] == [sub["jobid"]]
+    state = json.loads((tmp_path / "pbs" / "jobs" / f"{sub['jobid']}.json").read_text())
+    assert state["job_state"] == "F" and state["Exit_status"] == 271
+
+
+# ------------------------------------------------------------------ Slurm, with its stand-in
+
+FAKE_SLURM = ROOT / "tests" / "standins" / "fake_slurm.py"
+SLURM_TOOLS = ("sbatch", "sacct", "squeue", "scancel", "sinfo", "scontrol", "sacctmgr", "sshare", "srun")
+
+
+def slurm_env(tmp_path: Path, **extra: str) -> dict:
+    env = standin_env(tmp_path, **extra)
+    bin_dir = tmp_path / "bin"
+    for name in SLURM_TOOLS:
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_SLURM}" {name} "$@"\n')
+        shim.chmod(0o755)
+    env["FAKE_SLURM_DIR"] = str(tmp_path / "slurm")
+    return env
+
+
+def slurm_records(tmp_path: Path, name: str) -> list[dict]:
+    path = tmp_path / "slurm" / name
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+SLURM_FAST = ("--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1")
+
+
+def test_small_workflow_through_slurm_profile(tmp_path):
+    work = mini_workflow(tmp_path, gpu_counts=(4,))
+    env = slurm_env(tmp_path)
+    proc = snakemake(work, env, "--profile", "profiles/slurm", *SLURM_FAST)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    (sub,) = slurm_records(tmp_path, "submissions.jsonl")
+    opts = sub["options"]
+    assert sub["rule"] == "train_cyclegan_4gpu"
+    # One node, 4 MPI tasks on it with 8 cores each (set-resources), 4 GPUs, 90 minutes, the guessed
+    # account and the default partition.
+    assert (opts["nodes"], opts["ntasks-per-node"], opts["cpus-per-task"]) == ("1", "4", "8")
+    assert (opts["gpus"], opts["t"]) == ("4", "90")
+    assert (opts["A"], opts["p"]) == ("fakeacct", "gpu")
+    # An MPI job: the job's Snakemake runs in the batch script itself, not under `srun -n1`; the
+    # rule's srun starts the 4 ranks, each mapping Slurm's rank variables for the trainer.
+    assert "--executor slurm-jobstep" in opts["wrap"]
+    (run,) = slurm_records(tmp_path, "srun.jsonl")
+    assert run["argv"][:3] == ["--ntasks=4", "--ntasks-per-node=4", "--export=ALL"] and run["job"] == sub["jobid"]
+    ranks = sorted((work / "out").glob("4gpu.rank*"))
+    assert [p.read_text().split() for p in ranks] == [[str(r), "4", sub["jobid"], "localhost"] for r in range(4)]
+    assert (work / "out" / "summary.txt").read_text().split() == ["4"]
+
+
+def test_slurm_timeout_ends_the_run_with_an_error(tmp_path):
+    work = mini_workflow(tmp_path, gpu_counts=(4,))
+    env = slurm_env(tmp_path, FAKE_SLURM_TIMEOUT="train_cyclegan_4gpu")
+    # --retries 0: the plugin backs off between status checks (12 s, 22 s, 33 s ...), so the profile's
+    # retries would make this slow; resubmission itself is tested with the ABCI profile above.
+    proc = snakemake(work, env, "--profile", "profiles/slurm", *SLURM_FAST, "--retries", "0")
+    assert proc.returncode != 0
+    assert "Error in rule train_cyclegan_4gpu" in proc.stderr and "SLURM status is: 'TIMEOUT'" in proc.stderr
+    assert [s["rule"] for s in slurm_records(tmp_path, "submissions.jsonl")] == ["train_cyclegan_4gpu"]
+    assert not (work / "out" / "summary.txt").exists()
+
+
+# ------------------------------------------------------------------ the demo's CycleGAN training through profiles/abci
+
+
+@pytest.mark.slow
+def test_demo_training_rules_through_abci_profile(tmp_path):
+    work = workflow_copy(tmp_path)
+    env = standin_env(tmp_path)
+    # The data stage locally, as a user would before (or it would run as PBS jobs too).
+    data = snakemake(work, env, "data/crops/bdd100k", "data/crops/synthia", "--cores", "2",
+                     "--configfiles", "profiles/demo/demo.yaml", "tiny.yaml")
+    assert data.returncode == 0, data.stderr[-6000:]
+    # The training rules through the real ABCI profile; the 2-process run is killed as at its walltime
+    # once its epoch-1 generator is saved, and must be resubmitted and resume.
+    ckpt = "results/cyclegan/2gpu/checkpoints/1_net_G_A.pth"
+    env["FAKE_PBS_TERM_WHEN"] = f"train_cyclegan_2gpu:{ckpt}"
+    proc = snakemake(work, env, "train_cyclegan_1gpu", "train_cyclegan_2gpu", "--profile", "profiles/abci",
+                     "--seconds-between-status-checks", "1",
+                     "--configfiles", "profiles/abci/abci.yaml", "profiles/demo/demo.yaml", "tiny.yaml", timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+
+    subs = records(tmp_path, "submissions.jsonl")
+    # Only the training rules went to PBS (the data was up to date); 2gpu twice (killed, resubmitted).
+    assert sorted(s["name"] for s in subs) == ["train_cyclegan_1gpu", "train_cyclegan_2gpu", "train_cyclegan_2gpu"]
+    for sub in subs:
+        n = int(sub["name"].split("_")[-1][:-3])
+        # gpus_per_node 8: one node, n processes; the rule's runtime (24 h in minutes) as walltime.
+        assert sub["argv"][:8] == ["-P", "gxx99999", "-q", "rt_HF", "-l", f"select=1:mpiprocs={n}",
+                                   "-l", "walltime=24:00:00"]
+    assert "killed at its walltime limit 24:00:00 (Exit_status -29)" in proc.stderr
+    runs = records(tmp_path, "mpirun.jsonl")
+    assert sorted(r["np"] for r in runs) == [1, 2, 2]
+    for r in runs:
+        assert r["argv"][:4] == ["-np", str(r["np"]), "-map-by", f"ppr:{r['np']}:node"]
+        assert r["command"][:2] == ["cycleaug", "train-cyclegan"]
+        assert "--backend" in r["command"] and r["exported"]["MASTER_PORT"] == "29500"
+    loads = [r["argv"] for r in records(tmp_path, "module.jsonl") if r["argv"][:1] == ["load"]]
+    assert loads == [["load", *abci_config()["envmodules"]]] * 3
+
+    for n in (1, 2):
+        out = work / "results" / "cyclegan" / f"{n}gpu"
+        for epoch in (1, 2):
+            assert (out / "checkpoints" / f"{epoch}_net_G_A.pth").stat().st_size > 0
+        log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+        assert {e["epoch"] for e in log} == {1, 2} and {e["world_size"] for e in log} == {n}
+    # The resubmitted job continued from the checkpoint the killed one left.
+    train_log = (work / "logs" / "cyclegan" / "train_2gpu.log").read_text()
+    assert "resuming from" in train_log and "latest.pt" in train_log
