@@ -1,0 +1,176 @@
+"""Table 2's conditions: names from the config, one shared image selection, the rules' options, and
+the table itself (CSV read by the figure, Markdown, LaTeX, the paper's numbers beside ours)."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from conftest import ROOT, run_cli
+from cycleaug.errors import CycleAugError
+from cycleaug.paper import TABLE2
+from cycleaug.yolo import rule_args
+from cycleaug.yolo.conditions import GENERATED, RAW, REAL, conditions, parse_condition, train_sets
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_condition_names_carry_the_gpu_count(config):
+    names = [c.name for c in conditions(config)]
+    assert names == ["a_bdd", "b_bdd_cg", "c_gen4gpu", "d_gen64gpu", "e_gen128gpu", "f_gen256gpu", "g_gen512gpu"]
+    demo = copy.deepcopy(config)
+    demo["cyclegan"]["gpu_counts"] = [2, 1]
+    assert [c.name for c in conditions(demo)] == ["a_bdd", "b_bdd_cg", "c_gen1gpu", "d_gen2gpu"]
+    for c in conditions(config):
+        assert parse_condition(c.name) == c
+    assert [c.synthetic_source for c in conditions(config)][:3] == [REAL, RAW, GENERATED]
+    assert parse_condition("e_gen128gpu").gpus == 128 and parse_condition("e_gen128gpu").title == \
+        "(e) (a) + generated, 128 GPUs"
+    with pytest.raises(CycleAugError, match="c_gen4gpu"):
+        parse_condition("c_generated")
+
+
+def test_every_condition_trains_on_the_same_selection(config):
+    sets = {c.name: train_sets(c, "SEL", "BDD", "SYN", "R/generated/{gpus}gpu/images") for c in conditions(config)}
+    assert all(s[0] == ("SEL/real.json", "BDD") for s in sets.values())
+    assert len(sets["a_bdd"]) == 1
+    assert sets["b_bdd_cg"][1] == ("SEL/synthetic.json", "SYN")
+    assert sets["e_gen128gpu"][1] == ("SEL/synthetic.json", "R/generated/128gpu/images")
+    assert {s[1][0] for n, s in sets.items() if n != "a_bdd"} == {"SEL/synthetic.json"}
+
+
+def test_rule_options_from_config(config):
+    cfg = copy.deepcopy(config)
+    cfg["detector"].update(batch=16, subdivisions=4, img_size=416, amp=True, pretrained=False, iterations=None)
+    opts = rule_args.train_options(cfg).split()
+    assert opts[opts.index("--batch") + 1] == "16" and opts[opts.index("--subdivisions") + 1] == "4"
+    assert opts[opts.index("--img-size") + 1] == "416" and "--amp" in opts
+    assert "--iterations" not in opts and "--pretrained" not in opts
+    assert opts[opts.index("--cfg") + 1] == "yolov3-person-608.cfg"
+    assert rule_args.select_args(config).split() == ["--n-real", "500", "--n-synthetic", "1017", "--seed", "0"]
+    assert rule_args.train_set_options(config, parse_condition("d_gen64gpu")).split() == [
+        "--train", "results/detector/selection/real.json:data/raw/bdd100k/images/100k/train",
+        "--train", "results/detector/selection/synthetic.json:results/generated/64gpu/images"]
+
+
+def _labelled_images(root: Path, n: int, size, seed: int, with_person_every: int = 2) -> tuple[Path, Path]:
+    """``n`` frames; every ``with_person_every``-th has a person, the others only a car."""
+    rng = np.random.default_rng(seed)
+    images = root / "images"
+    images.mkdir(parents=True)
+    frames = []
+    for i in range(n):
+        name = f"{i:05d}.png"
+        Image.new("RGB", size, tuple(int(v) for v in rng.integers(0, 255, 3))).save(images / name)
+        cat = "pedestrian" if i % with_person_every == 0 else "car"
+        frames.append({"name": name, "labels": [{"id": "0", "category": cat,
+                                                 "box2d": {"x1": 2, "y1": 3, "x2": 12, "y2": 30}}]})
+    labels = root / "labels.json"
+    labels.write_text(json.dumps(frames))
+    return labels, images
+
+
+def _select(tmp_path, out, seed=0, n_real=10, n_synthetic=6, check=True):
+    bdd, bdd_images = tmp_path / "bdd" / "labels.json", tmp_path / "bdd" / "images"
+    syn, syn_images = tmp_path / "syn" / "labels.json", tmp_path / "syn" / "images"
+    val, val_images = tmp_path / "val" / "labels.json", tmp_path / "val" / "images"
+    return run_cli("select-detector-sets", "--bdd-labels", bdd, "--bdd-images", bdd_images,
+                   "--synthia-labels", syn, "--synthia-images", syn_images, "--val-labels", val,
+                   "--val-images", val_images, "--n-real", n_real, "--n-synthetic", n_synthetic,
+                   "--seed", seed, "--out", out, check=check)
+
+
+def test_select_detector_sets(tmp_path):
+    _labelled_images(tmp_path / "bdd", 40, (64, 36), 0)
+    _labelled_images(tmp_path / "syn", 30, (64, 38), 1, with_person_every=3)
+    _labelled_images(tmp_path / "val", 9, (64, 36), 2)
+    _select(tmp_path, tmp_path / "s1")
+    _select(tmp_path, tmp_path / "s2")
+    for name in ("real.json", "synthetic.json", "val.json"):
+        assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes()
+    real = json.loads((tmp_path / "s1" / "real.json").read_text())
+    synthetic = json.loads((tmp_path / "s1" / "synthetic.json").read_text())
+    val = json.loads((tmp_path / "s1" / "val.json").read_text())
+    assert len(real) == 10 and len(synthetic) == 6 and len(val) == 9  # val: all frames, persons or not
+    assert all(f["labels"] and all(lab["category"] == "pedestrian" for lab in f["labels"]) for f in real + synthetic)
+    assert {int(f["name"][:5]) % 2 for f in real} == {0} and {int(f["name"][:5]) % 3 for f in synthetic} == {0}
+    assert (real[0]["attributes"]["width"], real[0]["attributes"]["height"]) == (64, 36)
+    assert (synthetic[0]["attributes"]["width"], synthetic[0]["attributes"]["height"]) == (64, 38)
+    assert [f["name"] for f in real] == sorted(f["name"] for f in real)
+    _select(tmp_path, tmp_path / "s3", seed=1)
+    assert json.loads((tmp_path / "s3" / "real.json").read_text()) != real
+    too_many = _select(tmp_path, tmp_path / "s4", n_synthetic=11, check=False)
+    assert too_many.returncode == 2 and "only 10 of 30 frames" in too_many.stderr
+
+
+def test_selection_size_must_match_translated_images(tmp_path):
+    """A translated image of another size than the one the boxes were drawn on is refused."""
+    from cycleaug.yolo.data import load_samples
+
+    _labelled_images(tmp_path / "bdd", 4, (64, 36), 0)
+    _labelled_images(tmp_path / "syn", 4, (64, 38), 1)
+    _labelled_images(tmp_path / "val", 2, (64, 36), 2)
+    _select(tmp_path, tmp_path / "sel", n_real=2, n_synthetic=2)
+    gen = tmp_path / "generated"
+    gen.mkdir()
+    for f in json.loads((tmp_path / "sel" / "synthetic.json").read_text()):
+        Image.new("RGB", (32, 19)).save(gen / f["name"])
+    with pytest.raises(CycleAugError, match="labelled on a 64x38 image"):
+        load_samples(tmp_path / "sel" / "synthetic.json", gen)
+
+
+def _metrics(path: Path, tp, fp, fn, map50, iteration) -> Path:
+    p, r = tp / (tp + fp), tp / (tp + fn)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"iteration": iteration, "TP": tp, "FP": fp, "FN": fn, "precision": p, "recall": r,
+                                "F1": 2 * p * r / (p + r), "mAP50": map50, "loss": 1.0}))
+    return path
+
+
+def test_table2_files_and_paper_columns(tmp_path):
+    from cycleaug.figures.table2 import read_table2
+
+    a = _metrics(tmp_path / "a_bdd" / "metrics.json", 4000, 3000, 6773, 0.3512, 4500)
+    c = _metrics(tmp_path / "c_gen4gpu" / "metrics.json", 4800, 4000, 5973, 0.4100, 5000)
+    run_cli("table2", "--metrics", f"a_bdd={a}", "--metrics", f"c_gen4gpu={c}", "--out-dir", tmp_path / "t",
+            "--paper-scale")
+    with open(tmp_path / "t" / "table2.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["name"] for r in rows] == ["a_bdd", "c_gen4gpu"]
+    assert rows[0]["condition"] == "(a)" and rows[1]["label"] == "(a) + generated, 4 GPUs"
+    assert float(rows[0]["map50"]) == pytest.approx(35.12) and rows[0]["best_iteration"] == "4500"
+    paper_a, paper_c = TABLE2[0], TABLE2[2]
+    assert float(rows[0]["paper_map50"]) == paper_a.mAP50 == 34.34
+    assert float(rows[1]["paper_TP"]) == paper_c.TP == 4813
+    assert float(rows[0]["diff_map50"]) == pytest.approx(35.12 - 34.34)
+    assert float(rows[1]["diff_FP"]) == 4000 - 4560
+    md = (tmp_path / "t" / "table2.md").read_text()
+    assert "| (a) | BDD only | 4000 (3930, +70) |" in md and "35.12 (34.34, +0.78)" in md
+    tex = (tmp_path / "t" / "table2.tex").read_text()
+    assert r"\begin{tabular}" in tex and "mAP@0.50 [\\%]" in tex
+    columns, _ = read_table2(tmp_path / "t" / "table2.csv")  # what `cycleaug figure table2` reads
+    assert "paper_map50" in columns and "best_iteration" in columns
+
+    run_cli("table2", "--metrics", f"a_bdd={a}", "--out-dir", tmp_path / "plain")
+    plain = (tmp_path / "plain" / "table2.csv").read_text().splitlines()
+    assert plain[0] == "condition,label,TP,FP,FN,precision,recall,f1,map50,best_iteration,name"
+    bad = run_cli("table2", "--metrics", f"x_bdd={a}", "--out-dir", tmp_path / "bad", check=False)
+    assert bad.returncode == 2 and "x_bdd" in bad.stderr
+
+
+def test_paper_table2_is_consistent():
+    # FACTS.md: TP + FN = 10,773 persons in every row; F1 from the rounded P and R within rounding
+    for row in TABLE2:
+        assert row.TP + row.FN == 10773
+        assert row.precision == pytest.approx(row.TP / (row.TP + row.FP), abs=0.006)
+        assert row.recall == pytest.approx(row.TP / (row.TP + row.FN), abs=0.006)

@@ -1,0 +1,196 @@
+"""Darknet's detector training augmentation and its multi-scale rule.
+
+Per image (AlexeyAB/darknet ``src/data.c`` ``load_data_detection``, OpenCV build, and
+``src/image_opencv.cpp`` ``image_data_augmentation``):
+
+1. jitter: ``dw = (int)(ow * jitter)``, ``dh = (int)(oh * jitter)``; ``pleft, pright`` drawn from
+   U(-dw, dw) and ``ptop, pbot`` from U(-dh, dh), truncated to int. The window
+   ``(pleft, ptop, ow - pleft - pright, oh - ptop - pbot)`` is cut from the image (a negative offset
+   reaches outside it: that part is filled with the image's mean colour) and stretched to the
+   network size with bilinear interpolation (``cv::resize`` ``INTER_LINEAR``: half-pixel centres, no
+   anti-aliasing = ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``).
+2. flip: left-right with probability 1/2 (``[net] flip``, default 1).
+3. colour: ``dhue`` ~ U(-hue, hue), ``dsat = rand_scale(saturation)``, ``dexp = rand_scale(exposure)``
+   where ``rand_scale(s)`` is U(1, s) or its reciprocal with probability 1/2 (``src/utils.c``).
+   In HSV: S x dsat, V x dexp (saturated at 1 like OpenCV's 8-bit channels), H shifted by dhue of a
+   full turn (OpenCV adds 179 x dhue to its 0-180 hue; we wrap around the circle like pjreddie's
+   ``distort_image`` rather than saturating a negative 8-bit hue at 0).
+4. boxes (``correct_boxes`` / ``fill_truth_detection``): shuffled, at most ``max`` (90) kept, mapped
+   into the window, flipped, clipped to [0, 1]; a box narrower or lower than one network pixel
+   (``lowest_w = 1 / net_w``) is dropped.
+
+Multi-scale (``[yolo] random=1``; ``src/detector.c`` ``train_detector``): every 10 iterations the
+network size is redrawn as ``roundl(rand_scale(1.4) * init / 32 + 1) * 32`` per side (darknet's ``+ 1``
+included), at least 32; the first 10 iterations of a run use the largest size
+``roundl(1.4 * init / 32 + 1) * 32`` (darknet's memory check at start).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+RANDOM_COEF = 1.4  # detector.c: rand_scale(1.4)
+RESIZE_EVERY = 10  # detector.c: count++ % 10 == 0
+RESIZE_STEP = 32
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    jitter: float = 0.3
+    hue: float = 0.1
+    saturation: float = 1.5
+    exposure: float = 1.5
+    flip: bool = True
+    max_boxes: int = 90
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One image's random augmentation, in original-image pixels."""
+
+    pleft: int
+    pright: int
+    ptop: int
+    pbot: int
+    flip: bool
+    dhue: float
+    dsat: float
+    dexp: float
+
+    def window(self, ow: int, oh: int) -> tuple[int, int, int, int]:
+        """(left, top, width, height) of the cut, in original pixels."""
+        return self.pleft, self.ptop, ow - self.pleft - self.pright, oh - self.ptop - self.pbot
+
+
+def rand_scale(rng: np.random.Generator, s: float) -> float:
+    """darknet ``rand_scale``: U(1, s), inverted with probability 1/2."""
+    scale = float(rng.uniform(1.0, s)) if s != 1 else 1.0
+    return scale if rng.integers(2) else 1.0 / scale
+
+
+def draw(rng: np.random.Generator, params: AugmentParams, ow: int, oh: int) -> Draw:
+    dw, dh = int(ow * params.jitter), int(oh * params.jitter)
+    pleft, pright = int(rng.uniform(-dw, dw)), int(rng.uniform(-dw, dw))
+    ptop, pbot = int(rng.uniform(-dh, dh)), int(rng.uniform(-dh, dh))
+    flip = bool(rng.integers(2)) if params.flip else False
+    dhue = float(rng.uniform(-params.hue, params.hue))
+    dsat = rand_scale(rng, params.saturation)
+    dexp = rand_scale(rng, params.exposure)
+    return Draw(pleft, pright, ptop, pbot, flip, dhue, dsat, dexp)
+
+
+IDENTITY = Draw(0, 0, 0, 0, False, 0.0, 1.0, 1.0)
+
+
+def transform_boxes(boxes: np.ndarray, d: Draw, ow: int, oh: int, net_w: int, net_h: int) -> np.ndarray:
+    """Pixel ``x1, y1, x2, y2`` boxes of the original image -> normalised ``cx, cy, w, h`` of the
+    augmented network input; boxes that end up under one network pixel wide or high are dropped."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    left_px, top_px, sw, sh = d.window(ow, oh)
+    left = (boxes[:, 0] - left_px) / sw
+    right = (boxes[:, 2] - left_px) / sw
+    top = (boxes[:, 1] - top_px) / sh
+    bot = (boxes[:, 3] - top_px) / sh
+    if d.flip:
+        left, right = 1.0 - right, 1.0 - left
+    left, right, top, bot = (np.clip(v, 0.0, 1.0) for v in (left, right, top, bot))
+    w, h = right - left, bot - top
+    keep = (w >= 1.0 / net_w) & (h >= 1.0 / net_h)
+    out = np.stack([(left + right) / 2, (top + bot) / 2, w, h], axis=1)[keep]
+    return out.astype(np.float32)
+
+
+def _rgb_to_hsv(rgb):
+    import torch
+
+    r, g, b = rgb[0], rgb[1], rgb[2]
+    maxc, _ = rgb.max(0)
+    minc, _ = rgb.min(0)
+    delta = maxc - minc
+    s = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
+    safe = delta.clamp_min(1e-12)
+    h = torch.where(maxc == r, ((g - b) / safe) % 6,
+                    torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6
+    h = torch.where(delta > 0, h, torch.zeros_like(h))
+    return h, s, maxc
+
+
+def _hsv_to_rgb(h, s, v):
+    import torch
+
+    h6 = (h % 1.0) * 6
+    i = torch.floor(h6)
+    f = h6 - i
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    i = i.long() % 6
+    r = torch.stack([v, q, p, p, t, v]).gather(0, i[None])[0]
+    g = torch.stack([t, v, v, q, p, p]).gather(0, i[None])[0]
+    b = torch.stack([p, p, t, v, v, q]).gather(0, i[None])[0]
+    return torch.stack([r, g, b])
+
+
+def distort_colour(img, dhue: float, dsat: float, dexp: float):
+    """HSV jitter of a float RGB image in [0, 1], shape [3, H, W]."""
+    if dhue == 0 and dsat == 1 and dexp == 1:
+        return img
+    h, s, v = _rgb_to_hsv(img)
+    h = (h + dhue) % 1.0
+    s = (s * dsat).clamp(0, 1)
+    v = (v * dexp).clamp(0, 1)
+    return _hsv_to_rgb(h, s, v).clamp(0, 1)
+
+
+def augment_image(img, d: Draw, net_w: int, net_h: int):
+    """uint8 RGB ``[3, oh, ow]`` tensor -> float ``[3, net_h, net_w]`` in [0, 1], augmented by ``d``."""
+    import torch
+    import torch.nn.functional as F
+
+    _, oh, ow = img.shape
+    x0, y0, sw, sh = d.window(ow, oh)
+    src = img.float()
+    if (x0, y0, sw, sh) == (0, 0, ow, oh):
+        canvas = src
+    else:
+        mean = src.mean(dim=(1, 2))
+        canvas = mean[:, None, None].expand(3, sh, sw).clone()
+        sx0, sy0 = max(0, x0), max(0, y0)
+        sx1, sy1 = min(ow, x0 + sw), min(oh, y0 + sh)
+        if sx1 > sx0 and sy1 > sy0:
+            canvas[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = src[:, sy0:sy1, sx0:sx1]
+    if (sh, sw) != (net_h, net_w):
+        canvas = F.interpolate(canvas[None], size=(net_h, net_w), mode="bilinear", align_corners=False)[0]
+    out = (canvas / 255.0).clamp(0, 1)
+    if d.flip:
+        out = torch.flip(out, dims=[2])
+    return distort_colour(out, d.dhue, d.dsat, d.dexp).contiguous()
+
+
+def _roundl(x: float) -> int:
+    """C ``roundl``: halves away from zero (the sizes here are positive)."""
+    return int(math.floor(x + 0.5))
+
+
+def largest_size(init: int, coef: float = RANDOM_COEF, step: int = RESIZE_STEP) -> int:
+    return max(step, _roundl(coef * init / step + 1) * step)
+
+
+def random_size(rng: np.random.Generator, init_w: int, init_h: int, coef: float = RANDOM_COEF,
+                step: int = RESIZE_STEP) -> tuple[int, int]:
+    """One multi-scale draw: the same random factor for both sides, as ``train_detector`` does."""
+    r = rand_scale(rng, coef)
+    return (max(step, _roundl(r * init_w / step + 1) * step), max(step, _roundl(r * init_h / step + 1) * step))
+
+
+def net_size_for_iteration(iteration: int, init_w: int, init_h: int, random: bool, seed: int,
+                           every: int = RESIZE_EVERY) -> tuple[int, int]:
+    """Network input size for the 1-based ``iteration``: redrawn every ``every`` iterations from a
+    generator seeded by (seed, block), so a resumed run continues with the same sizes."""
+    if not random:
+        return init_w, init_h
+    block = (iteration - 1) // every
+    if block == 0:
+        return largest_size(init_w), largest_size(init_h)
+    return random_size(np.random.default_rng([seed, 0x5CA1E, block]), init_w, init_h)

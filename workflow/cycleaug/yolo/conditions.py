@@ -1,0 +1,127 @@
+"""The detector training conditions of Table 2 and the one image selection they share.
+
+Paper (FACTS.md, "Detector"; Sec. 3.3, 4.3): (a) ``n_real`` BDD100K training images (500);
+(b) (a) + ``n_synthetic`` raw SYNTHIA images with their person boxes (1,017); (c)-(g) (a) + the same
+SYNTHIA images translated by the CycleGAN trained on 4, 64, 128, 256 and 512 GPUs. Evaluation on
+BDD100K validation images only.
+
+Condition names carry what they train on, so a rule name says it all: ``a_bdd``, ``b_bdd_cg``, then
+one ``{letter}_gen{n}gpu`` per CycleGAN GPU count in increasing order, lettered from ``c``
+(paper: ``c_gen4gpu``, ``d_gen64gpu``, ``e_gen128gpu``, ``f_gen256gpu``, ``g_gen512gpu``).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+
+import numpy as np
+
+from cycleaug.errors import CycleAugError
+from cycleaug.labels import Frame
+
+REAL = "real"  # BDD100K selection only
+RAW = "raw"  # + raw SYNTHIA
+GENERATED = "generated"  # + SYNTHIA translated by a CycleGAN
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str
+    label: str  # the training set in Table 2's words, e.g. "(a) + raw CG"
+    synthetic_source: str  # REAL (none), RAW or GENERATED
+    gpus: int | None = None  # CycleGAN GPU count for GENERATED
+
+    @property
+    def letter(self) -> str:
+        return self.name.split("_", 1)[0]
+
+    @property
+    def tag(self) -> str:
+        return f"({self.letter})"
+
+    @property
+    def title(self) -> str:
+        return f"{self.tag} {self.label}"
+
+
+A = Condition("a_bdd", "BDD only", REAL)
+B = Condition("b_bdd_cg", "(a) + raw CG", RAW)
+
+
+def _generated(letter: str, gpus: int) -> Condition:
+    return Condition(f"{letter}_gen{gpus}gpu", f"(a) + generated, {gpus} GPUs", GENERATED, gpus)
+
+
+def conditions(config: dict) -> list[Condition]:
+    """Every condition for a (validated) workflow config, in Table 2's order."""
+    counts = sorted(config["cyclegan"]["gpu_counts"])
+    letters = string.ascii_lowercase[2:]
+    if len(counts) > len(letters):
+        raise CycleAugError(f"cyclegan.gpu_counts: {len(counts)} counts; at most {len(letters)} conditions c..z")
+    return [A, B] + [_generated(letter, n) for letter, n in zip(letters, counts)]
+
+
+_NAME = re.compile(r"^(?:(a)_bdd|(b)_bdd_cg|([c-z])_gen(\d+)gpu)$")
+
+
+def parse_condition(name: str) -> Condition:
+    """The `Condition` a name stands for (``a_bdd``, ``b_bdd_cg``, ``{letter}_gen{n}gpu``)."""
+    m = _NAME.match(name)
+    if not m:
+        raise CycleAugError(f"condition {name!r}: expected a_bdd, b_bdd_cg or <letter>_gen<N>gpu (e.g. c_gen4gpu)")
+    if m.group(1):
+        return A
+    if m.group(2):
+        return B
+    return _generated(m.group(3), int(m.group(4)))
+
+
+def frames_with_person(frames: list[Frame]) -> list[Frame]:
+    return [f for f in frames if f.boxes]
+
+
+def select(frames: list[Frame], n: int | None, seed: int, what: str, stream: int) -> list[Frame]:
+    """``n`` frames with at least one person box, drawn without replacement by a generator seeded by
+    (seed, stream) from the frames sorted by name, so the draw does not depend on file order; returned
+    sorted by name. ``n=None`` keeps every eligible frame."""
+    eligible = sorted(frames_with_person(frames), key=lambda f: f.name)
+    names = [f.name for f in eligible]
+    if len(set(names)) != len(names):
+        raise CycleAugError(f"{what}: frame names repeat; every image must appear once")
+    if n is None:
+        return eligible
+    if n > len(eligible):
+        raise CycleAugError(f"{what}: {n} images with a person requested, only {len(eligible)} of "
+                            f"{len(frames)} frames have one")
+    idx = np.random.default_rng([seed, stream]).choice(len(eligible), size=n, replace=False)
+    return [eligible[i] for i in sorted(idx)]
+
+
+def select_val(frames: list[Frame], n: int | None, seed: int) -> list[Frame]:
+    """Evaluation frames: all of them, or ``n`` drawn with the seed (with or without persons, as the
+    validation set is; images without a person still count their false positives)."""
+    frames = sorted(frames, key=lambda f: f.name)
+    if n is None or n >= len(frames):
+        return frames
+    idx = np.random.default_rng([seed, 3]).choice(len(frames), size=n, replace=False)
+    return [frames[i] for i in sorted(idx)]
+
+
+# Streams of the selection generator: one per set, so changing one count leaves the others alone.
+STREAM_REAL, STREAM_SYNTHETIC = 1, 2
+
+
+def train_sets(condition: Condition, sets_dir: str, bdd_images: str, synthia_images: str,
+               generated_dir: str) -> list[tuple[str, str]]:
+    """``(labels, images)`` pairs a condition trains on: always ``real.json`` with the BDD100K images;
+    plus ``synthetic.json`` with the raw SYNTHIA images (b) or with their translations by the CycleGAN
+    of ``condition.gpus`` GPUs, ``generated_dir`` with ``{gpus}`` filled in (c..). The translated
+    images carry the raw images' file names and sizes, so the selection's boxes hold for them."""
+    sets = [(f"{sets_dir}/real.json", bdd_images)]
+    if condition.synthetic_source == RAW:
+        sets.append((f"{sets_dir}/synthetic.json", synthia_images))
+    elif condition.synthetic_source == GENERATED:
+        sets.append((f"{sets_dir}/synthetic.json", generated_dir.format(gpus=condition.gpus)))
+    return sets

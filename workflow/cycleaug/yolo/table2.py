@@ -1,0 +1,177 @@
+"""Table 2: darknet ``detector map`` figures of every condition's best checkpoint, optionally beside the paper's.
+
+One row per condition, the columns of the paper's Table 2 (TP, FP, FN at confidence 0.25,
+precision, recall, F1, mAP@0.50 in percent) plus the iteration of the best checkpoint. At paper
+scale each figure is followed by the paper's (``cycleaug.paper.TABLE2``) and our difference; the
+paper's row is matched by what the condition trains on (real only, raw CG, or the CycleGAN of n GPUs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cycleaug.atomic import write_text
+from cycleaug.errors import CycleAugError
+from cycleaug.paper import table2_row
+from cycleaug.yolo.conditions import Condition, parse_condition
+
+# (metrics.json key, table2.csv column, title, decimals; None = integer). metrics.json holds mAP50 as a
+# fraction (darknet's ap); the table gives it in percent, as darknet prints it and the paper reports it.
+# The CSV columns are those `cycleaug figure table2` reads (cycleaug.figures.table2).
+COLUMNS = [("TP", "TP", "TP", None), ("FP", "FP", "FP", None), ("FN", "FN", "FN", None),
+           ("precision", "precision", "Precision", 2), ("recall", "recall", "Recall", 2), ("F1", "f1", "F1", 2),
+           ("mAP50", "map50", "mAP@0.50 [%]", 2)]
+
+
+@dataclass
+class Row:
+    condition: Condition
+    values: dict  # column key -> number (mAP50 in percent) or None
+    iteration: int
+    paper: dict | None = None
+
+
+def read_row(condition: str, path: str | os.PathLike) -> Row:
+    cond = parse_condition(condition)
+    try:
+        m = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CycleAugError(f"{path}: metrics file not found (condition {condition})") from None
+    except json.JSONDecodeError as exc:
+        raise CycleAugError(f"{path}: not valid JSON ({exc})") from None
+    missing = [k for k, _, _, _ in COLUMNS if k not in m] + ([] if "iteration" in m else ["iteration"])
+    if missing:
+        raise CycleAugError(f"{path}: missing {', '.join(missing)}; expected the metrics.json of cycleaug train-yolo")
+    values = {k: m[k] for k, _, _, _ in COLUMNS}
+    values["mAP50"] = None if m["mAP50"] is None else 100.0 * m["mAP50"]
+    return Row(cond, values, int(m["iteration"]))
+
+
+def attach_paper(rows: list[Row]) -> None:
+    for row in rows:
+        ref = table2_row(row.condition.synthetic_source, row.condition.gpus)
+        row.paper = None if ref is None else {k: getattr(ref, k) for k, _, _, _ in COLUMNS}
+
+
+def _fmt(x, decimals, signed=False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if decimals is None:
+        return f"{int(round(x)):+d}" if signed else f"{int(round(x))}"
+    return f"{x:+.{decimals}f}" if signed else f"{x:.{decimals}f}"
+
+
+def _diff(ours, paper):
+    if ours is None or paper is None:
+        return None
+    return ours - paper
+
+
+def csv_rows(rows: list[Row], paper_scale: bool) -> tuple[list[str], list[list]]:
+    header = ["condition", "label"] + [c for _, c, _, _ in COLUMNS] + ["best_iteration", "name"]
+    if paper_scale:
+        header += [f"paper_{c}" for _, c, _, _ in COLUMNS] + [f"diff_{c}" for _, c, _, _ in COLUMNS]
+    body = []
+    for r in rows:
+        line = [r.condition.tag, r.condition.label] + [r.values[k] for k, _, _, _ in COLUMNS]
+        line += [r.iteration, r.condition.name]
+        if paper_scale:
+            p = r.paper or {}
+            line += [p.get(k) for k, _, _, _ in COLUMNS] + [_diff(r.values[k], p.get(k)) for k, _, _, _ in COLUMNS]
+        body.append(line)
+    return header, body
+
+
+def _cells(r: Row, paper_scale: bool) -> list[str]:
+    cells = []
+    for k, _, _, dec in COLUMNS:
+        ours = _fmt(r.values[k], dec)
+        if paper_scale:
+            p = (r.paper or {}).get(k)
+            ours = f"{ours} ({_fmt(p, dec)}, {_fmt(_diff(r.values[k], p), dec, signed=True)})"
+        cells.append(ours)
+    return cells
+
+
+def _titles() -> list[str]:
+    return ["", "training set"] + [t for _, _, t, _ in COLUMNS] + ["best iteration"]
+
+
+def _line(r: Row, paper_scale: bool) -> list[str]:
+    return [r.condition.tag, r.condition.label] + _cells(r, paper_scale) + [str(r.iteration)]
+
+
+def markdown(rows: list[Row], paper_scale: bool) -> str:
+    titles = _titles()
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+    for r in rows:
+        lines.append("| " + " | ".join(_line(r, paper_scale)) + " |")
+    note = ("\nEach cell: ours (paper, ours - paper). Paper: Nishikawa et al., Table 2.\n" if paper_scale else
+            "\nDarknet `detector map` figures at the best-mAP checkpoint (TP/FP/FN at confidence 0.25).\n")
+    return "\n".join(lines) + "\n" + note
+
+
+def _tex_escape(s: str) -> str:
+    return s.replace("%", r"\%").replace("&", r"\&").replace("_", r"\_").replace("–", "--")
+
+
+def latex(rows: list[Row], paper_scale: bool) -> str:
+    titles = _titles()
+    spec = "ll" + "r" * (len(titles) - 2)
+    lines = [r"\begin{tabular}{" + spec + "}", r"\hline",
+             " & ".join(_tex_escape(t) for t in titles) + r" \\", r"\hline"]
+    for r in rows:
+        cells = _line(r, paper_scale)
+        lines.append(" & ".join(_tex_escape(c) for c in cells) + r" \\")
+    lines += [r"\hline", r"\end{tabular}"]
+    if paper_scale:
+        lines.append("% each cell: ours (paper, ours - paper); paper: Nishikawa et al., Table 2")
+    return "\n".join(lines) + "\n"
+
+
+def write_table2(rows: list[Row], out_dir: str | os.PathLike, paper_scale: bool) -> list[Path]:
+    import csv
+    import io
+
+    if paper_scale:
+        attach_paper(rows)
+    out_dir = Path(out_dir)
+    header, body = csv_rows(rows, paper_scale)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for line in body:
+        writer.writerow(["" if v is None else (f"{v:.6g}" if isinstance(v, float) else v) for v in line])
+    paths = [out_dir / "table2.csv", out_dir / "table2.md", out_dir / "table2.tex"]
+    write_text(paths[0], buf.getvalue())
+    write_text(paths[1], markdown(rows, paper_scale))
+    write_text(paths[2], latex(rows, paper_scale))
+    return paths
+
+
+def findings(rows: list[Row]) -> str:
+    """One sentence for the report caption: the best condition, and how it compares with (a)."""
+    scored = [r for r in rows if r.values["mAP50"] is not None]
+    if not scored:
+        return "no mAP50 yet."
+    best = max(scored, key=lambda r: r.values["mAP50"])
+    # "mAP50", not "mAP@0.50": reStructuredText would turn the latter into an e-mail link.
+    text = f"Best mAP50: {best.values['mAP50']:.2f}% for {best.condition.title}."
+    base = next((r for r in scored if r.condition.name == "a_bdd"), None)
+    if base is not None and base is not best:
+        text += f" {base.condition.title}: {base.values['mAP50']:.2f}%."
+    return text
+
+
+def findings_param(wildcards, input) -> str:
+    """Rule param for the Table 2 caption (``{{ snakemake.params.findings }}``): from the metrics inputs,
+    in condition order; says so instead of failing before they exist (dry run)."""
+    try:
+        rows = [read_row(Path(p).parent.name, p) for p in input.metrics]
+        return findings(rows)
+    except (CycleAugError, OSError) as exc:
+        return f"(not available: {exc})"

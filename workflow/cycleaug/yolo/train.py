@@ -1,0 +1,362 @@
+"""Fine-tune a darknet-cfg YOLOv3 person detector the way darknet's ``detector train`` does.
+
+    cycleaug train-yolo --cfg yolov3-person-608.cfg \\
+        --train results/detector/sets/real.json:data/raw/bdd100k/images/100k/train \\
+        --train results/detector/sets/synthetic.json:data/raw/synthia/RGB \\
+        --val-labels results/detector/sets/val.json --val-images data/raw/bdd100k/images/100k/val \\
+        --pretrained downloads/darknet53.conv.74 --iterations 5000 --eval-every 500 \\
+        --out results/detector/b_bdd_cg
+
+Read top to bottom: settings from the cfg (``[net]``: batch, subdivisions, lr policy, momentum,
+decay, colour jitter; the last ``[yolo]``: jitter, random, max boxes; every ``[yolo]``: anchors,
+masks, ignore_thresh), data, model, then the loop. One iteration = one darknet update: ``batch``
+images drawn at random, ``subdivisions`` forward/backward passes of ``batch / subdivisions`` images
+whose gradients add up, then SGD at darknet's rate for that update (`schedule`), loss = darknet's
+yolo-layer objective summed over the batch and divided by ``batch`` (`loss`, `schedule`).
+
+Every ``--eval-every`` iterations and at the last one, the model (in eval mode, at the cfg's size) is
+evaluated on the validation images with darknet's ``detector map`` rules (``cycleaug.yolo.detect``,
+``cycleaug.yolo.evaluate``); one JSON line per evaluation goes to ``eval_log.jsonl`` and the model
+with the highest mAP@0.50 so far (strictly higher, as in ``train_detector``) is kept as ``best``.
+Outputs in ``--out``: ``best.weights`` / ``last.weights`` (darknet format), ``best.pt`` / ``last.pt``
+(complete checkpoints: model, optimizer, iteration, images seen, RNG, evaluation history),
+``eval_log.jsonl``, and at the end ``metrics.json`` (the best evaluation and its iteration).
+
+A run resumes from ``last.pt`` when it exists; SIGTERM or SIGUSR1 (a batch system's walltime
+warning) ends the current iteration, saves ``last`` and exits with status 128 + signal number.
+All data randomness is a function of (seed, iteration), so a resumed run goes on exactly as an
+uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cycleaug.atomic import atomic_path, write_json, write_text
+from cycleaug.errors import CycleAugError
+from cycleaug.labels import PERSON, read_frames
+from cycleaug.progress import format_seconds
+from cycleaug.yolo.augment import AugmentParams
+from cycleaug.yolo.cfg import load_cfg, output_shapes
+from cycleaug.yolo.data import IterationBatches, TrainSet, collate, load_samples
+from cycleaug.yolo.loss import YoloHead, yolo_loss
+from cycleaug.yolo.model import Darknet, init_darknet_
+from cycleaug.yolo.schedule import NetHyper, default_max_batches, hyper_from_cfg, make_optimizer, set_rate
+from cycleaug.yolo.weights import load_darknet_weights, matching_cutoffs, read_header, save_darknet_weights
+
+# darknet saves `<cfg>_last.weights` every 100 iterations (src/detector.c, train_detector).
+CHECKPOINT_EVERY = 100
+
+
+@dataclass
+class TrainConfig:
+    cfg: str
+    train: list[tuple[str, str]]
+    val_labels: str
+    val_images: str
+    out: str
+    pretrained: str | None = None
+    iterations: int | None = None
+    eval_every: int = 500
+    batch: int | None = None
+    subdivisions: int | None = None
+    img_size: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    amp: bool = False
+    eval_batch_size: int = 8
+    checkpoint_every: int = CHECKPOINT_EVERY
+    log_interval: float = 10.0  # seconds between progress lines
+
+
+def yolo_heads(cfg) -> list[YoloHead]:
+    return [YoloHead(tuple(y.anchors), tuple(y.mask), y.classes, y.ignore_thresh, y.truth_thresh)
+            for y in cfg.yolo_layers]
+
+
+def augment_params(cfg, hyper: NetHyper) -> AugmentParams:
+    # train_detector reads jitter, random and max boxes from the network's last layer.
+    last = cfg.yolo_layers[-1]
+    return AugmentParams(jitter=last.jitter, hue=hyper.hue, saturation=hyper.saturation,
+                         exposure=hyper.exposure, flip=bool(hyper.flip), max_boxes=last.max_boxes)
+
+
+def load_pretrained(model: Darknet, path: str) -> int:
+    """Load darknet weights, the first layers only when the file holds fewer (``darknet53.conv.74``:
+    cutoff 75); returns the number of layers loaded."""
+    cfg = model.cfg
+    header = read_header(path)
+    size = Path(path).stat().st_size
+    cutoffs = matching_cutoffs(cfg, size, header.nbytes)
+    if not cutoffs:
+        load_darknet_weights(model, path)  # raises the size error with the expected numbers
+    cutoff = cutoffs[0]
+    load_darknet_weights(model, path, cutoff=None if cutoff >= len(cfg.layers) else cutoff)
+    return cutoff
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CycleAugError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    # Loader workers leave SIGTERM/SIGUSR1 to the main process, which saves before anything exits.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+
+def save_checkpoint(path: Path, model, optimizer, scaler, state: dict) -> None:
+    ckpt = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else {},
+        "torch_rng": torch.get_rng_state(),
+        **state,
+    }
+    if torch.cuda.is_available():
+        ckpt["cuda_rng"] = torch.cuda.get_rng_state_all()
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+
+
+def _eval_record(iteration: int, loss: float, avg_loss: float, result, lr: float, elapsed: float) -> dict:
+    def num(x):
+        return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+    return {"iteration": iteration, "loss": loss, "avg_loss": avg_loss, "TP": result.tp, "FP": result.fp, "FN": result.fn,
+            "precision": num(result.precision), "recall": num(result.recall), "F1": num(result.f1),
+            "mAP50": float(result.map), "average_iou": float(result.average_iou), "lr": lr,
+            "seconds": round(elapsed, 1)}
+
+
+def evaluate_model(model, frames, paths, img_size, batch_size: int, workers: int):
+    """darknet ``detector map`` figures of ``model`` on the validation frames."""
+    from cycleaug.yolo.detect import detect_images
+    from cycleaug.yolo.evaluate import evaluate_frames
+
+    was_training = model.training
+    model.eval()
+    try:
+        preds = detect_images(model, paths, img_size, batch_size=batch_size, workers=workers, progress=False)
+    finally:
+        model.train(was_training)
+    return evaluate_frames(frames, preds, [PERSON])
+
+
+def train(tc: TrainConfig, stream=None) -> int:
+    """Train; returns 0 when done, 128 + signal number when stopped by SIGTERM/SIGUSR1."""
+    stream = stream or sys.stderr
+    out = Path(tc.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # ---- settings from the cfg (and the few command-line overrides)
+    cfg = load_cfg(tc.cfg)
+    hyper = hyper_from_cfg(cfg.net, f"{cfg.path} [net]").with_overrides(
+        batch=tc.batch, subdivisions=tc.subdivisions, width=tc.img_size, height=tc.img_size)
+    output_shapes(cfg, hyper.width, hyper.height)
+    max_iter = tc.iterations or hyper.max_batches or default_max_batches(cfg.classes)
+    heads = yolo_heads(cfg)
+    aug = augment_params(cfg, hyper)
+    multiscale = cfg.yolo_layers[-1].random
+    if tc.eval_every < 1:
+        raise CycleAugError(f"--eval-every {tc.eval_every}: expected a positive number of iterations")
+
+    # ---- data
+    samples = [s for labels, images in tc.train for s in load_samples(labels, images)]
+    val_frames = read_frames(tc.val_labels, categories={PERSON})
+    val_paths = [Path(tc.val_images) / f.name for f in val_frames]
+    missing = [p for p in val_paths if not p.is_file()]
+    if missing:
+        raise CycleAugError(f"{tc.val_labels}: {len(missing)} validation images are missing, e.g. {missing[0]}")
+    signature = {"cfg": str(cfg.path), "train": [list(t) for t in tc.train], "n_train": len(samples),
+                 "batch": hyper.batch, "seed": tc.seed, "width": hyper.width, "height": hyper.height,
+                 "pretrained": tc.pretrained}
+
+    # ---- model and optimizer
+    device = pick_device(tc.device)
+    torch.manual_seed(tc.seed)
+    model = init_darknet_(Darknet(cfg), torch.Generator().manual_seed(tc.seed))
+    loaded = load_pretrained(model, tc.pretrained) if tc.pretrained else 0
+    model.to(device).train()
+    optimizer = make_optimizer(model, hyper)
+    use_amp = tc.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+
+    state = {"iteration": 0, "seen": 0, "history": [], "best": None, "avg_loss": -1.0, "elapsed": 0.0,
+             "signature": signature}
+    last_pt = out / "last.pt"
+    if last_pt.exists():
+        ckpt = torch.load(last_pt, map_location="cpu", weights_only=True)
+        theirs = ckpt.get("signature", {})
+        differ = sorted(k for k in signature if theirs.get(k) != signature[k])
+        if differ:
+            raise CycleAugError(f"{last_pt}: holds a run with other settings ({', '.join(differ)}: "
+                                f"{[theirs.get(k) for k in differ]} vs {[signature[k] for k in differ]}); "
+                                "delete the folder or choose another --out")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if "cuda_rng" in ckpt and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        state = {k: ckpt[k] for k in ("iteration", "seen", "history", "best", "avg_loss", "elapsed")} | {
+            "signature": signature}
+        print(f"train-yolo: resuming {last_pt} at iteration {state['iteration']}", file=stream, flush=True)
+    elif loaded:
+        print(f"train-yolo: loaded layers 0-{loaded - 1} from {tc.pretrained}", file=stream, flush=True)
+    _restore_outputs(out, model.cfg, state)
+
+    start = state["iteration"] + 1
+    print(f"train-yolo: {cfg.path} {hyper.width}x{hyper.height}, {len(samples)} training images, "
+          f"{len(val_frames)} validation images, batch {hyper.batch} = {hyper.subdivisions} x {hyper.mini_batch}, "
+          f"iterations {start}..{max_iter}, lr {hyper.learning_rate} (burn-in {hyper.burn_in}, {hyper.policy} "
+          f"{list(hyper.steps)} x {list(hyper.scales)}), momentum {hyper.momentum}, decay {hyper.decay}, "
+          f"multi-scale {'on' if multiscale else 'off'}, device {device}", file=stream, flush=True)
+
+    # ---- stop on SIGTERM / SIGUSR1 after the current iteration
+    stop = {"signal": None}
+
+    def on_signal(signum, _frame):
+        stop["signal"] = signum
+        print(f"train-yolo: signal {signum}: saving and stopping after this iteration", file=stream, flush=True)
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    try:
+        code = _loop(tc, out, cfg, hyper, heads, aug, multiscale, samples, val_frames, val_paths, device, model,
+                     optimizer, scaler, state, start, max_iter, stop, stream)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return code
+
+
+def _loop(tc, out, cfg, hyper, heads, aug, multiscale, samples, val_frames, val_paths, device, model, optimizer,
+          scaler, state, start, max_iter, stop, stream) -> int:
+    elapsed_before = state.get("elapsed", 0.0)
+
+    def save_last():
+        state["elapsed"] = elapsed_before + time.perf_counter() - t_start
+        save_checkpoint(out / "last.pt", model, optimizer, scaler, state)
+        save_darknet_weights(model, out / "last.weights", seen=state["seen"])
+
+    sampler = IterationBatches(len(samples), hyper.batch, hyper.subdivisions, start, max_iter, tc.seed,
+                               (hyper.width, hyper.height), multiscale)
+    loader = torch.utils.data.DataLoader(
+        TrainSet(samples, aug), batch_sampler=sampler, num_workers=tc.workers, collate_fn=collate,
+        pin_memory=device.type == "cuda", worker_init_fn=_ignore_stop_signals if tc.workers else None,
+        persistent_workers=False)
+    batches = iter(loader)
+    t_start = last_print = time.perf_counter()
+    done_here = 0
+    for it in range(start, max_iter + 1):
+        lr = hyper.rate(it)
+        set_rate(optimizer, lr)
+        optimizer.zero_grad(set_to_none=True)
+        loss_sum = 0.0
+        net_w, net_h = sampler.size(it)
+        for _ in range(hyper.subdivisions):
+            images, targets = next(batches)
+            images = images.to(device, non_blocking=True)
+            targets = targets.to(device)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
+                raws = model(images)
+            parts = yolo_loss([r.float() for r in raws], heads, targets, net_w, net_h)
+            loss = parts["loss"] / hyper.batch
+            if scaler is not None:
+                scaler.scale(loss).backward()
+            else:
+                loss.backward()
+            loss_sum += float(parts["loss"].detach())
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        state["iteration"] = it
+        state["seen"] += hyper.batch
+        loss_it = loss_sum / hyper.batch
+        if not math.isfinite(loss_it):
+            raise CycleAugError(f"iteration {it}: the loss is {loss_it}; training diverged (lower the learning rate "
+                                "or check the labels)")
+        state["avg_loss"] = loss_it if state["avg_loss"] < 0 else 0.9 * state["avg_loss"] + 0.1 * loss_it
+        done_here += 1
+
+        now = time.perf_counter()
+        evaluating = it % tc.eval_every == 0 or it == max_iter
+        if now - last_print >= tc.log_interval or evaluating or it == start:
+            last_print = now
+            rate = (now - t_start) / done_here
+            print(f"train-yolo: iteration {it}/{max_iter} ({100 * it / max_iter:.0f}%) loss {loss_it:.4f} "
+                  f"avg {state['avg_loss']:.4f} lr {lr:.3g} size {net_w}x{net_h} {rate:.2f} s/it "
+                  f"ETA {format_seconds(rate * (max_iter - it))}", file=stream, flush=True)
+
+        if evaluating:
+            result = evaluate_model(model, val_frames, val_paths, tc.img_size, tc.eval_batch_size, tc.workers)
+            record = _eval_record(it, loss_it, state["avg_loss"], result, lr,
+                                  elapsed_before + time.perf_counter() - t_start)
+            state["history"].append(record)
+            best = state["best"]
+            is_best = best is None or record["mAP50"] > best["mAP50"]
+            print(f"train-yolo: evaluation at {it}: TP {record['TP']} FP {record['FP']} FN {record['FN']} "
+                  f"P {_f(record['precision'])} R {_f(record['recall'])} F1 {_f(record['F1'])} "
+                  f"mAP@0.50 {100 * record['mAP50']:.2f} %{' (new best)' if is_best else ''}", file=stream, flush=True)
+            if is_best:
+                state["best"] = record
+                save_checkpoint(out / "best.pt", model, optimizer, scaler, state)
+                save_darknet_weights(model, out / "best.weights", seen=state["seen"])
+            _write_eval_log(out, state["history"])
+            save_last()
+        elif it % tc.checkpoint_every == 0 or stop["signal"] is not None:
+            save_last()
+        if stop["signal"] is not None and it < max_iter:
+            print(f"train-yolo: stopped at iteration {it}; rerun the same command to resume", file=stream, flush=True)
+            del batches, loader
+            return 128 + int(stop["signal"])
+
+    del batches, loader
+    state["elapsed"] = elapsed_before + time.perf_counter() - t_start
+    _finish(out, state)
+    return 0
+
+
+def _f(x) -> str:
+    return "nan" if x is None else f"{x:.2f}"
+
+
+def _write_eval_log(out: Path, history: list[dict]) -> None:
+    write_text(out / "eval_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+
+
+def _restore_outputs(out: Path, cfg, state: dict) -> None:
+    """Outputs a workflow manager may have deleted after a kill, rebuilt from the checkpoints."""
+    if state["history"]:
+        _write_eval_log(out, state["history"])
+    if (out / "best.pt").exists() and not (out / "best.weights").exists():
+        best = Darknet(cfg)
+        best.load_state_dict(torch.load(out / "best.pt", map_location="cpu", weights_only=True)["model"])
+        iteration = state["best"]["iteration"] if state["best"] else 0
+        save_darknet_weights(best, out / "best.weights", seen=iteration * state["signature"]["batch"])
+
+
+def _finish(out: Path, state: dict) -> None:
+    best = state["best"]
+    if best is None:
+        raise CycleAugError("no evaluation was run; nothing to report")
+    _write_eval_log(out, state["history"])
+    write_json(out / "metrics.json", {**best, "iterations": state["iteration"], "images_seen": state["seen"],
+                                      "train_seconds": round(state["elapsed"], 1)})
