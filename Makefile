@@ -5,6 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 HVD_STAMP := $(VENV)/.horovod
 CORES   ?= 2
+# Rules call the `cycleaug` console script: put the venv first on PATH for every recipe.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: demo test bench venv horovod lint clean-demo
 

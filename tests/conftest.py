@@ -15,6 +15,8 @@ BIN = Path(sys.executable).parent
 # Two cores are shared by the test processes and the subprocesses they start.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Snakemake rules call the `cycleaug` console script of this venv.
+os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(scope="session")

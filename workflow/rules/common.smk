@@ -4,6 +4,7 @@ import math
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from cycleaug.acquire import check_sources
 from cycleaug.config_check import check_config, schema_errors
 from cycleaug.errors import CycleAugError
 
@@ -15,6 +16,11 @@ try:
 except (WorkflowError, CycleAugError) as exc:
     problems = schema_errors(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
     raise WorkflowError("invalid config:\n  " + "\n  ".join(problems or [str(exc)])) from None
+
+# Data sets and weights that are neither on disk nor fetchable: say what to get, from where, to where.
+missing_sources = check_sources(config)
+if missing_sources:
+    raise WorkflowError("missing inputs:\n  " + "\n  ".join(missing_sources))
 
 DATA = config["data_dir"]
 RESULTS = config["results_dir"]

@@ -1,0 +1,174 @@
+"""`cycleaug train-cyclegan` as the workflow runs it: outputs and logs, a run stopped by SIGTERM /
+SIGUSR1 (the scheduler's warning) and resumed ends with the same weights as an uninterrupted one,
+and a NaN loss stops the run and leaves the last good checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import BIN, run_cli
+from cycleaug.cli import main as cli
+
+NETS = ("G_A", "G_B", "D_A", "D_B")
+TINY = ["--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--load-size", "36", "--crop-size", "32",
+        "--workers", "0", "--log-every", "1", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crops")
+    rng = np.random.default_rng(0)
+    for domain, n in (("synthia", 6), ("bdd100k", 8)):
+        (root / domain).mkdir()
+        for i in range(n):
+            small = rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)
+            Image.fromarray(small).resize((40, 40), Image.Resampling.BICUBIC).save(root / domain / f"{i:03d}.png")
+        (root / domain / "manifest.csv").write_text("crop,source\n")
+    return root
+
+
+def _args(crops, out, *extra):
+    return ["train-cyclegan", "--a", crops / "synthia", "--b", crops / "bdd100k", "--out", out, *TINY, *extra]
+
+
+def _interrupt(cmd, after_iteration: int, sig: int) -> subprocess.CompletedProcess:
+    """Run ``cmd``, send ``sig`` once rank 0 reports iteration ``after_iteration``, wait for the end."""
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=os.environ)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.startswith("epoch 1/") and f" iter {after_iteration}/" in line:
+            proc.send_signal(sig)
+            break
+    rest = proc.stderr.read()
+    proc.wait(timeout=300)
+    return subprocess.CompletedProcess(cmd, proc.returncode, "", "".join(lines) + rest)
+
+
+def _nets(run, name):
+    return {n: torch.load(run / "checkpoints" / f"{name}_net_{n}.pth", weights_only=True) for n in NETS}
+
+
+def _assert_same_nets(x, y):
+    for n in NETS:
+        assert x[n].keys() == y[n].keys()
+        for k in x[n]:
+            assert torch.equal(x[n][k], y[n][k]), f"{n}.{k} differs"
+
+
+def _log(run):
+    return [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_sigterm_then_resume_equals_uninterrupted_run(crops, tmp_path):
+    # 2 + 1 epochs of 24 iterations (shard scale 3 over D = 8), pool of 3 (its state is resumed),
+    # latest every 7 iterations; the stop comes in the middle of epoch 1.
+    extra = ["--n-epochs", "2", "--n-epochs-decay", "1", "--shard-scale", "3", "--pool-size", "3",
+             "--checkpoint-every", "7", "--save-epochs", "1"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    run_cli(*_args(crops, whole, *extra))
+
+    stopped = _interrupt([str(BIN / "cycleaug"), *map(str, _args(crops, parts, *extra))], 5, signal.SIGTERM)
+    assert stopped.returncode == 75, stopped.stderr
+    assert "stopped by signal" in stopped.stderr
+    state = torch.load(parts / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["epoch"] == 1 and 5 <= state["iteration"] < 24
+    assert not (parts / "checkpoints" / "1_net_G_A.pth").exists()
+    resumed = run_cli(*_args(crops, parts, *extra))
+    assert f"resuming from {parts / 'checkpoints' / 'latest.pt'} at epoch 1, iteration {state['iteration']}" \
+        in resumed.stderr
+
+    for epoch in (1, 3):
+        _assert_same_nets(_nets(whole, epoch), _nets(parts, epoch))
+
+    # The log: one record per epoch, the interrupted one in two parts that add up.
+    log_whole, log_parts = _log(whole), _log(parts)
+    assert [r["epoch"] for r in log_whole] == [1, 2, 3]
+    assert [(r["epoch"], r["complete"]) for r in log_parts] == [(1, False), (1, True), (2, True), (3, True)]
+    assert sum(r["iterations"] for r in log_parts if r["epoch"] == 1) == 24
+    for key in ("G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_B"):
+        mean = sum(r[key] * r["iterations"] for r in log_parts[:2]) / 24
+        assert mean == pytest.approx(log_whole[0][key], abs=1e-5)
+        assert log_parts[2][key] == log_whole[1][key]
+    first = log_whole[0]
+    assert {"epoch", "seconds", "iterations", "images_per_s", "lr", "world_size", "backend"} <= first.keys()
+    assert (first["iterations"], first["world_size"], first["backend"]) == (24, 1, "torch")
+    assert first["images_per_s"] == pytest.approx(24 / first["seconds"], rel=1e-2)
+    assert [r["lr"] for r in log_whole] == pytest.approx([2e-4, 2e-4, 1e-4])  # 2 constant, 1 decaying
+
+    # Declared outputs are links to the run's history, so a deleted output does not lose the record.
+    assert os.path.samefile(whole / "checkpoints" / "3_net_G_A.pth", whole / "checkpoints/history/3_net_G_A.pth")
+    # Our export is a reference-layout generator: `cycleaug generate` reads it (and latest.pt).
+    out = tmp_path / "gen"
+    assert cli(["generate", "--checkpoint", str(whole / "checkpoints" / "3_net_G_A.pth"), "--input",
+                str(crops / "synthia"), "--output", str(out), "--device", "cpu"]) == 0
+    assert cli(["generate", "--checkpoint", str(whole / "checkpoints" / "latest.pt"), "--input",
+                str(crops / "synthia" / "000.png"), "--output", str(tmp_path / "gen_latest"), "--device", "cpu"]) == 0
+    assert len(list(out.glob("*.png"))) == 6
+    assert np.array_equal(np.asarray(Image.open(out / "000.png")),
+                          np.asarray(Image.open(tmp_path / "gen_latest" / "000.png")))
+    # Rerunning a finished run does nothing but succeed (Snakemake reruns, retries).
+    again = run_cli(*_args(crops, whole, *extra))
+    assert "finished epoch 3" in again.stderr and len(_log(whole)) == 3
+
+
+def _launch(n, backend, crops, out, *extra):
+    return [sys.executable, "-m", "cycleaug.launch", "--nproc", str(n), "--backend", backend, "--",
+            str(BIN / "cycleaug"), *map(str, _args(crops, out, "--backend", backend, *extra))]
+
+
+def test_sigusr1_to_launcher_stops_both_ranks_and_resume_is_exact(crops, tmp_path):
+    # Two processes (torch.distributed, Gloo), 12 iterations each per epoch, pool off: the image
+    # pools of ranks > 0 are not checkpointed, everything else is, so with the pool off the resumed
+    # run must again be exact.
+    extra = ["--n-epochs", "1", "--n-epochs-decay", "1", "--shard-scale", "3", "--pool-size", "0",
+             "--checkpoint-every", "100"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    done = subprocess.run(_launch(2, "torch", crops, whole, *extra), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    stopped = _interrupt(_launch(2, "torch", crops, parts, *extra), 3, signal.SIGUSR1)
+    assert stopped.returncode == 75, stopped.stderr
+    state = torch.load(parts / "checkpoints" / "latest.pt", weights_only=True)
+    assert (state["epoch"], state["world_size"]) == (1, 2) and 3 <= state["iteration"] < 12
+    resumed = subprocess.run(_launch(2, "torch", crops, parts, *extra), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_nets(_nets(whole, 2), _nets(parts, 2))
+    log = _log(whole)
+    assert [(r["epoch"], r["iterations"], r["world_size"]) for r in log] == [(1, 12, 2), (2, 12, 2)]
+    assert log[0]["images_per_s"] == pytest.approx(2 * 12 / log[0]["seconds"], rel=1e-2)
+
+
+@pytest.mark.horovod
+def test_horovod_training_run(crops, tmp_path):
+    pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
+    extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1"]
+    proc = subprocess.run(_launch(2, "horovod", crops, tmp_path / "run", *extra), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (record,) = _log(tmp_path / "run")
+    assert (record["backend"], record["world_size"], record["iterations"]) == ("horovod", 2, 4)
+    assert (tmp_path / "run" / "checkpoints" / "1_net_G_A.pth").exists()
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(crops, tmp_path):
+    # An absurd learning rate blows the weights up after the first step; the loss of the second
+    # iteration is no longer finite.
+    run = tmp_path / "run"
+    proc = run_cli(*_args(crops, run, "--lr", "1e30", "--checkpoint-every", "1", "--n-epochs", "1",
+                          "--n-epochs-decay", "0", "--shard-scale", "1", "--save-epochs", "1"), check=False)
+    assert proc.returncode == 2
+    assert "non-finite loss" in proc.stderr and "iteration 2" in proc.stderr
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    assert (state["epoch"], state["iteration"]) == (1, 1)
+    assert all(torch.isfinite(t).all() for t in state["model"]["nets"]["G_A"].values())
+    assert not (run / "checkpoints" / "1_net_G_A.pth").exists()

@@ -1,0 +1,116 @@
+"""Checkpoints of a CycleGAN run directory, written atomically by rank 0.
+
+    RUN/checkpoints/latest.pt                  complete state: four nets, both optimizers, the image
+                                               pools and RNG states, epoch and iteration -> resume
+    RUN/checkpoints/history/{e}_net_{X}.pth    bare state dicts of G_A, G_B, D_A, D_B at save epochs
+    RUN/checkpoints/history/train_log.jsonl    one JSON line per epoch (or per part of an interrupted one)
+    RUN/checkpoints/{e}_net_{X}.pth            the reference's layout (``{epoch}_net_G_A.pth``, keys
+    RUN/train_log.jsonl                        ``model.1.weight``...), hard links to history/ files
+
+Why two names: Snakemake deletes the declared outputs of a failed job (a run stopped by the
+scheduler's walltime signal is one), so the durable record lives under history/, which no rule
+declares, and the declared names are (re)linked at every save epoch and at the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cycleaug.atomic import atomic_path
+from cycleaug.errors import CycleAugError
+
+FORMAT = "cycleaug.cyclegan/1"
+NET_NAMES = ("G_A", "G_B", "D_A", "D_B")
+
+
+def latest_path(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints" / "latest.pt"
+
+
+def history_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints" / "history"
+
+
+def log_path(run_dir: Path) -> Path:
+    return history_dir(run_dir) / "train_log.jsonl"
+
+
+def save(path: Path, state: dict[str, Any]) -> None:
+    """torch.save under a temporary name, then rename: a reader never sees half a checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file
+        raise CycleAugError(f"{path}: cannot read checkpoint ({exc})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CycleAugError(f"{path}: not a cycleaug CycleGAN checkpoint (format {FORMAT!r} expected)")
+    return state
+
+
+def export_epoch(run_dir: Path, epoch: int, nets: dict[str, torch.nn.Module]) -> None:
+    """Write ``{epoch}_net_{X}.pth`` (bare CPU state dicts, the reference's save_networks layout)."""
+    for name in NET_NAMES:
+        state = {k: v.detach().cpu() for k, v in nets[name].state_dict().items()}
+        save(history_dir(run_dir) / f"{epoch}_net_{name}.pth", state)
+    publish(run_dir)
+
+
+def publish(run_dir: Path) -> None:
+    """(Re)create the declared names RUN/checkpoints/{e}_net_X.pth and RUN/train_log.jsonl."""
+    run_dir = Path(run_dir)
+    hist = history_dir(run_dir)
+    if not hist.is_dir():
+        return
+    for src in sorted(hist.glob("*_net_*.pth")):
+        _link(src, run_dir / "checkpoints" / src.name)
+    if log_path(run_dir).exists():
+        _link(log_path(run_dir), run_dir / "train_log.jsonl")
+
+
+def _link(src: Path, dst: Path) -> None:
+    if dst.exists() and os.path.samefile(src, dst):
+        return
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:  # a file system without hard links: copy
+            import shutil
+
+            shutil.copyfile(src, tmp)
+
+
+def append_log(run_dir: Path, record: dict[str, Any]) -> None:
+    path = log_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    path = log_path(run_dir)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def trim_log(run_dir: Path, epoch: int, iteration: int) -> None:
+    """Keep only log records of work that ``latest`` contains (resuming at ``epoch``, ``iteration``):
+    a run that crashed after logging but before its next checkpoint redoes that work and logs it again."""
+    records = read_log(run_dir)
+    keep = [r for r in records
+            if r["epoch"] < epoch or (r["epoch"] == epoch and r["start_iteration"] + r["iterations"] <= iteration)]
+    if len(keep) != len(records):
+        with atomic_path(log_path(run_dir)) as tmp:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))

@@ -1,0 +1,258 @@
+"""Who am I in the job, and how do processes talk: launcher detection and the two backends.
+
+One process per GPU (or per CPU worker in the demo). The launcher is read from the environment:
+- mpirun (Open MPI: ``OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK``; MPICH/Intel MPI: ``PMI_RANK/PMI_SIZE``),
+  as on ABCI; torch.distributed then needs ``MASTER_ADDR``, which on PBS defaults to the first host
+  of ``$PBS_NODEFILE`` (export it with ``mpirun -x MASTER_ADDR`` so remote ranks see the same one);
+- horovod's Gloo launcher (``HOROVOD_RANK/HOROVOD_SIZE``, set by horovodrun or ``cycleaug.launch``);
+- torchrun or ``cycleaug.launch`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``);
+- otherwise a single process.
+
+Backends (paper Sec. 3.2: gradients of every G and D update are averaged by allreduce; the learning
+rate is not scaled with the number of processes):
+- ``torch``: torch.distributed (NCCL on GPU, Gloo on CPU); after each backward the gradients are
+  flattened into one buffer, all-reduced and divided by the world size.
+- ``horovod``: horovod.torch, a ``DistributedOptimizer`` each for G and D with distinct parameter
+  name prefixes; parameters (and a resumed optimizer state) are broadcast from rank 0.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from cycleaug.errors import CycleAugError
+
+BACKENDS = ("torch", "horovod")
+DEFAULT_MASTER_PORT = 29500
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    launcher: str = "single"
+    master_addr: str | None = None
+    master_port: int = DEFAULT_MASTER_PORT
+
+
+def _int(environ: Mapping[str, str], *names: str, default: int | None = None) -> int | None:
+    for name in names:
+        if environ.get(name, "") != "":
+            try:
+                return int(environ[name])
+            except ValueError:
+                raise CycleAugError(f"environment variable {name}={environ[name]!r}: expected an integer") from None
+    return default
+
+
+def pbs_master_addr(environ: Mapping[str, str]) -> str | None:
+    """First host in ``$PBS_NODEFILE`` (PBS lists the job's hosts there, one line per slot)."""
+    path = environ.get("PBS_NODEFILE")
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                return line.strip()
+    return None
+
+
+def detect_env(environ: Mapping[str, str] | None = None) -> DistEnv:
+    """Rank, world size and local rank from whichever launcher started this process."""
+    environ = os.environ if environ is None else environ
+    if "OMPI_COMM_WORLD_RANK" in environ:
+        launcher = "mpirun"
+        rank = _int(environ, "OMPI_COMM_WORLD_RANK")
+        size = _int(environ, "OMPI_COMM_WORLD_SIZE")
+        local = _int(environ, "OMPI_COMM_WORLD_LOCAL_RANK", default=0)
+    elif "PMI_RANK" in environ:
+        launcher = "mpirun"
+        rank = _int(environ, "PMI_RANK")
+        size = _int(environ, "PMI_SIZE")
+        local = _int(environ, "MPI_LOCALRANKID", "PALS_LOCAL_RANKID", default=0)
+    elif "HOROVOD_RANK" in environ:
+        launcher = "horovodrun"
+        rank = _int(environ, "HOROVOD_RANK")
+        size = _int(environ, "HOROVOD_SIZE")
+        local = _int(environ, "HOROVOD_LOCAL_RANK", default=0)
+    elif "RANK" in environ and "WORLD_SIZE" in environ:
+        launcher = "torchrun"
+        rank = _int(environ, "RANK")
+        size = _int(environ, "WORLD_SIZE")
+        local = _int(environ, "LOCAL_RANK", default=0)
+    else:
+        return DistEnv()
+    if size is None or rank is None or not 0 <= rank < size:
+        raise CycleAugError(f"{launcher} environment: rank {rank} of world size {size} is not valid")
+    addr = environ.get("MASTER_ADDR") or pbs_master_addr(environ)
+    port = _int(environ, "MASTER_PORT", default=DEFAULT_MASTER_PORT)
+    return DistEnv(rank, size, local, launcher, addr, port)
+
+
+def resolve_device(kind: str, local_rank: int) -> torch.device:
+    """``auto`` takes GPU ``local_rank`` when CUDA is available, else the CPU."""
+    if kind not in ("auto", "cpu", "cuda"):
+        raise CycleAugError(f"--device {kind}: expected auto, cpu or cuda")
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise CycleAugError("--device cuda: CUDA is not available on this machine")
+        index = local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+def _named(prefix: str, net: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    return [(f"{prefix}.{n}", p) for n, p in net.named_parameters()]
+
+
+class Comm:
+    """A single process: every collective is the identity."""
+
+    backend = "none"
+
+    def __init__(self, env: DistEnv, device: torch.device):
+        self.env, self.device = env, device
+
+    @property
+    def rank(self) -> int:
+        return self.env.rank
+
+    @property
+    def world_size(self) -> int:
+        return self.env.world_size
+
+    def wrap_optimizer(self, optimizer: torch.optim.Optimizer, nets: Mapping[str, torch.nn.Module]):
+        return optimizer
+
+    def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
+        pass
+
+    def broadcast(self, nets: Iterable[torch.nn.Module], optimizers: Iterable[torch.optim.Optimizer]) -> None:
+        pass
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    def barrier(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class TorchComm(Comm):
+    backend = "torch"
+
+    def __init__(self, env: DistEnv, device: torch.device):
+        super().__init__(env, device)
+        import torch.distributed as dist
+
+        if not env.master_addr:
+            raise CycleAugError(f"{env.launcher} with --backend torch: MASTER_ADDR is not set (and no "
+                                "$PBS_NODEFILE to take it from); export it, e.g. mpirun -x MASTER_ADDR")
+        self.dist = dist
+        dist.init_process_group(
+            backend="nccl" if device.type == "cuda" else "gloo",
+            init_method=f"tcp://{env.master_addr}:{env.master_port}",
+            rank=env.rank, world_size=env.world_size,
+            timeout=datetime.timedelta(minutes=30),
+        )
+
+    def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
+        # One flat buffer, one allreduce: the same arithmetic as horovod's fused Average.
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        self.dist.all_reduce(flat)
+        flat.div_(self.world_size)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def broadcast(self, nets, optimizers) -> None:
+        # Every rank built the nets from the same seed and loaded the same checkpoint, so this only
+        # guards against divergence; optimizer states come from that same file.
+        for net in nets:
+            for t in list(net.parameters()) + list(net.buffers()):
+                self.dist.broadcast(t.data, src=0)
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.dist.all_reduce(tensor)
+        return tensor
+
+    def barrier(self) -> None:
+        self.dist.barrier()
+
+    def close(self) -> None:
+        if self.dist.is_initialized():
+            self.dist.destroy_process_group()
+
+
+class HorovodComm(Comm):
+    backend = "horovod"
+
+    def __init__(self, env: DistEnv, device: torch.device):
+        super().__init__(env, device)
+        self.hvd = import_horovod()
+        self.hvd.init()
+        if self.hvd.size() != env.world_size or self.hvd.rank() != env.rank:
+            raise CycleAugError(f"horovod sees rank {self.hvd.rank()} of {self.hvd.size()}, the launcher "
+                                f"environment says {env.rank} of {env.world_size}")
+
+    def wrap_optimizer(self, optimizer, nets):
+        named = [item for prefix, net in nets.items() for item in _named(prefix, net)]
+        return self.hvd.DistributedOptimizer(optimizer, named_parameters=named, op=self.hvd.Average)
+
+    def broadcast(self, nets, optimizers) -> None:
+        for net in nets:
+            self.hvd.broadcast_parameters(net.state_dict(), root_rank=0)
+        for opt in optimizers:
+            # horovod initialises an empty optimizer state with a zero-gradient step(), which would
+            # advance Adam's step count and change its bias correction (the reference starts at
+            # step 1); a fresh optimizer is identical on every rank anyway, so broadcast only a
+            # resumed state.
+            if opt.state:
+                self.hvd.broadcast_optimizer_state(opt, root_rank=0)
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor.copy_(self.hvd.allreduce(tensor, op=self.hvd.Sum, name="cycleaug.stats"))
+        return tensor
+
+    def barrier(self) -> None:
+        self.hvd.allreduce(torch.zeros(1), op=self.hvd.Sum, name="cycleaug.barrier")
+
+    def close(self) -> None:
+        self.hvd.shutdown()
+
+
+def import_horovod():
+    try:
+        import horovod.torch as hvd
+    except ImportError as exc:
+        raise CycleAugError(f"--backend horovod: cannot import horovod.torch ({exc}); install it with "
+                            "`make horovod` (CPU/Gloo) or see the README for NCCL builds") from None
+    return hvd
+
+
+def setup(backend: str, device: str = "auto", environ: Mapping[str, str] | None = None) -> Comm:
+    """Detect the launcher, pick the device and join the process group of ``backend``."""
+    if backend not in BACKENDS:
+        raise CycleAugError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+    env = detect_env(environ)
+    dev = resolve_device(device, env.local_rank)
+    if backend == "horovod":
+        return HorovodComm(env, dev)
+    if env.world_size == 1:
+        return Comm(env, dev)
+    return TorchComm(env, dev)

@@ -1,0 +1,297 @@
+"""Data-parallel CycleGAN training (paper Sec. 3.1-3.2), one process per GPU or CPU worker.
+
+    python -m cycleaug.launch --nproc 2 -- \\
+        cycleaug train-cyclegan --a data/crops/synthia --b data/crops/bdd100k --out results/cyclegan/2gpu
+
+Reads top to bottom: set-up (launcher, backend, signals), data (per-rank shards), model, the loop
+(G and D steps with allreduce-averaged gradients, one small allreduce of losses and flags per
+iteration), checkpoints (``latest`` every ``checkpoint_every`` iterations and at each save epoch;
+the bare nets at save epochs). Rerunning the same command resumes from ``checkpoints/latest.pt``.
+
+Learning rate (reference ``--lr_policy linear``, models/networks.py get_scheduler): epochs are
+numbered 1..n_epochs+n_epochs_decay as in the reference's train.py loop; during epoch e the rate is
+lr x (1 - max(0, e - n_epochs) / (n_epochs_decay + 1)): constant for the first n_epochs epochs, then
+linearly down to lr/(n_epochs_decay + 1) in the last one (the reference steps its LambdaLR at the end
+of each epoch, so epoch e sees the factor for scheduler step e - 1, which is this one).
+
+SIGTERM or SIGUSR1 (a scheduler's warning before the walltime kill) makes every rank stop after the
+current iteration (the flag travels in the per-iteration allreduce), rank 0 saves ``latest`` and all
+exit with status 75 (EX_TEMPFAIL: "try again"), so a Snakemake retry resumes. A NaN or infinite loss
+stops the run with status 2 and leaves the last good checkpoint untouched.
+
+Resuming is exact on CPU for a single process (same weights as an uninterrupted run). With several
+processes the data order, nets and optimizers are restored exactly; the image pools of ranks other
+than 0 start empty again (saving every rank's 50-image pools would multiply the checkpoint size by
+the number of processes).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from cycleaug.cyclegan import checkpoint
+from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
+from cycleaug.cyclegan.distributed import Comm, setup
+from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, ModelConfig, hash_seed
+from cycleaug.errors import CycleAugError
+from cycleaug.progress import format_seconds
+
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL (sysexits.h): stopped by a signal, checkpoint saved, rerun resumes
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; defaults are the paper's (Zhu's) settings."""
+
+    a_dir: str
+    b_dir: str
+    out_dir: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    load_size: int = 286
+    crop_size: int = 256
+    batch_size: int = 1  # per process (paper: 1)
+    n_epochs: int = 100
+    n_epochs_decay: int = 100
+    stop_epoch: int | None = None  # stop after this epoch (default: the last of the schedule)
+    shard_scale: float = 4.0
+    save_epochs: tuple[int, ...] = ()
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    workers: int = 4
+    seed: int = 0
+    backend: str = "torch"
+    device: str = "auto"
+
+    @property
+    def total_epochs(self) -> int:
+        return self.n_epochs + self.n_epochs_decay
+
+    @property
+    def last_epoch(self) -> int:
+        return self.total_epochs if self.stop_epoch is None else min(self.stop_epoch, self.total_epochs)
+
+
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    return cfg.model.lr * (1.0 - max(0, epoch - cfg.n_epochs) / float(cfg.n_epochs_decay + 1))
+
+
+class StopRequest:
+    """Remembers that SIGTERM/SIGUSR1 arrived; the loop acts on it between iterations."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        self.signum = signum
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+
+def log(comm: Comm, message: str) -> None:
+    if comm.rank == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+def train(cfg: TrainConfig) -> int:
+    # ---- set-up ----------------------------------------------------------------------------------
+    _check(cfg)
+    stop = StopRequest()
+    comm = setup(cfg.backend, cfg.device)
+    try:
+        return _train(cfg, comm, stop)
+    finally:
+        comm.close()
+
+
+def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
+    run = Path(cfg.out_dir)
+    device = comm.device
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size, as the reference
+
+    # ---- data ------------------------------------------------------------------------------------
+    dataset = UnalignedCrops(cfg.a_dir, cfg.b_dir, cfg.load_size, cfg.crop_size)
+    sampler = PlanSampler()
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
+        persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
+    n_samples = len(dataset)
+
+    def plan_for(epoch: int):
+        return epoch_plan(len(dataset.a_paths), len(dataset.b_paths), seed=cfg.seed, epoch=epoch,
+                          rank=comm.rank, world_size=comm.world_size, scale=cfg.shard_scale)
+
+    iters_per_epoch = math.ceil(len(plan_for(1)) / cfg.batch_size)
+    log(comm, f"train-cyclegan: {comm.world_size} process(es), backend {cfg.backend}, device {device}; "
+              f"A {len(dataset.a_paths)} and B {len(dataset.b_paths)} images, D = {n_samples}; "
+              f"{iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})")
+
+    # ---- model (fresh or resumed) ----------------------------------------------------------------
+    model = CycleGAN(cfg.model, comm, seed=cfg.seed)
+    epoch, start_iter, total_iters = 1, 0, 0
+    if checkpoint.latest_path(run).exists():
+        state = checkpoint.load(checkpoint.latest_path(run))
+        _check_compatible(cfg, state, comm)
+        model.load_state_dict(state["model"], pools=comm.rank == 0)
+        if comm.rank != 0:  # this rank's pools were not saved: start them afresh, deterministically
+            for name, pool in (("A", model.pool_A), ("B", model.pool_B)):
+                pool.rng.seed(hash_seed(cfg.seed, comm.rank, name, state["epoch"], state["iteration"]))
+        torch.set_rng_state(state["rng"]["torch"])
+        epoch, start_iter, total_iters = state["epoch"], state["iteration"], state["total_iterations"]
+        log(comm, f"train-cyclegan: resuming from {checkpoint.latest_path(run)} at epoch {epoch}, "
+                  f"iteration {start_iter}")
+    model.broadcast()
+    if comm.rank == 0:
+        checkpoint.trim_log(run, epoch, start_iter)
+        checkpoint.publish(run)
+
+    def save_latest(epoch: int, iteration: int) -> float:
+        t = time.perf_counter()
+        if comm.rank == 0:
+            checkpoint.save(checkpoint.latest_path(run), {
+                "format": checkpoint.FORMAT, "config": _plain(asdict(cfg)),
+                "model": model.state_dict(), "epoch": epoch, "iteration": iteration,
+                "total_iterations": total_iters, "rng": {"torch": torch.get_rng_state()},
+                "world_size": comm.world_size, "backend": comm.backend})
+        return time.perf_counter() - t
+
+    # ---- loop ------------------------------------------------------------------------------------
+    run_start, run_iters = time.perf_counter(), 0
+    while epoch <= cfg.last_epoch:
+        lr = lr_at(cfg, epoch)
+        model.set_lr(lr)
+        sampler.set_plan(plan_for(epoch), start_iter * cfg.batch_size)
+        sums = torch.zeros(len(LOSS_NAMES), dtype=torch.float64)
+        it, save_s, interrupted = start_iter, 0.0, False
+        t0 = time.perf_counter()
+        for batch in loader:
+            losses = model.step(batch["A"].to(device, non_blocking=True), batch["B"].to(device, non_blocking=True))
+            # One small allreduce per iteration: the losses of all ranks and the stop flag.
+            stats = torch.cat([torch.stack([losses[n] for n in LOSS_NAMES]).double(),
+                               torch.tensor([float(stop.requested)], dtype=torch.float64, device=device)])
+            stats = comm.sum_(stats).cpu()
+            it, total_iters, run_iters = it + 1, total_iters + 1, run_iters + 1
+            if not torch.isfinite(stats[:-1]).all():
+                bad = [n for n, v in zip(LOSS_NAMES, stats[:-1].tolist()) if not math.isfinite(v)]
+                if comm.rank == 0:
+                    raise CycleAugError(
+                        f"epoch {epoch} iteration {it}: non-finite loss ({', '.join(bad)}); training stopped, "
+                        f"{checkpoint.latest_path(run)} keeps the last good state (lower --lr?)")
+                return 2
+            sums += stats[:-1] / comm.world_size
+            if cfg.log_every and it % cfg.log_every == 0:
+                _progress(comm, cfg, epoch, it, iters_per_epoch, start_iter, t0 + save_s, run_start, run_iters,
+                          total_iters, stats[:-1] / comm.world_size, lr)
+            if stats[-1] > 0 and it < iters_per_epoch:
+                interrupted = True
+                break
+            if cfg.checkpoint_every and total_iters % cfg.checkpoint_every == 0 and it < iters_per_epoch:
+                save_s += save_latest(epoch, it)
+        seconds = time.perf_counter() - t0 - save_s  # full wall time of the iterations, communication included
+        done = it - start_iter
+        if comm.rank == 0 and done > 0:
+            checkpoint.append_log(run, {
+                "epoch": epoch, "seconds": round(seconds, 4), "iterations": done,
+                "images_per_s": round(done * cfg.batch_size * comm.world_size / max(seconds, 1e-9), 3),
+                **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, sums)},
+                "lr": lr, "world_size": comm.world_size, "backend": cfg.backend,
+                "batch_size": cfg.batch_size, "start_iteration": start_iter, "complete": not interrupted,
+                "save_seconds": round(save_s, 4)})
+        if interrupted:
+            save_latest(epoch, it)
+            comm.barrier()  # nobody exits (and makes a launcher stop the others) before the save is done
+            log(comm, f"train-cyclegan: stopped by signal in epoch {epoch} after iteration {it}; "
+                      f"{checkpoint.latest_path(run)} saved, rerun to resume")
+            return EXIT_INTERRUPTED
+        log(comm, f"epoch {epoch}/{cfg.total_epochs} done: {done} iterations in {format_seconds(seconds)} "
+                  f"({done * cfg.batch_size * comm.world_size / max(seconds, 1e-9):.2f} images/s), lr {lr:.3g}")
+        stopping = _any(comm, stop)  # collective: every rank calls it
+        keep = epoch in cfg.save_epochs or epoch == cfg.last_epoch
+        if keep and comm.rank == 0:  # before `latest` moves past this epoch, so a crash cannot skip it
+            checkpoint.export_epoch(run, epoch, model.nets)
+        epoch, start_iter = epoch + 1, 0
+        if keep or stopping or (cfg.checkpoint_every and total_iters % cfg.checkpoint_every == 0):
+            save_latest(epoch, 0)
+        if stopping and epoch <= cfg.last_epoch:
+            comm.barrier()
+            log(comm, f"train-cyclegan: stopped by signal after epoch {epoch - 1}; rerun to resume")
+            return EXIT_INTERRUPTED
+
+    # ---- final checkpoint ------------------------------------------------------------------------
+    if comm.rank == 0:
+        checkpoint.publish(run)
+    comm.barrier()
+    log(comm, f"train-cyclegan: finished epoch {cfg.last_epoch} of {cfg.total_epochs} "
+              f"in {format_seconds(time.perf_counter() - run_start)}")
+    return 0
+
+
+def _any(comm: Comm, stop: StopRequest) -> bool:
+    """Did any rank get a signal (e.g. one that arrived during the last iteration's bookkeeping)?"""
+    flag = torch.tensor([float(stop.requested)], dtype=torch.float64, device=comm.device)
+    return bool(comm.sum_(flag).item() > 0)
+
+
+def _progress(comm, cfg, epoch, it, iters_per_epoch, start_iter, t0, run_start, run_iters, total_iters,
+              losses, lr) -> None:
+    if comm.rank != 0:
+        return
+    now = time.perf_counter()
+    rate = (it - start_iter) / max(now - t0, 1e-9)
+    run_rate = run_iters / max(now - run_start, 1e-9)
+    left_epoch = iters_per_epoch - it
+    left_run = left_epoch + (cfg.last_epoch - epoch) * iters_per_epoch
+    loss_text = " ".join(f"{n} {v:.3f}" for n, v in zip(LOSS_NAMES, losses.tolist()))
+    print(f"epoch {epoch}/{cfg.total_epochs} iter {it}/{iters_per_epoch} ({100 * it / iters_per_epoch:.0f}%) "
+          f"{rate:.2f} it/s {rate * cfg.batch_size * comm.world_size:.1f} img/s | {loss_text} | lr {lr:.3g} | "
+          f"ETA epoch {format_seconds(left_epoch / max(rate, 1e-9))} run {format_seconds(left_run / max(run_rate, 1e-9))}",
+          file=sys.stderr, flush=True)
+
+
+def _check(cfg: TrainConfig) -> None:
+    m = cfg.model
+    for name, value in (("ngf", m.ngf), ("ndf", m.ndf), ("batch_size", cfg.batch_size), ("crop_size", cfg.crop_size),
+                        ("n_epochs + n_epochs_decay", cfg.total_epochs)):
+        if value < 1:
+            raise CycleAugError(f"{name}={value}: expected >= 1")
+    if cfg.crop_size % 4:
+        raise CycleAugError(f"crop_size={cfg.crop_size}: expected a multiple of 4 (two stride-2 down-samplings)")
+    if cfg.shard_scale <= 0:
+        raise CycleAugError(f"shard_scale={cfg.shard_scale}: expected > 0")
+    if m.pool_size < 0 or m.n_blocks < 0 or m.lambda_identity < 0 or m.lambda_cycle < 0:
+        raise CycleAugError("pool_size, n_blocks, lambda_cycle and lambda_identity must be >= 0")
+
+
+# Settings that change the meaning of a checkpoint: resuming with other values is refused.
+_FIXED = ("ngf", "ndf", "n_blocks", "pool_size")
+
+
+def _check_compatible(cfg: TrainConfig, state: dict, comm: Comm) -> None:
+    old = state["config"]
+    for key in _FIXED:
+        if old["model"][key] != getattr(cfg.model, key):
+            raise CycleAugError(f"{cfg.out_dir}: checkpoint has {key}={old['model'][key]}, now {getattr(cfg.model, key)}; "
+                                "use another --out or delete checkpoints/latest.pt")
+    if state["world_size"] != comm.world_size:
+        log(comm, f"train-cyclegan: warning: checkpoint written with {state['world_size']} processes, resuming with "
+                  f"{comm.world_size}; the data shards of the rest of the run differ from an uninterrupted one")
+
+
+def _plain(obj):
+    """Config as plain types (tuples -> lists) for a weights_only checkpoint."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
