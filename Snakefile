@@ -31,3 +31,36 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+# Named targets, one per stage: `snakemake data`, `snakemake cyclegan`, ... (`fid`, `generate` and
+# `figures` are rules of their stages).
+rule data:
+    input:
+        data_targets(),
+
+
+rule cyclegan:
+    input:
+        cyclegan_targets(),
+
+
+rule detection:
+    input:
+        detection_targets(),
+
+
+# The paper in one page: every figure and table with its caption (same as `snakemake --report`).
+rule report:
+    input:
+        all_outputs(),
+    output:
+        f"{RESULTS}/report.html",
+    log:
+        "logs/report.log",
+    localrule: True
+    params:
+        configfiles=report_configfiles(),
+    shell:
+        "snakemake --nolock --cores 1 --report {output} "
+        "--configfiles {params.configfiles} > {log} 2>&1"

@@ -1,6 +1,4 @@
 # Shared helpers: config validation, output locations, and the target lists behind `rule all`.
-import math
-
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -53,5 +51,29 @@ def data_targets():
     ]
 
 
+def cyclegan_targets():
+    return [
+        f"{RESULTS}/cyclegan/{gpus}gpu/checkpoints/{epoch}_net_G_A.pth"
+        for gpus in GPU_COUNTS
+        for epoch in saved_epochs()
+    ]
+
+
+def detection_targets():
+    return [f"{RESULTS}/tables/table2.{ext}" for ext in ("csv", "md", "tex")]
+
+
 def all_outputs():
-    return data_targets()
+    """Everything the paper reports; the stage lists of generate.smk and figures.smk are read at call time."""
+    return [
+        *data_targets(),
+        *cyclegan_targets(),
+        *GENERATE_TARGETS,
+        *detection_targets(),
+        *FIGURE_TARGETS,
+    ]
+
+
+def report_configfiles():
+    """The config files of this run, so the nested `snakemake --report` sees the same config."""
+    return " ".join(str(path) for path in workflow.configfiles)
