@@ -1,0 +1,329 @@
+"""Generation for the detector and the FID curve: `cycleaug generate --list/--labels-out` and the rules
+of workflow/rules/generate.smk.
+
+A listed set is translated at native size (reflection padding to a multiple of 4, cropped back), so
+every box stays valid and the labels file carries the same boxes under the output names. Pixels are
+checked against an independent computation: numpy's reflection padding, the network, a crop.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from torch import nn
+
+from cycleaug.cli import main as cli
+from cycleaug.cyclegan.generate import load_generator
+from cycleaug import generate_rules
+from conftest import BIN, ROOT, run_snakemake
+
+torch.set_num_threads(1)
+
+
+# ---- a tiny generator in the reference's layout (junyanz/pytorch-CycleGAN-and-pix2pix,
+# models/networks.py ResnetGenerator: one nn.Sequential `model`, norm "instance", no dropout) ---------
+
+class _Block(nn.Module):
+    def __init__(self, d: int):
+        super().__init__()
+        self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(d, d, 3), nn.InstanceNorm2d(d), nn.ReLU(True),
+                                        nn.ReflectionPad2d(1), nn.Conv2d(d, d, 3), nn.InstanceNorm2d(d))
+
+    def forward(self, x):
+        return x + self.conv_block(x)
+
+
+class _Generator(nn.Module):
+    def __init__(self, seq: list[nn.Module]):
+        super().__init__()
+        self.model = nn.Sequential(*seq)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+def reference_generator(ngf: int = 4, n_blocks: int = 1, seed: int = 0) -> nn.Module:
+    g = ngf
+    seq = [nn.ReflectionPad2d(3), nn.Conv2d(3, g, 7), nn.InstanceNorm2d(g), nn.ReLU(True),
+           nn.Conv2d(g, 2 * g, 3, 2, 1), nn.InstanceNorm2d(2 * g), nn.ReLU(True),
+           nn.Conv2d(2 * g, 4 * g, 3, 2, 1), nn.InstanceNorm2d(4 * g), nn.ReLU(True)]
+    seq += [_Block(4 * g) for _ in range(n_blocks)]
+    seq += [nn.ConvTranspose2d(4 * g, 2 * g, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(2 * g), nn.ReLU(True),
+            nn.ConvTranspose2d(2 * g, g, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(g), nn.ReLU(True),
+            nn.ReflectionPad2d(3), nn.Conv2d(g, 3, 7), nn.Tanh()]
+    net = _Generator(seq)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    return net
+
+
+def save_checkpoint(path: Path, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(reference_generator(seed=seed).state_dict(), path)
+    return path
+
+
+def expected_translation(net: nn.Module, img: np.ndarray) -> np.ndarray:
+    """G on the image reflect-padded (right/bottom) to multiples of 4, cropped back, as uint8."""
+    h, w = img.shape[:2]
+    x = (img.astype(np.float32) / 255 - 0.5) / 0.5
+    x = np.pad(x.transpose(2, 0, 1), ((0, 0), (0, -h % 4), (0, -w % 4)), mode="reflect")
+    with torch.no_grad():
+        y = net(torch.from_numpy(x)[None])[0, :, :h, :w]
+    return ((y + 1) / 2 * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def write_image(path: Path, width: int, height: int, seed: int) -> np.ndarray:
+    """A smooth image (JPEG stays close to it) with noise; returns the pixels as read back."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 255 / width, yy * 255 / height, (xx + yy) * 127 / (width + height)], -1)
+    img = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path)
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def frame(name: str, w: int, h: int, boxes: list[tuple[float, float, float, float]]) -> dict:
+    """A frame as select-detector-sets writes it (BDD100K detection JSON, image size in attributes)."""
+    return {"name": name, "attributes": {"weather": "clear", "width": w, "height": h},
+            "labels": [{"id": str(i), "category": "pedestrian", "box2d": {"x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3]}}
+                       for i, b in enumerate(boxes)]}
+
+
+# ---- `cycleaug generate --list ... --labels-out ...` ---------------------------------------------
+
+@pytest.fixture()
+def listed_set(tmp_path):
+    """SYNTHIA-like folder: 70x45 and 52x38 images (no side a multiple of 4), one JPEG, one unlisted."""
+    src = tmp_path / "RGB"
+    pixels = {"0000001.png": write_image(src / "0000001.png", 70, 45, 1),
+              "0000002.png": write_image(src / "0000002.png", 52, 38, 2),
+              "0000003.png": write_image(src / "0000003.png", 70, 45, 3),
+              "0000004.jpg": write_image(src / "0000004.jpg", 70, 45, 4)}
+    write_image(src / "0000005.png", 70, 45, 5)  # not listed: must not be translated
+    frames = [frame("0000003.png", 70, 45, [(0.0, 0.0, 70.0, 45.0), (10.5, 4.25, 20.75, 40.0)]),
+              frame("0000002.png", 52, 38, [(30.0, 2.0, 52.0, 38.0)]),
+              frame("0000004.jpg", 70, 45, []),
+              frame("0000001.png", 70, 45, [(1.0, 2.0, 3.0, 4.0)])]
+    (tmp_path / "synthetic.json").write_text(json.dumps(frames, indent=1))
+    return tmp_path, src, frames, pixels
+
+
+def test_listed_set_keeps_sizes_boxes_and_pixels(listed_set):
+    tmp_path, src, frames, pixels = listed_set
+    ckpt = save_checkpoint(tmp_path / "200_net_G_A.pth")
+    out, labels = tmp_path / "gen/images", tmp_path / "gen/labels.json"
+    # Batch 2 over mixed sizes: the three 70x45 images go in batches of 2 and 1, the 52x38 one alone.
+    assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--list", str(tmp_path / "synthetic.json"),
+                "--output", str(out), "--labels-out", str(labels), "--batch-size", "2", "--device", "cpu"]) == 0
+
+    # Exactly the listed images, as <stem>.png.
+    assert sorted(p.name for p in out.iterdir()) == ["0000001.png", "0000002.png", "0000003.png", "0000004.png"]
+    net = reference_generator(seed=0).eval()
+    for name, img in pixels.items():
+        with Image.open(out / f"{Path(name).stem}.png") as im:
+            assert (im.size, im.mode) == ((img.shape[1], img.shape[0]), "RGB")
+            got = np.asarray(im)
+        diff = np.abs(got.astype(int) - expected_translation(net, img).astype(int))
+        assert diff.max() <= 1, name  # float noise between batched and single passes may flip a rounding
+
+    # Labels: the list's frames in its order, same boxes and attributes, names of the outputs.
+    written = json.loads(labels.read_text())
+    assert [f["name"] for f in written] == ["0000003.png", "0000002.png", "0000004.png", "0000001.png"]
+    for new, old in zip(written, frames):
+        assert new["attributes"] == old["attributes"]
+        assert [(lab["category"], lab["box2d"]) for lab in new["labels"]] == \
+               [(lab["category"], lab["box2d"]) for lab in old["labels"]]
+        with Image.open(out / new["name"]) as im:
+            w, h = im.size
+        for lab in new["labels"]:
+            b = lab["box2d"]
+            assert 0 <= b["x1"] <= b["x2"] <= w and 0 <= b["y1"] <= b["y2"] <= h
+
+
+def test_batched_equals_one_by_one(listed_set, tmp_path):
+    _, src, _, _ = listed_set
+    ckpt = save_checkpoint(tmp_path / "1_net_G_A.pth", seed=3)
+    assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--output", str(tmp_path / "b8"),
+                "--batch-size", "8", "--device", "cpu"]) == 0
+    assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--output", str(tmp_path / "b1"),
+                "--batch-size", "1", "--device", "cpu"]) == 0
+    names = sorted(p.name for p in (tmp_path / "b1").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b8").iterdir()) and len(names) == 5
+    for name in names:
+        a = np.asarray(Image.open(tmp_path / "b8" / name)).astype(int)
+        b = np.asarray(Image.open(tmp_path / "b1" / name)).astype(int)
+        assert np.abs(a - b).max() <= 1
+
+
+def test_list_errors_leave_no_output(listed_set, capsys):
+    tmp_path, src, frames, _ = listed_set
+    ckpt = save_checkpoint(tmp_path / "2_net_G_A.pth")
+    out = tmp_path / "out"
+
+    def generate(list_frames, *extra):
+        (tmp_path / "list.json").write_text(json.dumps(list_frames))
+        return cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--list", str(tmp_path / "list.json"),
+                    "--output", str(out), "--device", "cpu", *extra])
+
+    assert generate(frames + [frame("missing.png", 70, 45, [])]) == 2
+    assert "1 listed image(s) not in" in capsys.readouterr().err and not out.exists()
+    assert generate(frames + [frame("0000001.jpg", 70, 45, [])]) == 2  # same output name as 0000001.png
+    assert "would both be written as 0000001.png" in capsys.readouterr().err
+    # A failure after the first size group was written: the new folder must not appear half-filled.
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(src / "tiny.png")
+    assert generate(frames + [frame("tiny.png", 2, 2, [])], "--labels-out", str(tmp_path / "l.json")) == 2
+    assert "too small" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "l.json").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+    # A recorded size that differs from the image's is an error naming both.
+    bad = [frame("0000001.png", 64, 45, [])]
+    assert generate(bad, "--labels-out", str(tmp_path / "l.json")) == 2
+    assert "records a 64x45 image" in capsys.readouterr().err and not (tmp_path / "l.json").exists()
+    assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--output", str(out),
+                "--labels-out", str(tmp_path / "l.json")]) == 2
+    assert "--labels-out: needs --list" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(listed_set):
+    tmp_path, src, _, _ = listed_set
+    ckpt = save_checkpoint(tmp_path / "2_net_G_A.pth", seed=4)
+    for device in ("cpu", "cuda"):
+        assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--list",
+                    str(tmp_path / "synthetic.json"), "--output", str(tmp_path / device), "--device", device]) == 0
+    for p in (tmp_path / "cpu").iterdir():
+        diff = np.asarray(Image.open(p)).astype(int) - np.asarray(Image.open(tmp_path / "cuda" / p.name)).astype(int)
+        assert np.abs(diff).max() <= 2
+
+
+# ---- rules --------------------------------------------------------------------------------------
+
+def demo_config(**sections) -> dict:
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((ROOT / "profiles/demo/demo.yaml").read_text()))
+    update_config(config, sections)
+    return config
+
+
+def saved_epochs(config: dict) -> list[int]:
+    """The configured save epochs within the run, and always the last (cyclegan.save_epochs' comment)."""
+    cg = config["cyclegan"]
+    last = cg["n_epochs"] + cg["n_epochs_decay"]
+    return sorted({e for e in cg["save_epochs"] if e <= last} | {last})
+
+
+def test_rule_arguments():
+    config = demo_config(cyclegan={"gpu_counts": [1, 2]})
+    assert generate_rules.fid_runs(config, [1, 2]) == (
+        "1:1:results/samples/1gpu/epoch1 1:2:results/samples/1gpu/epoch2 "
+        "2:1:results/samples/2gpu/epoch1 2:2:results/samples/2gpu/epoch2")
+    dims, batch = config["fid"]["dims"], config["fid"]["batch_size"]
+    assert generate_rules.fid_weights_file(config) == []
+    assert generate_rules.fid_options(config) == f"--weights random-init --dims {dims} --batch-size {batch}"
+    paper = demo_config(cyclegan={"gpu_counts": [1, 2]}, fid={"weights": "pretrained"}, data_dir="d")
+    assert generate_rules.fid_weights_file(paper) == ["d/pretrained/pt_inception-2015-12-05-6726825d.pth"]
+    assert generate_rules.fid_options(paper).startswith("--weights d/pretrained/pt_inception-2015-12-05-6726825d.pth ")
+    assert generate_rules.generate_targets(config, [1, 2]) == [
+        "results/samples/1gpu/epoch1", "results/samples/1gpu/epoch2",
+        "results/samples/2gpu/epoch1", "results/samples/2gpu/epoch2",
+        "results/generated/1gpu/images", "results/generated/2gpu/images",
+        "results/generated/1gpu/labels.json", "results/generated/2gpu/labels.json",
+        "results/fid/fid.csv"]
+
+
+def job_counts(text: str) -> dict[str, int]:
+    """The "Job stats" table of a dry run."""
+    table = text.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def dry_run(tmp_path: Path, overrides: dict, *targets: str) -> str:
+    over = tmp_path / "overrides.yaml"
+    over.write_text(yaml.safe_dump(overrides))
+    proc = run_snakemake(*targets, "-n", "-p", "-s", ROOT / "Snakefile", "--directory", tmp_path, "--configfile",
+                         ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", over, "--cores", "2")
+    return proc.stdout + proc.stderr
+
+
+def test_demo_dry_run_jobs(tmp_path):
+    text = dry_run(tmp_path, {}, "generate")
+    counts = job_counts(text)
+    # One sample set per GPU count and saved epoch, one translated detector set per GPU count, one FID table.
+    config = demo_config()
+    gpus, epochs = config["cyclegan"]["gpu_counts"], saved_epochs(config)
+    assert len(gpus) >= 2 and len(epochs) >= 2
+    assert {k: counts.get(k) for k in ("samples", "translate_detector_set", "fid", "generate")} == \
+           {"samples": len(gpus) * len(epochs), "translate_detector_set": len(gpus), "fid": 1, "generate": 1}
+    assert all(counts[f"train_cyclegan_{n}gpu"] == 1 for n in gpus)
+    runs = " ".join(f"{n}:{e}:results/samples/{n}gpu/epoch{e}" for n in gpus for e in epochs)
+    assert (f"cycleaug fid-table --real data/crops/bdd100k --runs {runs} --out results/fid/fid.csv "
+            f"--weights random-init --dims {config['fid']['dims']} --batch-size {config['fid']['batch_size']} "
+            "--cache-dir results/fid/cache") in text
+    for n in gpus:
+        assert (f"cycleaug generate --checkpoint results/cyclegan/{n}gpu/checkpoints/{epochs[-1]}_net_G_A.pth "
+                f"--input data/raw/synthia/RGB --list results/detector/selection/synthetic.json "
+                f"--output results/generated/{n}gpu/images --labels-out results/generated/{n}gpu/labels.json") in text
+        for e in epochs:
+            assert (f"cycleaug generate --checkpoint results/cyclegan/{n}gpu/checkpoints/{e}_net_G_A.pth "
+                    f"--input data/crops/synthia_heldout --output results/samples/{n}gpu/epoch{e} ") in text
+    # Published weights: fetched first (acquire.smk), then passed to fid-table.
+    text = dry_run(tmp_path, {"fid": {"weights": "pretrained"}}, "results/fid/fid.csv")
+    assert job_counts(text)["fetch_inception"] == 1
+    assert "--weights data/pretrained/pt_inception-2015-12-05-6726825d.pth" in text
+
+
+def pngs(folder: Path) -> list[str]:
+    """Image files of a directory() output (Snakemake adds a hidden .snakemake_timestamp)."""
+    return sorted(p.name for p in folder.iterdir() if p.suffix == ".png")
+
+
+@pytest.mark.slow
+def test_generate_rules_run(tmp_path):
+    """samples, translate_detector_set and fid for real on tiny inputs (upstream outputs put in place)."""
+    rng = np.random.default_rng(0)
+    for name, n in (("bdd100k", 6), ("synthia_heldout", 3)):
+        for i in range(n):
+            write_image(tmp_path / f"data/crops/{name}/{name}_{i}.png", 32, 32, int(rng.integers(1 << 30)))
+    (tmp_path / "data/crops/synthia_heldout/manifest.csv").write_text("crop,source\n")
+    for e in (1, 2):
+        save_checkpoint(tmp_path / f"results/cyclegan/1gpu/checkpoints/{e}_net_G_A.pth", seed=e)
+    write_image(tmp_path / "data/raw/synthia/RGB/0000001.png", 70, 45, 1)
+    write_image(tmp_path / "data/raw/synthia/RGB/0000002.png", 70, 45, 2)
+    selection = tmp_path / "results/detector/selection/synthetic.json"
+    selection.parent.mkdir(parents=True)
+    selection.write_text(json.dumps([frame("0000002.png", 70, 45, [(5.0, 6.0, 30.0, 44.0)])]))
+    over = tmp_path / "overrides.yaml"
+    # One GPU count (each job is a process that imports torch); dims 64: the first Inception block only.
+    over.write_text(yaml.safe_dump({"cyclegan": {"gpu_counts": [1]}, "fid": {"dims": 64, "batch_size": 8}}))
+    run_snakemake("generate", "-s", ROOT / "Snakefile", "--directory", tmp_path, "--configfile", ROOT / "config.yaml",
+                  ROOT / "profiles/demo/demo.yaml", over, "--cores", "2",
+                  "--allowed-rules", "samples", "translate_detector_set", "fid", "generate",
+                  env={"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    for e in (1, 2):
+        assert pngs(tmp_path / f"results/samples/1gpu/epoch{e}") == [f"synthia_heldout_{i}.png" for i in range(3)]
+    assert pngs(tmp_path / "results/generated/1gpu/images") == ["0000002.png"]
+    labels = json.loads((tmp_path / "results/generated/1gpu/labels.json").read_text())
+    assert labels[0]["name"] == "0000002.png" and labels[0]["labels"][0]["box2d"]["y2"] == 44.0
+    with open(tmp_path / "results/fid/fid.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["gpus"], r["epoch"], r["n_real"], r["n_fake"], r["weights"]) for r in rows] == \
+           [("1", str(e), "6", "3", "random-init") for e in (1, 2)]
+    assert all(np.isfinite(float(r["fid"])) and float(r["fid"]) >= 0 for r in rows)
+    assert (tmp_path / "benchmarks/generate/fid.tsv").is_file()
