@@ -28,9 +28,9 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True
 
 
 # Named targets, one per stage: `snakemake data`, `snakemake cyclegan`, ... (`fid`, `generate` and
@@ -59,6 +59,8 @@ rule report:
     log:
         "logs/report.log",
     localrule: True
+    conda:
+        "envs/cycleaug.yaml"
     params:
         configfiles=report_configfiles(),
     shell:

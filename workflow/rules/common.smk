@@ -6,14 +6,17 @@ from cycleaug.acquire import check_sources
 from cycleaug.config_check import check_config, schema_errors
 from cycleaug.errors import CycleAugError
 
-
 # Fail before any job runs: schema first (types, ranges, unknown keys), then rules across keys.
 try:
     validate(config, "../schemas/config.schema.yaml")
     check_config(config)
 except (WorkflowError, CycleAugError) as exc:
-    problems = schema_errors(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
-    raise WorkflowError("invalid config:\n  " + "\n  ".join(problems or [str(exc)])) from None
+    problems = schema_errors(
+        config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
+    )
+    raise WorkflowError(
+        "invalid config:\n  " + "\n  ".join(problems or [str(exc)])
+    ) from None
 
 # Data sets and weights that are neither on disk nor fetchable: say what to get, from where, to where.
 missing_sources = check_sources(config)
@@ -37,7 +40,10 @@ def last_epoch():
 
 def saved_epochs():
     """Epochs whose generator is kept: the configured ones within the run, and always the last."""
-    return sorted({e for e in config["cyclegan"]["save_epochs"] if e <= last_epoch()} | {last_epoch()})
+    return sorted(
+        {e for e in config["cyclegan"]["save_epochs"] if e <= last_epoch()}
+        | {last_epoch()}
+    )
 
 
 def data_targets():

@@ -1,0 +1,34 @@
+"""The workflow itself: `snakemake --lint`, `snakefmt --check` and a dry run of the whole demo DAG."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from conftest import BIN, ROOT, run_snakemake
+
+
+def test_lint_is_clean():
+    proc = run_snakemake("--lint", "--profile", "profiles/demo")
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_snakefmt_check():
+    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
+    proc = subprocess.run([BIN / "snakefmt", "--check", *files], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dry_run_of_the_whole_demo_dag(tmp_path):
+    # In an empty working directory, so that outputs of an earlier `make demo` don't shrink the plan.
+    proc = run_snakemake("-s", ROOT / "Snakefile", "--directory", tmp_path, "-n", "--quiet", "rules",
+                         "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml")
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    # One training run per process count, seven detector conditions (paper Table 2 (a)-(g)).
+    assert {k for k in counts if k.startswith("train_cyclegan_")} == {
+        f"train_cyclegan_{n}gpu" for n in (1, 2, 4, 6, 8)}
+    assert len([k for k in counts if k.startswith("train_yolo_")]) == 7
+    for rule in ("demo_data", "crop_bdd100k", "crop_synthia", "fid", "table2", "fig4_scaling",
+                 "fig5_samples", "fig6_fid", "table2_figure"):
+        assert counts.get(rule) == "1", (rule, counts)
+    assert counts["samples"] == str(5 * 2)  # every count x saved epoch
