@@ -62,7 +62,8 @@ rule report:
     conda:
         "envs/cycleaug.yaml"
     params:
+        snakefile=workflow.main_snakefile,
         configfiles=report_configfiles(),
     shell:
-        "snakemake --nolock --cores 1 --report {output} "
+        "snakemake -s {params.snakefile} --nolock --cores 1 --report {output} "
         "--configfiles {params.configfiles} > {log} 2>&1"

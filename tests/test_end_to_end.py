@@ -1,0 +1,93 @@
+"""The whole study, every stage of the DAG, at the smallest settings: a real Snakemake run.
+
+Marked slow (a few minutes on 2 cores); `make test` still runs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_snakemake
+
+# The demo profile's settings, shrunk further: fewer and smaller images, one epoch, a few detector
+# iterations. Five process counts keep Table 2's seven conditions (a, b and one per count).
+TINY = """
+data:
+  demo:
+    n_bdd_train: 40
+    n_bdd_val: 12
+    n_synthia: 40
+crop:
+  n_heldout: 4
+cyclegan:
+  gpu_counts: [1, 2, 3, 4, 5]
+  n_epochs: 1
+  n_epochs_decay: 0
+  save_epochs: [1]
+generate:
+  sample_epochs: [1]
+  n_samples: 2
+detector:
+  n_real: 12
+  n_synthetic: 12
+  iterations: 4
+  eval_every: 2
+"""
+
+
+@pytest.mark.slow
+def test_whole_dag_on_tiny_demo(tmp_path):
+    overrides = tmp_path / "tiny.yaml"
+    overrides.write_text(TINY)
+    work = tmp_path / "run"
+    common = ["-s", ROOT / "Snakefile", "--directory", work, "--cores", "2",
+              "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", overrides]
+    run_snakemake(*common, timeout=1500)
+
+    results = work / "results"
+    # Table 2: one row per condition, (a) BDD only, (b) + raw CG, (c)-(g) + each GPU count's translations.
+    with open(results / "tables/table2.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7
+    names = [r["name"] for r in rows]
+    assert names[:2] == ["a_bdd", "b_bdd_cg"]
+    assert [n.split("_gen")[1] for n in names[2:]] == ["1gpu", "2gpu", "3gpu", "4gpu", "5gpu"]
+    for row in rows:
+        tp, fn = int(row["TP"]), int(row["FN"])
+        assert tp + fn > 0  # every condition is evaluated on the same, non-empty validation set
+    assert len({int(r["TP"]) + int(r["FN"]) for r in rows}) == 1
+
+    # Every CycleGAN run logged its epoch with the world size it ran at.
+    for n in (1, 2, 3, 4, 5):
+        lines = (results / f"cyclegan/{n}gpu/train_log.jsonl").read_text().splitlines()
+        record = json.loads(lines[-1])
+        assert record["world_size"] == n and record["epoch"] == 1
+        assert (results / f"cyclegan/{n}gpu/checkpoints/1_net_G_A.pth").stat().st_size > 0
+
+    # FID: one row per GPU count at the saved epoch, labelled as random-feature FID.
+    with open(results / "fid/fid.csv") as f:
+        fid = list(csv.DictReader(f))
+    assert sorted(int(r["gpus"]) for r in fid) == [1, 2, 3, 4, 5]
+    assert {r["weights"] for r in fid} == {"random-init"}
+
+    # Translated detector sets keep the raw SYNTHIA images' sizes and boxes.
+    raw = work / "data/raw/synthia/RGB"
+    gen_labels = json.loads((results / "generated/3gpu/labels.json").read_text())
+    assert len(gen_labels) == 12
+    for frame in gen_labels[:3]:
+        out = Image.open(results / "generated/3gpu/images" / frame["name"])
+        src = Image.open(raw / frame["name"])
+        assert out.size == src.size
+
+    for name in ("fig4_scaling", "fig5_samples", "fig6_fid", "table2"):
+        for ext in ("png", "pdf"):
+            assert (results / f"figures/{name}.{ext}").stat().st_size > 1000
+
+    # The report target builds one self-contained page from the finished run.
+    run_snakemake("report", *common, timeout=600)
+    html = (results / "report.html").read_text(errors="replace")
+    assert "Table 2" in html and "fig6_fid" in html
