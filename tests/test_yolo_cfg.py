@@ -137,7 +137,8 @@ def test_shipped_cfgs_build_and_run(name):
     from cycleaug.yolo.model import Darknet
 
     cfg = load_cfg(name)
-    assert cfg.stride == 32 and cfg.classes in (1, 80)
+    # darknet input sizes are multiples of 32; the demo cfg's finest head is at stride 16
+    assert 32 % cfg.stride == 0 and cfg.classes in (1, 80)
     if count_parameters(cfg) > 10_000_000:
         return  # the full YOLOv3s are built in the test above
     model = Darknet(cfg).eval()
@@ -171,3 +172,20 @@ def test_maxpool_matches_darknet_loop(size, stride, padding, hw):
     x = np.random.default_rng(size + stride + hw[0]).normal(size=(2, *hw))
     ours = DarknetMaxPool(Maxpool(0, 1, size, stride, padding))(torch.from_numpy(x)[None])[0].numpy()
     np.testing.assert_array_equal(ours, _darknet_maxpool(x, size, stride, padding))
+
+
+def test_demo_cfg_fits_the_demo_images():
+    """yolov3-person-demo.cfg (the demo profile's detector): 320x192 input, heads at strides 16 and 8,
+    six anchors sorted by area and split small -> stride 8, and the [net] schedule its comments give."""
+    from cycleaug.yolo.schedule import hyper_from_cfg
+
+    cfg = load_cfg("yolov3-person-demo.cfg")
+    shapes = output_shapes(cfg, 320, 192)
+    assert [shapes[y.index][1:] for y in cfg.yolo_layers] == [(12, 20), (24, 40)]  # strides 16, 8
+    assert [y.mask for y in cfg.yolo_layers] == [(3, 4, 5), (0, 1, 2)]
+    areas = [w * h for w, h in cfg.yolo_layers[0].anchors]
+    assert areas == sorted(areas) and all(y.anchors == cfg.yolo_layers[0].anchors for y in cfg.yolo_layers)
+    h = hyper_from_cfg(cfg.net)
+    assert (h.width, h.height, h.batch, h.subdivisions, h.learning_rate, h.burn_in) == (320, 192, 4, 1, 0.01, 200)
+    assert (h.max_batches, h.steps, h.scales) == (600, (400, 500), (0.1, 0.1))
+    assert cfg.yolo_layers[-1].jitter == pytest.approx(0.1) and not cfg.yolo_layers[-1].random
