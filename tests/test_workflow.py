@@ -21,9 +21,7 @@ def test_snakefmt_check():
 
 def test_dry_run_of_the_whole_demo_dag(tmp_path):
     # In an empty working directory, so that outputs of an earlier `make demo` don't shrink the plan.
-    proc = run_snakemake("-s", ROOT / "Snakefile", "--directory", tmp_path, "-n", "--quiet", "rules",
-                         "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml")
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    counts = dry_run_rules(tmp_path)
     # One training run per process count, seven detector conditions (paper Table 2 (a)-(g)).
     assert {k for k in counts if k.startswith("train_cyclegan_")} == {
         f"train_cyclegan_{n}gpu" for n in (1, 2, 4, 6, 8)}
@@ -32,3 +30,19 @@ def test_dry_run_of_the_whole_demo_dag(tmp_path):
                  "fig5_samples", "fig6_fid", "table2_figure"):
         assert counts.get(rule) == "1", (rule, counts)
     assert counts["samples"] == str(5 * 2)  # every count x saved epoch
+    # The scaling model's speed-ups are over one 4-GPU node: not drawn against the demo's 1 process.
+    assert "scaling_model" not in counts
+
+
+def dry_run_rules(tmp_path, *configfiles) -> dict[str, str]:
+    proc = run_snakemake("-s", ROOT / "Snakefile", "--directory", tmp_path, "-n", "--quiet", "rules",
+                         "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", *configfiles)
+    return dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+
+
+def test_fig4_gets_the_scaling_model_when_the_smallest_run_has_four_gpus(tmp_path):
+    extra = tmp_path / "four.yaml"
+    extra.write_text("cyclegan:\n  gpu_counts: [4, 8]\n")
+    counts = dry_run_rules(tmp_path, extra)
+    assert counts.get("scaling_model") == "1" and counts.get("fig4_scaling") == "1"
+    assert {k for k in counts if k.startswith("train_cyclegan_")} == {"train_cyclegan_4gpu", "train_cyclegan_8gpu"}

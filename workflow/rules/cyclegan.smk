@@ -56,10 +56,22 @@ def train_arguments():
         "checkpoint_every",
         "log_every",
         "workers",
+        "compression",
     ]
     options = [f"--{key.replace('_', '-')} {cg[key]}" for key in keys]
+    options.append(fast_arguments())
     options.append("--save-epochs " + " ".join(str(e) for e in saved_epochs()))
     options.append(f"--seed {config['seed']}")
+    return " ".join(options)
+
+
+def fast_arguments():
+    """The speed switches of config.cyclegan.fast as train-cyclegan flags (--amp VALUE, --[no-]FLAG)."""
+    fast = config["cyclegan"].get("fast", {})
+    options = [f"--amp {fast.get('amp', 'none')}"]
+    for key in ["channels_last", "fused_adam", "compile", "cache_images"]:
+        prefix = "" if fast.get(key, False) else "no-"
+        options.append(f"--{prefix}{key.replace('_', '-')}")
     return " ".join(options)
 
 

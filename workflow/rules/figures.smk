@@ -3,14 +3,13 @@
 # redraws one figure from the data already there. Every figure goes into the HTML report
 # (`snakemake --report results/report.html`, run by `make demo` at the end) with a caption that gives
 # the paper's result and this run's (workflow/report/*.rst).
-import os
-
 from cycleaug.figures.captions import (
     fig4_findings,
     fig6_findings,
     model_option,
     paper_reference_option,
     samples_root,
+    scaling_model_wanted,
     table2_findings,
 )
 
@@ -18,12 +17,14 @@ FIGURE_NAMES = ["fig4_scaling", "fig5_samples", "fig6_fid", "table2"]
 FIGURE_TARGETS = expand(
     f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"]
 )
-# Optional extra series of Fig. 4, drawn when the performance model has been run.
-SCALING_MODEL = f"{RESULTS}/bench/scaling_model.csv"
+# Fig. 4's model curve (cycleaug.scaling_model): speed-ups relative to one 4-GPU node, so it is drawn
+# when the smallest GPU count is 4, as in the paper.
+SCALING_MODEL = f"{RESULTS}/scaling/model.csv"
 
 
 localrules:
     figures,
+    scaling_model,
     fig4_scaling,
     fig5_samples,
     fig6_fid,
@@ -35,10 +36,21 @@ rule figures:
         FIGURE_TARGETS,
 
 
+rule scaling_model:
+    output:
+        SCALING_MODEL,
+    log:
+        "logs/figures/scaling_model.log",
+    conda:
+        "../../envs/cycleaug.yaml"
+    shell:
+        "cycleaug scaling-model --out {output:q} > {log:q} 2>&1"
+
+
 rule fig4_scaling:
     input:
         logs=expand(f"{RESULTS}/cyclegan/{{gpus}}gpu/train_log.jsonl", gpus=GPU_COUNTS),
-        model=[SCALING_MODEL] if os.path.exists(SCALING_MODEL) else [],
+        model=[SCALING_MODEL] if scaling_model_wanted(GPU_COUNTS) else [],
     output:
         png=report(
             f"{RESULTS}/figures/fig4_scaling.png",

@@ -45,10 +45,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="torch.distributed (NCCL/Gloo) or horovod (default torch)")
     g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto: GPU LOCAL_RANK if CUDA is available, else CPU")
+    g = parser.add_argument_group("speed (defaults: the plain reference step; bench/cyclegan_step.py measures each)")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
+                   help="NHWC activations and weights (InstanceNorm computed as the equivalent GroupNorm)")
+    g.add_argument("--amp", choices=["none", "bf16", "fp16", "auto"], default="none",
+                   help="autocast dtype of the forward passes; auto = bf16 where the device runs it natively")
+    g.add_argument("--fused-adam", action=argparse.BooleanOptionalAction, default=False,
+                   help="torch's fused Adam kernel instead of the per-parameter loop")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
+                   help="torch.compile the four nets (compilation takes minutes)")
+    g.add_argument("--compression", choices=["none", "fp16"], default="none",
+                   help="allreduce gradients in float16 (half the bytes; horovod Compression.fp16)")
+    g.add_argument("--cache-images", action=argparse.BooleanOptionalAction, default=False,
+                   help="decode+resize each crop once, keep uint8 tensors (same pixels; loader without workers)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cycleaug.cyclegan.model import ModelConfig
+    from cycleaug.cyclegan.model import FastConfig, ModelConfig
     from cycleaug.cyclegan.train import TrainConfig, train
 
     cfg = TrainConfig(
@@ -60,5 +73,8 @@ def run(args: argparse.Namespace) -> int:
         n_epochs=args.n_epochs, n_epochs_decay=args.n_epochs_decay, stop_epoch=args.epochs,
         shard_scale=args.shard_scale, save_epochs=tuple(args.save_epochs), checkpoint_every=args.checkpoint_every,
         log_every=args.log_every, workers=args.workers, seed=args.seed, backend=args.backend, device=args.device,
+        fast=FastConfig(channels_last=args.channels_last, amp=args.amp, fused_adam=args.fused_adam,
+                        compile=args.compile),
+        cache_images=args.cache_images, compression=args.compression,
     )
     return train(cfg)

@@ -28,6 +28,11 @@ import torch
 from cycleaug.errors import CycleAugError
 
 BACKENDS = ("torch", "horovod")
+# Gradient compression for the allreduce: fp16 halves the bytes (bench/comm.py, bench/scaling_model.py).
+# torch: the flat buffer is cast to float16 and pre-divided by the world size before the sum (as torch's
+# DDP fp16_compress_hook does, so a sum over many ranks cannot overflow), then cast back; horovod:
+# DistributedOptimizer(compression=hvd.Compression.fp16).
+COMPRESSIONS = ("none", "fp16")
 DEFAULT_MASTER_PORT = 29500
 
 
@@ -119,8 +124,10 @@ class Comm:
 
     backend = "none"
 
-    def __init__(self, env: DistEnv, device: torch.device):
-        self.env, self.device = env, device
+    def __init__(self, env: DistEnv, device: torch.device, compression: str = "none"):
+        if compression not in COMPRESSIONS:
+            raise CycleAugError(f"--compression {compression}: expected one of {', '.join(COMPRESSIONS)}")
+        self.env, self.device, self.compression = env, device, compression
 
     @property
     def rank(self) -> int:
@@ -152,8 +159,8 @@ class Comm:
 class TorchComm(Comm):
     backend = "torch"
 
-    def __init__(self, env: DistEnv, device: torch.device):
-        super().__init__(env, device)
+    def __init__(self, env: DistEnv, device: torch.device, compression: str = "none"):
+        super().__init__(env, device, compression)
         import torch.distributed as dist
 
         if not env.master_addr:
@@ -173,8 +180,13 @@ class TorchComm(Comm):
         if not grads:
             return
         flat = torch.cat([g.reshape(-1) for g in grads])
-        self.dist.all_reduce(flat)
-        flat.div_(self.world_size)
+        if self.compression == "fp16":
+            half = flat.to(torch.float16).div_(self.world_size)
+            self.dist.all_reduce(half)
+            flat = half.to(flat.dtype)
+        else:
+            self.dist.all_reduce(flat)
+            flat.div_(self.world_size)
         offset = 0
         for g in grads:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
@@ -202,8 +214,8 @@ class TorchComm(Comm):
 class HorovodComm(Comm):
     backend = "horovod"
 
-    def __init__(self, env: DistEnv, device: torch.device):
-        super().__init__(env, device)
+    def __init__(self, env: DistEnv, device: torch.device, compression: str = "none"):
+        super().__init__(env, device, compression)
         self.hvd = import_horovod()
         self.hvd.init()
         if self.hvd.size() != env.world_size or self.hvd.rank() != env.rank:
@@ -212,7 +224,9 @@ class HorovodComm(Comm):
 
     def wrap_optimizer(self, optimizer, nets):
         named = [item for prefix, net in nets.items() for item in _named(prefix, net)]
-        return self.hvd.DistributedOptimizer(optimizer, named_parameters=named, op=self.hvd.Average)
+        compression = self.hvd.Compression.fp16 if self.compression == "fp16" else self.hvd.Compression.none
+        return self.hvd.DistributedOptimizer(optimizer, named_parameters=named, op=self.hvd.Average,
+                                             compression=compression)
 
     def broadcast(self, nets, optimizers) -> None:
         for net in nets:
@@ -245,14 +259,15 @@ def import_horovod():
     return hvd
 
 
-def setup(backend: str, device: str = "auto", environ: Mapping[str, str] | None = None) -> Comm:
+def setup(backend: str, device: str = "auto", environ: Mapping[str, str] | None = None,
+          compression: str = "none") -> Comm:
     """Detect the launcher, pick the device and join the process group of ``backend``."""
     if backend not in BACKENDS:
         raise CycleAugError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
     env = detect_env(environ)
     dev = resolve_device(device, env.local_rank)
     if backend == "horovod":
-        return HorovodComm(env, dev)
+        return HorovodComm(env, dev, compression)
     if env.world_size == 1:
-        return Comm(env, dev)
-    return TorchComm(env, dev)
+        return Comm(env, dev, compression)
+    return TorchComm(env, dev, compression)

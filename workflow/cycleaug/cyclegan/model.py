@@ -14,6 +14,7 @@ per-process gradients equals the gradient of the global batch: allreduce-average
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +44,79 @@ class ModelConfig:
     pool_size: int = 50
 
 
+AMP_MODES = ("none", "bf16", "fp16", "auto")
+
+
+@dataclass
+class FastConfig:
+    """Speed switches (bench/cyclegan_step.py measures each). The defaults here are the plain
+    reference step; config.yaml turns on what helps (see the README's performance section).
+
+    - channels_last: NHWC activations and weights (oneDNN/cuDNN prefer them, and on CPU bf16 convolutions
+      only take the AMX path in NHWC). The InstanceNorms then run as GroupNorm with one channel per
+      group (the same function, Wu & He 2018 Sec. 3.1), because torch's CPU instance_norm backward is wrong
+      for a channels_last incoming gradient (tests/test_bench.py checks the swap against NCHW).
+    - amp: autocast dtype for the forward passes: bf16, fp16 (with a gradient scaler), none, or auto
+      (bf16 where the device runs it natively: CUDA with bf16 support, a CPU with AVX512-BF16/AMX; else none).
+      Losses are computed in float32 and the pools keep float32 images, so checkpoints do not depend on it.
+    - fused_adam: torch's fused Adam kernel (one kernel for all parameters; CPU and CUDA) instead of the
+      per-tensor loop.
+    - compile: torch.compile the four nets (their state dicts keep the reference keys).
+    """
+
+    channels_last: bool = False
+    amp: str = "none"
+    fused_adam: bool = False
+    compile: bool = False
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    if amp not in AMP_MODES:
+        raise ValueError(f"amp={amp!r}: expected one of {', '.join(AMP_MODES)}")
+    if amp == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        cpu = getattr(torch, "cpu", None)
+        native = any(getattr(cpu, f, lambda: False)() for f in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+        return torch.bfloat16 if native else None
+    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+class ChannelGroupNorm(nn.Module):
+    """InstanceNorm2d(affine=False, track_running_stats=False) computed as group_norm with C groups:
+    identical statistics (mean and biased variance per sample and channel, eps 1e-5), no parameters."""
+
+    def __init__(self, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.group_norm(x, x.shape[1], eps=self.eps)
+
+
+def swap_instance_norms(net: nn.Module) -> nn.Module:
+    """Replace every parameter-free InstanceNorm2d of ``net`` by :class:`ChannelGroupNorm` (in place).
+    The state dict is unchanged: those norms hold no parameters or buffers."""
+    for name, child in list(net.named_children()):
+        if isinstance(child, nn.InstanceNorm2d) and not child.affine and not child.track_running_stats:
+            setattr(net, name, ChannelGroupNorm(child.eps))
+        else:
+            swap_instance_norms(child)
+    return net
+
+
+def _wide(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision (autocast) outputs to float32 for the losses; float32/64 unchanged."""
+    return x.float() if x.dtype in (torch.bfloat16, torch.float16) else x
+
+
 def lsgan(pred: torch.Tensor, real: bool) -> torch.Tensor:
+    pred = _wide(pred)
     return F.mse_loss(pred, torch.full_like(pred, 1.0 if real else 0.0))
+
+
+def l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(_wide(x), _wide(y))
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
@@ -54,22 +126,62 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
 
 
 class CycleGAN:
-    def __init__(self, cfg: ModelConfig, comm: Comm, seed: int = 0):
+    def __init__(self, cfg: ModelConfig, comm: Comm, seed: int = 0, fast: FastConfig | None = None):
         self.cfg, self.comm, self.device = cfg, comm, comm.device
+        self.fast = fast = fast or FastConfig()
+        self.amp_dtype = resolve_amp(fast.amp, self.device)
         # The same seed on every rank gives the same initial weights; they are broadcast from rank 0 anyway.
         torch.manual_seed(seed)
         self.G_A = init_weights(ResnetGenerator(3, 3, cfg.ngf, cfg.n_blocks)).to(self.device)
         self.G_B = init_weights(ResnetGenerator(3, 3, cfg.ngf, cfg.n_blocks)).to(self.device)
         self.D_A = init_weights(NLayerDiscriminator(3, cfg.ndf)).to(self.device)
         self.D_B = init_weights(NLayerDiscriminator(3, cfg.ndf)).to(self.device)
+        if fast.channels_last:
+            for net in self.nets.values():
+                swap_instance_norms(net).to(memory_format=torch.channels_last)
         betas = (cfg.beta1, 0.999)
-        opt_G = torch.optim.Adam(itertools.chain(self.G_A.parameters(), self.G_B.parameters()), lr=cfg.lr, betas=betas)
-        opt_D = torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), lr=cfg.lr, betas=betas)
+        # fused=None lets torch pick its default (foreach on CUDA, the per-tensor loop on CPU): the reference.
+        adam = {"lr": cfg.lr, "betas": betas, **({"fused": True} if fast.fused_adam else {})}
+        opt_G = torch.optim.Adam(itertools.chain(self.G_A.parameters(), self.G_B.parameters()), **adam)
+        opt_D = torch.optim.Adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), **adam)
         self.opt_G = comm.wrap_optimizer(opt_G, {"G_A": self.G_A, "G_B": self.G_B})
         self.opt_D = comm.wrap_optimizer(opt_D, {"D_A": self.D_A, "D_B": self.D_B})
         # Each rank keeps its own pools (as each horovod process of the paper did).
         self.pool_A = ImagePool(cfg.pool_size, seed=hash_seed(seed, comm.rank, "pool_A"))
         self.pool_B = ImagePool(cfg.pool_size, seed=hash_seed(seed, comm.rank, "pool_B"))
+        # fp16 needs loss scaling (its range is too small for some gradients); bf16 does not.
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.fw = dict(self.nets)  # what step() calls: the nets or their compiled forms
+        if fast.compile:
+            self.fw = {name: torch.compile(net) for name, net in self.nets.items()}
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch on this model's device and memory format."""
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.fast.channels_last else x
+
+    def _update(self, loss: torch.Tensor, opt, params) -> None:
+        """backward, allreduce-average, optimizer step (through the fp16 scaler when there is one)."""
+        if self.scaler is None:
+            loss.backward()
+            self.comm.average_gradients(params)
+            opt.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.comm.average_gradients(params)  # an inf on any rank becomes inf everywhere: all skip alike
+        if hasattr(opt, "synchronize"):  # horovod: average first, then unscale, step without averaging again
+            opt.synchronize()
+            self.scaler.unscale_(opt)
+            with opt.skip_synchronize():
+                self.scaler.step(opt)
+        else:
+            self.scaler.step(opt)
+        self.scaler.update()
 
     @property
     def nets(self) -> dict[str, nn.Module]:
@@ -86,38 +198,43 @@ class CycleGAN:
     def step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, torch.Tensor]:
         """One G update and one D update; returns the eight losses (detached scalars)."""
         cfg = self.cfg
-        G_A, G_B, D_A, D_B = self.G_A, self.G_B, self.D_A, self.D_B
-        fake_B = G_A(real_A)
-        rec_A = G_B(fake_B)
-        fake_A = G_B(real_B)
-        rec_B = G_A(fake_A)
+        G_A, G_B, D_A, D_B = (self.fw[k] for k in ("G_A", "G_B", "D_A", "D_B"))
+        with self.autocast():
+            fake_B = G_A(real_A)
+            rec_A = G_B(fake_B)
+            fake_A = G_B(real_B)
+            rec_B = G_A(fake_A)
 
         # Generators, discriminators frozen.
-        set_requires_grad([D_A, D_B], False)
+        set_requires_grad([self.D_A, self.D_B], False)
         self.opt_G.zero_grad()  # set_to_none, the torch 2 default (horovod wraps it without the argument)
-        if cfg.lambda_identity > 0:
-            idt_A = F.l1_loss(G_A(real_B), real_B) * cfg.lambda_cycle * cfg.lambda_identity
-            idt_B = F.l1_loss(G_B(real_A), real_A) * cfg.lambda_cycle * cfg.lambda_identity
+        with self.autocast():  # net outputs in the autocast dtype; the losses below in float32
+            idt_out = (G_A(real_B), G_B(real_A)) if cfg.lambda_identity > 0 else None
+            pred_A, pred_B = D_A(fake_B), D_B(fake_A)
+        if idt_out is not None:
+            idt_A = l1(idt_out[0], real_B) * cfg.lambda_cycle * cfg.lambda_identity
+            idt_B = l1(idt_out[1], real_A) * cfg.lambda_cycle * cfg.lambda_identity
         else:
             idt_A = idt_B = torch.zeros((), device=self.device)
-        loss_G_A = lsgan(D_A(fake_B), True)
-        loss_G_B = lsgan(D_B(fake_A), True)
-        cycle_A = F.l1_loss(rec_A, real_A) * cfg.lambda_cycle
-        cycle_B = F.l1_loss(rec_B, real_B) * cfg.lambda_cycle
-        (loss_G_A + loss_G_B + cycle_A + cycle_B + idt_A + idt_B).backward()
-        self.comm.average_gradients(itertools.chain(G_A.parameters(), G_B.parameters()))
-        self.opt_G.step()
+        loss_G_A = lsgan(pred_A, True)
+        loss_G_B = lsgan(pred_B, True)
+        cycle_A = l1(rec_A, real_A) * cfg.lambda_cycle
+        cycle_B = l1(rec_B, real_B) * cfg.lambda_cycle
+        self._update(loss_G_A + loss_G_B + cycle_A + cycle_B + idt_A + idt_B, self.opt_G,
+                     list(itertools.chain(self.G_A.parameters(), self.G_B.parameters())))
 
         # Discriminators, on this step's fakes through the pools; the reference halves each D loss.
-        set_requires_grad([D_A, D_B], True)
+        # The pools keep float32 images whatever the autocast dtype (a checkpoint does not depend on it).
+        set_requires_grad([self.D_A, self.D_B], True)
         self.opt_D.zero_grad()
-        fake_B_seen = self.pool_B.query(fake_B.detach())
-        loss_D_A = (lsgan(D_A(real_B), True) + lsgan(D_A(fake_B_seen), False)) * 0.5
-        fake_A_seen = self.pool_A.query(fake_A.detach())
-        loss_D_B = (lsgan(D_B(real_A), True) + lsgan(D_B(fake_A_seen), False)) * 0.5
-        (loss_D_A + loss_D_B).backward()
-        self.comm.average_gradients(itertools.chain(D_A.parameters(), D_B.parameters()))
-        self.opt_D.step()
+        fake_B_seen = self.pool_B.query(fake_B.detach().to(real_A.dtype))
+        fake_A_seen = self.pool_A.query(fake_A.detach().to(real_B.dtype))
+        with self.autocast():
+            preds = D_A(real_B), D_A(fake_B_seen), D_B(real_A), D_B(fake_A_seen)
+        loss_D_A = (lsgan(preds[0], True) + lsgan(preds[1], False)) * 0.5
+        loss_D_B = (lsgan(preds[2], True) + lsgan(preds[3], False)) * 0.5
+        self._update(loss_D_A + loss_D_B, self.opt_D,
+                     list(itertools.chain(self.D_A.parameters(), self.D_B.parameters())))
 
         losses = (loss_G_A, loss_G_B, loss_D_A, loss_D_B, cycle_A, cycle_B, idt_A, idt_B)
         return {name: v.detach() for name, v in zip(LOSS_NAMES, losses)}
@@ -129,6 +246,7 @@ class CycleGAN:
             "nets": {name: net.state_dict() for name, net in self.nets.items()},
             "optimizers": {"G": self.opt_G.state_dict(), "D": self.opt_D.state_dict()},
             "pools": {"A": self.pool_A.state_dict(), "B": self.pool_B.state_dict()},
+            **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any], pools: bool = True) -> None:
@@ -136,6 +254,8 @@ class CycleGAN:
             net.load_state_dict(state["nets"][name])
         self.opt_G.load_state_dict(state["optimizers"]["G"])
         self.opt_D.load_state_dict(state["optimizers"]["D"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         if pools:
             self.pool_A.load_state_dict(state["pools"]["A"], self.device)
             self.pool_B.load_state_dict(state["pools"]["B"], self.device)

@@ -37,9 +37,9 @@ from pathlib import Path
 import torch
 
 from cycleaug.cyclegan import checkpoint
-from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
+from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan, normalize
 from cycleaug.cyclegan.distributed import Comm, setup
-from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, ModelConfig, hash_seed
+from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, FastConfig, ModelConfig, hash_seed
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import format_seconds
 
@@ -68,6 +68,11 @@ class TrainConfig:
     seed: int = 0
     backend: str = "torch"
     device: str = "auto"
+    fast: FastConfig = field(default_factory=FastConfig)
+    # Decode and resize each crop once, keep uint8 tensors, crop/flip/normalise tensors (the same pixels
+    # as the PIL path); the loader then runs without workers (see UnalignedCrops).
+    cache_images: bool = False
+    compression: str = "none"  # gradient allreduce in fp16 (distributed.COMPRESSIONS)
 
     @property
     def total_epochs(self) -> int:
@@ -107,7 +112,7 @@ def train(cfg: TrainConfig) -> int:
     # ---- set-up ----------------------------------------------------------------------------------
     _check(cfg)
     stop = StopRequest()
-    comm = setup(cfg.backend, cfg.device)
+    comm = setup(cfg.backend, cfg.device, compression=cfg.compression)
     try:
         return _train(cfg, comm, stop)
     finally:
@@ -121,11 +126,12 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         torch.backends.cudnn.benchmark = True  # fixed input size, as the reference
 
     # ---- data ------------------------------------------------------------------------------------
-    dataset = UnalignedCrops(cfg.a_dir, cfg.b_dir, cfg.load_size, cfg.crop_size)
+    dataset = UnalignedCrops(cfg.a_dir, cfg.b_dir, cfg.load_size, cfg.crop_size, cache=cfg.cache_images)
     sampler = PlanSampler()
+    workers = 0 if cfg.cache_images else cfg.workers
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers,
-        persistent_workers=cfg.workers > 0, pin_memory=device.type == "cuda")
+        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
+        persistent_workers=workers > 0, pin_memory=device.type == "cuda")
     n_samples = len(dataset)
 
     def plan_for(epoch: int):
@@ -138,7 +144,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
               f"{iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})")
 
     # ---- model (fresh or resumed) ----------------------------------------------------------------
-    model = CycleGAN(cfg.model, comm, seed=cfg.seed)
+    model = CycleGAN(cfg.model, comm, seed=cfg.seed, fast=cfg.fast)
     epoch, start_iter, total_iters = 1, 0, 0
     if checkpoint.latest_path(run).exists():
         state = checkpoint.load(checkpoint.latest_path(run))
@@ -176,7 +182,10 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         it, save_s, interrupted = start_iter, 0.0, False
         t0 = time.perf_counter()
         for batch in loader:
-            losses = model.step(batch["A"].to(device, non_blocking=True), batch["B"].to(device, non_blocking=True))
+            real_A, real_B = model.prepare(batch["A"]), model.prepare(batch["B"])
+            if cfg.cache_images:  # uint8 items: normalise on the device
+                real_A, real_B = normalize(real_A), normalize(real_B)
+            losses = model.step(real_A, real_B)
             # One small allreduce per iteration: the losses of all ranks and the stop flag.
             stats = torch.cat([torch.stack([losses[n] for n in LOSS_NAMES]).double(),
                                torch.tensor([float(stop.requested)], dtype=torch.float64, device=device)])

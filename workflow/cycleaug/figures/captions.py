@@ -29,6 +29,11 @@ def paper_reference_option(config: dict) -> str:
     return "--paper-reference" if paper_reference(config) else ""
 
 
+def scaling_model_wanted(gpu_counts) -> bool:
+    """Fig. 4 draws the scaling model (speed-ups over one 4-GPU node) when its own base is 4 GPUs."""
+    return min(gpu_counts) == paper.BASE_GPUS
+
+
 def model_option(wildcards, input) -> str:
     """``--model CSV`` when the scaling-model prediction is among the inputs (it is optional)."""
     return f"--model '{input.model[0]}'" if len(input.model) else ""

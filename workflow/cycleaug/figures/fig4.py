@@ -149,6 +149,8 @@ def build_fig4(runs: Sequence[RunTiming], model: Sequence[tuple[int, float]] | N
         for p in points[1:]:
             ax.annotate(f"{100 * p.efficiency:.0f}%", (p.gpus, p.speedup), textcoords="offset points",
                         xytext=(4, -11), fontsize=9, color=series_style(0)["color"])
+        # The model's curve over the range on the axes (measured counts and the paper's mark).
+        model = [(g, s) for g, s in (model or []) if g <= max(gpus + ([paper.SCALING_GPUS] if draw_paper else []))]
         if model:
             ax.plot([g for g, _ in model], [s for _, s in model], label="scaling model", linestyle=":",
                     **series_style(1))

@@ -1,0 +1,235 @@
+"""Gradient communication per CycleGAN iteration, measured with 2 processes on this machine (Gloo):
+the bytes allreduced (every G and D gradient, once per iteration), and how long allreducing them takes
+
+- per tensor (one allreduce per parameter tensor, ~140 calls),
+- in one flat buffer (what cycleaug's torch backend does after each backward),
+- in 25 MiB buckets (torch DDP's default bucket size),
+- in one flat fp16 buffer (half the bytes: gradient compression),
+- with horovod (fusion buffer; Compression.none vs Compression.fp16), when horovod is importable,
+
+and the overlap of communication with the backward pass: forward+backward of G_A and D_A then a flat
+allreduce (no overlap) vs DistributedDataParallel (bucket allreduces start during backward), with and
+without DDP's fp16_compress_hook. Loopback Gloo on a shared 2-core CPU is not a network: the absolute
+times only show the relative effect of each method.
+
+    .venv/bin/python bench/comm.py [--quick]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import common  # noqa: E402
+
+BUCKET = 25 * 2**20
+
+
+def nets(ngf: int, n_blocks: int):
+    import torch
+
+    from cycleaug.cyclegan.networks import NLayerDiscriminator, ResnetGenerator, init_weights
+
+    torch.manual_seed(0)
+    return (init_weights(ResnetGenerator(3, 3, ngf, n_blocks)), init_weights(ResnetGenerator(3, 3, ngf, n_blocks)),
+            init_weights(NLayerDiscriminator(3, ngf)), init_weights(NLayerDiscriminator(3, ngf)))
+
+
+def timed(fn, warmup, iters, barrier):
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(iters):
+        barrier()
+        t = time.perf_counter()
+        fn()
+        barrier()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def worker_torch(cfg: dict) -> dict:
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}",
+                            rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]))
+    n = dist.get_world_size()
+    all_nets = nets(cfg["ngf"], cfg["n_blocks"])
+    grads = [torch.randn_like(p) for net in all_nets for p in net.parameters()]
+    nbytes = sum(g.numel() * 4 for g in grads)
+
+    def per_tensor():
+        for g in grads:
+            dist.all_reduce(g)
+            g.div_(n)
+
+    def flat(dtype=torch.float32):
+        buf = torch.cat([g.reshape(-1) for g in grads]).to(dtype)
+        dist.all_reduce(buf)
+        buf = buf.float().div_(n)
+        off = 0
+        for g in grads:
+            g.copy_(buf[off:off + g.numel()].view_as(g))
+            off += g.numel()
+
+    def buckets():
+        group, size = [], 0
+        for g in grads + [None]:
+            if g is not None:
+                group.append(g)
+                size += g.numel() * 4
+            if group and (g is None or size >= BUCKET):
+                buf = torch.cat([x.reshape(-1) for x in group])
+                dist.all_reduce(buf)
+                buf.div_(n)
+                off = 0
+                for x in group:
+                    x.copy_(buf[off:off + x.numel()].view_as(x))
+                    off += x.numel()
+                group, size = [], 0
+
+    w, it, bar = cfg["warmup"], cfg["iters"], dist.barrier
+    res = {"world_size": n, "parameters": nbytes // 4, "bytes_fp32": nbytes, "tensors": len(grads), "methods": {}}
+    for name, fn, sent in (("per_tensor", per_tensor, nbytes), ("flat", flat, nbytes), ("buckets_25MiB", buckets, nbytes),
+                           ("flat_fp16", lambda: flat(torch.float16), nbytes // 2)):
+        res["methods"][name] = {"bytes": sent, **common.summary(timed(fn, w, it, bar))}
+
+    # Overlap with backward: G_A -> D_A on a small image, the gradients of both allreduced.
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+
+    G, _, Dn, _ = all_nets
+    model = torch.nn.Sequential(G, Dn)
+    x = torch.rand(1, 3, cfg["overlap_size"], cfg["overlap_size"]) * 2 - 1
+
+    def fwd_bwd(m):
+        m.zero_grad(set_to_none=True)
+        m(x).square().mean().backward()
+
+    params = list(model.parameters())
+
+    def no_overlap():
+        fwd_bwd(model)
+        buf = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(buf)
+
+    ddp = DDP(model)
+    ddp16 = DDP(torch.nn.Sequential(*nets(cfg["ngf"], cfg["n_blocks"])[::2]))
+    ddp16.register_comm_hook(None, default_hooks.fp16_compress_hook)
+    compute = common.summary(timed(lambda: fwd_bwd(model), w, it, bar))
+    res["overlap"] = {"image_size": cfg["overlap_size"], "compute_only": compute,
+                      "backward_then_flat_allreduce": common.summary(timed(no_overlap, w, it, bar)),
+                      "ddp_overlapped": common.summary(timed(lambda: fwd_bwd(ddp), w, it, bar)),
+                      "ddp_overlapped_fp16_hook": common.summary(timed(lambda: fwd_bwd(ddp16), w, it, bar))}
+    dist.destroy_process_group()
+    return res
+
+
+def worker_horovod(cfg: dict) -> dict:
+    import horovod.torch as hvd
+    import torch
+
+    torch.set_num_threads(1)
+    hvd.init()
+    grads = [torch.randn_like(p) for net in nets(cfg["ngf"], cfg["n_blocks"]) for p in net.parameters()]
+    nbytes = sum(g.numel() * 4 for g in grads)
+
+    def allreduce(compression):
+        handles = []
+        for i, g in enumerate(grads):
+            c, ctx = compression.compress(g)
+            handles.append((hvd.allreduce_async_(c, op=hvd.Average, name=f"g{i}"), c, ctx, g))
+        for h, c, ctx, g in handles:
+            hvd.synchronize(h)
+            g.copy_(compression.decompress(c, ctx))
+
+    def barrier():
+        hvd.allreduce(torch.zeros(1), name="barrier")
+
+    res = {"world_size": hvd.size(), "bytes_fp32": nbytes, "methods": {}}
+    for name, comp, sent in (("horovod_fused", hvd.Compression.none, nbytes),
+                             ("horovod_fused_fp16", hvd.Compression.fp16, nbytes // 2)):
+        res["methods"][name] = {"bytes": sent, **common.summary(timed(lambda: allreduce(comp), cfg["warmup"],
+                                                                      cfg["iters"], barrier))}
+    hvd.shutdown()
+    return res
+
+
+def launch(backend: str, cfg: dict, timeout: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "cycleaug.launch", "--nproc", "2", "--backend", backend, "--",
+               sys.executable, str(HERE / "comm.py"), "--worker", backend, "--worker-out", str(out),
+               "--worker-config", json.dumps(cfg)]
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(common.ROOT / "workflow"))
+        proc = subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, text=True)
+        if proc.returncode != 0 or not out.exists():
+            return {"error": f"exit {proc.returncode}: {proc.stderr[-800:]}"}
+        return json.loads(out.read_text())
+
+
+def main(argv=None) -> int:
+    p = common.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--worker", choices=["torch", "horovod"], help=argparse_hidden())
+    p.add_argument("--worker-out", help=argparse_hidden())
+    p.add_argument("--worker-config", help=argparse_hidden())
+    p.add_argument("--no-horovod", action="store_true", help="skip the horovod measurement")
+    args = p.parse_args(argv)
+    if args.worker:
+        cfg = json.loads(args.worker_config)
+        res = worker_torch(cfg) if args.worker == "torch" else worker_horovod(cfg)
+        rank = int(os.environ.get("RANK", os.environ.get("HOROVOD_RANK", "0")))
+        if rank == 0:
+            Path(args.worker_out).write_text(json.dumps(res))
+        return 0
+
+    cfg = ({"ngf": 8, "n_blocks": 1, "warmup": 1, "iters": 2, "overlap_size": 32} if args.quick else
+           {"ngf": 64, "n_blocks": 9, "warmup": 1, "iters": 5, "overlap_size": 64})
+    res = launch("torch", cfg, timeout=900)
+    hv = {"skipped": "--no-horovod"}
+    if not args.no_horovod:
+        try:
+            import horovod.torch  # noqa: F401
+        except ImportError as exc:
+            hv = {"skipped": f"horovod not importable ({exc})"}
+        else:
+            hv = launch("horovod", cfg, timeout=900)
+    rows = []
+    for source in (res, hv):
+        for name, m in source.get("methods", {}).items():
+            rows.append({"method": name, "MB": m["bytes"] / 1e6, "median_s": m["median_s"],
+                         "GB_per_s": m["bytes"] / m["median_s"] / 1e9})
+    flat = res.get("methods", {}).get("flat", {}).get("median_s")
+    for r in rows:
+        r["vs_flat"] = flat / r["median_s"] if flat else None
+    if rows:
+        common.table(rows, ["method", "MB", "median_s", "GB_per_s", "vs_flat"],
+                     title=f"allreduce of one iteration's G+D gradients, 2 processes, Gloo "
+                           f"({res.get('parameters', 0):,} parameters, ngf {cfg['ngf']}); vs_flat = speed-up over one flat fp32 buffer")
+    if "overlap" in res:
+        o = res["overlap"]
+        orows = [{"method": k, "median_s": v["median_s"]} for k, v in o.items() if isinstance(v, dict)]
+        common.table(orows, ["method", "median_s"], title=f"forward+backward of G_A and D_A at {o['image_size']} px "
+                                                          "plus gradient allreduce, 2 processes")
+    common.write("comm", {"config": cfg, "torch": res, "horovod": hv,
+                          "bytes_per_iteration_fp32": res.get("bytes_fp32")}, args.out_dir)
+    return 0 if "error" not in res else 1
+
+
+def argparse_hidden():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One short GPU check (<= 6 minutes): the CycleGAN training-step benchmark on CUDA, baseline (fp32,
+# NCHW, per-parameter Adam, PIL decoding every iteration) against the fast path (cached uint8 crops,
+# channels_last, bf16 autocast, fused Adam, cudnn.benchmark, pinned memory), each switch alone, fp16
+# with a grad scaler, and torch.compile in a second, separately time-limited pass. Needs only python3
+# with torch, numpy and Pillow (no install: PYTHONPATH=workflow).
+#
+#   OUT=/some/dir bash bench/gpu_check.sh                  # on the GPU machine, from the repo root
+#   OUT=/tmp/x bash bench/gpu_check.sh --device cpu --quick # smoke test here
+# Results: $OUT/cyclegan_step_cuda.json (+ _compile.json), $OUT/env.txt, $OUT/*.log.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-bench/results}
+mkdir -p "$OUT"
+# python3 with torch (the GPU machine's), else this checkout's venv; PYTHON=... overrides.
+if [ -z "${PYTHON:-}" ]; then
+  PYTHON=python3
+  if ! python3 -c "import torch" 2>/dev/null && [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; fi
+fi
+PY=$PYTHON
+DEVICE=cuda
+QUICK=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) DEVICE=$2; shift 2 ;;
+    --quick) QUICK=(--quick); shift ;;
+    *) echo "gpu_check.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+export PYTHONPATH="$PWD/workflow${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+{
+  date; uname -a; command -v nvidia-smi >/dev/null && nvidia-smi
+  "$PY" -c "import torch, numpy, PIL; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available()); print('numpy', numpy.__version__, 'PIL', PIL.__version__)"
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+NAME=cyclegan_step_$DEVICE
+# Main pass: all switches alone and together, 3 warm-up + 20 timed iterations, loss check (25 steps).
+timeout 210 "$PY" bench/cyclegan_step.py --device "$DEVICE" --ablation --warmup 3 --iters 20 \
+  --variants baseline,ours --name "$NAME" --out-dir "$OUT" "${QUICK[@]}" 2>&1 | tee "$OUT/$NAME.log"
+rc1=${PIPESTATUS[0]}
+rc2=0
+if [ "$DEVICE" = cuda ]; then
+  # torch.compile costs minutes of compilation: its own pass, so a timeout cannot lose the main result.
+  timeout 120 "$PY" bench/cyclegan_step.py --device cuda --warmup 3 --iters 20 --loss-steps 2 \
+    --variants baseline,ours+compile --name "${NAME}_compile" --out-dir "$OUT" 2>&1 | tee "$OUT/${NAME}_compile.log"
+  rc2=${PIPESTATUS[0]}
+fi
+echo "gpu_check: main pass exit $rc1, compile pass exit $rc2; results in $OUT"
+exit "$rc1"
