@@ -97,7 +97,8 @@ def test_agrees_with_pytorch_fid_well_conditioned(tmp_path, torch_home, weights_
     assert ours["eps_fallback"] is ref_fallback is False
     assert (ours["n_a"], ours["n_b"], ours["dims"], ours["weights"]) == (70, 68, 64, "real")
     assert proc.stdout.strip() == f"FID: {ours['fid']:.4f}"
-    assert "70 images < 2048" in ours["warning"] and "70 images < 2048" in proc.stderr
+    # 70 and 68 images > 64 dimensions: full-rank covariances, no small-set warning.
+    assert "feature dimensions" not in (ours.get("warning") or "") and "rank-deficient" not in proc.stderr
     # pytorch-fid read the file we placed and downloaded nothing beside it
     assert sorted(p.name for p in weights_file.parent.iterdir()) == [fid.WEIGHTS_FILENAME]
 
@@ -269,15 +270,16 @@ def test_fid_table_csv(tmp_path, count_extractions, capsys):
                      "--out", str(out), "--weights", "random-init", "--dims", "64", "--cache-dir", str(cache)]) == 0
     with open(out, newline="") as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == ["gpus", "epoch", "fid", "n_real", "n_fake", "weights"]
+        assert reader.fieldnames == ["gpus", "epoch", "fid", "n_real", "n_fake", "weights", "dims"]
         rows = list(reader)
+    assert {r["dims"] for r in rows} == {"64"}
     assert [(r["gpus"], r["epoch"], r["n_real"], r["n_fake"], r["weights"]) for r in rows] == [
         ("4", "1", "5", "4", "random-init"), ("4", "2", "5", "3", "random-init"),
         ("64", "2", "5", "3", "random-init")]
     assert count_extractions == ["real", "e1", "e2", "e2"]  # the real set once; generated sets not cached
     assert len(list(cache.glob("*.npz"))) == 1
     err = capsys.readouterr().err
-    assert err.count("5 images < 2048") == 1
+    assert err.count("5 images <= 64 feature dimensions") == 1
     assert "FID (random features, not comparable to published FID)" in err
 
     # Each row equals the pairwise FID, which reads the real set from the cache.

@@ -240,13 +240,27 @@ def test_fig6_random_features_curves_and_small_set_warning(tmp_path):
     ylabel = fig.axes[0].get_ylabel()
     assert "random features" in ylabel and "not comparable to published FID" in ylabel.replace("\n", " ")
     text = all_text(fig)
-    assert "n_real = 60" in text and "n_fake = 16" in text and "< 2048" in text
+    assert "n_real = 60" in text and "n_fake = 16" in text and "<= 2048 feature dimensions" in text
     assert check_font_sizes(fig) == []
     assert "not comparable" in fig6.findings(path)
 
     out = tmp_path / "figures/fig6_fid.png"
     run_cli("figure", "fig6", "--fid", path, "--out", out)
     assert_png_pdf(out)
+
+
+def test_fig6_small_set_warning_follows_the_feature_dimensions(tmp_path):
+    # The covariance of n vectors has rank <= n - 1: 100 images are enough for 64 dimensions,
+    # not for 192 (as cycleaug fid-table writes the table, with its dims column).
+    for dims, warned in ((64, False), (192, True)):
+        path = tmp_path / f"fid{dims}.csv"
+        write_csv(path, FID_HEADER + ["dims"],
+                  [r + [dims] for r in fid_rows([1, 2], [1, 2], n_real=100, n_fake=100, weights="random-init")])
+        rows = fig6.read_fid(path)
+        assert {r.dims for r in rows} == {dims}
+        text = all_text(fig6.build_fig6(rows))
+        assert ("rank-deficient" in text) is warned, dims
+        assert ("feature dimensions" in fig6.findings(path)) is warned
 
 
 def test_fig6_real_features_with_paper_reference(tmp_path):

@@ -31,6 +31,7 @@ def test_condition_names_carry_the_gpu_count(config):
     demo = copy.deepcopy(config)
     demo["cyclegan"]["gpu_counts"] = [2, 1]
     assert [c.name for c in conditions(demo)] == ["a_bdd", "b_bdd_cg", "c_gen1gpu", "d_gen2gpu"]
+    assert [c.label for c in conditions(demo)][2:] == ["(a) + generated, 1 GPU", "(a) + generated, 2 GPUs"]
     for c in conditions(config):
         assert parse_condition(c.name) == c
     assert [c.synthetic_source for c in conditions(config)][:3] == [REAL, RAW, GENERATED]

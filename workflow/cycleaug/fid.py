@@ -58,8 +58,6 @@ RANDOM_INIT_SEED = 0
 DIMS = (64, 192, 768, 2048)
 # pytorch_fid/fid_score.py, IMAGE_EXTENSIONS (matched case-sensitively, as its glob does on Linux).
 IMAGE_EXTENSIONS = frozenset({"bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp"})
-# Below this many images the 2048x2048 covariance is rank-deficient and FID is biased (the issue's rule).
-MIN_IMAGES = 2048
 # pytorch_fid/fid_score.py, calculate_frechet_distance: eps offset and tolerance on the imaginary part.
 FRECHET_EPS = 1e-6
 IMAG_TOLERANCE = 1e-3
@@ -424,11 +422,13 @@ def set_statistics(directory: str | os.PathLike, model, weights: Weights, dims: 
     return stats
 
 
-def small_set_warning(directory: str | os.PathLike, n: int) -> str | None:
-    if n >= MIN_IMAGES:
+def small_set_warning(directory: str | os.PathLike, n: int, dims: int) -> str | None:
+    """The covariance of n feature vectors has rank <= n - 1, so it is full-rank (FID unbiased by that)
+    only with more images than feature dimensions (2048 for the paper's pool3 features)."""
+    if n > dims:
         return None
-    return (f"{directory}: {n} images < {MIN_IMAGES}: the feature covariance is rank-deficient and FID is "
-            f"biased (upward, more so for fewer images); compare only values from sets of equal size")
+    return (f"{directory}: {n} images <= {dims} feature dimensions: the feature covariance is rank-deficient "
+            f"and FID is biased (upward, more so for fewer images); compare only values from sets of equal size")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,7 +481,8 @@ class FIDSession:
 
     def distance(self, stats_a: Stats, stats_b: Stats, dir_a, dir_b) -> FIDResult:
         value, fallback = frechet_distance_details(stats_a.mu, stats_a.sigma, stats_b.mu, stats_b.sigma)
-        notes = [w for w in (small_set_warning(dir_a, stats_a.n), small_set_warning(dir_b, stats_b.n)) if w]
+        notes = [w for w in (small_set_warning(dir_a, stats_a.n, self.dims), small_set_warning(dir_b, stats_b.n, self.dims))
+                 if w]
         if fallback:
             notes.append(f"sqrtm(S1 S2) was singular; added {FRECHET_EPS} to both covariance diagonals "
                          "(as pytorch-fid does)")
@@ -496,7 +497,7 @@ def compute_fid(dir_a, dir_b, weights=None, dims: int = 2048, batch_size: int = 
     return session.distance(session.stats(dir_a), session.stats(dir_b), dir_a, dir_b)
 
 
-FID_TABLE_COLUMNS = ("gpus", "epoch", "fid", "n_real", "n_fake", "weights")
+FID_TABLE_COLUMNS = ("gpus", "epoch", "fid", "n_real", "n_fake", "weights", "dims")
 
 
 @dataclass(frozen=True)
@@ -543,7 +544,7 @@ def fid_table(real_dir, runs: Sequence[Run], out, weights=None, dims: int = 2048
                 print(f"fid-table: warning: {note}", file=sys.stderr)
         print(f"fid-table: {run.gpus} GPUs, epoch {run.epoch}: {result.label} = {result.fid:.4f}", file=sys.stderr)
         rows.append({"gpus": run.gpus, "epoch": run.epoch, "fid": repr(result.fid), "n_real": real.n,
-                     "n_fake": result.n_b, "weights": result.weights})
+                     "n_fake": result.n_b, "weights": result.weights, "dims": result.dims})
     with atomic_path(out) as tmp:
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=FID_TABLE_COLUMNS)

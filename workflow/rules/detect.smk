@@ -28,6 +28,8 @@ rule select_detector_sets:
         val=f"{SELECTION}/val.json",
     log:
         "logs/detector/select_detector_sets.log",
+    benchmark:
+        "benchmarks/detector/select_detector_sets.tsv"
     conda:
         "../../envs/cycleaug.yaml"
     params:

@@ -23,6 +23,8 @@ rule table2:
         tex=f"{RESULTS}/tables/table2.tex",
     log:
         "logs/evaluate/table2.log",
+    benchmark:
+        "benchmarks/evaluate/table2.tsv"
     localrule: True
     conda:
         "../../envs/cycleaug.yaml"

@@ -41,6 +41,8 @@ rule scaling_model:
         SCALING_MODEL,
     log:
         "logs/figures/scaling_model.log",
+    benchmark:
+        "benchmarks/figures/scaling_model.tsv"
     conda:
         "../../envs/cycleaug.yaml"
     shell:
@@ -66,6 +68,8 @@ rule fig4_scaling:
         ),
     log:
         "logs/figures/fig4_scaling.log",
+    benchmark:
+        "benchmarks/figures/fig4_scaling.tsv"
     conda:
         "../../envs/cycleaug.yaml"
     params:
@@ -100,6 +104,8 @@ rule fig5_samples:
         ),
     log:
         "logs/figures/fig5_samples.log",
+    benchmark:
+        "benchmarks/figures/fig5_samples.tsv"
     conda:
         "../../envs/cycleaug.yaml"
     params:
@@ -131,6 +137,8 @@ rule fig6_fid:
         ),
     log:
         "logs/figures/fig6_fid.log",
+    benchmark:
+        "benchmarks/figures/fig6_fid.tsv"
     conda:
         "../../envs/cycleaug.yaml"
     params:
@@ -158,6 +166,8 @@ rule table2_figure:
         ),
     log:
         "logs/figures/table2.log",
+    benchmark:
+        "benchmarks/figures/table2.tsv"
     conda:
         "../../envs/cycleaug.yaml"
     params:

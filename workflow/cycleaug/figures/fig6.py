@@ -1,10 +1,11 @@
 """Fig. 6: FID between real BDD100K crops and translated SYNTHIA crops, per epoch, one curve per GPU count.
 
-Input: ``R/fid/fid.csv`` with columns ``gpus, epoch, fid, n_real, n_fake, weights`` (written by
-``cycleaug.fid``). ``weights`` is "random-init" when the features come from a randomly initialised
+Input: ``R/fid/fid.csv`` with columns ``gpus, epoch, fid, n_real, n_fake, weights, dims`` (written by
+``cycleaug.fid``; a table without ``dims`` means 2048). ``weights`` is "random-init" when the features come from a randomly initialised
 Inception (the demo, which cannot download the FID weights): those values only rank the runs of the
-same table and are labelled as such. With fewer than 2,048 images in a set the 2,048 x 2,048 feature
-covariance is rank-deficient and FID is biased upward, so the figure says so.
+same table and are labelled as such. With no more images in a set than feature dimensions (2,048 for
+the paper's pool3 features) the feature covariance is rank-deficient (rank <= n - 1) and FID is biased
+upward, so the figure says so.
 
     cycleaug figure fig6 --fid results/fid/fid.csv --out results/figures/fig6_fid.png
 """
@@ -20,8 +21,9 @@ from cycleaug.figures import paper
 from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, series_style, style
 
 RANDOM_INIT = "random-init"
-# FID's feature dimension (pool3 of Inception); fewer images than this make the covariance singular.
-MIN_IMAGES = 2048
+# FID's feature dimension (pool3 of Inception) for tables without a dims column; a set of no more
+# images than feature dimensions gives a singular covariance (rank <= n - 1).
+DEFAULT_DIMS = 2048
 LABEL_REAL = "FID"
 LABEL_RANDOM = "FID (random features, not comparable to published FID)"
 # The same, broken for a 3-inch axis.
@@ -37,6 +39,7 @@ class FIDRow:
     n_real: int
     n_fake: int
     weights: str
+    dims: int = DEFAULT_DIMS
 
 
 def read_fid(path: str | Path) -> list[FIDRow]:
@@ -51,10 +54,11 @@ def read_fid(path: str | Path) -> list[FIDRow]:
             for lineno, r in enumerate(reader, 2):
                 try:
                     rows.append(FIDRow(int(r["gpus"]), int(r["epoch"]), float(r["fid"]), int(r["n_real"]),
-                                       int(r["n_fake"]), r["weights"].strip()))
+                                       int(r["n_fake"]), r["weights"].strip(),
+                                       int(r.get("dims") or DEFAULT_DIMS)))
                 except (TypeError, ValueError) as exc:
                     raise CycleAugError(f"{path}:{lineno}: bad value ({exc}); expected integer gpus, epoch, "
-                                        "n_real, n_fake and a numeric fid") from None
+                                        "n_real, n_fake, dims and a numeric fid") from None
     except FileNotFoundError:
         raise CycleAugError(f"{path}: FID table not found; expected the output of the FID step") from None
     if not rows:
@@ -83,10 +87,10 @@ def is_random(rows: list[FIDRow]) -> bool:
     return rows[0].weights == RANDOM_INIT
 
 
-def small_sets(rows: list[FIDRow]) -> tuple[int, int] | None:
-    """(smallest n_real, smallest n_fake) when either is below MIN_IMAGES, else None."""
-    n_real, n_fake = min(r.n_real for r in rows), min(r.n_fake for r in rows)
-    return (n_real, n_fake) if min(n_real, n_fake) < MIN_IMAGES else None
+def small_sets(rows: list[FIDRow]) -> tuple[int, int, int] | None:
+    """(smallest n_real, smallest n_fake, dims) when a set has no more images than feature dimensions."""
+    n_real, n_fake, dims = min(r.n_real for r in rows), min(r.n_fake for r in rows), max(r.dims for r in rows)
+    return (n_real, n_fake, dims) if min(n_real, n_fake) <= dims else None
 
 
 def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
@@ -116,8 +120,8 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
         small = small_sets(rows)
         if small:
             # A footer below the axes (the constrained layout makes room), never over the curves.
-            fig.supxlabel(f"warning: n_real = {small[0]}, n_fake = {small[1]} < {MIN_IMAGES} images: the "
-                          "feature covariance is\nrank-deficient, so FID is biased upward; compare only "
+            fig.supxlabel(f"warning: n_real = {small[0]}, n_fake = {small[1]} <= {small[2]} feature dimensions: "
+                          "the covariance\nis rank-deficient, so FID is biased upward; compare only "
                           "sets of equal size", fontsize=9, color=series_style(1)["color"], x=0.02,
                           horizontalalignment="left")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
@@ -137,6 +141,6 @@ def findings(path: str | Path) -> str:
         text += " Random-feature FID: it ranks this run's models but is not comparable to published FID."
     small = small_sets(rows)
     if small:
-        text += (f" Sets of {small[0]} real and {small[1]} translated images (< {MIN_IMAGES}) make the "
+        text += (f" Sets of {small[0]} real and {small[1]} translated images (<= {small[2]} feature dimensions) make the "
                  "covariance rank-deficient, so the values are biased upward.")
     return text

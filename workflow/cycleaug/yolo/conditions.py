@@ -51,7 +51,8 @@ B = Condition("b_bdd_cg", "(a) + raw CG", RAW)
 
 
 def _generated(letter: str, gpus: int) -> Condition:
-    return Condition(f"{letter}_gen{gpus}gpu", f"(a) + generated, {gpus} GPUs", GENERATED, gpus)
+    count = "1 GPU" if gpus == 1 else f"{gpus} GPUs"
+    return Condition(f"{letter}_gen{gpus}gpu", f"(a) + generated, {count}", GENERATED, gpus)
 
 
 def conditions(config: dict) -> list[Condition]:
