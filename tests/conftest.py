@@ -46,3 +46,14 @@ def run_snakemake(*args: str, cwd: Path = ROOT, check: bool = True, env: dict | 
         raise AssertionError(f"snakemake {' '.join(map(str, args))} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
     return proc
+
+
+def plain_iou(a, b) -> float:
+    """IoU of two (x1, y1, x2, y2) boxes by the definition, in plain Python: the independent
+    re-computation the NMS and evaluation tests compare against."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)

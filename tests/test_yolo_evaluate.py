@@ -13,7 +13,7 @@ from cycleaug.labels import Box, Frame, write_frames
 from cycleaug.yolo import evaluate as ev
 from cycleaug.yolo.evaluate import evaluate_frames
 
-from conftest import run_cli
+from conftest import plain_iou, run_cli
 
 
 def gt(name, *boxes, category="pedestrian"):
@@ -119,15 +119,6 @@ def test_frames_categories_and_the_mean_over_classes():
 # Independent re-computation from the definitions, written with plain loops
 
 
-def _iou(a, b):
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def _reference(truth, preds, categories, conf=0.25, iou_thr=0.5):
     boxes_of = {f.name: f.boxes for f in truth}
     dets = []  # (score, image, class, best box key or None, iou)
@@ -138,7 +129,7 @@ def _reference(truth, preds, categories, conf=0.25, iou_thr=0.5):
             best, best_iou = None, 0.0
             for j, g in enumerate(boxes_of.get(f.name, [])):
                 if g.category == d.category:
-                    v = _iou((d.x1, d.y1, d.x2, d.y2), (g.x1, g.y1, g.x2, g.y2))
+                    v = plain_iou((d.x1, d.y1, d.x2, d.y2), (g.x1, g.y1, g.x2, g.y2))
                     if v > iou_thr and v > best_iou:
                         best, best_iou = (f.name, j), v
             dets.append((d.score, f.name, d.category, best, best_iou))

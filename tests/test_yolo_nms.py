@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import plain_iou
 from cycleaug.yolo.cfg import Yolo
 from cycleaug.yolo.decode import Candidates, decode
 from cycleaug.yolo.nms import nms_per_class
@@ -58,18 +59,9 @@ def _greedy_reference(boxes, scores, classes, thresh):
                 continue
             keep.append(i)
             for j in idx[n + 1:]:
-                if _iou(boxes[i], boxes[j]) > thresh:
+                if plain_iou(boxes[i], boxes[j]) > thresh:
                     alive[j] = False
     return sorted(keep, key=lambda i: -scores[i])
-
-
-def _iou(a, b):
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def _cands(boxes, scores, classes=None):
@@ -84,7 +76,7 @@ def test_nms_hand_cases():
     assert nms_per_class(pair, 0.45).scores.tolist() == pytest.approx([0.9])
     # a chain: A suppresses B (IoU 0.6), B would suppress C (IoU 0.6) but is dead; A and C: IoU 1/3 -> C stays
     chain = _cands([[0, 0, 10, 10], [2.5, 0, 12.5, 10], [5, 0, 15, 10]], [0.9, 0.8, 0.7])
-    assert _iou([0, 0, 10, 10], [2.5, 0, 12.5, 10]) == pytest.approx(0.6)
+    assert plain_iou([0, 0, 10, 10], [2.5, 0, 12.5, 10]) == pytest.approx(0.6)
     assert nms_per_class(chain, 0.45).scores.tolist() == pytest.approx([0.9, 0.7])
     # classes are suppressed separately, and the result comes back sorted by score
     two = _cands([[0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1]], [0.3, 0.9, 0.5], [0, 1, 0])

@@ -39,40 +39,11 @@ import sys
 import time
 from pathlib import Path
 
+from records import Records, write_json
+
 STATE = Path(os.environ.get("FAKE_PBS_DIR", "/tmp/fake_pbs"))
 JOBS = STATE / "jobs"
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp%d" % os.getpid())
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-
-
-def _append(name: str, record: dict) -> None:
-    STATE.mkdir(parents=True, exist_ok=True)
-    with open(STATE / name, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _next_id() -> int:
-    STATE.mkdir(parents=True, exist_ok=True)
-    counter = STATE / "counter"
-    # Submissions come from one Snakemake process, one at a time; a lock file keeps it safe anyway.
-    lock = STATE / "counter.lock"
-    while True:
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL)
-            break
-        except FileExistsError:
-            time.sleep(0.01)
-    try:
-        n = int(counter.read_text()) + 1 if counter.exists() else 1
-        counter.write_text(str(n))
-        return n
-    finally:
-        os.close(fd)
-        os.unlink(lock)
+RECORDS = Records(STATE, first_id=1)
 
 
 def _die(msg: str, code: int = 1) -> None:
@@ -109,7 +80,7 @@ def qsub(argv: list[str]) -> None:
     if not re.fullmatch(r"\d+:\d\d:\d\d", resources.get("walltime", "")):
         _die(f"qsub: illegal -l walltime value {resources.get('walltime')!r}", 2)
     name = opts.get("-N", [script.name])[0]
-    n = _next_id()
+    n = RECORDS.next_id()
     jobid = f"{n}.fakepbs"
     JOBS.mkdir(parents=True, exist_ok=True)
     job = {
@@ -119,7 +90,7 @@ def qsub(argv: list[str]) -> None:
         "nodes": int(m.group(1)), "mpiprocs": int(m.group(2)),
         "output": opts.get("-o", [os.getcwd() + "/"])[0], "seq": n,
     }
-    _append("submissions.jsonl", {"argv": argv, "jobid": jobid, "name": name, "cwd": os.getcwd(),
+    RECORDS.append("submissions.jsonl", {"argv": argv, "jobid": jobid, "name": name, "cwd": os.getcwd(),
                                   "script": script.read_text()})
     kill = os.environ.get("FAKE_PBS_KILL", "")
     if kill:
@@ -129,10 +100,10 @@ def qsub(argv: list[str]) -> None:
         if name == kill_name and (not times or earlier <= int(times)):
             job.update({"job_state": "F", "Exit_status": int(os.environ.get("FAKE_PBS_KILL_STATUS", "-29")),
                         "resources_used.walltime": resources["walltime"]})
-            _write_json(JOBS / f"{jobid}.json", job)
+            write_json(JOBS / f"{jobid}.json", job)
             print(jobid)
             return
-    _write_json(JOBS / f"{jobid}.json", job)
+    write_json(JOBS / f"{jobid}.json", job)
     # Stays alive after qsub returns, like a job on a MoM; its own session so qdel can kill it all.
     runner = subprocess.Popen(
         [sys.executable, __file__, "_run", jobid, str(script.resolve())],
@@ -140,7 +111,7 @@ def qsub(argv: list[str]) -> None:
         start_new_session=True,
     )
     job["runner_pid"] = runner.pid
-    _write_json(JOBS / f"{jobid}.json", job)
+    write_json(JOBS / f"{jobid}.json", job)
     print(jobid)
 
 
@@ -169,14 +140,14 @@ def _run(jobid: str, script: str) -> None:
     trigger = _term_trigger(job["Job_Name"], job["seq"])
     start = time.time()
     job.update({"job_state": "R", "stime": start})
-    _write_json(path, job)
+    write_json(path, job)
     killed = False
     with open(log, "w") as f:
         # Its own session, as on a MoM: the walltime kill signals every process of the job.
         proc = subprocess.Popen(["sh", script], stdout=f, stderr=subprocess.STDOUT, env=env,
                                 cwd=os.path.expanduser("~"), start_new_session=True)
         job["job_pgid"] = proc.pid
-        _write_json(path, job)
+        write_json(path, job)
         while proc.poll() is None:
             if trigger is not None and trigger.exists() and not killed:
                 # PBS at the walltime: SIGTERM to the job, SIGKILL after kill_delay (10 s by default).
@@ -194,7 +165,7 @@ def _run(jobid: str, script: str) -> None:
     used = int(time.time() - start)
     job.update({"job_state": "F", "Exit_status": -29 if killed else code,
                 "resources_used.walltime": f"{used // 3600:02d}:{used % 3600 // 60:02d}:{used % 60:02d}"})
-    _write_json(path, job)
+    write_json(path, job)
 
 
 def qstat(argv: list[str]) -> None:
@@ -225,10 +196,10 @@ def qdel(argv: list[str]) -> None:
             print(f"qdel: Unknown Job Id {jobid}", file=sys.stderr)
             continue
         job = json.loads(path.read_text())
-        _append("qdel.jsonl", {"jobid": jobid})
+        RECORDS.append("qdel.jsonl", {"jobid": jobid})
         if job["job_state"] != "F":
             job.update({"job_state": "F", "Exit_status": 271})
-            _write_json(path, job)
+            write_json(path, job)
             for pgid in (job.get("job_pgid"), job.get("runner_pid")):
                 if pgid:
                     try:
@@ -260,7 +231,7 @@ def mpirun(argv: list[str]) -> None:
         else:
             i += 1
     command = argv[i:]
-    _append("mpirun.jsonl", {"argv": argv, "np": nproc, "exported": exported, "command": command,
+    RECORDS.append("mpirun.jsonl", {"argv": argv, "np": nproc, "exported": exported, "command": command,
                              "pbs_jobid": os.environ.get("PBS_JOBID")})
     if nproc is None or not command:
         _die(f"mpirun: need -np N and a command, got {argv}", 2)
@@ -272,7 +243,7 @@ def mpirun(argv: list[str]) -> None:
 
 
 def module(argv: list[str]) -> None:
-    _append("module.jsonl", {"argv": argv, "pbs_jobid": os.environ.get("PBS_JOBID")})
+    RECORDS.append("module.jsonl", {"argv": argv, "pbs_jobid": os.environ.get("PBS_JOBID")})
 
 
 if __name__ == "__main__":

@@ -21,41 +21,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from records import Records, write_json
 
 STATE = Path(os.environ.get("FAKE_SLURM_DIR", "/tmp/fake_slurm"))
 JOBS = STATE / "jobs"
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp%d" % os.getpid())
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-
-
-def _append(name: str, record: dict) -> None:
-    STATE.mkdir(parents=True, exist_ok=True)
-    with open(STATE / name, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
-def _next_id() -> int:
-    STATE.mkdir(parents=True, exist_ok=True)
-    counter, lock = STATE / "counter", STATE / "counter.lock"
-    while True:  # the plugin may submit from several threads
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL)
-            break
-        except FileExistsError:
-            time.sleep(0.01)
-    try:
-        n = int(counter.read_text()) + 1 if counter.exists() else 1000
-        counter.write_text(str(n))
-        return n
-    finally:
-        os.close(fd)
-        os.unlink(lock)
+RECORDS = Records(STATE, first_id=1000)
 
 
 def _options(argv: list[str]) -> dict[str, str]:
@@ -84,11 +56,11 @@ def sbatch(argv: list[str]) -> None:
     if wrap is None:
         print("sbatch: fake sbatch needs --wrap", file=sys.stderr)
         sys.exit(1)
-    n = _next_id()
+    n = RECORDS.next_id()
     jobid = str(n)
     comment = opts.get("comment", "")
     rule = comment[len("rule_"):].split("_wildcards_")[0] if comment.startswith("rule_") else ""
-    _append("submissions.jsonl", {"argv": argv, "options": opts, "jobid": jobid, "rule": rule})
+    RECORDS.append("submissions.jsonl", {"argv": argv, "options": opts, "jobid": jobid, "rule": rule})
     JOBS.mkdir(parents=True, exist_ok=True)
     job = {"id": jobid, "name": opts.get("job-name", ""), "rule": rule, "state": "PENDING"}
     timeout = os.environ.get("FAKE_SLURM_TIMEOUT", "")
@@ -98,15 +70,15 @@ def sbatch(argv: list[str]) -> None:
                       if json.loads(line)["rule"] == name)
         if rule == name and (not times or earlier <= int(times)):
             job["state"] = "TIMEOUT"
-            _write_json(JOBS / f"{jobid}.json", job)
+            write_json(JOBS / f"{jobid}.json", job)
             print(jobid)
             return
-    _write_json(JOBS / f"{jobid}.json", job)
+    write_json(JOBS / f"{jobid}.json", job)
     runner = subprocess.Popen([sys.executable, __file__, "_run", jobid, json.dumps(opts)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     job["runner_pid"] = runner.pid
-    _write_json(JOBS / f"{jobid}.json", job)
+    write_json(JOBS / f"{jobid}.json", job)
     print(jobid)
 
 
@@ -121,7 +93,7 @@ def _run(jobid: str, opts_json: str) -> None:
         env["SLURM_GPUS"] = opts["gpus"]
     log = opts.get("output", f"slurm-{jobid}.out").replace("%j", jobid)
     job["state"] = "RUNNING"
-    _write_json(path, job)
+    write_json(path, job)
     with open(log, "w") as f:
         proc = subprocess.run(["sh", "-c", opts["wrap"]], stdout=f, stderr=subprocess.STDOUT, env=env,
                               cwd=opts.get("D") or None)
@@ -129,7 +101,7 @@ def _run(jobid: str, opts_json: str) -> None:
     if job["state"] == "CANCELLED":
         return
     job["state"] = "COMPLETED" if proc.returncode == 0 else "FAILED"
-    _write_json(path, job)
+    write_json(path, job)
 
 
 def _jobs() -> list[dict]:
@@ -177,10 +149,10 @@ def scancel(argv: list[str]) -> None:
         path = JOBS / f"{jobid}.json"
         if path.exists():
             job = json.loads(path.read_text())
-            _append("scancel.jsonl", {"jobid": jobid})
+            RECORDS.append("scancel.jsonl", {"jobid": jobid})
             if job["state"] in ("PENDING", "RUNNING"):
                 job["state"] = "CANCELLED"
-                _write_json(path, job)
+                write_json(path, job)
                 if job.get("runner_pid"):
                     try:
                         os.killpg(job["runner_pid"], signal.SIGTERM)
@@ -212,7 +184,7 @@ def srun(argv: list[str]) -> None:
             i += 1
     command = argv[i:]
     ntasks = int(opts.get("--ntasks") or opts.get("-n") or 1)
-    _append("srun.jsonl", {"argv": argv, "ntasks": ntasks, "command": command,
+    RECORDS.append("srun.jsonl", {"argv": argv, "ntasks": ntasks, "command": command,
                            "job": os.environ.get("SLURM_JOB_ID")})
     if ntasks == 1:
         os.execvp(command[0], command)

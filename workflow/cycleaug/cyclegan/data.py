@@ -68,8 +68,8 @@ def epoch_plan(n_a: int, n_b: int, *, seed: int, epoch: int, rank: int, world_si
     return [Item(int(i) % n_a, int(j), int(s)) for i, j, s in zip(idx, b, seeds)]
 
 
-def load_image(path: Path, load_size: int, crop_size: int, rng: random.Random, flip: bool = True) -> torch.Tensor:
-    """Resize (bicubic) to load_size, random crop_size crop, random h-flip, CHW float in [-1, 1]."""
+def decode_resized(path: Path, load_size: int) -> Image.Image:
+    """Decode as RGB and resize (bicubic) to load_size x load_size: the deterministic part of loading."""
     try:
         with Image.open(path) as im:
             im = im.convert("RGB")
@@ -77,6 +77,12 @@ def load_image(path: Path, load_size: int, crop_size: int, rng: random.Random, f
         raise CycleAugError(f"{path}: cannot read image ({exc})") from None
     if im.size != (load_size, load_size):
         im = im.resize((load_size, load_size), Image.Resampling.BICUBIC)
+    return im
+
+
+def load_image(path: Path, load_size: int, crop_size: int, rng: random.Random, flip: bool = True) -> torch.Tensor:
+    """Resize (bicubic) to load_size, random crop_size crop, random h-flip, CHW float in [-1, 1]."""
+    im = decode_resized(path, load_size)
     x = rng.randint(0, load_size - crop_size)
     y = rng.randint(0, load_size - crop_size)
     im = im.crop((x, y, x + crop_size, y + crop_size))
@@ -86,14 +92,8 @@ def load_image(path: Path, load_size: int, crop_size: int, rng: random.Random, f
 
 
 def load_resized(path: Path, load_size: int) -> torch.Tensor:
-    """The deterministic part of :func:`load_image`: decode and resize (bicubic) to load_size; CHW uint8."""
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-    except OSError as exc:
-        raise CycleAugError(f"{path}: cannot read image ({exc})") from None
-    if im.size != (load_size, load_size):
-        im = im.resize((load_size, load_size), Image.Resampling.BICUBIC)
+    """:func:`decode_resized` as a CHW uint8 tensor (cached by UnalignedCrops, then :func:`crop_flip`)."""
+    im = decode_resized(path, load_size)
     return torch.from_numpy(np.array(im, dtype=np.uint8, copy=True)).permute(2, 0, 1).contiguous()
 
 

@@ -47,6 +47,7 @@ from cycleaug.progress import format_seconds
 from cycleaug.yolo.augment import AugmentParams
 from cycleaug.yolo.cfg import load_cfg, output_shapes
 from cycleaug.yolo.data import IterationBatches, TrainSet, collate, load_samples
+from cycleaug.yolo.detect import pick_device
 from cycleaug.yolo.loss import YoloHead, yolo_loss
 from cycleaug.yolo.model import Darknet, init_darknet_
 from cycleaug.yolo.schedule import NetHyper, default_max_batches, hyper_from_cfg, make_optimizer, set_rate
@@ -102,15 +103,6 @@ def load_pretrained(model: Darknet, path: str) -> int:
     cutoff = cutoffs[0]
     load_darknet_weights(model, path, cutoff=None if cutoff >= len(cfg.layers) else cutoff)
     return cutoff
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CycleAugError(f"--device {name}: CUDA is not available on this machine")
-    return device
 
 
 def _ignore_stop_signals(_worker_id: int) -> None:

@@ -118,15 +118,20 @@ def load_darknet_weights(model, path: str | os.PathLike, cutoff: int | None = No
         for block in _conv_blocks(model):
             if cutoff is not None and block.spec.index >= cutoff:
                 break
-            targets = [block.bn.bias, block.bn.weight, block.bn.running_mean, block.bn.running_var] \
-                if block.bn is not None else [block.conv.bias]
-            targets.append(block.conv.weight)
-            for tensor in targets:
+            for tensor in _file_order(block):
                 n = tensor.numel()
                 tensor.copy_(torch.from_numpy(data[offset:offset + n].copy()).view_as(tensor))
                 offset += n
     assert offset == data.size, (offset, data.size)
     return header
+
+
+def _file_order(block) -> list[torch.Tensor]:
+    """A convolutional block's tensors in darknet's file order (src/parser.c, save_convolutional_weights):
+    batch-norm beta, gamma, mean, variance (or the bias without batch norm), then the kernel."""
+    head = [block.bn.bias, block.bn.weight, block.bn.running_mean, block.bn.running_var] \
+        if block.bn is not None else [block.conv.bias]
+    return [*head, block.conv.weight]
 
 
 def save_darknet_weights(model, path: str | os.PathLike, seen: int = 0, cutoff: int | None = None) -> None:
@@ -138,10 +143,7 @@ def save_darknet_weights(model, path: str | os.PathLike, seen: int = 0, cutoff: 
             for block in _conv_blocks(model):
                 if cutoff is not None and block.spec.index >= cutoff:
                     break
-                parts = [block.bn.bias, block.bn.weight, block.bn.running_mean, block.bn.running_var] \
-                    if block.bn is not None else [block.conv.bias]
-                parts.append(block.conv.weight)
-                for tensor in parts:
+                for tensor in _file_order(block):
                     f.write(tensor.detach().cpu().float().contiguous().numpy().astype("<f4").tobytes())
     expected = weights_nbytes(model.cfg, cutoff)
     if path.stat().st_size != expected:  # cannot happen unless the model and its cfg disagree
