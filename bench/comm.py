@@ -17,12 +17,12 @@ times only show the relative effect of each method.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -42,17 +42,12 @@ def nets(ngf: int, n_blocks: int):
             init_weights(NLayerDiscriminator(3, ngf)), init_weights(NLayerDiscriminator(3, ngf)))
 
 
-def timed(fn, warmup, iters, barrier):
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(iters):
-        barrier()
-        t = time.perf_counter()
-        fn()
-        barrier()
-        out.append(time.perf_counter() - t)
-    return out
+def copy_back(buf, tensors) -> None:
+    """Scatter a flat buffer back into the tensors it was concatenated from."""
+    off = 0
+    for t in tensors:
+        t.copy_(buf[off:off + t.numel()].view_as(t))
+        off += t.numel()
 
 
 def worker_torch(cfg: dict) -> dict:
@@ -75,11 +70,7 @@ def worker_torch(cfg: dict) -> dict:
     def flat(dtype=torch.float32):
         buf = torch.cat([g.reshape(-1) for g in grads]).to(dtype)
         dist.all_reduce(buf)
-        buf = buf.float().div_(n)
-        off = 0
-        for g in grads:
-            g.copy_(buf[off:off + g.numel()].view_as(g))
-            off += g.numel()
+        copy_back(buf.float().div_(n), grads)
 
     def buckets():
         group, size = [], 0
@@ -90,18 +81,14 @@ def worker_torch(cfg: dict) -> dict:
             if group and (g is None or size >= BUCKET):
                 buf = torch.cat([x.reshape(-1) for x in group])
                 dist.all_reduce(buf)
-                buf.div_(n)
-                off = 0
-                for x in group:
-                    x.copy_(buf[off:off + x.numel()].view_as(x))
-                    off += x.numel()
+                copy_back(buf.div_(n), group)
                 group, size = [], 0
 
     w, it, bar = cfg["warmup"], cfg["iters"], dist.barrier
     res = {"world_size": n, "parameters": nbytes // 4, "bytes_fp32": nbytes, "tensors": len(grads), "methods": {}}
     for name, fn, sent in (("per_tensor", per_tensor, nbytes), ("flat", flat, nbytes), ("buckets_25MiB", buckets, nbytes),
                            ("flat_fp16", lambda: flat(torch.float16), nbytes // 2)):
-        res["methods"][name] = {"bytes": sent, **common.summary(timed(fn, w, it, bar))}
+        res["methods"][name] = {"bytes": sent, **common.summary(common.timeit(fn, w, it, bar))}
 
     # Overlap with backward: G_A -> D_A on a small image, the gradients of both allreduced.
     from torch.nn.parallel import DistributedDataParallel as DDP
@@ -125,11 +112,11 @@ def worker_torch(cfg: dict) -> dict:
     ddp = DDP(model)
     ddp16 = DDP(torch.nn.Sequential(*nets(cfg["ngf"], cfg["n_blocks"])[::2]))
     ddp16.register_comm_hook(None, default_hooks.fp16_compress_hook)
-    compute = common.summary(timed(lambda: fwd_bwd(model), w, it, bar))
+    compute = common.summary(common.timeit(lambda: fwd_bwd(model), w, it, bar))
     res["overlap"] = {"image_size": cfg["overlap_size"], "compute_only": compute,
-                      "backward_then_flat_allreduce": common.summary(timed(no_overlap, w, it, bar)),
-                      "ddp_overlapped": common.summary(timed(lambda: fwd_bwd(ddp), w, it, bar)),
-                      "ddp_overlapped_fp16_hook": common.summary(timed(lambda: fwd_bwd(ddp16), w, it, bar))}
+                      "backward_then_flat_allreduce": common.summary(common.timeit(no_overlap, w, it, bar)),
+                      "ddp_overlapped": common.summary(common.timeit(lambda: fwd_bwd(ddp), w, it, bar)),
+                      "ddp_overlapped_fp16_hook": common.summary(common.timeit(lambda: fwd_bwd(ddp16), w, it, bar))}
     dist.destroy_process_group()
     return res
 
@@ -158,8 +145,8 @@ def worker_horovod(cfg: dict) -> dict:
     res = {"world_size": hvd.size(), "bytes_fp32": nbytes, "methods": {}}
     for name, comp, sent in (("horovod_fused", hvd.Compression.none, nbytes),
                              ("horovod_fused_fp16", hvd.Compression.fp16, nbytes // 2)):
-        res["methods"][name] = {"bytes": sent, **common.summary(timed(lambda: allreduce(comp), cfg["warmup"],
-                                                                      cfg["iters"], barrier))}
+        times = common.timeit(lambda: allreduce(comp), cfg["warmup"], cfg["iters"], barrier)
+        res["methods"][name] = {"bytes": sent, **common.summary(times)}
     hvd.shutdown()
     return res
 
@@ -179,9 +166,9 @@ def launch(backend: str, cfg: dict, timeout: float) -> dict:
 
 def main(argv=None) -> int:
     p = common.parser(__doc__.split("\n\n")[0])
-    p.add_argument("--worker", choices=["torch", "horovod"], help=argparse_hidden())
-    p.add_argument("--worker-out", help=argparse_hidden())
-    p.add_argument("--worker-config", help=argparse_hidden())
+    p.add_argument("--worker", choices=["torch", "horovod"], help=argparse.SUPPRESS)
+    p.add_argument("--worker-out", help=argparse.SUPPRESS)
+    p.add_argument("--worker-config", help=argparse.SUPPRESS)
     p.add_argument("--no-horovod", action="store_true", help="skip the horovod measurement")
     args = p.parse_args(argv)
     if args.worker:
@@ -223,12 +210,6 @@ def main(argv=None) -> int:
     common.write("comm", {"config": cfg, "torch": res, "horovod": hv,
                           "bytes_per_iteration_fp32": res.get("bytes_fp32")}, args.out_dir)
     return 0 if "error" not in res else 1
-
-
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ For each loss, mean over steps of |ours - plain| must not exceed mean |plain(see
 
 from __future__ import annotations
 
-import random
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,7 +33,7 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cycleaug.cyclegan.data import crop_flip, epoch_plan, load_image, load_resized, normalize  # noqa: E402
+from cycleaug.cyclegan.data import Item, UnalignedCrops, epoch_plan  # noqa: E402
 from cycleaug.cyclegan.distributed import Comm, DistEnv  # noqa: E402
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, FastConfig, ModelConfig  # noqa: E402
 
@@ -43,7 +42,7 @@ OURS = dict(cache=True, fast=FastConfig(channels_last=True, amp="auto", fused_ad
 VARIANTS = {
     "baseline": dict(cache=False, fast=FastConfig(), plain_adam=True),
     "ours": OURS,
-    "ours+compile": dict(cache=True, fast=FastConfig(channels_last=True, amp="auto", fused_adam=True, compile=True)),
+    "ours+compile": dict(OURS, fast=replace(OURS["fast"], compile=True)),
     "cache": dict(cache=True, fast=FastConfig()),
     "channels_last": dict(cache=False, fast=FastConfig(channels_last=True)),
     "bf16": dict(cache=False, fast=FastConfig(amp="bf16")),
@@ -57,48 +56,30 @@ ABLATION_CUDA = ["fp16", "compile", "ours+compile"]
 
 
 def make_crops(root: Path, n: int, size: int, seed: int) -> tuple[Path, Path]:
-    """Synthetic PNG crops (smooth colour fields plus noise, so PNG decoding costs about what a photo does)."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    dirs = []
-    for side in ("A", "B"):
-        d = root / side
-        d.mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            low = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-            im = Image.fromarray(low).resize((size, size), Image.Resampling.BICUBIC)
-            arr = np.clip(np.asarray(im, dtype=np.int16) + rng.integers(-12, 13, size=(size, size, 3)), 0, 255)
-            Image.fromarray(arr.astype(np.uint8)).save(d / f"{i:04d}.png")
-        dirs.append(d)
-    return dirs[0], dirs[1]
+    """Folders A and B of ``n`` synthetic PNG crops each (common.synthetic_pngs)."""
+    for side, offset in (("A", 0), ("B", 1)):
+        common.synthetic_pngs(root / side, n, size, seed=2 * seed + offset)
+    return root / "A", root / "B"
 
 
 class Data:
-    """The two pipelines: PIL every iteration (baseline) or decoded once and cropped as uint8 tensors."""
+    """The training data set (UnalignedCrops: PIL every iteration, or decoded once and cropped as uint8
+    tensors) walked along one epoch plan, one pair per call."""
 
     def __init__(self, a_dir: Path, b_dir: Path, load_size: int, crop_size: int, cache: bool, seed: int):
-        self.a = sorted(a_dir.glob("*.png"))
-        self.b = sorted(b_dir.glob("*.png"))
-        self.load_size, self.crop_size, self.cache = load_size, crop_size, cache
-        self.plan = epoch_plan(len(self.a), len(self.b), seed=seed, epoch=1, rank=0, world_size=1, scale=1000)
+        self.dataset = UnalignedCrops(a_dir, b_dir, load_size, crop_size, cache=cache)
+        n_a, n_b = len(self.dataset.a_paths), len(self.dataset.b_paths)
+        self.plan = epoch_plan(n_a, n_b, seed=seed, epoch=1, rank=0, world_size=1, scale=1000)
         self.i = 0
-        self.images = {}
-        if cache:  # filled up front here: in training the cache is full after the first epoch
-            self.images = {("A", j): load_resized(p, load_size) for j, p in enumerate(self.a)}
-            self.images.update({("B", j): load_resized(p, load_size) for j, p in enumerate(self.b)})
+        if cache:  # fill the cache up front (in training it is full after the first epoch)
+            for j in range(max(n_a, n_b)):
+                self.dataset[Item(j % n_a, j % n_b, 0)]
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         item = self.plan[self.i % len(self.plan)]
         self.i += 1
-        rng = random.Random(item.seed)
-        if self.cache:
-            a = crop_flip(self.images[("A", item.a)], self.crop_size, rng)
-            b = crop_flip(self.images[("B", item.b)], self.crop_size, rng)
-        else:
-            a = load_image(self.a[item.a], self.load_size, self.crop_size, rng)
-            b = load_image(self.b[item.b], self.load_size, self.crop_size, rng)
-        return a.unsqueeze(0), b.unsqueeze(0)
+        pair = self.dataset[item]
+        return pair["A"].unsqueeze(0), pair["B"].unsqueeze(0)
 
 
 def build(variant: dict, mcfg: ModelConfig, device: torch.device, seed: int = 0) -> CycleGAN:
@@ -121,10 +102,7 @@ def step_fn(model: CycleGAN, data: Data, variant: dict, device: torch.device):
         a, b = data.next()
         if device.type == "cuda" and fast:
             a, b = a.pin_memory(), b.pin_memory()
-        a, b = model.prepare(a), model.prepare(b)
-        if data.cache:
-            a, b = normalize(a), normalize(b)
-        return model.step(a, b)
+        return model.step(model.prepare(a), model.prepare(b))
 
     return step
 
@@ -200,7 +178,7 @@ def main(argv=None) -> int:
         names.insert(0, "baseline")
 
     with tempfile.TemporaryDirectory() as tmp:
-        crops = make_crops(Path(tmp) / "full", 4, args.size if args.size != 256 else 256, seed=0)
+        crops = make_crops(Path(tmp) / "full", 4, args.size, seed=0)
         rows = []
         for name in names:
             try:
@@ -223,7 +201,7 @@ def main(argv=None) -> int:
                            "ours vs plain fp32, against plain fp32 with another data seed")
     ours = next((r for r in rows if r["variant"] == "ours"), {})
     common.write(args.name, {
-        "config": {k: v for k, v in vars(args).items()}, "rows": rows,
+        "config": vars(args), "rows": rows,
         "speedup_ours": ours.get("speedup"), "target_speedup": 2.0 if device.type == "cuda" else 1.3,
         "loss_check": losses}, args.out_dir, device=args.device)
     return 0

@@ -172,3 +172,15 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(crops, tmp_path):
     assert (state["epoch"], state["iteration"]) == (1, 1)
     assert all(torch.isfinite(t).all() for t in state["model"]["nets"]["G_A"].values())
     assert not (run / "checkpoints" / "1_net_G_A.pth").exists()
+
+
+def test_image_cache_trains_exactly_like_the_pil_loader(crops, tmp_path):
+    # config.yaml turns cache_images on: uint8 crops cut from images decoded once, scaled to [-1, 1] on
+    # the device. The pixels equal the PIL path's, so the weights after training must be identical.
+    extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1", "--pool-size", "2",
+             "--save-epochs", "1"]
+    pil, cached = tmp_path / "pil", tmp_path / "cached"
+    run_cli(*_args(crops, pil, *extra))
+    run_cli(*_args(crops, cached, *extra, "--cache-images"))
+    _assert_same_nets(_nets(pil, 1), _nets(cached, 1))
+    assert [e["G_A"] for e in _log(pil)] == [e["G_A"] for e in _log(cached)]

@@ -132,7 +132,7 @@ class UnalignedCrops(torch.utils.data.Dataset):
         self.load_size, self.crop_size, self.flip = load_size, crop_size, flip
         # cache: decode and resize each image once and keep it as uint8 (load_size^2 x 3 bytes: 245 kB at
         # 286 px, ~2 GB for the paper's 7,985 crops), then crop/flip tensors; items are uint8 then, to be
-        # normalised on the device with normalize(). Meant for a loader without workers (each worker
+        # normalised on the device (CycleGAN.prepare). Meant for a loader without workers (each worker
         # would hold its own cache).
         self.cache: dict[tuple[str, int], torch.Tensor] | None = {} if cache else None
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cycleaug.cyclegan.data import normalize
 from cycleaug.cyclegan.distributed import Comm
 from cycleaug.cyclegan.networks import NLayerDiscriminator, ResnetGenerator, init_weights
 from cycleaug.cyclegan.pool import ImagePool
@@ -161,8 +162,11 @@ class CycleGAN:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """A batch on this model's device and memory format."""
+        """A batch on this model's device and memory format. A uint8 batch (the image cache's) is scaled
+        to [-1, 1] after the copy, so a GPU receives a quarter of the bytes."""
         x = x.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            x = normalize(x)
         return x.contiguous(memory_format=torch.channels_last) if self.fast.channels_last else x
 
     def _update(self, loss: torch.Tensor, opt, params) -> None:

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from cycleaug.cyclegan import checkpoint
-from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan, normalize
+from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
 from cycleaug.cyclegan.distributed import Comm, setup
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, FastConfig, ModelConfig, hash_seed
 from cycleaug.errors import CycleAugError
@@ -182,10 +182,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         it, save_s, interrupted = start_iter, 0.0, False
         t0 = time.perf_counter()
         for batch in loader:
-            real_A, real_B = model.prepare(batch["A"]), model.prepare(batch["B"])
-            if cfg.cache_images:  # uint8 items: normalise on the device
-                real_A, real_B = normalize(real_A), normalize(real_B)
-            losses = model.step(real_A, real_B)
+            losses = model.step(model.prepare(batch["A"]), model.prepare(batch["B"]))
             # One small allreduce per iteration: the losses of all ranks and the stop flag.
             stats = torch.cat([torch.stack([losses[n] for n in LOSS_NAMES]).double(),
                                torch.tensor([float(stop.requested)], dtype=torch.float64, device=device)])

@@ -149,8 +149,8 @@ def build_fig4(runs: Sequence[RunTiming], model: Sequence[tuple[int, float]] | N
         for p in points[1:]:
             ax.annotate(f"{100 * p.efficiency:.0f}%", (p.gpus, p.speedup), textcoords="offset points",
                         xytext=(4, -11), fontsize=9, color=series_style(0)["color"])
-        # The model's curve over the range on the axes (measured counts and the paper's mark).
-        model = [(g, s) for g, s in (model or []) if g <= max(gpus + ([paper.SCALING_GPUS] if draw_paper else []))]
+        ticks = sorted(set(gpus) | ({paper.SCALING_GPUS} if draw_paper else set()))
+        model = [(g, s) for g, s in (model or []) if g <= ticks[-1]]  # over the range on the axes only
         if model:
             ax.plot([g for g, _ in model], [s for _, s in model], label="scaling model", linestyle=":",
                     **series_style(1))
@@ -161,7 +161,6 @@ def build_fig4(runs: Sequence[RunTiming], model: Sequence[tuple[int, float]] | N
                     markeredgewidth=1.2,
                     label=f"paper: {paper.SCALING_SPEEDUP}x at {paper.SCALING_GPUS // paper.GPUS_PER_NODE} nodes\n"
                           f"({paper.HOURS_BASE} h \u2192 {paper.HOURS_SCALED} h)")
-        ticks = sorted(set(gpus) | ({paper.SCALING_GPUS} if draw_paper else set()))
         if len(ticks) > 1 and max(ticks) / min(ticks) >= 8:  # wide ranges read best on log axes
             ax.set_xscale("log", base=2)
             ax.set_yscale("log", base=2)
