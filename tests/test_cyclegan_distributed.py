@@ -5,23 +5,36 @@ with both samples as a batch of 2: every loss is a mean (over the batch and the 
 InstanceNorm normalises each sample alone and the pool is off, so the average of the per-process
 gradients is the batch gradient, up to float rounding.
 
-The check runs in float64: the biases of convolutions followed by InstanceNorm have a true gradient
+The plain-path check runs in float64: the biases of convolutions followed by InstanceNorm have a true gradient
 of exactly zero (the norm subtracts the mean), so in float32 their computed gradient is rounding
 noise of about 1e-8, which Adam (eps 1e-8) turns into steps of +-lr in a random direction; in
 float64 that noise lies far below eps and every parameter must agree to 1e-6.
+
+The switches config.yaml sets (backend, fast path, compression) are tested as the file sets them, with
+2 ranks under horovodrun --gloo and under the torch backend, in float32: the comparison then leaves out
+those biases and allows fp32 noise.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import yaml
+from PIL import Image
+from torch import nn
 
+from conftest import BIN, ROOT
 from cycleaug.cyclegan.distributed import Comm, DistEnv
-from cycleaug.cyclegan.model import CycleGAN
+from cycleaug.cyclegan.model import ChannelGroupNorm
 
 sys.path.insert(0, str(Path(__file__).parent))
 import cyclegan_step  # noqa: E402  (the helper the launched processes run)
@@ -30,42 +43,45 @@ HELPER = Path(__file__).parent / "cyclegan_step.py"
 STEPS = 2  # the second step also checks that Adam's moments were built from averaged gradients
 
 
-def _single_process(samples: slice) -> dict:
+def _single_process(samples: slice, spec: dict | None = None) -> tuple[dict, object]:
+    spec = spec or {}
     torch.set_num_threads(1)
     dtype = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
+    torch.set_default_dtype(getattr(torch, spec.get("dtype", "float64")))
     try:
-        model = CycleGAN(cyclegan_step.CONFIG, Comm(DistEnv(), torch.device("cpu")), seed=0)
-        a, b = cyclegan_step.batch()
-        for _ in range(STEPS):
-            model.step(a[samples], b[samples])
+        model = cyclegan_step.model_for(Comm(DistEnv(), torch.device("cpu")), spec)
+        a, b = cyclegan_step.batch(spec)
+        cyclegan_step.train_steps(model, a[samples], b[samples], STEPS)
     finally:
         torch.set_default_dtype(dtype)
-    return {name: net.state_dict() for name, net in model.nets.items()}
+    return {name: net.state_dict() for name, net in model.nets.items()}, model
 
 
 @pytest.fixture(scope="module")
 def batch_of_two():
-    return _single_process(slice(0, 2))
+    return _single_process(slice(0, 2))[0]
 
 
-def _launch(tmp_path, backend: str) -> dict:
+def _launch(tmp_path, backend: str, spec: dict | None = None, launcher: str = "cycleaug") -> dict:
     out = tmp_path / f"{backend}.pt"
-    proc = subprocess.run([sys.executable, "-m", "cycleaug.launch", "--nproc", "2", "--backend", backend, "--",
-                           sys.executable, str(HELPER), str(out), backend, str(STEPS)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    helper = [sys.executable, str(HELPER), str(out), backend, str(STEPS), json.dumps(spec or {})]
+    if launcher == "horovodrun":  # what a user types; --gloo: no MPI on this machine
+        cmd = [str(BIN / "horovodrun"), "-np", "2", "-H", "localhost:2", "--gloo", *helper]
+    else:
+        cmd = [sys.executable, "-m", "cycleaug.launch", "--nproc", "2", "--backend", backend, "--", *helper]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return torch.load(out, weights_only=True)
 
 
-def _max_diff(x: dict, y: dict) -> float:
-    return max(float((x[n][k] - y[n][k]).abs().max()) for n in x for k in x[n])
+def _max_diff(x: dict, y: dict, skip: frozenset = frozenset()) -> float:
+    return max(float((x[n][k] - y[n][k]).abs().max()) for n in x for k in x[n] if (n, k) not in skip)
 
 
 def _check(distributed: dict, batch_of_two: dict) -> None:
     assert _max_diff(distributed, batch_of_two) < 1e-6
     # The comparison is sensitive: training on one of the samples alone ends elsewhere.
-    assert _max_diff(_single_process(slice(0, 1)), batch_of_two) > 1e-5
+    assert _max_diff(_single_process(slice(0, 1))[0], batch_of_two) > 1e-5
 
 
 def test_torch_allreduce_equals_batch_of_two(tmp_path, batch_of_two):
@@ -76,6 +92,180 @@ def test_torch_allreduce_equals_batch_of_two(tmp_path, batch_of_two):
 def test_horovod_allreduce_equals_batch_of_two(tmp_path, batch_of_two):
     pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
     _check(_launch(tmp_path, "horovod"), batch_of_two)
+
+
+# ---------------------------------------------------------------- config.yaml's own switches
+
+
+def config_spec(crops: Path) -> dict:
+    """The switch set of config.yaml's cyclegan block (what `snakemake --profile abci` trains with), in
+    float32 as a real run computes. Every key of `fast` must be a FastConfig field or cache_images:
+    a switch added to the config without code behind it fails here."""
+    cg = yaml.safe_load((ROOT / "config.yaml").read_text())["cyclegan"]
+    fast = dict(cg["fast"])
+    cache = fast.pop("cache_images")
+    return {"backend": cg["backend"], "dtype": "float32", "fast": fast, "cache_images": cache,
+            "compression": cg["compression"], "crops": str(crops)}
+
+
+def norm_cancelled_biases(nets: dict[str, nn.Module]) -> frozenset:
+    """(net, key) of every convolution bias that a normalisation right after it subtracts again: its true
+    gradient is exactly zero, so in float32 its value after a step is Adam acting on rounding noise
+    (|g| ~ eps gives steps of up to +-lr in a random direction), in any implementation."""
+    out = set()
+    for net_name, net in nets.items():
+        for prefix, module in net.named_modules():
+            if not isinstance(module, nn.Sequential):
+                continue
+            children = list(module.named_children())
+            for (name, conv), (_, norm) in zip(children, children[1:]):
+                if (isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and conv.bias is not None
+                        and isinstance(norm, (nn.InstanceNorm2d, ChannelGroupNorm))):
+                    out.add((net_name, f"{prefix}.{name}.bias" if prefix else f"{name}.bias"))
+    return frozenset(out)
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory) -> Path:
+    """Two tiny crops per domain, PNG files as the crop step writes them."""
+    root = tmp_path_factory.mktemp("crops")
+    rng = np.random.default_rng(7)
+    for side in ("A", "B"):
+        (root / side).mkdir()
+        for i in range(2):
+            y, x = np.mgrid[0:cyclegan_step.SIZE + 4, 0:cyclegan_step.SIZE + 4]
+            base = np.stack([(x * 7 + i * 40) % 256, (y * 5 + 90) % 256, (x + y) * 3 % 256], -1)
+            noisy = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(noisy).save(root / side / f"{i:04d}.png")
+    return root
+
+
+class ThreadComm(Comm):
+    """Two ranks as two threads of this process: average_gradients averages the two threads' gradients
+    in float32 at the point where the real backends allreduce. An independent second implementation of
+    the data-parallel arithmetic, to compare the launched runs with under any precision."""
+
+    def __init__(self, rank: int, barrier, shared: dict):
+        super().__init__(DistEnv(rank=rank, world_size=2), torch.device("cpu"))
+        self.barrier, self.shared = barrier, shared
+
+    def average_gradients(self, params) -> None:
+        grads = [p.grad for p in params if p.grad is not None]
+        self.shared[self.rank] = [g.clone() for g in grads]
+        self.barrier.wait()
+        mean = [(x + y) / 2 for x, y in zip(self.shared[0], self.shared[1])]
+        self.barrier.wait()
+        for g, m in zip(grads, mean):
+            g.copy_(m)
+
+
+def _threads(spec: dict) -> dict:
+    """Rank r trains on sample r, each in its own thread, gradients averaged by ThreadComm."""
+    torch.set_num_threads(1)
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, spec["dtype"]))
+    try:
+        barrier, shared = threading.Barrier(2), {}
+        # Built one after the other: the initial weights come from torch's global seed.
+        models = [cyclegan_step.model_for(ThreadComm(r, barrier, shared), spec) for r in range(2)]
+        a, b = cyclegan_step.batch(spec)
+        errors = []
+
+        def run(r):
+            try:
+                cyclegan_step.train_steps(models[r], a[r:r + 1], b[r:r + 1], STEPS)
+            except BaseException as exc:  # noqa: BLE001 (re-raised below)
+                errors.append(exc)
+                barrier.abort()
+
+        workers = [threading.Thread(target=run, args=(r,)) for r in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        if errors:
+            raise errors[0]
+    finally:
+        torch.set_default_dtype(dtype)
+    return {name: net.state_dict() for name, net in models[0].nets.items()}
+
+
+@pytest.fixture(scope="module")
+def config_reference(crops):
+    """The config's switches in one process: two ranks as threads; a batch of two; one sample alone."""
+    spec = config_spec(crops)
+    batch_state, model = _single_process(slice(0, 2), spec)
+    return {"spec": spec, "threads": _threads(spec), "batch": batch_state, "model": model,
+            "one_sample": _single_process(slice(0, 1), spec)[0], "skip": norm_cancelled_biases(model.nets)}
+
+
+# float32 noise after two Adam steps of lr 2e-4 (measured: 1.6e-6 between the launched runs and the
+# threads); a different gradient (one sample instead of two) moves many parameters by ~lr.
+TOLERANCE = 1e-5
+
+
+def _median_diff(x: dict, y: dict, skip: frozenset) -> float:
+    return float(torch.cat([(x[n][k] - y[n][k]).abs().flatten() for n in x for k in x[n]
+                            if (n, k) not in skip]).median())
+
+
+@pytest.mark.horovod
+@pytest.mark.parametrize("backend", ["horovod", "torch"])
+def test_config_switches_train_with_two_ranks_like_a_batch_of_two(tmp_path, config_reference, backend):
+    ref = config_reference
+    if backend == "horovod":
+        pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
+        if not shutil.which("horovodrun", path=f"{BIN}{os.pathsep}{os.environ['PATH']}"):
+            pytest.fail("horovod is installed but horovodrun is not on PATH")
+    distributed = _launch(tmp_path, backend, ref["spec"], launcher="horovodrun" if backend == "horovod" else "cycleaug")
+    skip = ref["skip"]
+    assert skip  # the generators' and discriminators' normalised convolutions
+    # The launched run computes what two ranks must: each sample's gradients, averaged.
+    assert _max_diff(distributed, ref["threads"], skip) < TOLERANCE
+    assert _max_diff(ref["one_sample"], ref["threads"], skip) > 10 * TOLERANCE
+    if ref["model"].amp_dtype is None:  # float32: that is the batch of two's result
+        assert _max_diff(distributed, ref["batch"], skip) < TOLERANCE
+    else:
+        # bf16 autocast rounds a batch of one differently from a batch of two (oneDNN blocks by batch),
+        # and Adam turns that into sign flips of near-zero gradients; the typical parameter still
+        # lands where the batch of two does, far from where one sample alone takes it.
+        assert _median_diff(distributed, ref["batch"], skip) < _median_diff(ref["one_sample"], ref["batch"], skip) / 10
+
+
+def test_config_switches_in_float32_average_to_the_batch_gradient(crops):
+    """The config's switches with autocast off: two ranks' averaged gradients give the batch of two's
+    weights (the threads stand for the launched runs, which the test above ties to them)."""
+    spec = {**config_spec(crops), "fast": {**config_spec(crops)["fast"], "amp": "none"}}
+    batch_state, model = _single_process(slice(0, 2), spec)
+    skip = norm_cancelled_biases(model.nets)
+    assert _max_diff(_threads(spec), batch_state, skip) < TOLERANCE
+    assert _max_diff(_single_process(slice(0, 1), spec)[0], batch_state, skip) > 10 * TOLERANCE
+
+
+def test_config_switches_keep_every_shared_tensor_contiguous(config_reference):
+    """What horovod communicates (parameters, gradients, optimizer states) and what a checkpoint holds
+    (nets, optimizers, pools) is in the default layout whatever the fast path does to activations, and
+    the nets load into the reference's plain modules."""
+    model = config_reference["model"]
+    for name, net in model.nets.items():
+        for key, p in net.named_parameters():
+            assert p.is_contiguous() and p.grad is not None and p.grad.is_contiguous(), (name, key)
+
+    def tensors(obj):
+        if isinstance(obj, torch.Tensor):
+            yield obj
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                yield from tensors(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                yield from tensors(v)
+
+    state = model.state_dict()
+    assert all(t.is_contiguous() for t in tensors(state))
+    fresh = cyclegan_step.model_for(Comm(DistEnv(), torch.device("cpu")))  # plain modules, NCHW
+    for name, net in fresh.nets.items():
+        net.load_state_dict(state["nets"][name])
 
 
 def test_launcher_sets_ranks_and_reports_failure(tmp_path):

@@ -157,3 +157,56 @@ def test_generate_rejects_a_foreign_checkpoint(tmp_path, capsys):
               "--output", str(tmp_path / "out"), "--device", "cpu"])
     assert rc == 2
     assert "model.1.weight" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ precision choice on GPUs
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """A CUDA device of the given compute capability as torch's own bf16 query sees it: available,
+    and able to create bf16 tensors (emulated on pre-Ampere GPUs)."""
+    from types import SimpleNamespace
+
+    def install(major: int, minor: int, name: str):
+        monkeypatch.setattr(torch.version, "hip", None)
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+        monkeypatch.setattr(torch.cuda, "get_device_properties",
+                            lambda device=None: SimpleNamespace(major=major, minor=minor, name=name))
+        monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda device: True)
+    return install
+
+
+def test_amp_auto_is_float32_on_a_v100(fake_gpu):
+    from cycleaug.cyclegan.model import resolve_amp
+
+    fake_gpu(7, 0, "Tesla V100-SXM2-16GB")
+    assert torch.cuda.is_bf16_supported()  # torch's default counts emulation: the trap
+    assert resolve_amp("auto", torch.device("cuda", 0)) is None
+    assert resolve_amp("bf16", torch.device("cuda", 0)) == torch.bfloat16  # asked for explicitly
+
+
+@pytest.mark.parametrize("major, name", [(8, "NVIDIA A100-SXM4-40GB"), (9, "NVIDIA H200")])
+def test_amp_auto_is_bf16_on_ampere_and_hopper(fake_gpu, major, name):
+    from cycleaug.cyclegan.model import resolve_amp
+
+    fake_gpu(major, 0, name)
+    assert resolve_amp("auto", torch.device("cuda", 0)) == torch.bfloat16
+
+
+def test_tf32_switch_sets_and_labels_the_cuda_precision():
+    from cycleaug.cyclegan.model import precision_label, set_fp32_precision
+
+    before = (torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision)
+    try:
+        set_fp32_precision(False)
+        assert (torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == ("ieee", "ieee")
+        set_fp32_precision(True)
+        assert (torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision) == ("tf32", "tf32")
+    finally:
+        torch.backends.cudnn.conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision = before
+    cuda = torch.device("cuda", 0)
+    assert precision_label(cuda, None, False) == "float32, float32 convolutions/matmuls in IEEE float32"
+    assert precision_label(cuda, torch.bfloat16, True) == "bf16 autocast, float32 convolutions/matmuls in TF32"
+    assert precision_label(torch.device("cpu"), None, True) == "float32"

@@ -69,7 +69,7 @@ def fast_arguments():
     """The speed switches of config.cyclegan.fast as train-cyclegan flags (--amp VALUE, --[no-]FLAG)."""
     fast = config["cyclegan"].get("fast", {})
     options = [f"--amp {fast.get('amp', 'none')}"]
-    for key in ["channels_last", "fused_adam", "compile", "cache_images"]:
+    for key in ["channels_last", "fused_adam", "compile", "tf32", "cache_images"]:
         prefix = "" if fast.get(key, False) else "no-"
         options.append(f"--{prefix}{key.replace('_', '-')}")
     return " ".join(options)

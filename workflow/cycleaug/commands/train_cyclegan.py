@@ -47,13 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="auto: GPU LOCAL_RANK if CUDA is available, else CPU")
     g = parser.add_argument_group("speed (defaults: the plain reference step; bench/cyclegan_step.py measures each)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
-                   help="NHWC activations and weights (InstanceNorm computed as the equivalent GroupNorm)")
+                   help="NHWC activations (InstanceNorm computed as the equivalent GroupNorm); parameters stay contiguous")
     g.add_argument("--amp", choices=["none", "bf16", "fp16", "auto"], default="none",
                    help="autocast dtype of the forward passes; auto = bf16 where the device runs it natively")
     g.add_argument("--fused-adam", action=argparse.BooleanOptionalAction, default=False,
                    help="torch's fused Adam kernel instead of the per-parameter loop")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=False,
                    help="torch.compile the four nets (compilation takes minutes)")
+    g.add_argument("--tf32", action=argparse.BooleanOptionalAction, default=False,
+                   help="CUDA: float32 convolutions/matmuls in TF32 (Ampere+); off = IEEE float32")
     g.add_argument("--compression", choices=["none", "fp16"], default="none",
                    help="allreduce gradients in float16 (half the bytes; horovod Compression.fp16)")
     g.add_argument("--cache-images", action=argparse.BooleanOptionalAction, default=False,
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         shard_scale=args.shard_scale, save_epochs=tuple(args.save_epochs), checkpoint_every=args.checkpoint_every,
         log_every=args.log_every, workers=args.workers, seed=args.seed, backend=args.backend, device=args.device,
         fast=FastConfig(channels_last=args.channels_last, amp=args.amp, fused_adam=args.fused_adam,
-                        compile=args.compile),
+                        compile=args.compile, tf32=args.tf32),
         cache_images=args.cache_images, compression=args.compression,
     )
     return train(cfg)

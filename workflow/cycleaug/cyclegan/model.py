@@ -53,13 +53,20 @@ class FastConfig:
     """Speed switches (bench/cyclegan_step.py measures each). The defaults here are the plain
     reference step; config.yaml turns on what helps (see the README's performance section).
 
-    - channels_last: NHWC activations and weights (oneDNN/cuDNN prefer them, and on CPU bf16 convolutions
-      only take the AMX path in NHWC). The InstanceNorms then run as GroupNorm with one channel per
-      group (the same function, Wu & He 2018 Sec. 3.1), because torch's CPU instance_norm backward is wrong
-      for a channels_last incoming gradient (tests/test_bench.py checks the swap against NCHW).
+    - channels_last: NHWC activations (oneDNN/cuDNN prefer them, and on CPU bf16 convolutions only take
+      the AMX path in NHWC). Only the activations change layout: a convolution runs NHWC when its input is
+      NHWC, and the parameters, their gradients, the optimizer states and everything communicated or saved
+      keep the default contiguous layout (horovod refuses non-contiguous tensors, and the reference loads
+      the state dicts as they are). The InstanceNorms run as GroupNorm with one channel per group (the
+      same function, Wu & He 2018 Sec. 3.1), because torch's CPU instance_norm backward is wrong for a
+      channels_last incoming gradient (tests/test_bench.py checks the swap against NCHW).
     - amp: autocast dtype for the forward passes: bf16, fp16 (with a gradient scaler), none, or auto
-      (bf16 where the device runs it natively: CUDA with bf16 support, a CPU with AVX512-BF16/AMX; else none).
-      Losses are computed in float32 and the pools keep float32 images, so checkpoints do not depend on it.
+      (bf16 where the device runs it natively: a CUDA GPU of compute capability >= 8.0, not the paper's
+      V100, which torch only emulates; a CPU with AVX512-BF16/AMX; else none). Losses are computed in
+      float32 and the pools keep float32 images, so checkpoints do not depend on it.
+    - tf32: on CUDA, let float32 convolutions and matrix products run in TF32 (10-bit mantissa) on
+      Ampere and newer GPUs. Off: float32 means IEEE float32, as on the paper's V100s (torch's default
+      would run cuDNN convolutions in TF32).
     - fused_adam: torch's fused Adam kernel (one kernel for all parameters; CPU and CUDA) instead of the
       per-tensor loop.
     - compile: torch.compile the four nets (their state dicts keep the reference keys).
@@ -69,6 +76,7 @@ class FastConfig:
     amp: str = "none"
     fused_adam: bool = False
     compile: bool = False
+    tf32: bool = False
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
@@ -76,11 +84,28 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
         raise ValueError(f"amp={amp!r}: expected one of {', '.join(AMP_MODES)}")
     if amp == "auto":
         if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+            # including_emulation=False: torch's default (True) says yes on a V100 too, where bf16
+            # convolutions are emulated and slower than float32.
+            return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else None
         cpu = getattr(torch, "cpu", None)
         native = any(getattr(cpu, f, lambda: False)() for f in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
         return torch.bfloat16 if native else None
     return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+
+
+def set_fp32_precision(tf32: bool) -> None:
+    """How CUDA runs float32 convolutions and matrix products: TF32 or IEEE float32 (process-wide)."""
+    mode = "tf32" if tf32 else "ieee"
+    torch.backends.cudnn.conv.fp32_precision = mode
+    torch.backends.cuda.matmul.fp32_precision = mode
+
+
+def precision_label(device: torch.device, amp_dtype: torch.dtype | None, tf32: bool) -> str:
+    """What a run computes in, for its log: e.g. "bf16 autocast, float32 in IEEE" on a GPU."""
+    amp = {None: "float32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast + loss scaling"}[amp_dtype]
+    if device.type != "cuda":
+        return amp
+    return f"{amp}, float32 convolutions/matmuls in {'TF32' if tf32 else 'IEEE float32'}"
 
 
 class ChannelGroupNorm(nn.Module):
@@ -137,9 +162,12 @@ class CycleGAN:
         self.G_B = init_weights(ResnetGenerator(3, 3, cfg.ngf, cfg.n_blocks)).to(self.device)
         self.D_A = init_weights(NLayerDiscriminator(3, cfg.ndf)).to(self.device)
         self.D_B = init_weights(NLayerDiscriminator(3, cfg.ndf)).to(self.device)
-        if fast.channels_last:
+        if fast.channels_last:  # NHWC activations only (see FastConfig): the parameters stay contiguous
             for net in self.nets.values():
-                swap_instance_norms(net).to(memory_format=torch.channels_last)
+                swap_instance_norms(net)
+        if self.device.type == "cuda":
+            set_fp32_precision(fast.tf32)
+        self.precision = precision_label(self.device, self.amp_dtype, fast.tf32)
         betas = (cfg.beta1, 0.999)
         # fused=None lets torch pick its default (foreach on CUDA, the per-tensor loop on CPU): the reference.
         adam = {"lr": cfg.lr, "betas": betas, **({"fused": True} if fast.fused_adam else {})}
@@ -167,6 +195,9 @@ class CycleGAN:
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = normalize(x)
+        return self._layout(x)
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.fast.channels_last else x
 
     def _update(self, loss: torch.Tensor, opt, params) -> None:
@@ -231,8 +262,8 @@ class CycleGAN:
         # The pools keep float32 images whatever the autocast dtype (a checkpoint does not depend on it).
         set_requires_grad([self.D_A, self.D_B], True)
         self.opt_D.zero_grad()
-        fake_B_seen = self.pool_B.query(fake_B.detach().to(real_A.dtype))
-        fake_A_seen = self.pool_A.query(fake_A.detach().to(real_B.dtype))
+        fake_B_seen = self._layout(self.pool_B.query(fake_B.detach().to(real_A.dtype)))
+        fake_A_seen = self._layout(self.pool_A.query(fake_A.detach().to(real_B.dtype)))
         with self.autocast():
             preds = D_A(real_B), D_A(fake_B_seen), D_B(real_A), D_B(fake_A_seen)
         loss_D_A = (lsgan(preds[0], True) + lsgan(preds[1], False)) * 0.5

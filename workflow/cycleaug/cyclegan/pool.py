@@ -41,8 +41,9 @@ class ImagePool:
         return torch.cat(out, 0)
 
     def state_dict(self) -> dict[str, Any]:
-        # Plain tensors, lists and tuples only: checkpoints are read with weights_only=True.
-        return {"size": self.size, "images": [t.cpu() for t in self.images], "rng": self.rng.getstate()}
+        # Plain tensors, lists and tuples only: checkpoints are read with weights_only=True. Contiguous:
+        # the pooled images may be channels_last activations.
+        return {"size": self.size, "images": [t.cpu().contiguous() for t in self.images], "rng": self.rng.getstate()}
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
         if state["size"] != self.size:

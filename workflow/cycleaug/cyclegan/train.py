@@ -145,6 +145,9 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
 
     # ---- model (fresh or resumed) ----------------------------------------------------------------
     model = CycleGAN(cfg.model, comm, seed=cfg.seed, fast=cfg.fast)
+    log(comm, f"train-cyclegan: precision {model.precision}; fast path: channels_last {cfg.fast.channels_last}, "
+              f"fused Adam {cfg.fast.fused_adam}, compile {cfg.fast.compile}, image cache {cfg.cache_images}, "
+              f"gradient compression {cfg.compression}")
     epoch, start_iter, total_iters = 1, 0, 0
     if checkpoint.latest_path(run).exists():
         state = checkpoint.load(checkpoint.latest_path(run))
@@ -211,7 +214,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
                 "epoch": epoch, "seconds": round(seconds, 4), "iterations": done,
                 "images_per_s": round(done * cfg.batch_size * comm.world_size / max(seconds, 1e-9), 3),
                 **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, sums)},
-                "lr": lr, "world_size": comm.world_size, "backend": cfg.backend,
+                "lr": lr, "world_size": comm.world_size, "backend": cfg.backend, "precision": model.precision,
                 "batch_size": cfg.batch_size, "start_iteration": start_iter, "complete": not interrupted,
                 "save_seconds": round(save_s, 4)})
         if interrupted:
