@@ -555,23 +555,72 @@ def test_run_without_abci_group_stops_before_any_submission(tmp_path):
     assert records(tmp_path, "submissions.jsonl") == []
 
 
-def test_interrupted_run_cancels_its_jobs_with_qdel(tmp_path):
+def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Until ``path`` exists (an event the stand-ins write), failing if Snakemake exits first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"snakemake exited ({proc.returncode}) before {path.name}:\n{proc.stderr.read()[-4000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path.name} did not appear in {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("moment", ["job running", "status check in flight", "qsub in flight"])
+def test_interrupted_run_cancels_its_jobs_with_qdel(tmp_path, moment):
+    """Ctrl-C at any moment: Snakemake exits and the job is deleted once. Snakemake's own cancel misses
+    a job whose status is being checked or whose qsub has not returned; the profile's sidecar
+    (pbs_sidecar.py) cancels those."""
     work = mini_workflow(tmp_path, gpu_counts=(2,))
-    env = standin_env(tmp_path, MINI_SLEEP="120")
-    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/abci",
-                             "--seconds-between-status-checks", "1"], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    release = tmp_path / "release"
+    hold = {"status check in flight": f"qstat:{release}", "qsub in flight": f"qsub:{release}"}.get(moment, "")
+    env = standin_env(tmp_path, MINI_SLEEP="600", FAKE_PBS_HOLD=hold)
+    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks",
+                             "1"], cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 120
-        while not list((tmp_path / "pbs").glob("*.nodes")) and time.time() < deadline:
-            time.sleep(0.2)  # the job is running once the stand-in wrote its node file
+        pbs = tmp_path / "pbs"
+        wait_for(pbs / {"job running": "1.fakepbs.nodes", "status check in flight": "qstat.held",
+                        "qsub in flight": "qsub.held"}[moment], proc)
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        proc.communicate(timeout=120)
+        release.touch()
+        _, stderr = proc.communicate(timeout=300)
     finally:
         proc.kill()
+    assert proc.returncode != 0
     (sub,) = records(tmp_path, "submissions.jsonl")
-    assert [r["jobid"] for r in records(tmp_path, "qdel.jsonl")] == [sub["jobid"]]
+    assert [r["jobid"] for r in records(tmp_path, "qdel.jsonl")] == [sub["jobid"]], stderr[-4000:]
     state = json.loads((tmp_path / "pbs" / "jobs" / f"{sub['jobid']}.json").read_text())
     assert state["job_state"] == "F" and state["Exit_status"] == 271
+
+
+def test_sidecar_leaves_jobs_running_when_snakemake_dies_without_ending_the_run(tmp_path):
+    """Killed outright (a lost login session), Snakemake cannot end the run: the jobs go on, and a rerun
+    re-attaches to them; the sidecar must not cancel them."""
+    work = mini_workflow(tmp_path, gpu_counts=(2,))
+    env = standin_env(tmp_path, MINI_SLEEP="600")
+    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks",
+                             "1"], cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(tmp_path / "pbs" / "1.fakepbs.nodes", proc)
+        registry = next((work / ".snakemake" / "pbs-jobs").glob("*.jsonl"))
+        sidecar_pid = int(registry.stem)
+        proc.kill()
+        proc.communicate(timeout=60)
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{sidecar_pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the sidecar notices its parent is gone
+        assert not Path(f"/proc/{sidecar_pid}").exists()
+        assert records(tmp_path, "qdel.jsonl") == []
+        state = json.loads((tmp_path / "pbs" / "jobs" / "1.fakepbs.json").read_text())
+        assert state["job_state"] == "R"
+    finally:
+        proc.kill()
+        state = json.loads((tmp_path / "pbs" / "jobs" / "1.fakepbs.json").read_text())
+        for pgid in (state.get("job_pgid"), state.get("runner_pid")):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, TypeError):
+                pass
 
 
 # ------------------------------------------------------------------ Slurm, with its stand-in

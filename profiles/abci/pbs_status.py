@@ -14,6 +14,8 @@ in profiles/abci/config.yaml) and needs exactly one of those words on stdout.
 * A job PBS no longer knows (``Unknown Job Id``, history expired or disabled): the exit status
   the job wrote itself (pbs_submit.py appends that to every job script) decides; without one the
   job is ``failed``. Snakemake never waits for a job that no longer exists.
+* With the run's sidecar (pbs_sidecar.py), a finished job is recorded in its registry, so the
+  sidecar's cancel at the end of the run leaves it alone.
 * ``qstat`` itself failing otherwise (server unreachable) is retried; if it keeps failing this
   script exits non-zero, so Snakemake stops with "Failed to obtain job status" instead of hanging.
   Jobs already submitted keep running; rerunning Snakemake re-attaches to them.
@@ -35,6 +37,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pbs_sidecar import append  # noqa: E402  (beside this file; only the standard library)
 
 FINISHED = {"F", "X"}
 ACTIVE = set("QRHEWTBSUM")
@@ -186,6 +191,9 @@ def main(argv: list[str]) -> int:
         return 1
     if reason:
         print(f"pbs_status.py: {jobid}: {reason}", file=sys.stderr)
+    registry = os.environ.get("SNAKEMAKE_CLUSTER_SIDECAR_VARS")
+    if registry and state != "running":  # pbs_sidecar.py cancels only jobs not known finished
+        append(Path(registry), {"jobid": jobid, "finished": state})
     print(state)
     return 0
 

@@ -30,6 +30,8 @@ which the executor reads as the job's external id and later hands to pbs_status.
   ``--bash-env FILE`` adds ``-v BASH_ENV=FILE``: bash sources that file in every non-interactive
   shell, which is how Snakemake's ``bash -c`` gets the ``module`` function (ABCI 3.0 job scripts
   ``source /etc/profile.d/modules.sh`` for the same reason).
+* With the run's sidecar (pbs_sidecar.py), the job id goes into the run's registry before it is
+  printed, so a Ctrl-C at any moment cancels it (see :func:`submit`).
 * The submitted script is Snakemake's job script plus two lines that record its exit status in
   ``.snakemake/pbs-exit/$PBS_JOBID``, so pbs_status.py can tell success from failure even when the
   PBS server keeps no job history (``qstat -x`` then answers "Unknown Job Id").
@@ -40,11 +42,17 @@ Only the standard library, so it runs with the login node's python3 as well as t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pbs_sidecar import append  # noqa: E402  (beside this file; only the standard library)
 
 EXIT_DIR = Path(os.environ.get("CYCLEAUG_PBS_EXIT_DIR", ".snakemake/pbs-exit"))
 
@@ -105,6 +113,59 @@ def qsub_command(args: argparse.Namespace, group: str, script: Path) -> list[str
     ]
 
 
+def first_line(text: str) -> str:
+    return text.strip().splitlines()[0].strip() if text.strip() else ""
+
+
+def run_qsub(command: list[str]) -> tuple[int, str, str]:
+    try:
+        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    except OSError as exc:
+        return 127, "", str(exc)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def submit(command: list[str], registry: Path | None, name: str) -> tuple[int, str, str]:
+    """Run qsub; with the run's registry (pbs_sidecar.py), record the job id as soon as qsub gives it.
+
+    A Ctrl-C makes Snakemake kill this process while qsub may be talking to the server, so qsub runs in
+    a forked child in its own session, which survives that, records the job (or the failure) and only
+    then hands the answer back through a pipe. The registry's pending/done lines tell the sidecar
+    that a submission is in flight, so it waits for the id before it cancels."""
+    if registry is None:
+        return run_qsub(command)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Snakemake decides what a Ctrl-C does
+    token = f"{os.getpid()}.{time.time_ns()}"
+    append(registry, {"pending": token, "name": name})
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        os.setsid()
+        rc, out, err = 1, "", "pbs_submit.py: submission failed"
+        try:
+            rc, out, err = run_qsub(command)
+            if rc == 0 and first_line(out):
+                append(registry, {"jobid": first_line(out), "name": name})
+        finally:
+            append(registry, {"done": token})
+            try:
+                with os.fdopen(write_end, "w") as pipe:
+                    json.dump([rc, out, err], pipe)
+            except OSError:  # the parent is gone (killed by Snakemake); the registry has the job
+                pass
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    try:
+        rc, out, err = json.loads(answer)
+    except ValueError:
+        return 1, "", f"the submitting child died without an answer ({answer!r})"
+    return rc, out, err
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--queue", default="rt_HF", help="PBS queue = ABCI resource type (rt_HF: a full node)")
@@ -137,12 +198,12 @@ def main(argv: list[str]) -> int:
     except (SubmitError, ValueError, OSError) as exc:
         print(f"pbs_submit.py: {exc}", file=sys.stderr)
         return 2
-    proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    if proc.returncode != 0:
-        print(f"pbs_submit.py: {shlex.join(command)} failed ({proc.returncode}):\n{proc.stderr.strip()}",
-              file=sys.stderr)
-        return proc.returncode
-    jobid = proc.stdout.strip().splitlines()[0].strip() if proc.stdout.strip() else ""
+    registry = os.environ.get("SNAKEMAKE_CLUSTER_SIDECAR_VARS")
+    rc, out, err = submit(command, Path(registry) if registry else None, args.name)
+    if rc != 0:
+        print(f"pbs_submit.py: {shlex.join(command)} failed ({rc}):\n{err.strip()}", file=sys.stderr)
+        return rc
+    jobid = first_line(out)
     if not jobid:
         print(f"pbs_submit.py: {shlex.join(command)} printed no job id", file=sys.stderr)
         return 1

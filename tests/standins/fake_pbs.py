@@ -21,6 +21,9 @@ status recorded for qstat. Failure injection, for the tests of Snakemake's react
 - ``FAKE_PBS_TERM_WHEN=<job name>:<path>``: the first job of that name runs until <path> exists, then
   gets SIGTERM (SIGKILL 10 s later) and ends with Exit_status -29, as a job reaching its walltime.
 - ``FAKE_PBS_NO_HISTORY=1``: finished jobs are "Unknown Job Id" to qstat (server without job history).
+- ``FAKE_PBS_HOLD=qsub:<path>`` / ``qstat:<path>``: a slow server. qsub (after the job exists, before it
+  prints the id) or qstat (before it answers) writes ``<name>.held`` in $FAKE_PBS_DIR and waits until
+  <path> exists, so a test can act while the call is in flight.
 
 mpirun execs the workflow's local launcher, ``python -m cycleaug.launch --nproc N --backend B -- CMD``
 (B from the training command's ``--backend``), so the real profile's mpirun command line runs on a
@@ -44,6 +47,15 @@ from records import Records, write_json
 STATE = Path(os.environ.get("FAKE_PBS_DIR", "/tmp/fake_pbs"))
 JOBS = STATE / "jobs"
 RECORDS = Records(STATE, first_id=1)
+
+
+def _hold(name: str) -> None:
+    target, _, path = os.environ.get("FAKE_PBS_HOLD", "").partition(":")
+    if target != name:
+        return
+    (STATE / f"{name}.held").touch()
+    while not Path(path).exists():
+        time.sleep(0.05)
 
 
 def _die(msg: str, code: int = 1) -> None:
@@ -112,6 +124,7 @@ def qsub(argv: list[str]) -> None:
     )
     job["runner_pid"] = runner.pid
     write_json(JOBS / f"{jobid}.json", job)
+    _hold("qsub")
     print(jobid)
 
 
@@ -172,6 +185,7 @@ def qstat(argv: list[str]) -> None:
     if argv[:2] != ["-x", "-f"] or len(argv) != 3:
         _die(f"fake qstat only answers `qstat -x -f JOBID`, got {argv}", 2)
     jobid = argv[2]
+    _hold("qstat")
     path = JOBS / f"{jobid}.json"
     if not path.exists():
         _die(f"qstat: Unknown Job Id {jobid}", 153)
