@@ -34,6 +34,8 @@ test: $(STAMP) $(HVD_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint --profile profiles/demo
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 

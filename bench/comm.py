@@ -34,19 +34,22 @@ BUCKET = 25 * 2**20
 
 def nets(ngf: int, n_blocks: int):
     import torch
-
     from cycleaug.cyclegan.networks import NLayerDiscriminator, ResnetGenerator, init_weights
 
     torch.manual_seed(0)
-    return (init_weights(ResnetGenerator(3, 3, ngf, n_blocks)), init_weights(ResnetGenerator(3, 3, ngf, n_blocks)),
-            init_weights(NLayerDiscriminator(3, ngf)), init_weights(NLayerDiscriminator(3, ngf)))
+    return (
+        init_weights(ResnetGenerator(3, 3, ngf, n_blocks)),
+        init_weights(ResnetGenerator(3, 3, ngf, n_blocks)),
+        init_weights(NLayerDiscriminator(3, ngf)),
+        init_weights(NLayerDiscriminator(3, ngf)),
+    )
 
 
 def copy_back(buf, tensors) -> None:
     """Scatter a flat buffer back into the tensors it was concatenated from."""
     off = 0
     for t in tensors:
-        t.copy_(buf[off:off + t.numel()].view_as(t))
+        t.copy_(buf[off : off + t.numel()].view_as(t))
         off += t.numel()
 
 
@@ -55,8 +58,12 @@ def worker_torch(cfg: dict) -> dict:
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}",
-                            rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}",
+        rank=int(os.environ["RANK"]),
+        world_size=int(os.environ["WORLD_SIZE"]),
+    )
     n = dist.get_world_size()
     all_nets = nets(cfg["ngf"], cfg["n_blocks"])
     grads = [torch.randn_like(p) for net in all_nets for p in net.parameters()]
@@ -86,13 +93,17 @@ def worker_torch(cfg: dict) -> dict:
 
     w, it, bar = cfg["warmup"], cfg["iters"], dist.barrier
     res = {"world_size": n, "parameters": nbytes // 4, "bytes_fp32": nbytes, "tensors": len(grads), "methods": {}}
-    for name, fn, sent in (("per_tensor", per_tensor, nbytes), ("flat", flat, nbytes), ("buckets_25MiB", buckets, nbytes),
-                           ("flat_fp16", lambda: flat(torch.float16), nbytes // 2)):
+    for name, fn, sent in (
+        ("per_tensor", per_tensor, nbytes),
+        ("flat", flat, nbytes),
+        ("buckets_25MiB", buckets, nbytes),
+        ("flat_fp16", lambda: flat(torch.float16), nbytes // 2),
+    ):
         res["methods"][name] = {"bytes": sent, **common.summary(common.timeit(fn, w, it, bar))}
 
     # Overlap with backward: G_A -> D_A on a small image, the gradients of both allreduced.
-    from torch.nn.parallel import DistributedDataParallel as DDP
     from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+    from torch.nn.parallel import DistributedDataParallel as DDP
 
     G, _, Dn, _ = all_nets
     model = torch.nn.Sequential(G, Dn)
@@ -113,10 +124,13 @@ def worker_torch(cfg: dict) -> dict:
     ddp16 = DDP(torch.nn.Sequential(*nets(cfg["ngf"], cfg["n_blocks"])[::2]))
     ddp16.register_comm_hook(None, default_hooks.fp16_compress_hook)
     compute = common.summary(common.timeit(lambda: fwd_bwd(model), w, it, bar))
-    res["overlap"] = {"image_size": cfg["overlap_size"], "compute_only": compute,
-                      "backward_then_flat_allreduce": common.summary(common.timeit(no_overlap, w, it, bar)),
-                      "ddp_overlapped": common.summary(common.timeit(lambda: fwd_bwd(ddp), w, it, bar)),
-                      "ddp_overlapped_fp16_hook": common.summary(common.timeit(lambda: fwd_bwd(ddp16), w, it, bar))}
+    res["overlap"] = {
+        "image_size": cfg["overlap_size"],
+        "compute_only": compute,
+        "backward_then_flat_allreduce": common.summary(common.timeit(no_overlap, w, it, bar)),
+        "ddp_overlapped": common.summary(common.timeit(lambda: fwd_bwd(ddp), w, it, bar)),
+        "ddp_overlapped_fp16_hook": common.summary(common.timeit(lambda: fwd_bwd(ddp16), w, it, bar)),
+    }
     dist.destroy_process_group()
     return res
 
@@ -143,9 +157,11 @@ def worker_horovod(cfg: dict) -> dict:
         hvd.allreduce(torch.zeros(1), name="barrier")
 
     res = {"world_size": hvd.size(), "bytes_fp32": nbytes, "methods": {}}
-    for name, comp, sent in (("horovod_fused", hvd.Compression.none, nbytes),
-                             ("horovod_fused_fp16", hvd.Compression.fp16, nbytes // 2)):
-        times = common.timeit(lambda: allreduce(comp), cfg["warmup"], cfg["iters"], barrier)
+    for name, comp, sent in (
+        ("horovod_fused", hvd.Compression.none, nbytes),
+        ("horovod_fused_fp16", hvd.Compression.fp16, nbytes // 2),
+    ):
+        times = common.timeit(lambda comp=comp: allreduce(comp), cfg["warmup"], cfg["iters"], barrier)
         res["methods"][name] = {"bytes": sent, **common.summary(times)}
     hvd.shutdown()
     return res
@@ -154,9 +170,24 @@ def worker_horovod(cfg: dict) -> dict:
 def launch(backend: str, cfg: dict, timeout: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "cycleaug.launch", "--nproc", "2", "--backend", backend, "--",
-               sys.executable, str(HERE / "comm.py"), "--worker", backend, "--worker-out", str(out),
-               "--worker-config", json.dumps(cfg)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "cycleaug.launch",
+            "--nproc",
+            "2",
+            "--backend",
+            backend,
+            "--",
+            sys.executable,
+            str(HERE / "comm.py"),
+            "--worker",
+            backend,
+            "--worker-out",
+            str(out),
+            "--worker-config",
+            json.dumps(cfg),
+        ]
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(common.ROOT / "workflow"))
         proc = subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
@@ -179,8 +210,11 @@ def main(argv=None) -> int:
             Path(args.worker_out).write_text(json.dumps(res))
         return 0
 
-    cfg = ({"ngf": 8, "n_blocks": 1, "warmup": 1, "iters": 2, "overlap_size": 32} if args.quick else
-           {"ngf": 64, "n_blocks": 9, "warmup": 1, "iters": 5, "overlap_size": 64})
+    cfg = (
+        {"ngf": 8, "n_blocks": 1, "warmup": 1, "iters": 2, "overlap_size": 32}
+        if args.quick
+        else {"ngf": 64, "n_blocks": 9, "warmup": 1, "iters": 5, "overlap_size": 64}
+    )
     res = launch("torch", cfg, timeout=900)
     hv = {"skipped": "--no-horovod"}
     if not args.no_horovod:
@@ -193,22 +227,37 @@ def main(argv=None) -> int:
     rows = []
     for source in (res, hv):
         for name, m in source.get("methods", {}).items():
-            rows.append({"method": name, "MB": m["bytes"] / 1e6, "median_s": m["median_s"],
-                         "GB_per_s": m["bytes"] / m["median_s"] / 1e9})
+            rows.append(
+                {
+                    "method": name,
+                    "MB": m["bytes"] / 1e6,
+                    "median_s": m["median_s"],
+                    "GB_per_s": m["bytes"] / m["median_s"] / 1e9,
+                }
+            )
     flat = res.get("methods", {}).get("flat", {}).get("median_s")
     for r in rows:
         r["vs_flat"] = flat / r["median_s"] if flat else None
     if rows:
-        common.table(rows, ["method", "MB", "median_s", "GB_per_s", "vs_flat"],
-                     title=f"allreduce of one iteration's G+D gradients, 2 processes, Gloo "
-                           f"({res.get('parameters', 0):,} parameters, ngf {cfg['ngf']}); vs_flat = speed-up over one flat fp32 buffer")
+        common.table(
+            rows,
+            ["method", "MB", "median_s", "GB_per_s", "vs_flat"],
+            title=f"allreduce of one iteration's G+D gradients, 2 processes, Gloo "
+            f"({res.get('parameters', 0):,} parameters, ngf {cfg['ngf']}); vs_flat = speed-up over one flat fp32 buffer",
+        )
     if "overlap" in res:
         o = res["overlap"]
         orows = [{"method": k, "median_s": v["median_s"]} for k, v in o.items() if isinstance(v, dict)]
-        common.table(orows, ["method", "median_s"], title=f"forward+backward of G_A and D_A at {o['image_size']} px "
-                                                          "plus gradient allreduce, 2 processes")
-    common.write("comm", {"config": cfg, "torch": res, "horovod": hv,
-                          "bytes_per_iteration_fp32": res.get("bytes_fp32")}, args.out_dir)
+        common.table(
+            orows,
+            ["method", "median_s"],
+            title=f"forward+backward of G_A and D_A at {o['image_size']} px plus gradient allreduce, 2 processes",
+        )
+    common.write(
+        "comm",
+        {"config": cfg, "torch": res, "horovod": hv, "bytes_per_iteration_fp32": res.get("bytes_fp32")},
+        args.out_dir,
+    )
     return 0 if "error" not in res else 1
 
 

@@ -80,8 +80,12 @@ def timeit(fn: Callable[[], object], warmup: int, iters: int, sync: Callable[[],
 
 
 def summary(times: Sequence[float]) -> dict:
-    return {"times_s": [round(t, 6) for t in times], "median_s": statistics.median(times),
-            "min_s": min(times), "mean_s": statistics.fmean(times)}
+    return {
+        "times_s": [round(t, 6) for t in times],
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "mean_s": statistics.fmean(times),
+    }
 
 
 def table(rows: Sequence[dict], columns: Sequence[str], title: str | None = None) -> str:
@@ -106,8 +110,13 @@ def write(name: str, payload: dict, out_dir: str | os.PathLike = RESULTS, device
     from cycleaug.atomic import atomic_path
 
     out = Path(out_dir) / f"{name}.json"
-    doc = {"benchmark": name, "command": [Path(sys.executable).name, *sys.argv],
-           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(device), **payload}
+    doc = {
+        "benchmark": name,
+        "command": [Path(sys.executable).name, *sys.argv],
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(device),
+        **payload,
+    }
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     print(f"wrote {out}", flush=True)

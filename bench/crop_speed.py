@@ -13,14 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 
 def make_set(root: Path, n: int, width: int, height: int) -> tuple[Path, Path]:
-    from PIL import Image
-
     from cycleaug.labels import Box, Frame, write_frames
+    from PIL import Image
 
     rng = np.random.default_rng(0)
     images = root / "images"
@@ -61,12 +59,22 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             summary = crop_images(images, labels, out, size=size, workers=w)
             sec = time.perf_counter() - t
-            rows.append({"workers": w, "images": summary["visited"], "crops": summary["crops"], "seconds": sec,
-                         "images_per_s": summary["visited"] / sec})
+            rows.append(
+                {
+                    "workers": w,
+                    "images": summary["visited"],
+                    "crops": summary["crops"],
+                    "seconds": sec,
+                    "images_per_s": summary["visited"] / sec,
+                }
+            )
     for r in rows:
         r["vs_1_worker"] = r["images_per_s"] / rows[0]["images_per_s"]
-    common.table(rows, ["workers", "images", "crops", "seconds", "images_per_s", "vs_1_worker"],
-                 title=f"crop {args.n} {width}x{height} JPEGs to {size}x{size} PNG")
+    common.table(
+        rows,
+        ["workers", "images", "crops", "seconds", "images_per_s", "vs_1_worker"],
+        title=f"crop {args.n} {width}x{height} JPEGs to {size}x{size} PNG",
+    )
     common.write("crop_speed", {"config": vars(args), "rows": rows}, args.out_dir)
     return 0
 

@@ -29,10 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from cycleaug.cyclegan.data import Item, UnalignedCrops, epoch_plan  # noqa: E402
 from cycleaug.cyclegan.distributed import Comm, DistEnv  # noqa: E402
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, FastConfig, ModelConfig  # noqa: E402
@@ -88,10 +86,20 @@ def build(variant: dict, mcfg: ModelConfig, device: torch.device, seed: int = 0)
         import itertools
 
         betas = (mcfg.beta1, 0.999)
-        model.opt_G = torch.optim.Adam(itertools.chain(model.G_A.parameters(), model.G_B.parameters()),
-                                       lr=mcfg.lr, betas=betas, foreach=False, fused=False)
-        model.opt_D = torch.optim.Adam(itertools.chain(model.D_A.parameters(), model.D_B.parameters()),
-                                       lr=mcfg.lr, betas=betas, foreach=False, fused=False)
+        model.opt_G = torch.optim.Adam(
+            itertools.chain(model.G_A.parameters(), model.G_B.parameters()),
+            lr=mcfg.lr,
+            betas=betas,
+            foreach=False,
+            fused=False,
+        )
+        model.opt_D = torch.optim.Adam(
+            itertools.chain(model.D_A.parameters(), model.D_B.parameters()),
+            lr=mcfg.lr,
+            betas=betas,
+            foreach=False,
+            fused=False,
+        )
     return model
 
 
@@ -118,9 +126,14 @@ def throughput(name: str, args, crops, device: torch.device) -> dict:
     times = common.timeit(step_fn(model, data, variant, device), args.warmup, args.iters, sync)
     s = common.summary(times)
     fast: FastConfig = variant["fast"]
-    return {"variant": name, "cache_images": variant["cache"], **asdict(fast),
-            "amp_dtype": str(model.amp_dtype).replace("torch.", "") if model.amp_dtype else "float32",
-            **s, "images_per_s": 1.0 / s["median_s"]}
+    return {
+        "variant": name,
+        "cache_images": variant["cache"],
+        **asdict(fast),
+        "amp_dtype": str(model.amp_dtype).replace("torch.", "") if model.amp_dtype else "float32",
+        **s,
+        "images_per_s": 1.0 / s["median_s"],
+    }
 
 
 def run_losses(variant: dict, crops, device, steps: int, size: int, ngf: int, data_seed: int) -> list[list[float]]:
@@ -140,12 +153,26 @@ def loss_check(args, crops, device) -> dict:
     for k, name in enumerate(LOSS_NAMES):
         d_fast = float(np.abs(f[:, k] - p[:, k]).mean())
         d_noise = float(np.abs(o[:, k] - p[:, k]).mean())
-        rows.append({"loss": name, "plain_mean": float(p[:, k].mean()), "ours_mean": float(f[:, k].mean()),
-                     "mean_abs_diff_ours": d_fast, "mean_abs_diff_seed": d_noise,
-                     "within_noise": d_fast <= d_noise})
-    return {"steps": args.loss_steps, "size": args.loss_size, "ngf": args.loss_ngf, "rows": rows,
-            "all_within_noise": all(r["within_noise"] for r in rows),
-            "plain": plain, "other_seed": other, "ours": ours}
+        rows.append(
+            {
+                "loss": name,
+                "plain_mean": float(p[:, k].mean()),
+                "ours_mean": float(f[:, k].mean()),
+                "mean_abs_diff_ours": d_fast,
+                "mean_abs_diff_seed": d_noise,
+                "within_noise": d_fast <= d_noise,
+            }
+        )
+    return {
+        "steps": args.loss_steps,
+        "size": args.loss_size,
+        "ngf": args.loss_ngf,
+        "rows": rows,
+        "all_within_noise": all(r["within_noise"] for r in rows),
+        "plain": plain,
+        "other_seed": other,
+        "ours": ours,
+    }
 
 
 def main(argv=None) -> int:
@@ -155,7 +182,9 @@ def main(argv=None) -> int:
     p.add_argument("--ngf", type=int, default=64, help="generator/discriminator width (default 64)")
     p.add_argument("--n-blocks", type=int, default=9)
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations per variant (default 1)")
-    p.add_argument("--iters", type=int, default=2, help="timed iterations per variant (default 2: a CPU step takes seconds)")
+    p.add_argument(
+        "--iters", type=int, default=2, help="timed iterations per variant (default 2: a CPU step takes seconds)"
+    )
     p.add_argument("--variants", default="baseline,ours")
     p.add_argument("--ablation", action="store_true", help="also each switch alone (CUDA adds fp16, compile)")
     p.add_argument("--loss-steps", type=int, default=25)
@@ -190,20 +219,33 @@ def main(argv=None) -> int:
         for r in rows:
             if "images_per_s" in r:
                 r["speedup"] = r["images_per_s"] / base
-        common.table(rows, ["variant", "amp_dtype", "median_s", "images_per_s", "speedup", "error"],
-                     title=f"CycleGAN step, {args.size}x{args.size}, ngf {args.ngf}, {args.n_blocks} blocks, "
-                           f"batch 1, {args.device} ({args.warmup} warm-up + {args.iters} timed iterations)")
+        common.table(
+            rows,
+            ["variant", "amp_dtype", "median_s", "images_per_s", "speedup", "error"],
+            title=f"CycleGAN step, {args.size}x{args.size}, ngf {args.ngf}, {args.n_blocks} blocks, "
+            f"batch 1, {args.device} ({args.warmup} warm-up + {args.iters} timed iterations)",
+        )
         small = make_crops(Path(tmp) / "small", 8, args.loss_size, seed=1)
         losses = loss_check(args, small, device)
-        common.table(losses["rows"], ["loss", "plain_mean", "ours_mean", "mean_abs_diff_ours", "mean_abs_diff_seed",
-                                      "within_noise"],
-                     title=f"losses over {args.loss_steps} steps at {args.loss_size} px, ngf {args.loss_ngf}: "
-                           "ours vs plain fp32, against plain fp32 with another data seed")
+        common.table(
+            losses["rows"],
+            ["loss", "plain_mean", "ours_mean", "mean_abs_diff_ours", "mean_abs_diff_seed", "within_noise"],
+            title=f"losses over {args.loss_steps} steps at {args.loss_size} px, ngf {args.loss_ngf}: "
+            "ours vs plain fp32, against plain fp32 with another data seed",
+        )
     ours = next((r for r in rows if r["variant"] == "ours"), {})
-    common.write(args.name, {
-        "config": vars(args), "rows": rows,
-        "speedup_ours": ours.get("speedup"), "target_speedup": 2.0 if device.type == "cuda" else 1.3,
-        "loss_check": losses}, args.out_dir, device=args.device)
+    common.write(
+        args.name,
+        {
+            "config": vars(args),
+            "rows": rows,
+            "speedup_ours": ours.get("speedup"),
+            "target_speedup": 2.0 if device.type == "cuda" else 1.3,
+            "loss_check": losses,
+        },
+        args.out_dir,
+        device=args.device,
+    )
     return 0
 
 

@@ -38,8 +38,9 @@ def main(argv=None) -> int:
                 continue
             cpu = float(row.get("cpu_time") or 0) if (row.get("cpu_time") or "NA") != "NA" else 0.0
             rss = float(row.get("max_rss") or 0) if (row.get("max_rss") or "NA") != "NA" else 0.0
-            jobs.append({"stage": stage, "job": str(rel.with_suffix("")), "seconds": s, "cpu_seconds": cpu,
-                         "max_rss_mb": rss})
+            jobs.append(
+                {"stage": stage, "job": str(rel.with_suffix("")), "seconds": s, "cpu_seconds": cpu, "max_rss_mb": rss}
+            )
             st = stages[stage]
             st["jobs"] += 1
             st["seconds"] += s
@@ -50,8 +51,11 @@ def main(argv=None) -> int:
     rows.append({"stage": "total (sum of job times)", "jobs": len(jobs), "seconds": total})
     if not jobs:
         print(f"demo_stages: no benchmark files under {root}; run `make demo` first", file=sys.stderr)
-    common.table(rows, ["stage", "jobs", "seconds", "cpu_seconds", "max_rss_mb"],
-                 title=f"demo wall time per stage ({root}); the sum exceeds the run's wall time when jobs ran in parallel")
+    common.table(
+        rows,
+        ["stage", "jobs", "seconds", "cpu_seconds", "max_rss_mb"],
+        title=f"demo wall time per stage ({root}); the sum exceeds the run's wall time when jobs ran in parallel",
+    )
     common.write("demo_stages", {"benchmarks": str(root), "stages": rows, "jobs": jobs}, args.out_dir)
     return 0
 

@@ -17,12 +17,10 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-
 import numpy as np  # noqa: E402
 
 
@@ -62,11 +60,22 @@ def coco_ap50(gt_frames, pred_frames) -> float:
     anns, k = [], 1
     for i, f in enumerate(gt_frames):
         for b in f.boxes:
-            anns.append({"id": k, "image_id": i, "category_id": 1, "iscrowd": 0, "area": b.width * b.height,
-                         "bbox": [b.x1, b.y1, b.width, b.height]})
+            anns.append(
+                {
+                    "id": k,
+                    "image_id": i,
+                    "category_id": 1,
+                    "iscrowd": 0,
+                    "area": b.width * b.height,
+                    "bbox": [b.x1, b.y1, b.width, b.height],
+                }
+            )
             k += 1
-    dets = [{"image_id": i, "category_id": 1, "bbox": [b.x1, b.y1, b.width, b.height], "score": b.score}
-            for i, f in enumerate(pred_frames) for b in f.boxes]
+    dets = [
+        {"image_id": i, "category_id": 1, "bbox": [b.x1, b.y1, b.width, b.height], "score": b.score}
+        for i, f in enumerate(pred_frames)
+        for b in f.boxes
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
@@ -94,16 +103,32 @@ def main(argv=None) -> int:
     out = {}
     ours = common.timeit(lambda: out.__setitem__("ours", evaluate_frames(gt, pred)), 0, args.repeats)
     coco = common.timeit(lambda: out.__setitem__("coco", coco_ap50(gt, pred)), 0, args.repeats)
-    rows = [{"tool": "cycleaug evaluate (darknet map)", "AP50": out["ours"].ap[0] if hasattr(out["ours"], "ap")
-             else None, **common.summary(ours)},
-            {"tool": "pycocotools COCOeval AP@0.5", "AP50": out["coco"], **common.summary(coco)}]
+    rows = [
+        {
+            "tool": "cycleaug evaluate (darknet map)",
+            "AP50": out["ours"].ap[0] if hasattr(out["ours"], "ap") else None,
+            **common.summary(ours),
+        },
+        {"tool": "pycocotools COCOeval AP@0.5", "AP50": out["coco"], **common.summary(coco)},
+    ]
     for r in rows:
         r["vs_pycocotools"] = rows[1]["median_s"] / r["median_s"]
-    common.table(rows, ["tool", "AP50", "median_s", "vs_pycocotools"],
-                 title=f"evaluation of {args.images} images x {args.dets} detections (APs differ by definition)")
-    common.write("evaluate_speed", {"config": vars(args), "rows": rows, "speedup": rows[0]["vs_pycocotools"],
-                                    "target_speedup": 5.0, "note": "AP values differ by definition (see docstring)"},
-                 args.out_dir)
+    common.table(
+        rows,
+        ["tool", "AP50", "median_s", "vs_pycocotools"],
+        title=f"evaluation of {args.images} images x {args.dets} detections (APs differ by definition)",
+    )
+    common.write(
+        "evaluate_speed",
+        {
+            "config": vars(args),
+            "rows": rows,
+            "speedup": rows[0]["vs_pycocotools"],
+            "target_speedup": 5.0,
+            "note": "AP values differ by definition (see docstring)",
+        },
+        args.out_dir,
+    )
     return 0
 
 

@@ -34,10 +34,9 @@ def main(argv=None) -> int:
         os.environ["TORCH_HOME"] = str(Path(tmp) / "torch")  # before pytorch_fid resolves its cache dir
         import numpy as np
         import torch
+        from cycleaug import fid
         from pytorch_fid.fid_score import get_activations
         from pytorch_fid.inception import InceptionV3
-
-        from cycleaug import fid
 
         state = fid.random_init_state_dict()
         weights = Path(tmp) / "torch" / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"
@@ -52,7 +51,7 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         ref_model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[args.dims]]).eval()
         load_ref = time.perf_counter() - t
-        warm = files[:args.batch_size]  # one untimed batch each (oneDNN primitive creation, page cache)
+        warm = files[: args.batch_size]  # one untimed batch each (oneDNN primitive creation, page cache)
         fid.compute_activations(warm, ours_model, args.batch_size, "cpu", workers=0)
         get_activations([str(f) for f in warm], ref_model, args.batch_size, args.dims, "cpu", num_workers=0)
         t = time.perf_counter()
@@ -60,8 +59,9 @@ def main(argv=None) -> int:
         rows.append({"tool": "cycleaug fid", "model_load_s": load_ours, "extract_s": time.perf_counter() - t})
 
         t = time.perf_counter()
-        feats["pytorch_fid"] = get_activations([str(f) for f in files], ref_model, args.batch_size, args.dims, "cpu",
-                                               num_workers=0)
+        feats["pytorch_fid"] = get_activations(
+            [str(f) for f in files], ref_model, args.batch_size, args.dims, "cpu", num_workers=0
+        )
         rows.append({"tool": "pytorch-fid", "model_load_s": load_ref, "extract_s": time.perf_counter() - t})
         for r in rows:
             r["images_per_s"] = args.n / r["extract_s"]
@@ -69,11 +69,23 @@ def main(argv=None) -> int:
         for r in rows:
             r["vs_pytorch_fid"] = r["images_per_s"] / rows[1]["images_per_s"]
         diff = float(np.abs(feats["cycleaug"] - feats["pytorch_fid"]).max())
-        common.table(rows, ["tool", "model_load_s", "extract_s", "images_per_s", "vs_pytorch_fid"],
-                     title=f"FID features of {args.n} {args.size}px PNGs, dims {args.dims}, batch {args.batch_size}, "
-                           f"CPU; max |feature difference| {diff:.3g}")
-    common.write("fid_speed", {"config": vars(args), "rows": rows, "speedup": ratio, "target_speedup": 1.0,
-                               "max_abs_feature_difference": diff}, args.out_dir)
+        common.table(
+            rows,
+            ["tool", "model_load_s", "extract_s", "images_per_s", "vs_pytorch_fid"],
+            title=f"FID features of {args.n} {args.size}px PNGs, dims {args.dims}, batch {args.batch_size}, "
+            f"CPU; max |feature difference| {diff:.3g}",
+        )
+    common.write(
+        "fid_speed",
+        {
+            "config": vars(args),
+            "rows": rows,
+            "speedup": ratio,
+            "target_speedup": 1.0,
+            "max_abs_feature_difference": diff,
+        },
+        args.out_dir,
+    )
     return 0
 
 

@@ -24,27 +24,39 @@ def root() -> Path:
     return ROOT
 
 
-def run_cli(*args: str, cwd: Path | None = None, check: bool = True, env: dict | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, check: bool = True, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run the installed `cycleaug` console script as a user would."""
     proc = subprocess.run(
-        [str(BIN / "cycleaug"), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=timeout,
+        [str(BIN / "cycleaug"), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"cycleaug {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
 
 
-def run_snakemake(*args: str, cwd: Path = ROOT, check: bool = True, env: dict | None = None,
-                  timeout: float = 1800) -> subprocess.CompletedProcess:
+def run_snakemake(
+    *args: str, cwd: Path = ROOT, check: bool = True, env: dict | None = None, timeout: float = 1800
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [str(BIN / "snakemake"), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=timeout,
+        [str(BIN / "snakemake"), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(map(str, args))} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(map(str, args))} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
     return proc
 
 

@@ -16,7 +16,6 @@ import json
 import sys
 
 import torch
-
 from cycleaug.cyclegan.data import Item, UnalignedCrops
 from cycleaug.cyclegan.distributed import setup
 from cycleaug.cyclegan.model import CycleGAN, FastConfig, ModelConfig
@@ -33,8 +32,13 @@ def batch(spec: dict | None = None):
     if "crops" not in spec:
         g = torch.Generator().manual_seed(123)
         return torch.rand(2, 3, SIZE, SIZE, generator=g) * 2 - 1, torch.rand(2, 3, SIZE, SIZE, generator=g) * 2 - 1
-    data = UnalignedCrops(f"{spec['crops']}/A", f"{spec['crops']}/B", load_size=SIZE + 4, crop_size=SIZE,
-                          cache=spec.get("cache_images", False))
+    data = UnalignedCrops(
+        f"{spec['crops']}/A",
+        f"{spec['crops']}/B",
+        load_size=SIZE + 4,
+        crop_size=SIZE,
+        cache=spec.get("cache_images", False),
+    )
     items = [data[item] for item in ITEMS]
     return torch.stack([i["A"] for i in items]), torch.stack([i["B"] for i in items])
 
@@ -57,7 +61,7 @@ def main(out: str, backend: str, steps: int, spec: dict) -> None:
     model.broadcast()
     a, b = batch(spec)
     r = comm.rank
-    train_steps(model, a[r:r + 1], b[r:r + 1], steps)
+    train_steps(model, a[r : r + 1], b[r : r + 1], steps)
     if r == 0:
         torch.save({name: net.state_dict() for name, net in model.nets.items()}, out)
     comm.close()

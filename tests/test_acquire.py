@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from cycleaug import acquire
 from cycleaug.acquire import ChecksumError, UnsafeArchiveError, check_sources, download, extract, fetch
 from cycleaug.errors import CycleAugError
@@ -221,8 +220,12 @@ def test_cli_exit_status_and_message_for_a_bad_checksum(server, tmp_path):
     data = payload(10_000)
     server.files["/w.bin"] = data
     wrong = "f" * 32
-    res = subprocess.run([str(CYCLEAUG), "fetch", "--url", f"{server.url}/w.bin", "--out", str(tmp_path / "w.bin"),
-                          "--md5", wrong], capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [str(CYCLEAUG), "fetch", "--url", f"{server.url}/w.bin", "--out", str(tmp_path / "w.bin"), "--md5", wrong],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2
     assert "cycleaug fetch: error:" in res.stderr
     assert f"expected {wrong}" in res.stderr and f"actual {hashlib.md5(data).hexdigest()}" in res.stderr
@@ -369,8 +372,11 @@ def test_links_inside_the_target_are_kept(tmp_path):
 
 def test_backslash_names_become_folders(tmp_path):
     # What an archive made on Windows looks like to a POSIX reader (the SYNTHIA .rar files).
-    arc = write(tmp_path, "a.zip", make_zip({"RAND_CITYSCAPES\\RGB\\0000000.png": b"rgb",
-                                             "RAND_CITYSCAPES\\GT\\LABELS\\0000000.png": b"gt"}))
+    arc = write(
+        tmp_path,
+        "a.zip",
+        make_zip({"RAND_CITYSCAPES\\RGB\\0000000.png": b"rgb", "RAND_CITYSCAPES\\GT\\LABELS\\0000000.png": b"gt"}),
+    )
     dest = extract(arc, tmp_path / "synthia", strip=1, expect=["RGB", "GT/LABELS"])
     assert (dest / "RGB" / "0000000.png").read_bytes() == b"rgb"
     assert (dest / "GT" / "LABELS" / "0000000.png").read_bytes() == b"gt"
@@ -424,8 +430,11 @@ def test_external_tool_path_lists_checks_and_extracts(tmp_path, monkeypatch):
     # No rar writer is free software, so the .rar path is exercised with bsdtar on tar archives.
     monkeypatch.setattr(acquire, "archive_kind", lambda path: "rar")
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/bsdtar" if name == "bsdtar" else None)
-    good = write(tmp_path, "good.tar", make_tar([("RAND_CITYSCAPES/RGB/0.png", b"rgb"),
-                                                 ("RAND_CITYSCAPES/GT/LABELS/0.png", b"gt")], mode="w"))
+    good = write(
+        tmp_path,
+        "good.tar",
+        make_tar([("RAND_CITYSCAPES/RGB/0.png", b"rgb"), ("RAND_CITYSCAPES/GT/LABELS/0.png", b"gt")], mode="w"),
+    )
     dest = extract(good, tmp_path / "work" / "sub" / "synthia", strip=1, expect=["RGB", "GT/LABELS"])
     assert (dest / "GT" / "LABELS" / "0.png").read_bytes() == b"gt"
     shutil.rmtree(tmp_path / "work")
@@ -443,8 +452,13 @@ def real_config():
     cfg["data"]["source"] = "real"
     cfg["detector"]["pretrained"] = True
     cfg["fid"]["weights"] = "pretrained"
-    for src in (cfg["data"]["bdd100k"]["images"], cfg["data"]["bdd100k"]["labels"], cfg["data"]["synthia"]["archive"],
-                cfg["pretrained"]["darknet53"], cfg["pretrained"]["inception"]):
+    for src in (
+        cfg["data"]["bdd100k"]["images"],
+        cfg["data"]["bdd100k"]["labels"],
+        cfg["data"]["synthia"]["archive"],
+        cfg["pretrained"]["darknet53"],
+        cfg["pretrained"]["inception"],
+    ):
         src["url"] = None
     return cfg
 
@@ -460,8 +474,9 @@ def test_check_sources_names_what_to_download_from_where_and_where_to_put_it(rea
     assert "http://synthia-dataset.net/downloads/" in by_key["data.synthia.archive"]
     assert "SYNTHIA_RAND_CITYSCAPES.rar" in by_key["data.synthia.archive"]
     assert "https://pjreddie.com/media/files/darknet53.conv.74" in by_key["pretrained.darknet53"]
-    assert ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-            "pt_inception-2015-12-05-6726825d.pth") in by_key["pretrained.inception"]
+    assert (
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+    ) in by_key["pretrained.inception"]
 
 
 def test_check_sources_accepts_a_url_a_local_file_or_an_unpacked_copy(real_config, tmp_path):
@@ -494,11 +509,18 @@ def test_check_sources_follows_the_label_format(real_config, tmp_path):
 
 @pytest.mark.parametrize("label_format", ["legacy", "det20"])
 def test_acquire_rules_fetch_verify_and_unpack_into_the_raw_layout(real_config, tmp_path, label_format):
-    images = make_zip({"bdd100k/images/100k/train/a.jpg": b"a", "bdd100k/images/100k/val/b.jpg": b"b",
-                       "bdd100k/images/100k/test/c.jpg": b"c"})
+    images = make_zip(
+        {
+            "bdd100k/images/100k/train/a.jpg": b"a",
+            "bdd100k/images/100k/val/b.jpg": b"b",
+            "bdd100k/images/100k/test/c.jpg": b"c",
+        }
+    )
     # The archives' layouts as the BDD100K docs list them (doc/source/download.rst).
-    label_files = {"legacy": ["bdd100k_labels_images_train.json", "bdd100k_labels_images_val.json"],
-                   "det20": ["det_20/det_train.json", "det_20/det_val.json"]}[label_format]
+    label_files = {
+        "legacy": ["bdd100k_labels_images_train.json", "bdd100k_labels_images_val.json"],
+        "det20": ["det_20/det_train.json", "det_20/det_val.json"],
+    }[label_format]
     labels = make_zip({f"bdd100k/labels/{f}": b"[]" for f in label_files})
     synthia = make_tar([("RAND_CITYSCAPES/RGB/0000000.png", b"rgb"), ("RAND_CITYSCAPES/GT/LABELS/0000000.png", b"gt")])
     weights = payload(1000)
@@ -513,14 +535,24 @@ def test_acquire_rules_fetch_verify_and_unpack_into_the_raw_layout(real_config, 
     cfg["pretrained"]["darknet53"].update(path="darknet53.conv.74", sha256=sha256(weights))
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     (tmp_path / "Snakefile").write_text(
-        'configfile: "config.yaml"\n\nDATA = config["data_dir"]\n\n'
-        f'include: "{REPO}/workflow/rules/acquire.smk"\n')
+        f'configfile: "config.yaml"\n\nDATA = config["data_dir"]\n\ninclude: "{REPO}/workflow/rules/acquire.smk"\n'
+    )
     env = dict(os.environ, PATH=f"{CYCLEAUG.parent}{os.pathsep}{os.environ['PATH']}")
     data = cfg["data_dir"]
-    targets = [f"{data}/raw/bdd100k/images", f"{data}/raw/bdd100k/labels/{label_files[0]}",
-               f"{data}/raw/synthia", f"{data}/pretrained/darknet53.conv.74"]
-    res = subprocess.run([str(CYCLEAUG.with_name("snakemake")), "--cores", "1", *targets],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    targets = [
+        f"{data}/raw/bdd100k/images",
+        f"{data}/raw/bdd100k/labels/{label_files[0]}",
+        f"{data}/raw/synthia",
+        f"{data}/pretrained/darknet53.conv.74",
+    ]
+    res = subprocess.run(
+        [str(CYCLEAUG.with_name("snakemake")), "--cores", "1", *targets],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / data / "raw/bdd100k/images/100k/val/b.jpg").read_bytes() == b"b"
     assert (tmp_path / data / "raw/bdd100k/labels" / label_files[1]).read_bytes() == b"[]"

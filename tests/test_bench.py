@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from cycleaug.cyclegan.data import crop_flip, load_image, load_resized, normalize
 from cycleaug.cyclegan.distributed import Comm, DistEnv
 from cycleaug.cyclegan.model import CycleGAN, FastConfig, ModelConfig
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,8 +34,13 @@ KEYS = {
 
 def test_run_all_quick_writes_every_result(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick", "--out-dir", str(tmp_path)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick", "--out-dir", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     for name, keys in KEYS.items():
         doc = json.loads((tmp_path / f"{name}.json").read_text())

@@ -6,10 +6,9 @@ import copy
 
 import pytest
 import yaml
-
+from conftest import ROOT, run_snakemake
 from cycleaug.config_check import check_config, schema_errors
 from cycleaug.errors import CycleAugError
-from conftest import ROOT, run_snakemake
 
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 
@@ -79,8 +78,9 @@ def test_cross_key_checks(config):
 def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("crop:\n  size: big\ncyclegan:\n  backend: mpi\n")
-    proc = run_snakemake("--profile", "profiles/demo", "-n", "--configfile", "profiles/demo/demo.yaml", bad,
-                         check=False)
+    proc = run_snakemake(
+        "--profile", "profiles/demo", "-n", "--configfile", "profiles/demo/demo.yaml", bad, check=False
+    )
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "crop.size: 'big' is not of type 'integer'" in out

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import run_cli
 from cycleaug.data.crop import crop_images, crop_window, largest_box
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import Box, Frame, write_frames
+from PIL import Image
 
 
 def test_window_is_centred_on_the_box():
@@ -23,11 +22,14 @@ def test_window_is_centred_on_the_box():
     assert (x0 + x1) / 2 - 50.5 in (-0.5, 0.5) and (y0 + y1) / 2 - 50.5 in (-0.5, 0.5)
 
 
-@pytest.mark.parametrize("box, expected", [
-    (Box(0, 0, 10, 10), (0, 0, 32, 32)),  # crosses left and top: shifted right and down
-    (Box(190, 90, 200, 100), (168, 68, 200, 100)),  # crosses right and bottom: shifted left and up
-    (Box(-5, 40, 3, 60), (0, 34, 32, 66)),  # box partly outside the image
-])
+@pytest.mark.parametrize(
+    "box, expected",
+    [
+        (Box(0, 0, 10, 10), (0, 0, 32, 32)),  # crosses left and top: shifted right and down
+        (Box(190, 90, 200, 100), (168, 68, 200, 100)),  # crosses right and bottom: shifted left and up
+        (Box(-5, 40, 3, 60), (0, 34, 32, 66)),  # box partly outside the image
+    ],
+)
 def test_window_is_shifted_inside(box, expected):
     assert crop_window(box, 200, 100, 32) == expected
 
@@ -103,7 +105,8 @@ def test_small_and_corrupt_images_are_skipped(tmp_path):
     assert "smaller than the 32x32 crop" in reasons["img03.png"]
     assert "unreadable" in reasons["img05.png"] and "not found" in reasons["img07.png"]
     assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == sorted(
-        r["crop"] for r in _manifest(tmp_path / "out"))
+        r["crop"] for r in _manifest(tmp_path / "out")
+    )
 
 
 def test_holdout_max_images_and_determinism(tmp_path):
@@ -111,10 +114,23 @@ def test_holdout_max_images_and_determinism(tmp_path):
 
     def run(tag, seed, workers):
         out, held = tmp_path / f"out_{tag}", tmp_path / f"held_{tag}"
-        crop_images(images, labels, out, size=32, min_height=20, max_images=5, seed=seed,
-                    holdout=3, holdout_out=held, workers=workers)
-        return ({r["source"] for r in _manifest(out)}, {r["source"] for r in _manifest(held)},
-                {p.name: p.read_bytes() for p in out.glob("*.png")})
+        crop_images(
+            images,
+            labels,
+            out,
+            size=32,
+            min_height=20,
+            max_images=5,
+            seed=seed,
+            holdout=3,
+            holdout_out=held,
+            workers=workers,
+        )
+        return (
+            {r["source"] for r in _manifest(out)},
+            {r["source"] for r in _manifest(held)},
+            {p.name: p.read_bytes() for p in out.glob("*.png")},
+        )
 
     train, held, files = run("a", 0, 1)
     assert len(train) == 5 and len(held) == 3 and not train & held
@@ -127,15 +143,31 @@ def test_holdout_max_images_and_determinism(tmp_path):
 def test_too_few_crops_for_holdout(tmp_path):
     images, labels, _ = _scene(tmp_path, n=3)
     with pytest.raises(CycleAugError, match="need more than --holdout 3"):
-        crop_images(images, labels, tmp_path / "out", size=32, min_height=20, holdout=3,
-                    holdout_out=tmp_path / "held")
+        crop_images(images, labels, tmp_path / "out", size=32, min_height=20, holdout=3, holdout_out=tmp_path / "held")
     assert not (tmp_path / "out").exists() and not (tmp_path / "held").exists()
 
 
 def test_crop_cli(tmp_path):
     images, labels, _ = _scene(tmp_path, n=6)
-    run_cli("crop", "--images", images, "--labels", labels, "--out", tmp_path / "out", "--size", "32",
-            "--min-height", "20", "--holdout", "2", "--holdout-out", tmp_path / "held", "--workers", "2")
+    run_cli(
+        "crop",
+        "--images",
+        images,
+        "--labels",
+        labels,
+        "--out",
+        tmp_path / "out",
+        "--size",
+        "32",
+        "--min-height",
+        "20",
+        "--holdout",
+        "2",
+        "--holdout-out",
+        tmp_path / "held",
+        "--workers",
+        "2",
+    )
     assert len(_manifest(tmp_path / "out")) == 4 and len(_manifest(tmp_path / "held")) == 2
     bad = run_cli("crop", "--images", tmp_path / "nope", "--labels", labels, "--out", tmp_path / "x", check=False)
     assert bad.returncode == 2 and "image folder not found" in bad.stderr

@@ -9,25 +9,27 @@ import random
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from cycleaug.cyclegan.data import UnalignedCrops, epoch_plan, load_image, shard_size
 from cycleaug.cyclegan.distributed import detect_env
 from cycleaug.cyclegan.model import ModelConfig
 from cycleaug.cyclegan.pool import ImagePool
 from cycleaug.cyclegan.train import TrainConfig, lr_at
 from cycleaug.errors import CycleAugError
-
+from PIL import Image
 
 # ---- sharding (paper Sec. 3.2: each of n processes draws scale x D / n samples, scale 4) ------------
 
-@pytest.mark.parametrize("d,n,scale,expected", [
-    (4822, 4, 4, 4822),    # the paper's 4-GPU run: every process sees D samples per epoch
-    (4822, 512, 4, 38),    # 512 GPUs: ceil(37.67) (FACTS: ~37.7 iterations per epoch)
-    (4822, 64, 4, 302),
-    (10, 3, 1, 4),
-    (10, 1, 2.5, 25),
-])
+
+@pytest.mark.parametrize(
+    "d,n,scale,expected",
+    [
+        (4822, 4, 4, 4822),  # the paper's 4-GPU run: every process sees D samples per epoch
+        (4822, 512, 4, 38),  # 512 GPUs: ceil(37.67) (FACTS: ~37.7 iterations per epoch)
+        (4822, 64, 4, 302),
+        (10, 3, 1, 4),
+        (10, 1, 2.5, 25),
+    ],
+)
 def test_shard_size(d, n, scale, expected):
     assert shard_size(d, n, scale) == expected == math.ceil(scale * d / n)
 
@@ -64,6 +66,7 @@ def test_plan_indices():
 
 # ---- transforms (reference resize_and_crop, flip, Normalize(0.5, 0.5)) ------------------------------
 
+
 def test_load_image_scales_crops_and_flips(tmp_path):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
@@ -74,7 +77,7 @@ def test_load_image_scales_crops_and_flips(tmp_path):
         x, y = r.randint(0, 4), r.randint(0, 4)
         flip = r.random() < 0.5
         t = load_image(tmp_path / "x.png", load_size=20, crop_size=16, rng=random.Random(seed))
-        crop = img[y:y + 16, x:x + 16]
+        crop = img[y : y + 16, x : x + 16]
         if flip:
             crop = crop[:, ::-1]
         expected = (crop.astype(np.float32) / 255 - 0.5) / 0.5
@@ -106,6 +109,7 @@ def test_dataset_reads_crop_dirs(tmp_path):
 
 # ---- image pool (reference util/image_pool.py) ------------------------------------------------------
 
+
 def test_image_pool_semantics_and_state():
     assert ImagePool(0).query(t := torch.ones(2, 3, 4, 4)) is t
     pool = ImagePool(3, seed=5)
@@ -124,6 +128,7 @@ def test_image_pool_semantics_and_state():
 
 # ---- learning rate (reference --lr_policy linear, epochs numbered from 1) ---------------------------
 
+
 def test_lr_schedule_matches_reference():
     cfg = TrainConfig(a_dir="a", b_dir="b", out_dir="o", model=ModelConfig(lr=2e-4), n_epochs=100, n_epochs_decay=100)
     # The reference's LambdaLR after k = e - 1 scheduler steps: 1 - max(0, k + 1 - 100) / 101.
@@ -135,15 +140,29 @@ def test_lr_schedule_matches_reference():
 
 # ---- launcher detection -----------------------------------------------------------------------------
 
+
 def test_detect_env(tmp_path):
     assert detect_env({}).launcher == "single" and detect_env({}).world_size == 1
     nodefile = tmp_path / "nodes"
     nodefile.write_text("g0001\ng0001\ng0002\n")
-    env = detect_env({"OMPI_COMM_WORLD_RANK": "5", "OMPI_COMM_WORLD_SIZE": "8",
-                      "OMPI_COMM_WORLD_LOCAL_RANK": "1", "PBS_NODEFILE": str(nodefile)})
+    env = detect_env(
+        {
+            "OMPI_COMM_WORLD_RANK": "5",
+            "OMPI_COMM_WORLD_SIZE": "8",
+            "OMPI_COMM_WORLD_LOCAL_RANK": "1",
+            "PBS_NODEFILE": str(nodefile),
+        }
+    )
     assert (env.launcher, env.rank, env.world_size, env.local_rank, env.master_addr) == ("mpirun", 5, 8, 1, "g0001")
-    env = detect_env({"OMPI_COMM_WORLD_RANK": "0", "OMPI_COMM_WORLD_SIZE": "2", "MASTER_ADDR": "h1",
-                      "MASTER_PORT": "1234", "PBS_NODEFILE": str(nodefile)})
+    env = detect_env(
+        {
+            "OMPI_COMM_WORLD_RANK": "0",
+            "OMPI_COMM_WORLD_SIZE": "2",
+            "MASTER_ADDR": "h1",
+            "MASTER_PORT": "1234",
+            "PBS_NODEFILE": str(nodefile),
+        }
+    )
     assert (env.master_addr, env.master_port) == ("h1", 1234)  # an exported MASTER_ADDR wins
     env = detect_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "3", "MASTER_ADDR": "127.0.0.1"})
     assert (env.launcher, env.rank, env.world_size, env.local_rank) == ("torchrun", 3, 4, 3)

@@ -29,12 +29,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
-from torch import nn
-
 from conftest import BIN, ROOT
 from cycleaug.cyclegan.distributed import Comm, DistEnv
 from cycleaug.cyclegan.model import ChannelGroupNorm
+from PIL import Image
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 import cyclegan_step  # noqa: E402  (the helper the launched processes run)
@@ -104,8 +103,14 @@ def config_spec(crops: Path) -> dict:
     cg = yaml.safe_load((ROOT / "config.yaml").read_text())["cyclegan"]
     fast = dict(cg["fast"])
     cache = fast.pop("cache_images")
-    return {"backend": cg["backend"], "dtype": "float32", "fast": fast, "cache_images": cache,
-            "compression": cg["compression"], "crops": str(crops)}
+    return {
+        "backend": cg["backend"],
+        "dtype": "float32",
+        "fast": fast,
+        "cache_images": cache,
+        "compression": cg["compression"],
+        "crops": str(crops),
+    }
 
 
 def norm_cancelled_biases(nets: dict[str, nn.Module]) -> frozenset:
@@ -119,8 +124,11 @@ def norm_cancelled_biases(nets: dict[str, nn.Module]) -> frozenset:
                 continue
             children = list(module.named_children())
             for (name, conv), (_, norm) in zip(children, children[1:]):
-                if (isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and conv.bias is not None
-                        and isinstance(norm, (nn.InstanceNorm2d, ChannelGroupNorm))):
+                if (
+                    isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d))
+                    and conv.bias is not None
+                    and isinstance(norm, (nn.InstanceNorm2d, ChannelGroupNorm))
+                ):
                     out.add((net_name, f"{prefix}.{name}.bias" if prefix else f"{name}.bias"))
     return frozenset(out)
 
@@ -133,7 +141,7 @@ def crops(tmp_path_factory) -> Path:
     for side in ("A", "B"):
         (root / side).mkdir()
         for i in range(2):
-            y, x = np.mgrid[0:cyclegan_step.SIZE + 4, 0:cyclegan_step.SIZE + 4]
+            y, x = np.mgrid[0 : cyclegan_step.SIZE + 4, 0 : cyclegan_step.SIZE + 4]
             base = np.stack([(x * 7 + i * 40) % 256, (y * 5 + 90) % 256, (x + y) * 3 % 256], -1)
             noisy = np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
             Image.fromarray(noisy).save(root / side / f"{i:04d}.png")
@@ -173,7 +181,7 @@ def _threads(spec: dict) -> dict:
 
         def run(r):
             try:
-                cyclegan_step.train_steps(models[r], a[r:r + 1], b[r:r + 1], STEPS)
+                cyclegan_step.train_steps(models[r], a[r : r + 1], b[r : r + 1], STEPS)
             except BaseException as exc:  # noqa: BLE001 (re-raised below)
                 errors.append(exc)
                 barrier.abort()
@@ -195,8 +203,14 @@ def config_reference(crops):
     """The config's switches in one process: two ranks as threads; a batch of two; one sample alone."""
     spec = config_spec(crops)
     batch_state, model = _single_process(slice(0, 2), spec)
-    return {"spec": spec, "threads": _threads(spec), "batch": batch_state, "model": model,
-            "one_sample": _single_process(slice(0, 1), spec)[0], "skip": norm_cancelled_biases(model.nets)}
+    return {
+        "spec": spec,
+        "threads": _threads(spec),
+        "batch": batch_state,
+        "model": model,
+        "one_sample": _single_process(slice(0, 1), spec)[0],
+        "skip": norm_cancelled_biases(model.nets),
+    }
 
 
 # float32 noise after two Adam steps of lr 2e-4 (measured: 1.6e-6 between the launched runs and the
@@ -205,8 +219,9 @@ TOLERANCE = 1e-5
 
 
 def _median_diff(x: dict, y: dict, skip: frozenset) -> float:
-    return float(torch.cat([(x[n][k] - y[n][k]).abs().flatten() for n in x for k in x[n]
-                            if (n, k) not in skip]).median())
+    return float(
+        torch.cat([(x[n][k] - y[n][k]).abs().flatten() for n in x for k in x[n] if (n, k) not in skip]).median()
+    )
 
 
 @pytest.mark.horovod
@@ -269,12 +284,27 @@ def test_config_switches_keep_every_shared_tensor_contiguous(config_reference):
 
 
 def test_launcher_sets_ranks_and_reports_failure(tmp_path):
-    script = ("import os, sys; r = os.environ['RANK']; "
-              "open(sys.argv[1] + r, 'w').write(' '.join(os.environ[k] for k in "
-              "('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'OMP_NUM_THREADS'))); "
-              "sys.exit(3 if r == '2' else 0)")
-    proc = subprocess.run([sys.executable, "-m", "cycleaug.launch", "--nproc", "3", "--", sys.executable, "-c",
-                           script, str(tmp_path / "rank")], timeout=120)
+    script = (
+        "import os, sys; r = os.environ['RANK']; "
+        "open(sys.argv[1] + r, 'w').write(' '.join(os.environ[k] for k in "
+        "('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'OMP_NUM_THREADS'))); "
+        "sys.exit(3 if r == '2' else 0)"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cycleaug.launch",
+            "--nproc",
+            "3",
+            "--",
+            sys.executable,
+            "-c",
+            script,
+            str(tmp_path / "rank"),
+        ],
+        timeout=120,
+    )
     assert proc.returncode == 3  # the failing child's status
     seen = [(tmp_path / f"rank{r}").read_text().split() for r in range(3)]
     assert [s[:3] for s in seen] == [[str(r), "3", str(r)] for r in range(3)]

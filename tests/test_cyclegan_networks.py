@@ -10,18 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-from torch import nn
-
 from cycleaug.cli import main as cli
 from cycleaug.cyclegan.generate import load_generator, translate
-from cycleaug.cyclegan.networks import (NLayerDiscriminator, ResnetGenerator, count_parameters,
-                                        generator_shape)
+from cycleaug.cyclegan.networks import NLayerDiscriminator, ResnetGenerator, count_parameters, generator_shape
+from PIL import Image
+from torch import nn
 
 torch.set_num_threads(1)
 
 
 # ---- the published architecture, written out once more ---------------------------------------------
+
 
 def _in(c: int, old: bool) -> nn.Module:
     # PyTorch < 0.4 InstanceNorm tracked running statistics; such checkpoints carry them.
@@ -31,8 +30,15 @@ def _in(c: int, old: bool) -> nn.Module:
 class _RefBlock(nn.Module):
     def __init__(self, d: int, old: bool):
         super().__init__()
-        self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(d, d, 3), _in(d, old), nn.ReLU(True),
-                                        nn.ReflectionPad2d(1), nn.Conv2d(d, d, 3), _in(d, old))
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(d, d, 3),
+            _in(d, old),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(d, d, 3),
+            _in(d, old),
+        )
 
     def forward(self, x):
         return x + self.conv_block(x)
@@ -42,13 +48,30 @@ class _RefGenerator(nn.Module):
     def __init__(self, ngf: int, n_blocks: int, old: bool = False):
         super().__init__()
         g = ngf
-        seq = [nn.ReflectionPad2d(3), nn.Conv2d(3, g, 7), _in(g, old), nn.ReLU(True),
-               nn.Conv2d(g, 2 * g, 3, 2, 1), _in(2 * g, old), nn.ReLU(True),
-               nn.Conv2d(2 * g, 4 * g, 3, 2, 1), _in(4 * g, old), nn.ReLU(True)]
+        seq = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(3, g, 7),
+            _in(g, old),
+            nn.ReLU(True),
+            nn.Conv2d(g, 2 * g, 3, 2, 1),
+            _in(2 * g, old),
+            nn.ReLU(True),
+            nn.Conv2d(2 * g, 4 * g, 3, 2, 1),
+            _in(4 * g, old),
+            nn.ReLU(True),
+        ]
         seq += [_RefBlock(4 * g, old) for _ in range(n_blocks)]
-        seq += [nn.ConvTranspose2d(4 * g, 2 * g, 3, 2, 1, output_padding=1), _in(2 * g, old), nn.ReLU(True),
-                nn.ConvTranspose2d(2 * g, g, 3, 2, 1, output_padding=1), _in(g, old), nn.ReLU(True),
-                nn.ReflectionPad2d(3), nn.Conv2d(g, 3, 7), nn.Tanh()]
+        seq += [
+            nn.ConvTranspose2d(4 * g, 2 * g, 3, 2, 1, output_padding=1),
+            _in(2 * g, old),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(2 * g, g, 3, 2, 1, output_padding=1),
+            _in(g, old),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(g, 3, 7),
+            nn.Tanh(),
+        ]
         self.model = nn.Sequential(*seq)
 
     def forward(self, x):
@@ -59,11 +82,19 @@ def _ref_discriminator(ndf: int) -> nn.Module:
     d = ndf
     m = nn.Module()
     m.model = nn.Sequential(
-        nn.Conv2d(3, d, 4, 2, 1), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(d, 2 * d, 4, 2, 1), _in(2 * d, False), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(2 * d, 4 * d, 4, 2, 1), _in(4 * d, False), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(4 * d, 8 * d, 4, 1, 1), _in(8 * d, False), nn.LeakyReLU(0.2, True),
-        nn.Conv2d(8 * d, 1, 4, 1, 1))
+        nn.Conv2d(3, d, 4, 2, 1),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(d, 2 * d, 4, 2, 1),
+        _in(2 * d, False),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(2 * d, 4 * d, 4, 2, 1),
+        _in(4 * d, False),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(4 * d, 8 * d, 4, 1, 1),
+        _in(8 * d, False),
+        nn.LeakyReLU(0.2, True),
+        nn.Conv2d(8 * d, 1, 4, 1, 1),
+    )
     return m
 
 
@@ -76,6 +107,7 @@ def _randomise(net: nn.Module, seed: int) -> nn.Module:
 
 
 # ---- tests -----------------------------------------------------------------------------------------
+
 
 def test_full_size_parameter_counts():
     # Zhu's ResNet-9 generator and 70x70 PatchGAN at ngf = ndf = 64 (issue; reference print_networks).
@@ -137,24 +169,63 @@ def test_generate_cli_keeps_size_of_non_multiple_of_4_images(tmp_path):
     sizes = {"a": (37, 51), "b": (38, 50), "c": (37, 51)}  # (height, width); a and c share a batch
     for name, (h, w) in sizes.items():
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(src / f"{name}.png")
-    rc = cli(["generate", "--checkpoint", str(tmp_path / "5_net_G_A.pth"), "--input", str(src),
-              "--output", str(tmp_path / "out"), "--batch-size", "2", "--device", "cpu"])
+    rc = cli(
+        [
+            "generate",
+            "--checkpoint",
+            str(tmp_path / "5_net_G_A.pth"),
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "out"),
+            "--batch-size",
+            "2",
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 0
     for name, (h, w) in sizes.items():
         with Image.open(tmp_path / "out" / f"{name}.png") as im:
             assert (im.size, im.mode) == ((w, h), "RGB")
     # A single file works too, and gives the same pixels as in the batch.
-    assert cli(["generate", "--checkpoint", str(tmp_path / "5_net_G_A.pth"), "--input", str(src / "a.png"),
-                "--output", str(tmp_path / "one"), "--device", "cpu"]) == 0
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "one" / "a.png")),
-                          np.asarray(Image.open(tmp_path / "out" / "a.png")))
+    assert (
+        cli(
+            [
+                "generate",
+                "--checkpoint",
+                str(tmp_path / "5_net_G_A.pth"),
+                "--input",
+                str(src / "a.png"),
+                "--output",
+                str(tmp_path / "one"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "one" / "a.png")), np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    )
 
 
 def test_generate_rejects_a_foreign_checkpoint(tmp_path, capsys):
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bad.pth")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "x.png")
-    rc = cli(["generate", "--checkpoint", str(tmp_path / "bad.pth"), "--input", str(tmp_path / "x.png"),
-              "--output", str(tmp_path / "out"), "--device", "cpu"])
+    rc = cli(
+        [
+            "generate",
+            "--checkpoint",
+            str(tmp_path / "bad.pth"),
+            "--input",
+            str(tmp_path / "x.png"),
+            "--output",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc == 2
     assert "model.1.weight" in capsys.readouterr().err
 
@@ -172,9 +243,13 @@ def fake_gpu(monkeypatch):
         monkeypatch.setattr(torch.version, "hip", None)
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-        monkeypatch.setattr(torch.cuda, "get_device_properties",
-                            lambda device=None: SimpleNamespace(major=major, minor=minor, name=name))
+        monkeypatch.setattr(
+            torch.cuda,
+            "get_device_properties",
+            lambda device=None: SimpleNamespace(major=major, minor=minor, name=name),
+        )
         monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda device: True)
+
     return install
 
 

@@ -13,14 +13,29 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import BIN, run_cli
 from cycleaug.cli import main as cli
+from PIL import Image
 
 NETS = ("G_A", "G_B", "D_A", "D_B")
-TINY = ["--ngf", "4", "--ndf", "4", "--n-blocks", "1", "--load-size", "36", "--crop-size", "32",
-        "--workers", "0", "--log-every", "1", "--device", "cpu"]
+TINY = [
+    "--ngf",
+    "4",
+    "--ndf",
+    "4",
+    "--n-blocks",
+    "1",
+    "--load-size",
+    "36",
+    "--crop-size",
+    "32",
+    "--workers",
+    "0",
+    "--log-every",
+    "1",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +87,20 @@ def _log(run):
 def test_sigterm_then_resume_equals_uninterrupted_run(crops, tmp_path):
     # 2 + 1 epochs of 24 iterations (shard scale 3 over D = 8), pool of 3 (its state is resumed),
     # latest every 7 iterations; the stop comes in the middle of epoch 1.
-    extra = ["--n-epochs", "2", "--n-epochs-decay", "1", "--shard-scale", "3", "--pool-size", "3",
-             "--checkpoint-every", "7", "--save-epochs", "1"]
+    extra = [
+        "--n-epochs",
+        "2",
+        "--n-epochs-decay",
+        "1",
+        "--shard-scale",
+        "3",
+        "--pool-size",
+        "3",
+        "--checkpoint-every",
+        "7",
+        "--save-epochs",
+        "1",
+    ]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     run_cli(*_args(crops, whole, *extra))
 
@@ -84,8 +111,10 @@ def test_sigterm_then_resume_equals_uninterrupted_run(crops, tmp_path):
     assert state["epoch"] == 1 and 5 <= state["iteration"] < 24
     assert not (parts / "checkpoints" / "1_net_G_A.pth").exists()
     resumed = run_cli(*_args(crops, parts, *extra))
-    assert f"resuming from {parts / 'checkpoints' / 'latest.pt'} at epoch 1, iteration {state['iteration']}" \
+    assert (
+        f"resuming from {parts / 'checkpoints' / 'latest.pt'} at epoch 1, iteration {state['iteration']}"
         in resumed.stderr
+    )
 
     for epoch in (1, 3):
         _assert_same_nets(_nets(whole, epoch), _nets(parts, epoch))
@@ -111,29 +140,78 @@ def test_sigterm_then_resume_equals_uninterrupted_run(crops, tmp_path):
     assert os.path.samefile(whole / "checkpoints" / "3_net_G_A.pth", whole / "checkpoints/history/3_net_G_A.pth")
     # Our export is a reference-layout generator: `cycleaug generate` reads it (and latest.pt).
     out = tmp_path / "gen"
-    assert cli(["generate", "--checkpoint", str(whole / "checkpoints" / "3_net_G_A.pth"), "--input",
-                str(crops / "synthia"), "--output", str(out), "--device", "cpu"]) == 0
-    assert cli(["generate", "--checkpoint", str(whole / "checkpoints" / "latest.pt"), "--input",
-                str(crops / "synthia" / "000.png"), "--output", str(tmp_path / "gen_latest"), "--device", "cpu"]) == 0
+    assert (
+        cli(
+            [
+                "generate",
+                "--checkpoint",
+                str(whole / "checkpoints" / "3_net_G_A.pth"),
+                "--input",
+                str(crops / "synthia"),
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli(
+            [
+                "generate",
+                "--checkpoint",
+                str(whole / "checkpoints" / "latest.pt"),
+                "--input",
+                str(crops / "synthia" / "000.png"),
+                "--output",
+                str(tmp_path / "gen_latest"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert len(list(out.glob("*.png"))) == 6
-    assert np.array_equal(np.asarray(Image.open(out / "000.png")),
-                          np.asarray(Image.open(tmp_path / "gen_latest" / "000.png")))
+    assert np.array_equal(
+        np.asarray(Image.open(out / "000.png")), np.asarray(Image.open(tmp_path / "gen_latest" / "000.png"))
+    )
     # Rerunning a finished run does nothing but succeed (Snakemake reruns, retries).
     again = run_cli(*_args(crops, whole, *extra))
     assert "finished epoch 3" in again.stderr and len(_log(whole)) == 3
 
 
 def _launch(n, backend, crops, out, *extra):
-    return [sys.executable, "-m", "cycleaug.launch", "--nproc", str(n), "--backend", backend, "--",
-            str(BIN / "cycleaug"), *map(str, _args(crops, out, "--backend", backend, *extra))]
+    return [
+        sys.executable,
+        "-m",
+        "cycleaug.launch",
+        "--nproc",
+        str(n),
+        "--backend",
+        backend,
+        "--",
+        str(BIN / "cycleaug"),
+        *map(str, _args(crops, out, "--backend", backend, *extra)),
+    ]
 
 
 def test_sigusr1_to_launcher_stops_both_ranks_and_resume_is_exact(crops, tmp_path):
     # Two processes (torch.distributed, Gloo), 12 iterations each per epoch, pool off: the image
     # pools of ranks > 0 are not checkpointed, everything else is, so with the pool off the resumed
     # run must again be exact.
-    extra = ["--n-epochs", "1", "--n-epochs-decay", "1", "--shard-scale", "3", "--pool-size", "0",
-             "--checkpoint-every", "100"]
+    extra = [
+        "--n-epochs",
+        "1",
+        "--n-epochs-decay",
+        "1",
+        "--shard-scale",
+        "3",
+        "--pool-size",
+        "0",
+        "--checkpoint-every",
+        "100",
+    ]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     done = subprocess.run(_launch(2, "torch", crops, whole, *extra), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -154,8 +232,9 @@ def test_sigusr1_to_launcher_stops_both_ranks_and_resume_is_exact(crops, tmp_pat
 def test_horovod_training_run(crops, tmp_path):
     pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
     extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1"]
-    proc = subprocess.run(_launch(2, "horovod", crops, tmp_path / "run", *extra), capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        _launch(2, "horovod", crops, tmp_path / "run", *extra), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     (record,) = _log(tmp_path / "run")
     assert (record["backend"], record["world_size"], record["iterations"]) == ("horovod", 2, 4)
@@ -166,8 +245,25 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(crops, tmp_path):
     # An absurd learning rate blows the weights up after the first step; the loss of the second
     # iteration is no longer finite.
     run = tmp_path / "run"
-    proc = run_cli(*_args(crops, run, "--lr", "1e30", "--checkpoint-every", "1", "--n-epochs", "1",
-                          "--n-epochs-decay", "0", "--shard-scale", "1", "--save-epochs", "1"), check=False)
+    proc = run_cli(
+        *_args(
+            crops,
+            run,
+            "--lr",
+            "1e30",
+            "--checkpoint-every",
+            "1",
+            "--n-epochs",
+            "1",
+            "--n-epochs-decay",
+            "0",
+            "--shard-scale",
+            "1",
+            "--save-epochs",
+            "1",
+        ),
+        check=False,
+    )
     assert proc.returncode == 2
     assert "non-finite loss" in proc.stderr and "iteration 2" in proc.stderr
     state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
@@ -179,8 +275,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(crops, tmp_path):
 def test_image_cache_trains_exactly_like_the_pil_loader(crops, tmp_path):
     # config.yaml turns cache_images on: uint8 crops cut from images decoded once, scaled to [-1, 1] on
     # the device. The pixels equal the PIL path's, so the weights after training must be identical.
-    extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1", "--pool-size", "2",
-             "--save-epochs", "1"]
+    extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1", "--pool-size", "2", "--save-epochs", "1"]
     pil, cached = tmp_path / "pil", tmp_path / "cached"
     run_cli(*_args(crops, pil, *extra))
     run_cli(*_args(crops, cached, *extra, "--cache-images"))

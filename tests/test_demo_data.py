@@ -11,9 +11,6 @@ from pathlib import Path
 import numpy as np
 import png
 import pytest
-from PIL import Image
-from scipy import ndimage
-
 from conftest import run_cli
 from cycleaug.data.bdd100k import read_bdd100k
 from cycleaug.data.crop import largest_box
@@ -21,13 +18,18 @@ from cycleaug.data.demo import bdd_names, bdd_scene, rasterise, write_demo
 from cycleaug.data.pngio import read_png
 from cycleaug.data.synthia import PEDESTRIAN, synthia_frames
 from cycleaug.errors import CycleAugError
+from PIL import Image
+from scipy import ndimage
 
 SMALL = dict(n_bdd_train=8, n_bdd_val=3, n_synthia=8, bdd_size=(128, 72), synthia_size=(128, 76))
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +98,8 @@ def test_bdd_person_boxes_cover_person_pixels(demo):
             assert 0 <= b["x1"] < b["x2"] <= 127 and 0 <= b["y1"] < b["y2"] <= 71
             x1, y1 = int(np.floor(b["x1"])) - 1, int(np.floor(b["y1"])) - 1  # 1 px for rasterisation
             x2, y2 = int(np.ceil(b["x2"])) + 2, int(np.ceil(b["y2"])) + 2
-            covered[max(y1, 0):y2, max(x1, 0):x2] = True
-            assert (cls[max(y1, 0):y2, max(x1, 0):x2] == PEDESTRIAN).any() or lab["attributes"]["occluded"]
+            covered[max(y1, 0) : y2, max(x1, 0) : x2] = True
+            assert (cls[max(y1, 0) : y2, max(x1, 0) : x2] == PEDESTRIAN).any() or lab["attributes"]["occluded"]
         assert not ((cls == PEDESTRIAN) & ~covered).any(), f["name"]
     assert len(names) == len(frames)
 
@@ -154,7 +156,8 @@ def test_domains_differ_like_cg_and_photos(tmp_path):
     assert noise_s < 0.5 and noise_b > 3.0, (noise_s, noise_b)
     # CG keeps exact flat colours: few distinct colours; photos: thousands.
     assert np.mean([len(np.unique(a.reshape(-1, 3), axis=0)) for a in syn]) < 0.1 * np.mean(
-        [len(np.unique(a.reshape(-1, 3), axis=0)) for a in bdd])
+        [len(np.unique(a.reshape(-1, 3), axis=0)) for a in bdd]
+    )
 
 
 def test_refuses_to_replace_real_data(tmp_path):
@@ -166,8 +169,23 @@ def test_refuses_to_replace_real_data(tmp_path):
 
 
 def test_demo_data_cli(tmp_path):
-    run_cli("demo-data", "--out", tmp_path / "raw", "--n-bdd-train", "2", "--n-bdd-val", "1", "--n-synthia", "2",
-            "--bdd-size", "64", "48", "--synthia-size", "64", "50")
+    run_cli(
+        "demo-data",
+        "--out",
+        tmp_path / "raw",
+        "--n-bdd-train",
+        "2",
+        "--n-bdd-val",
+        "1",
+        "--n-synthia",
+        "2",
+        "--bdd-size",
+        "64",
+        "48",
+        "--synthia-size",
+        "64",
+        "50",
+    )
     assert len(list((tmp_path / "raw/synthia/GT/LABELS").iterdir())) == 2
     bad = run_cli("demo-data", "--out", tmp_path / "x", "--bdd-size", "8", "8", check=False)
     assert bad.returncode == 2 and "--bdd-size" in bad.stderr

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import BIN, ROOT
 
 ABCI = ROOT / "profiles" / "abci"
@@ -82,8 +81,9 @@ def records(tmp_path: Path, name: str) -> list[dict]:
 
 
 def snakemake(work: Path, env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "snakemake"), *args], cwd=work, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "snakemake"), *args], cwd=work, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def abci_config() -> dict:
@@ -126,8 +126,12 @@ def test_qstat_continuation_lines_are_joined():
 
 
 def test_other_exit_codes():
-    base = {"job_state": "F", "Job_Name": "r", "Resource_List.walltime": "01:00:00",
-            "resources_used.walltime": "00:10:00"}
+    base = {
+        "job_state": "F",
+        "Job_Name": "r",
+        "Resource_List.walltime": "01:00:00",
+        "resources_used.walltime": "00:10:00",
+    }
     assert pbs_status.classify({**base, "Exit_status": "-27"})[1].endswith("its memory (Exit_status -27)")
     assert "signal 9" in pbs_status.classify({**base, "Exit_status": "265"})[1]
     assert "could not be started" in pbs_status.classify({**base, "Exit_status": "-1"})[1]
@@ -144,12 +148,17 @@ def write_script(tmp_path: Path, body: str, name: str = "qstat") -> Path:
 
 
 def run_status(tmp_path: Path, jobid: str, qstat: Path, exit_dir: Path | None = None):
-    env = dict(os.environ, CYCLEAUG_QSTAT=str(qstat), CYCLEAUG_PBS_STATUS_DELAY="0",
-               CYCLEAUG_PBS_STATUS_ATTEMPTS="3")
+    env = dict(os.environ, CYCLEAUG_QSTAT=str(qstat), CYCLEAUG_PBS_STATUS_DELAY="0", CYCLEAUG_PBS_STATUS_ATTEMPTS="3")
     if exit_dir is not None:
         env["CYCLEAUG_PBS_EXIT_DIR"] = str(exit_dir)
-    return subprocess.run([sys.executable, str(ABCI / "pbs_status.py"), jobid], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(ABCI / "pbs_status.py"), jobid],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
 
 
 def test_status_script_prints_one_word(tmp_path):
@@ -176,8 +185,9 @@ def test_unknown_job_falls_back_to_its_exit_record(tmp_path):
 
 def test_qstat_that_keeps_failing_stops_snakemake_instead_of_hanging(tmp_path):
     calls = tmp_path / "calls"
-    qstat = write_script(tmp_path, f'echo x >> "{calls}"\necho "qstat: cannot connect to server pbs1 '
-                                       '(errno=15010)" >&2\nexit 1\n')
+    qstat = write_script(
+        tmp_path, f'echo x >> "{calls}"\necho "qstat: cannot connect to server pbs1 (errno=15010)" >&2\nexit 1\n'
+    )
     proc = run_status(tmp_path, "7.pbs1", qstat)
     assert proc.returncode == 1 and proc.stdout == ""
     assert "cannot connect to server" in proc.stderr
@@ -187,8 +197,9 @@ def test_qstat_that_keeps_failing_stops_snakemake_instead_of_hanging(tmp_path):
 def test_transient_qstat_failure_is_retried(tmp_path):
     sample = QSTAT_SAMPLES / "qstat_running.txt"
     flag = tmp_path / "failed_once"
-    qstat = write_script(tmp_path, f'if [ ! -e "{flag}" ]; then touch "{flag}"; echo busy >&2; exit 1; fi\n'
-                                       f'cat "{sample}"\n')
+    qstat = write_script(
+        tmp_path, f'if [ ! -e "{flag}" ]; then touch "{flag}"; echo busy >&2; exit 1; fi\ncat "{sample}"\n'
+    )
     assert run_status(tmp_path, "4123456.pbs1", qstat).stdout == "running\n"
 
 
@@ -216,22 +227,58 @@ def jobscript(tmp_path: Path, body: str = "cd /somewhere && echo hi && exit 0 ||
 
 
 def submit(tmp_path: Path, *args: str, env: dict):
-    return subprocess.run([sys.executable, str(ABCI / "pbs_submit.py"), *args], capture_output=True,
-                          text=True, env=env, cwd=tmp_path, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(ABCI / "pbs_submit.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
 
 
 def test_submit_builds_the_qsub_line(tmp_path):
     env = standin_env(tmp_path)
     script = jobscript(tmp_path, "exit 0")
-    proc = submit(tmp_path, "--nodes", "8", "--ppn", "8", "--runtime", "720", "--name", "train_cyclegan_64gpu",
-                  "--max-walltime", "168:00:00", "--bash-env", "/etc/profile.d/modules.sh", str(script), env=env)
+    proc = submit(
+        tmp_path,
+        "--nodes",
+        "8",
+        "--ppn",
+        "8",
+        "--runtime",
+        "720",
+        "--name",
+        "train_cyclegan_64gpu",
+        "--max-walltime",
+        "168:00:00",
+        "--bash-env",
+        "/etc/profile.d/modules.sh",
+        str(script),
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "1.fakepbs\n"  # qsub's job id, nothing else
     (sub,) = records(tmp_path, "submissions.jsonl")
     assert sub["argv"] == [
-        "-P", "gxx99999", "-q", "rt_HF", "-l", "select=8:mpiprocs=8", "-l", "walltime=12:00:00",
-        "-N", "train_cyclegan_64gpu", "-j", "oe", "-o", f"{tmp_path / 'logs' / 'pbs'}/", "-V",
-        "-v", "BASH_ENV=/etc/profile.d/modules.sh", f"{script}.pbs",
+        "-P",
+        "gxx99999",
+        "-q",
+        "rt_HF",
+        "-l",
+        "select=8:mpiprocs=8",
+        "-l",
+        "walltime=12:00:00",
+        "-N",
+        "train_cyclegan_64gpu",
+        "-j",
+        "oe",
+        "-o",
+        f"{tmp_path / 'logs' / 'pbs'}/",
+        "-V",
+        "-v",
+        "BASH_ENV=/etc/profile.d/modules.sh",
+        f"{script}.pbs",
     ]
     # The submitted script is Snakemake's, in a subshell, followed by its exit-status record.
     lines = sub["script"].splitlines()
@@ -251,8 +298,9 @@ def test_submitted_script_records_its_exit_status(tmp_path):
 def test_submit_without_group_fails_clearly(tmp_path):
     env = standin_env(tmp_path)
     del env["ABCI_GROUP"]
-    proc = submit(tmp_path, "--nodes", "1", "--ppn", "4", "--runtime", "60", "--name", "r",
-                  str(jobscript(tmp_path)), env=env)
+    proc = submit(
+        tmp_path, "--nodes", "1", "--ppn", "4", "--runtime", "60", "--name", "r", str(jobscript(tmp_path)), env=env
+    )
     assert proc.returncode != 0 and proc.stdout == ""
     assert "$ABCI_GROUP is not set: export ABCI_GROUP=" in proc.stderr
     assert records(tmp_path, "submissions.jsonl") == []
@@ -260,8 +308,21 @@ def test_submit_without_group_fails_clearly(tmp_path):
 
 def test_submit_over_128_nodes_fails_clearly(tmp_path):
     env = standin_env(tmp_path)
-    proc = submit(tmp_path, "--nodes", "129", "--ppn", "8", "--runtime", "60", "--name", "train_cyclegan_1032gpu",
-                  "--max-nodes", "128", str(jobscript(tmp_path)), env=env)
+    proc = submit(
+        tmp_path,
+        "--nodes",
+        "129",
+        "--ppn",
+        "8",
+        "--runtime",
+        "60",
+        "--name",
+        "train_cyclegan_1032gpu",
+        "--max-nodes",
+        "128",
+        str(jobscript(tmp_path)),
+        env=env,
+    )
     assert proc.returncode != 0
     assert "train_cyclegan_1032gpu asks for 129 nodes, but one job may use at most 128" in proc.stderr
     assert records(tmp_path, "submissions.jsonl") == []
@@ -270,8 +331,21 @@ def test_submit_over_128_nodes_fails_clearly(tmp_path):
 def test_failing_qsub_is_reported(tmp_path):
     env = standin_env(tmp_path)
     qsub = write_script(tmp_path, 'echo "qsub: Job rejected by all possible destinations" >&2\nexit 15\n', "qsub")
-    proc = submit(tmp_path, "--nodes", "1", "--ppn", "1", "--runtime", "60", "--name", "r", "--qsub", str(qsub),
-                  str(jobscript(tmp_path)), env=env)
+    proc = submit(
+        tmp_path,
+        "--nodes",
+        "1",
+        "--ppn",
+        "1",
+        "--runtime",
+        "60",
+        "--name",
+        "r",
+        "--qsub",
+        str(qsub),
+        str(jobscript(tmp_path)),
+        env=env,
+    )
     assert proc.returncode == 15 and proc.stdout == ""
     assert "Job rejected by all possible destinations" in proc.stderr
 
@@ -287,8 +361,14 @@ def test_abci_profile_settings():
     cfg = profile(ABCI)
     assert cfg["executor"] == "cluster-generic"
     submit_cmd = " ".join(cfg["cluster-generic-submit-cmd"].split())
-    for part in ("--nodes {resources.nodes}", "--ppn {resources.ppn}", "--runtime {resources.runtime}",
-                 "--name {rule}", "--max-nodes 128", "--queue {resources.pbs_queue}"):
+    for part in (
+        "--nodes {resources.nodes}",
+        "--ppn {resources.ppn}",
+        "--runtime {resources.runtime}",
+        "--name {rule}",
+        "--max-nodes 128",
+        "--queue {resources.pbs_queue}",
+    ):
         assert part in submit_cmd
     # A bare file name of the profile folder: Snakemake makes it absolute (works from ~/.config too).
     assert (ABCI / cfg["cluster-generic-status-cmd"]).is_file()
@@ -316,9 +396,8 @@ def test_slurm_profile_settings():
 
 @pytest.mark.parametrize("site", [ABCI / "abci.yaml", SLURM / "slurm.yaml"])
 def test_site_config_files_validate_with_the_paper_config(site):
-    from snakemake.utils import update_config
-
     from cycleaug.config_check import check_config, schema_errors
+    from snakemake.utils import update_config
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     update_config(config, yaml.safe_load(site.read_text()))
@@ -342,21 +421,23 @@ def test_install_profiles_makes_profile_names_work(tmp_path):
     home = tmp_path / "home"
     env = dict(os.environ, HOME=str(home))
     env.pop("XDG_CONFIG_HOME", None)
-    proc = subprocess.run(["bash", str(ROOT / "tools" / "install_profiles.sh")], capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run(
+        ["bash", str(ROOT / "tools" / "install_profiles.sh")], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     for name in ("abci", "slurm"):
         link = home / ".config" / "snakemake" / name
         assert link.is_symlink() and link.resolve() == (ROOT / "profiles" / name).resolve()
     # What `snakemake --profile abci` resolves, with that HOME.
-    code = ("from snakemake.cli import get_profile_dir; d, f = get_profile_dir('abci'); print(f)")
+    code = "from snakemake.cli import get_profile_dir; d, f = get_profile_dir('abci'); print(f)"
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert found.stdout.strip() == str(home / ".config" / "snakemake" / "abci" / "config.yaml")
     # A second run replaces its own links; a directory of the user's is never touched.
     (home / ".config" / "snakemake" / "slurm").unlink()
     (home / ".config" / "snakemake" / "slurm").mkdir()
-    again = subprocess.run(["bash", str(ROOT / "tools" / "install_profiles.sh")], capture_output=True, text=True,
-                           env=env)
+    again = subprocess.run(
+        ["bash", str(ROOT / "tools" / "install_profiles.sh")], capture_output=True, text=True, env=env
+    )
     assert again.returncode == 1 and "is not a link; left as it is" in again.stderr
     assert (home / ".config" / "snakemake" / "slurm").is_dir()
 
@@ -364,11 +445,21 @@ def test_install_profiles_makes_profile_names_work(tmp_path):
 # ------------------------------------------------------------------ the real workflow in a scratch directory
 
 TINY = {
-    "data": {"demo": {"n_bdd_train": 16, "n_bdd_val": 4, "n_synthia": 16, "bdd_size": [128, 80],
-                      "synthia_size": [128, 80]}},
+    "data": {
+        "demo": {"n_bdd_train": 16, "n_bdd_val": 4, "n_synthia": 16, "bdd_size": [128, 80], "synthia_size": [128, 80]}
+    },
     "crop": {"size": 32, "min_height": 12, "n_heldout": 4, "workers": 1},
-    "cyclegan": {"gpu_counts": [1, 2], "ngf": 4, "ndf": 4, "n_blocks": 1, "load_size": 36, "crop_size": 32,
-                 "n_epochs": 1, "n_epochs_decay": 1, "save_epochs": [1, 2]},
+    "cyclegan": {
+        "gpu_counts": [1, 2],
+        "ngf": 4,
+        "ndf": 4,
+        "n_blocks": 1,
+        "load_size": 36,
+        "crop_size": 32,
+        "n_epochs": 1,
+        "n_epochs_decay": 1,
+        "save_epochs": [1, 2],
+    },
     "generate": {"sample_epochs": [2]},
 }
 
@@ -403,12 +494,25 @@ def test_profile_name_works_as_typed_on_the_paper_gpu_counts(tmp_path):
     home = tmp_path / "home"
     env = standin_env(tmp_path, HOME=str(home))
     env.pop("XDG_CONFIG_HOME", None)
-    subprocess.run(["bash", str(ROOT / "tools" / "install_profiles.sh"), "abci"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["bash", str(ROOT / "tools" / "install_profiles.sh"), "abci"], env=env, check=True, capture_output=True
+    )
     work = workflow_copy(tmp_path)
     (work / "paper_counts.yaml").write_text(yaml.safe_dump({"cyclegan": {"gpu_counts": [4, 64, 128, 256, 512]}}))
-    proc = snakemake(work, env, "fid", "train_yolo_c_gen4gpu", "--profile", "abci", "--dry-run", "--configfiles",
-                     "profiles/abci/abci.yaml", "profiles/demo/demo.yaml", "tiny.yaml", "paper_counts.yaml")
+    proc = snakemake(
+        work,
+        env,
+        "fid",
+        "train_yolo_c_gen4gpu",
+        "--profile",
+        "abci",
+        "--dry-run",
+        "--configfiles",
+        "profiles/abci/abci.yaml",
+        "profiles/demo/demo.yaml",
+        "tiny.yaml",
+        "paper_counts.yaml",
+    )
     assert proc.returncode == 0, proc.stderr[-6000:]
     out = proc.stdout + proc.stderr
     assert "Using profile abci for setting default command line arguments." in out
@@ -428,7 +532,7 @@ def test_profile_name_works_as_typed_on_the_paper_gpu_counts(tmp_path):
 # The shape of the CycleGAN stage in miniature: one training rule per process count with the
 # resources gpu/nodes/ppn/runtime, site modules from config, the launcher template from the
 # profile's config file; a local rule after it. Each rank writes a file naming its rank and world size.
-MINI_SNAKEFILE = '''
+MINI_SNAKEFILE = """
 configfile: "config.yaml"
 
 localrules: summary
@@ -462,16 +566,16 @@ for _n in config["gpu_counts"]:
             launch=launch(_n, f"python rank.py out/{_n}gpu"),
             ranks=f"out/{_n}gpu.rank*",
         shell: "{params.launch} > {log} 2>&1 && ls {params.ranks} | wc -l > {output}"
-'''
+"""
 
-RANK_PY = '''
+RANK_PY = """
 import os, sys, time
 if os.environ.get("MINI_SLEEP"):
     time.sleep(float(os.environ["MINI_SLEEP"]))
 rank, size = os.environ["RANK"], os.environ["WORLD_SIZE"]
 job = os.environ.get("PBS_JOBID") or os.environ.get("SLURM_JOB_ID")
 open(f"{sys.argv[1]}.rank{rank}", "w").write(f"{rank} {size} {job} {os.environ['MASTER_ADDR']}\\n")
-'''
+"""
 
 
 def mini_workflow(tmp_path: Path, gpu_counts=(2, 12)) -> Path:
@@ -479,8 +583,11 @@ def mini_workflow(tmp_path: Path, gpu_counts=(2, 12)) -> Path:
     work.mkdir()
     (work / "Snakefile").write_text(MINI_SNAKEFILE)
     (work / "rank.py").write_text(RANK_PY)
-    (work / "config.yaml").write_text(yaml.safe_dump(
-        {"gpu_counts": list(gpu_counts), "gpus_per_node": 4, "envmodules": [], "launcher": "unused {cmd}"}))
+    (work / "config.yaml").write_text(
+        yaml.safe_dump(
+            {"gpu_counts": list(gpu_counts), "gpus_per_node": 4, "envmodules": [], "launcher": "unused {cmd}"}
+        )
+    )
     # The profiles name their helper scripts and config files relative to the working directory.
     (work / "profiles").symlink_to(ROOT / "profiles")
     return work
@@ -496,8 +603,10 @@ def test_small_workflow_through_abci_profile(tmp_path):
     assert sorted(s["name"] for s in subs) == ["train_cyclegan_12gpu", "train_cyclegan_2gpu"]
     by_name = {s["name"]: s["argv"] for s in subs}
     # gpus_per_node 8 (profiles/abci/abci.yaml): 2 GPUs -> 1 node x 2, 12 GPUs -> 2 nodes x 6.
-    for name, select in (("train_cyclegan_2gpu", "select=1:mpiprocs=2"),
-                         ("train_cyclegan_12gpu", "select=2:mpiprocs=6")):
+    for name, select in (
+        ("train_cyclegan_2gpu", "select=1:mpiprocs=2"),
+        ("train_cyclegan_12gpu", "select=2:mpiprocs=6"),
+    ):
         argv = by_name[name]
         assert argv[:4] == ["-P", "gxx99999", "-q", "rt_HF"]
         assert argv[4:8] == ["-l", select, "-l", "walltime=01:30:00"]  # runtime 90 minutes
@@ -560,7 +669,9 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
         if proc.poll() is not None:
-            raise AssertionError(f"snakemake exited ({proc.returncode}) before {path.name}:\n{proc.stderr.read()[-4000:]}")
+            raise AssertionError(
+                f"snakemake exited ({proc.returncode}) before {path.name}:\n{proc.stderr.read()[-4000:]}"
+            )
         if time.monotonic() > deadline:
             raise AssertionError(f"{path.name} did not appear in {timeout:.0f} s")
         time.sleep(0.05)
@@ -575,12 +686,23 @@ def test_interrupted_run_cancels_its_jobs_with_qdel(tmp_path, moment):
     release = tmp_path / "release"
     hold = {"status check in flight": f"qstat:{release}", "qsub in flight": f"qsub:{release}"}.get(moment, "")
     env = standin_env(tmp_path, MINI_SLEEP="600", FAKE_PBS_HOLD=hold)
-    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks",
-                             "1"], cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks", "1"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         pbs = tmp_path / "pbs"
-        wait_for(pbs / {"job running": "1.fakepbs.nodes", "status check in flight": "qstat.held",
-                        "qsub in flight": "qsub.held"}[moment], proc)
+        wait_for(
+            pbs
+            / {"job running": "1.fakepbs.nodes", "status check in flight": "qstat.held", "qsub in flight": "qsub.held"}[
+                moment
+            ],
+            proc,
+        )
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         release.touch()
         _, stderr = proc.communicate(timeout=300)
@@ -598,8 +720,14 @@ def test_sidecar_leaves_jobs_running_when_snakemake_dies_without_ending_the_run(
     re-attaches to them; the sidecar must not cancel them."""
     work = mini_workflow(tmp_path, gpu_counts=(2,))
     env = standin_env(tmp_path, MINI_SLEEP="600")
-    proc = subprocess.Popen([str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks",
-                             "1"], cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks", "1"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(tmp_path / "pbs" / "1.fakepbs.nodes", proc)
         registry = next((work / ".snakemake" / "pbs-jobs").glob("*.jsonl"))
@@ -691,16 +819,37 @@ def test_demo_training_rules_through_abci_profile(tmp_path):
     work = workflow_copy(tmp_path)
     env = standin_env(tmp_path)
     # The data stage locally, as a user would before (or it would run as PBS jobs too).
-    data = snakemake(work, env, "data/crops/bdd100k", "data/crops/synthia", "--cores", "2",
-                     "--configfiles", "profiles/demo/demo.yaml", "tiny.yaml")
+    data = snakemake(
+        work,
+        env,
+        "data/crops/bdd100k",
+        "data/crops/synthia",
+        "--cores",
+        "2",
+        "--configfiles",
+        "profiles/demo/demo.yaml",
+        "tiny.yaml",
+    )
     assert data.returncode == 0, data.stderr[-6000:]
     # The training rules through the real ABCI profile; the 2-process run is killed as at its walltime
     # once its epoch-1 generator is saved, and must be resubmitted and resume.
     ckpt = "results/cyclegan/2gpu/checkpoints/1_net_G_A.pth"
     env["FAKE_PBS_TERM_WHEN"] = f"train_cyclegan_2gpu:{ckpt}"
-    proc = snakemake(work, env, "train_cyclegan_1gpu", "train_cyclegan_2gpu", "--profile", "profiles/abci",
-                     "--seconds-between-status-checks", "1",
-                     "--configfiles", "profiles/abci/abci.yaml", "profiles/demo/demo.yaml", "tiny.yaml", timeout=900)
+    proc = snakemake(
+        work,
+        env,
+        "train_cyclegan_1gpu",
+        "train_cyclegan_2gpu",
+        "--profile",
+        "profiles/abci",
+        "--seconds-between-status-checks",
+        "1",
+        "--configfiles",
+        "profiles/abci/abci.yaml",
+        "profiles/demo/demo.yaml",
+        "tiny.yaml",
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
 
     subs = records(tmp_path, "submissions.jsonl")
@@ -709,8 +858,16 @@ def test_demo_training_rules_through_abci_profile(tmp_path):
     for sub in subs:
         n = int(sub["name"].split("_")[-1][:-3])
         # gpus_per_node 8: one node, n processes; the rule's runtime (24 h in minutes) as walltime.
-        assert sub["argv"][:8] == ["-P", "gxx99999", "-q", "rt_HF", "-l", f"select=1:mpiprocs={n}",
-                                   "-l", "walltime=24:00:00"]
+        assert sub["argv"][:8] == [
+            "-P",
+            "gxx99999",
+            "-q",
+            "rt_HF",
+            "-l",
+            f"select=1:mpiprocs={n}",
+            "-l",
+            "walltime=24:00:00",
+        ]
     assert "killed at its walltime limit 24:00:00 (Exit_status -29)" in proc.stderr
     runs = records(tmp_path, "mpirun.jsonl")
     assert sorted(r["np"] for r in runs) == [1, 2, 2]

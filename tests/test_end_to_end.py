@@ -9,9 +9,8 @@ import csv
 import json
 
 import pytest
-from PIL import Image
-
 from conftest import ROOT, run_snakemake
+from PIL import Image
 
 # The demo profile's settings, shrunk further: fewer and smaller images, one epoch, a few detector
 # iterations. Five process counts keep Table 2's seven conditions (a, b and one per count).
@@ -44,8 +43,18 @@ def test_whole_dag_on_tiny_demo(tmp_path):
     overrides = tmp_path / "tiny.yaml"
     overrides.write_text(TINY)
     work = tmp_path / "run"
-    common = ["-s", ROOT / "Snakefile", "--directory", work, "--cores", "2",
-              "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", overrides]
+    common = [
+        "-s",
+        ROOT / "Snakefile",
+        "--directory",
+        work,
+        "--cores",
+        "2",
+        "--configfiles",
+        ROOT / "config.yaml",
+        ROOT / "profiles/demo/demo.yaml",
+        overrides,
+    ]
     run_snakemake(*common, timeout=1500)
 
     results = work / "results"

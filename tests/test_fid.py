@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
+from conftest import run_cli
 from cycleaug import cli, fid
 from cycleaug.errors import CycleAugError
-from conftest import run_cli
+from PIL import Image
 
 # Runs `python -m pytorch_fid ARGS` with every socket connection failing: a download attempt would
 # crash it instead of silently succeeding or hanging.
@@ -76,10 +75,24 @@ def make_images(directory: Path, n: int, seed: int, size=(64, 64), brightness: i
 def pytorch_fid(torch_home: Path, dir_a: Path, dir_b: Path, dims: int) -> tuple[float, bool]:
     """FID printed by `python -m pytorch_fid`, and whether it took the eps fallback."""
     proc = subprocess.run(
-        [sys.executable, "-c", PYTORCH_FID_NO_NETWORK, "--device", "cpu", "--num-workers", "0",
-         "--dims", str(dims), str(dir_a), str(dir_b)],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "TORCH_HOME": str(torch_home), "OMP_NUM_THREADS": "1"})
+        [
+            sys.executable,
+            "-c",
+            PYTORCH_FID_NO_NETWORK,
+            "--device",
+            "cpu",
+            "--num-workers",
+            "0",
+            "--dims",
+            str(dims),
+            str(dir_a),
+            str(dir_b),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TORCH_HOME": str(torch_home), "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("FID:")][-1]
     return float(line.split()[-1]), "singular product" in proc.stdout
@@ -266,16 +279,38 @@ def test_fid_table_csv(tmp_path, count_extractions, capsys):
     e2 = make_images(tmp_path / "e2", 3, seed=12, brightness=20)
     out = tmp_path / "results" / "fid" / "fid.csv"
     cache = tmp_path / "cache"
-    assert cli.main(["fid-table", "--real", str(real), "--runs", f"64:2:{e2}", f"4:2:{e2}", f"4:1:{e1}",
-                     "--out", str(out), "--weights", "random-init", "--dims", "64", "--cache-dir", str(cache)]) == 0
+    assert (
+        cli.main(
+            [
+                "fid-table",
+                "--real",
+                str(real),
+                "--runs",
+                f"64:2:{e2}",
+                f"4:2:{e2}",
+                f"4:1:{e1}",
+                "--out",
+                str(out),
+                "--weights",
+                "random-init",
+                "--dims",
+                "64",
+                "--cache-dir",
+                str(cache),
+            ]
+        )
+        == 0
+    )
     with open(out, newline="") as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == ["gpus", "epoch", "fid", "n_real", "n_fake", "weights", "dims"]
         rows = list(reader)
     assert {r["dims"] for r in rows} == {"64"}
     assert [(r["gpus"], r["epoch"], r["n_real"], r["n_fake"], r["weights"]) for r in rows] == [
-        ("4", "1", "5", "4", "random-init"), ("4", "2", "5", "3", "random-init"),
-        ("64", "2", "5", "3", "random-init")]
+        ("4", "1", "5", "4", "random-init"),
+        ("4", "2", "5", "3", "random-init"),
+        ("64", "2", "5", "3", "random-init"),
+    ]
     assert count_extractions == ["real", "e1", "e2", "e2"]  # the real set once; generated sets not cached
     assert len(list(cache.glob("*.npz"))) == 1
     err = capsys.readouterr().err
@@ -290,7 +325,8 @@ def test_fid_table_csv(tmp_path, count_extractions, capsys):
 
 def test_run_spec_parsing():
     assert fid.Run.parse("128:200:results/samples/128gpu/epoch200") == fid.Run(
-        128, 200, "results/samples/128gpu/epoch200")
+        128, 200, "results/samples/128gpu/epoch200"
+    )
     assert fid.Run.parse("4:1:C:/odd:dir").directory == "C:/odd:dir"
     for bad in ("4:results/x", "four:1:x", "4:1:"):
         with pytest.raises(CycleAugError, match="GPUS:EPOCH:DIR"):

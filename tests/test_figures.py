@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import BIN, ROOT, run_cli, run_snakemake
 from cycleaug.errors import CycleAugError
 from cycleaug.figures import fig4, fig5, fig6, table2
 from cycleaug.figures.style import check_font_sizes
+from PIL import Image
 
 # ---------------------------------------------------------------------------------------------
 # Hand-written inputs
@@ -35,9 +34,22 @@ def write_train_log(path: Path, world_size: int, seconds: list, iterations: int 
     for epoch, entry in enumerate(seconds, 1):
         start = 0
         for s, its, complete in entry if isinstance(entry, list) else [(entry, iterations, True)]:
-            lines.append(dict(epoch=epoch, seconds=s, iterations=its, images_per_s=its * world_size / s,
-                              **losses, lr=2e-4, world_size=world_size, backend="torch", batch_size=1,
-                              start_iteration=start, complete=complete, save_seconds=0.1))
+            lines.append(
+                dict(
+                    epoch=epoch,
+                    seconds=s,
+                    iterations=its,
+                    images_per_s=its * world_size / s,
+                    **losses,
+                    lr=2e-4,
+                    world_size=world_size,
+                    backend="torch",
+                    batch_size=1,
+                    start_iteration=start,
+                    complete=complete,
+                    save_seconds=0.1,
+                )
+            )
             start += its
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
@@ -54,8 +66,11 @@ FID_HEADER = ["gpus", "epoch", "fid", "n_real", "n_fake", "weights"]
 
 
 def fid_rows(gpus: list[int], epochs: list[int], n_real: int, n_fake: int, weights: str) -> list[list]:
-    rows = [[g, e, round(300 - 0.3 * e + 7 * i + 0.01 * e * i, 3), n_real, n_fake, weights]
-            for i, g in enumerate(gpus) for e in epochs]
+    rows = [
+        [g, e, round(300 - 0.3 * e + 7 * i + 0.01 * e * i, 3), n_real, n_fake, weights]
+        for i, g in enumerate(gpus)
+        for e in epochs
+    ]
     return rows[::-1]  # out of order on purpose: the figure must sort by epoch
 
 
@@ -203,8 +218,22 @@ def test_fig5_grid_shows_each_input_per_gpu_count_and_epoch(tmp_path):
     assert check_font_sizes(fig) == []
 
     out = tmp_path / "figures/fig5_samples.pdf"  # --out may name the PDF; both are written
-    run_cli("figure", "fig5", "--samples-root", samples, "--gpus", *gpus, "--epochs", *epochs,
-            "--inputs-dir", inputs, "--n-inputs", 2, "--out", out)
+    run_cli(
+        "figure",
+        "fig5",
+        "--samples-root",
+        samples,
+        "--gpus",
+        *gpus,
+        "--epochs",
+        *epochs,
+        "--inputs-dir",
+        inputs,
+        "--n-inputs",
+        2,
+        "--out",
+        out,
+    )
     assert_png_pdf(out.with_suffix(".png"))
 
 
@@ -212,8 +241,22 @@ def test_fig5_missing_sample_fails_without_writing(tmp_path):
     samples, inputs, _ = make_samples(tmp_path, [1, 2], [1], ["a.png", "b.png"])
     (samples / "2gpu/epoch1/b.png").unlink()
     out = tmp_path / "figures/fig5_samples.png"
-    proc = run_cli("figure", "fig5", "--samples-root", samples, "--gpus", 1, 2, "--epochs", 1,
-                   "--inputs-dir", inputs, "--out", out, check=False)
+    proc = run_cli(
+        "figure",
+        "fig5",
+        "--samples-root",
+        samples,
+        "--gpus",
+        1,
+        2,
+        "--epochs",
+        1,
+        "--inputs-dir",
+        inputs,
+        "--out",
+        out,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "2gpu/epoch1: missing ['b.png']" in proc.stderr
     assert not out.parent.exists() or not list(out.parent.iterdir())
@@ -254,8 +297,11 @@ def test_fig6_small_set_warning_follows_the_feature_dimensions(tmp_path):
     # not for 192 (as cycleaug fid-table writes the table, with its dims column).
     for dims, warned in ((64, False), (192, True)):
         path = tmp_path / f"fid{dims}.csv"
-        write_csv(path, FID_HEADER + ["dims"],
-                  [r + [dims] for r in fid_rows([1, 2], [1, 2], n_real=100, n_fake=100, weights="random-init")])
+        write_csv(
+            path,
+            FID_HEADER + ["dims"],
+            [r + [dims] for r in fid_rows([1, 2], [1, 2], n_real=100, n_fake=100, weights="random-init")],
+        )
         rows = fig6.read_fid(path)
         assert {r.dims for r in rows} == {dims}
         text = all_text(fig6.build_fig6(rows))
@@ -273,8 +319,11 @@ def test_fig6_real_features_with_paper_reference(tmp_path):
     assert "warning" not in all_text(fig)
     refs = {label: line for label, line in lines.items() if label.startswith("paper")}
     # Paper Fig. 6 at epoch 200 (FACTS.md): 4 GPUs 221.0, 256 GPUs 269.2, 512 GPUs 270.7.
-    assert {(line.get_xdata()[0], line.get_ydata()[0]) for line in refs.values()} == \
-        {(200, 221.0), (200, 269.2), (200, 270.7)}
+    assert {(line.get_xdata()[0], line.get_ydata()[0]) for line in refs.values()} == {
+        (200, 221.0),
+        (200, 269.2),
+        (200, 270.7),
+    }
     # Each reference mark has its GPU count's colour.
     assert refs["paper, 256 GPUs: 269.2"].get_markeredgecolor() == lines["256 GPUs"].get_color()
     assert len([label for label in lines if not label.startswith("paper")]) == len(gpus)
@@ -309,8 +358,19 @@ def test_table2_figure_cells(tmp_path):
     assert cells[0, columns.index("paper_map50")].get_text().get_text().startswith("paper")
     for i, row in enumerate(TABLE2, 1):
         got = [cells[i, j].get_text().get_text() for j in range(len(columns))]
-        assert got == [row[0], row[1], str(row[2]), str(row[3]), str(row[4]), f"{row[5]:.2f}", f"{row[6]:.2f}",
-                       f"{row[7]:.2f}", f"{row[8]:.2f}", str(row[9]), f"{row[8]:.2f}"]
+        assert got == [
+            row[0],
+            row[1],
+            str(row[2]),
+            str(row[3]),
+            str(row[4]),
+            f"{row[5]:.2f}",
+            f"{row[6]:.2f}",
+            f"{row[7]:.2f}",
+            f"{row[8]:.2f}",
+            str(row[9]),
+            f"{row[8]:.2f}",
+        ]
     best = 1 + max(range(len(TABLE2)), key=lambda i: TABLE2[i][8])  # (e) 42.03
     assert cells[best, columns.index("map50")].get_text().get_weight() == "bold"
     assert cells[1, columns.index("map50")].get_text().get_weight() == "normal"
@@ -336,8 +396,20 @@ def test_fig6_rule_regenerates_alone_and_report_caption(tmp_path):
     overrides.write_text("data:\n  source: demo\nfigures:\n  paper_reference: true\n")
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     target = "results/figures/fig6_fid.pdf"  # relative to --directory, as a user types it
-    common = [target, "-s", ROOT / "Snakefile", "--directory", tmp_path,
-              "--configfile", ROOT / "config.yaml", overrides, "--cores", "1", "--allowed-rules", "fig6_fid"]
+    common = [
+        target,
+        "-s",
+        ROOT / "Snakefile",
+        "--directory",
+        tmp_path,
+        "--configfile",
+        ROOT / "config.yaml",
+        overrides,
+        "--cores",
+        "1",
+        "--allowed-rules",
+        "fig6_fid",
+    ]
     pdf = tmp_path / target
     run_snakemake(*common, env=env)
     assert_png_pdf(pdf.with_suffix(".png"))

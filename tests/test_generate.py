@@ -18,13 +18,11 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import BIN, ROOT, run_snakemake
+from cycleaug import generate_rules
+from cycleaug.cli import main as cli
 from PIL import Image
 from torch import nn
-
-from cycleaug.cli import main as cli
-from cycleaug.cyclegan.generate import load_generator
-from cycleaug import generate_rules
-from conftest import BIN, ROOT, run_snakemake
 
 torch.set_num_threads(1)
 
@@ -32,11 +30,19 @@ torch.set_num_threads(1)
 # ---- a tiny generator in the reference's layout (junyanz/pytorch-CycleGAN-and-pix2pix,
 # models/networks.py ResnetGenerator: one nn.Sequential `model`, norm "instance", no dropout) ---------
 
+
 class _Block(nn.Module):
     def __init__(self, d: int):
         super().__init__()
-        self.conv_block = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(d, d, 3), nn.InstanceNorm2d(d), nn.ReLU(True),
-                                        nn.ReflectionPad2d(1), nn.Conv2d(d, d, 3), nn.InstanceNorm2d(d))
+        self.conv_block = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(d, d, 3),
+            nn.InstanceNorm2d(d),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(d, d, 3),
+            nn.InstanceNorm2d(d),
+        )
 
     def forward(self, x):
         return x + self.conv_block(x)
@@ -53,13 +59,30 @@ class _Generator(nn.Module):
 
 def reference_generator(ngf: int = 4, n_blocks: int = 1, seed: int = 0) -> nn.Module:
     g = ngf
-    seq = [nn.ReflectionPad2d(3), nn.Conv2d(3, g, 7), nn.InstanceNorm2d(g), nn.ReLU(True),
-           nn.Conv2d(g, 2 * g, 3, 2, 1), nn.InstanceNorm2d(2 * g), nn.ReLU(True),
-           nn.Conv2d(2 * g, 4 * g, 3, 2, 1), nn.InstanceNorm2d(4 * g), nn.ReLU(True)]
+    seq = [
+        nn.ReflectionPad2d(3),
+        nn.Conv2d(3, g, 7),
+        nn.InstanceNorm2d(g),
+        nn.ReLU(True),
+        nn.Conv2d(g, 2 * g, 3, 2, 1),
+        nn.InstanceNorm2d(2 * g),
+        nn.ReLU(True),
+        nn.Conv2d(2 * g, 4 * g, 3, 2, 1),
+        nn.InstanceNorm2d(4 * g),
+        nn.ReLU(True),
+    ]
     seq += [_Block(4 * g) for _ in range(n_blocks)]
-    seq += [nn.ConvTranspose2d(4 * g, 2 * g, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(2 * g), nn.ReLU(True),
-            nn.ConvTranspose2d(2 * g, g, 3, 2, 1, output_padding=1), nn.InstanceNorm2d(g), nn.ReLU(True),
-            nn.ReflectionPad2d(3), nn.Conv2d(g, 3, 7), nn.Tanh()]
+    seq += [
+        nn.ConvTranspose2d(4 * g, 2 * g, 3, 2, 1, output_padding=1),
+        nn.InstanceNorm2d(2 * g),
+        nn.ReLU(True),
+        nn.ConvTranspose2d(2 * g, g, 3, 2, 1, output_padding=1),
+        nn.InstanceNorm2d(g),
+        nn.ReLU(True),
+        nn.ReflectionPad2d(3),
+        nn.Conv2d(g, 3, 7),
+        nn.Tanh(),
+    ]
     net = _Generator(seq)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -98,26 +121,36 @@ def write_image(path: Path, width: int, height: int, seed: int) -> np.ndarray:
 
 def frame(name: str, w: int, h: int, boxes: list[tuple[float, float, float, float]]) -> dict:
     """A frame as select-detector-sets writes it (BDD100K detection JSON, image size in attributes)."""
-    return {"name": name, "attributes": {"weather": "clear", "width": w, "height": h},
-            "labels": [{"id": str(i), "category": "pedestrian", "box2d": {"x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3]}}
-                       for i, b in enumerate(boxes)]}
+    return {
+        "name": name,
+        "attributes": {"weather": "clear", "width": w, "height": h},
+        "labels": [
+            {"id": str(i), "category": "pedestrian", "box2d": {"x1": b[0], "y1": b[1], "x2": b[2], "y2": b[3]}}
+            for i, b in enumerate(boxes)
+        ],
+    }
 
 
 # ---- `cycleaug generate --list ... --labels-out ...` ---------------------------------------------
+
 
 @pytest.fixture()
 def listed_set(tmp_path):
     """SYNTHIA-like folder: 70x45 and 52x38 images (no side a multiple of 4), one JPEG, one unlisted."""
     src = tmp_path / "RGB"
-    pixels = {"0000001.png": write_image(src / "0000001.png", 70, 45, 1),
-              "0000002.png": write_image(src / "0000002.png", 52, 38, 2),
-              "0000003.png": write_image(src / "0000003.png", 70, 45, 3),
-              "0000004.jpg": write_image(src / "0000004.jpg", 70, 45, 4)}
+    pixels = {
+        "0000001.png": write_image(src / "0000001.png", 70, 45, 1),
+        "0000002.png": write_image(src / "0000002.png", 52, 38, 2),
+        "0000003.png": write_image(src / "0000003.png", 70, 45, 3),
+        "0000004.jpg": write_image(src / "0000004.jpg", 70, 45, 4),
+    }
     write_image(src / "0000005.png", 70, 45, 5)  # not listed: must not be translated
-    frames = [frame("0000003.png", 70, 45, [(0.0, 0.0, 70.0, 45.0), (10.5, 4.25, 20.75, 40.0)]),
-              frame("0000002.png", 52, 38, [(30.0, 2.0, 52.0, 38.0)]),
-              frame("0000004.jpg", 70, 45, []),
-              frame("0000001.png", 70, 45, [(1.0, 2.0, 3.0, 4.0)])]
+    frames = [
+        frame("0000003.png", 70, 45, [(0.0, 0.0, 70.0, 45.0), (10.5, 4.25, 20.75, 40.0)]),
+        frame("0000002.png", 52, 38, [(30.0, 2.0, 52.0, 38.0)]),
+        frame("0000004.jpg", 70, 45, []),
+        frame("0000001.png", 70, 45, [(1.0, 2.0, 3.0, 4.0)]),
+    ]
     (tmp_path / "synthetic.json").write_text(json.dumps(frames, indent=1))
     return tmp_path, src, frames, pixels
 
@@ -127,8 +160,28 @@ def test_listed_set_keeps_sizes_boxes_and_pixels(listed_set):
     ckpt = save_checkpoint(tmp_path / "200_net_G_A.pth")
     out, labels = tmp_path / "gen/images", tmp_path / "gen/labels.json"
     # Batch 2 over mixed sizes: the three 70x45 images go in batches of 2 and 1, the 52x38 one alone.
-    assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--list", str(tmp_path / "synthetic.json"),
-                "--output", str(out), "--labels-out", str(labels), "--batch-size", "2", "--device", "cpu"]) == 0
+    assert (
+        cli(
+            [
+                "generate",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(src),
+                "--list",
+                str(tmp_path / "synthetic.json"),
+                "--output",
+                str(out),
+                "--labels-out",
+                str(labels),
+                "--batch-size",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
 
     # Exactly the listed images, as <stem>.png.
     assert sorted(p.name for p in out.iterdir()) == ["0000001.png", "0000002.png", "0000003.png", "0000004.png"]
@@ -145,8 +198,9 @@ def test_listed_set_keeps_sizes_boxes_and_pixels(listed_set):
     assert [f["name"] for f in written] == ["0000003.png", "0000002.png", "0000004.png", "0000001.png"]
     for new, old in zip(written, frames):
         assert new["attributes"] == old["attributes"]
-        assert [(lab["category"], lab["box2d"]) for lab in new["labels"]] == \
-               [(lab["category"], lab["box2d"]) for lab in old["labels"]]
+        assert [(lab["category"], lab["box2d"]) for lab in new["labels"]] == [
+            (lab["category"], lab["box2d"]) for lab in old["labels"]
+        ]
         with Image.open(out / new["name"]) as im:
             w, h = im.size
         for lab in new["labels"]:
@@ -157,10 +211,42 @@ def test_listed_set_keeps_sizes_boxes_and_pixels(listed_set):
 def test_batched_equals_one_by_one(listed_set, tmp_path):
     _, src, _, _ = listed_set
     ckpt = save_checkpoint(tmp_path / "1_net_G_A.pth", seed=3)
-    assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--output", str(tmp_path / "b8"),
-                "--batch-size", "8", "--device", "cpu"]) == 0
-    assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--output", str(tmp_path / "b1"),
-                "--batch-size", "1", "--device", "cpu"]) == 0
+    assert (
+        cli(
+            [
+                "generate",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "b8"),
+                "--batch-size",
+                "8",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert (
+        cli(
+            [
+                "generate",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "b1"),
+                "--batch-size",
+                "1",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     names = sorted(p.name for p in (tmp_path / "b1").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b8").iterdir()) and len(names) == 5
     for name in names:
@@ -176,8 +262,22 @@ def test_list_errors_leave_no_output(listed_set, capsys):
 
     def generate(list_frames, *extra):
         (tmp_path / "list.json").write_text(json.dumps(list_frames))
-        return cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--list", str(tmp_path / "list.json"),
-                    "--output", str(out), "--device", "cpu", *extra])
+        return cli(
+            [
+                "generate",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(src),
+                "--list",
+                str(tmp_path / "list.json"),
+                "--output",
+                str(out),
+                "--device",
+                "cpu",
+                *extra,
+            ]
+        )
 
     assert generate(frames + [frame("missing.png", 70, 45, [])]) == 2
     assert "1 listed image(s) not in" in capsys.readouterr().err and not out.exists()
@@ -193,8 +293,22 @@ def test_list_errors_leave_no_output(listed_set, capsys):
     bad = [frame("0000001.png", 64, 45, [])]
     assert generate(bad, "--labels-out", str(tmp_path / "l.json")) == 2
     assert "records a 64x45 image" in capsys.readouterr().err and not (tmp_path / "l.json").exists()
-    assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--output", str(out),
-                "--labels-out", str(tmp_path / "l.json")]) == 2
+    assert (
+        cli(
+            [
+                "generate",
+                "--checkpoint",
+                str(ckpt),
+                "--input",
+                str(src),
+                "--output",
+                str(out),
+                "--labels-out",
+                str(tmp_path / "l.json"),
+            ]
+        )
+        == 2
+    )
     assert "--labels-out: needs --list" in capsys.readouterr().err
 
 
@@ -204,14 +318,31 @@ def test_cuda_matches_cpu(listed_set):
     tmp_path, src, _, _ = listed_set
     ckpt = save_checkpoint(tmp_path / "2_net_G_A.pth", seed=4)
     for device in ("cpu", "cuda"):
-        assert cli(["generate", "--checkpoint", str(ckpt), "--input", str(src), "--list",
-                    str(tmp_path / "synthetic.json"), "--output", str(tmp_path / device), "--device", device]) == 0
+        assert (
+            cli(
+                [
+                    "generate",
+                    "--checkpoint",
+                    str(ckpt),
+                    "--input",
+                    str(src),
+                    "--list",
+                    str(tmp_path / "synthetic.json"),
+                    "--output",
+                    str(tmp_path / device),
+                    "--device",
+                    device,
+                ]
+            )
+            == 0
+        )
     for p in (tmp_path / "cpu").iterdir():
         diff = np.asarray(Image.open(p)).astype(int) - np.asarray(Image.open(tmp_path / "cuda" / p.name)).astype(int)
         assert np.abs(diff).max() <= 2
 
 
 # ---- rules --------------------------------------------------------------------------------------
+
 
 def demo_config(**sections) -> dict:
     from snakemake.utils import update_config
@@ -233,7 +364,8 @@ def test_rule_arguments():
     config = demo_config(cyclegan={"gpu_counts": [1, 2]})
     assert generate_rules.fid_runs(config, [1, 2]) == (
         "1:1:results/samples/1gpu/epoch1 1:2:results/samples/1gpu/epoch2 "
-        "2:1:results/samples/2gpu/epoch1 2:2:results/samples/2gpu/epoch2")
+        "2:1:results/samples/2gpu/epoch1 2:2:results/samples/2gpu/epoch2"
+    )
     dims, batch = config["fid"]["dims"], config["fid"]["batch_size"]
     assert generate_rules.fid_weights_file(config) == []
     assert generate_rules.fid_options(config) == f"--weights random-init --dims {dims} --batch-size {batch}"
@@ -241,11 +373,16 @@ def test_rule_arguments():
     assert generate_rules.fid_weights_file(paper) == ["d/pretrained/pt_inception-2015-12-05-6726825d.pth"]
     assert generate_rules.fid_options(paper).startswith("--weights d/pretrained/pt_inception-2015-12-05-6726825d.pth ")
     assert generate_rules.generate_targets(config, [1, 2]) == [
-        "results/samples/1gpu/epoch1", "results/samples/1gpu/epoch2",
-        "results/samples/2gpu/epoch1", "results/samples/2gpu/epoch2",
-        "results/generated/1gpu/images", "results/generated/2gpu/images",
-        "results/generated/1gpu/labels.json", "results/generated/2gpu/labels.json",
-        "results/fid/fid.csv"]
+        "results/samples/1gpu/epoch1",
+        "results/samples/1gpu/epoch2",
+        "results/samples/2gpu/epoch1",
+        "results/samples/2gpu/epoch2",
+        "results/generated/1gpu/images",
+        "results/generated/2gpu/images",
+        "results/generated/1gpu/labels.json",
+        "results/generated/2gpu/labels.json",
+        "results/fid/fid.csv",
+    ]
 
 
 def job_counts(text: str) -> dict[str, int]:
@@ -257,8 +394,21 @@ def job_counts(text: str) -> dict[str, int]:
 def dry_run(tmp_path: Path, overrides: dict, *targets: str) -> str:
     over = tmp_path / "overrides.yaml"
     over.write_text(yaml.safe_dump(overrides))
-    proc = run_snakemake(*targets, "-n", "-p", "-s", ROOT / "Snakefile", "--directory", tmp_path, "--configfile",
-                         ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", over, "--cores", "2")
+    proc = run_snakemake(
+        *targets,
+        "-n",
+        "-p",
+        "-s",
+        ROOT / "Snakefile",
+        "--directory",
+        tmp_path,
+        "--configfile",
+        ROOT / "config.yaml",
+        ROOT / "profiles/demo/demo.yaml",
+        over,
+        "--cores",
+        "2",
+    )
     return proc.stdout + proc.stderr
 
 
@@ -269,20 +419,30 @@ def test_demo_dry_run_jobs(tmp_path):
     config = demo_config()
     gpus, epochs = config["cyclegan"]["gpu_counts"], saved_epochs(config)
     assert len(gpus) >= 2 and len(epochs) >= 2
-    assert {k: counts.get(k) for k in ("samples", "translate_detector_set", "fid", "generate")} == \
-           {"samples": len(gpus) * len(epochs), "translate_detector_set": len(gpus), "fid": 1, "generate": 1}
+    assert {k: counts.get(k) for k in ("samples", "translate_detector_set", "fid", "generate")} == {
+        "samples": len(gpus) * len(epochs),
+        "translate_detector_set": len(gpus),
+        "fid": 1,
+        "generate": 1,
+    }
     assert all(counts[f"train_cyclegan_{n}gpu"] == 1 for n in gpus)
     runs = " ".join(f"{n}:{e}:results/samples/{n}gpu/epoch{e}" for n in gpus for e in epochs)
-    assert (f"cycleaug fid-table --real data/crops/bdd100k --runs {runs} --out results/fid/fid.csv "
-            f"--weights random-init --dims {config['fid']['dims']} --batch-size {config['fid']['batch_size']} "
-            "--cache-dir results/fid/cache") in text
+    assert (
+        f"cycleaug fid-table --real data/crops/bdd100k --runs {runs} --out results/fid/fid.csv "
+        f"--weights random-init --dims {config['fid']['dims']} --batch-size {config['fid']['batch_size']} "
+        "--cache-dir results/fid/cache"
+    ) in text
     for n in gpus:
-        assert (f"cycleaug generate --checkpoint results/cyclegan/{n}gpu/checkpoints/{epochs[-1]}_net_G_A.pth "
-                f"--input data/raw/synthia/RGB --list results/detector/selection/synthetic.json "
-                f"--output results/generated/{n}gpu/images --labels-out results/generated/{n}gpu/labels.json") in text
+        assert (
+            f"cycleaug generate --checkpoint results/cyclegan/{n}gpu/checkpoints/{epochs[-1]}_net_G_A.pth "
+            f"--input data/raw/synthia/RGB --list results/detector/selection/synthetic.json "
+            f"--output results/generated/{n}gpu/images --labels-out results/generated/{n}gpu/labels.json"
+        ) in text
         for e in epochs:
-            assert (f"cycleaug generate --checkpoint results/cyclegan/{n}gpu/checkpoints/{e}_net_G_A.pth "
-                    f"--input data/crops/synthia_heldout --output results/samples/{n}gpu/epoch{e} ") in text
+            assert (
+                f"cycleaug generate --checkpoint results/cyclegan/{n}gpu/checkpoints/{e}_net_G_A.pth "
+                f"--input data/crops/synthia_heldout --output results/samples/{n}gpu/epoch{e} "
+            ) in text
     # Published weights: fetched first (acquire.smk), then passed to fid-table.
     text = dry_run(tmp_path, {"fid": {"weights": "pretrained"}}, "results/fid/fid.csv")
     assert job_counts(text)["fetch_inception"] == 1
@@ -312,10 +472,25 @@ def test_generate_rules_run(tmp_path):
     over = tmp_path / "overrides.yaml"
     # One GPU count (each job is a process that imports torch); dims 64: the first Inception block only.
     over.write_text(yaml.safe_dump({"cyclegan": {"gpu_counts": [1]}, "fid": {"dims": 64, "batch_size": 8}}))
-    run_snakemake("generate", "-s", ROOT / "Snakefile", "--directory", tmp_path, "--configfile", ROOT / "config.yaml",
-                  ROOT / "profiles/demo/demo.yaml", over, "--cores", "2",
-                  "--allowed-rules", "samples", "translate_detector_set", "fid", "generate",
-                  env={"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    run_snakemake(
+        "generate",
+        "-s",
+        ROOT / "Snakefile",
+        "--directory",
+        tmp_path,
+        "--configfile",
+        ROOT / "config.yaml",
+        ROOT / "profiles/demo/demo.yaml",
+        over,
+        "--cores",
+        "2",
+        "--allowed-rules",
+        "samples",
+        "translate_detector_set",
+        "fid",
+        "generate",
+        env={"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+    )
     for e in (1, 2):
         assert pngs(tmp_path / f"results/samples/1gpu/epoch{e}") == [f"synthia_heldout_{i}.png" for i in range(3)]
     assert pngs(tmp_path / "results/generated/1gpu/images") == ["0000002.png"]
@@ -323,7 +498,8 @@ def test_generate_rules_run(tmp_path):
     assert labels[0]["name"] == "0000002.png" and labels[0]["labels"][0]["box2d"]["y2"] == 44.0
     with open(tmp_path / "results/fid/fid.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [(r["gpus"], r["epoch"], r["n_real"], r["n_fake"], r["weights"]) for r in rows] == \
-           [("1", str(e), "6", "3", "random-init") for e in (1, 2)]
+    assert [(r["gpus"], r["epoch"], r["n_real"], r["n_fake"], r["weights"]) for r in rows] == [
+        ("1", str(e), "6", "3", "random-init") for e in (1, 2)
+    ]
     assert all(np.isfinite(float(r["fid"])) and float(r["fid"]) >= 0 for r in rows)
     assert (tmp_path / "benchmarks/generate/fid.tsv").is_file()

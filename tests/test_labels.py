@@ -12,76 +12,142 @@ from pathlib import Path
 import numpy as np
 import png
 import pytest
-from PIL import Image
-
 from conftest import run_cli
 from cycleaug.data import rule_args
 from cycleaug.data.bdd100k import person_categories, read_bdd100k
 from cycleaug.data.pngio import read_png, write_png16
 from cycleaug.data.synthia import (
-    PEDESTRIAN, boxes_from_instances, boxes_from_semantic, read_gttxt, synthia_frames,
+    PEDESTRIAN,
+    boxes_from_instances,
+    boxes_from_semantic,
+    read_gttxt,
+    synthia_frames,
 )
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import Box, read_frames
+from PIL import Image
 
 # --- BDD100K ---------------------------------------------------------------------------------
 
 # Shaped like bdd100k_labels_images_train.json (bdd100k_labels_release.zip): integer ids,
 # manualShape/manualAttributes, poly2d for drivable area and lanes, a frame with no person.
 LEGACY = [
-    {"name": "b1c66a42-6f7d68ca.jpg",
-     "attributes": {"weather": "overcast", "scene": "city street", "timeofday": "daytime"},
-     "timestamp": 10000,
-     "labels": [
-         {"category": "traffic sign", "attributes": {"occluded": False, "truncated": False,
-                                                     "trafficLightColor": "none"},
-          "manualShape": True, "manualAttributes": True,
-          "box2d": {"x1": 1000.698742, "y1": 281.992415, "x2": 1040.626872, "y2": 326.91156}, "id": 0},
-         {"category": "person", "attributes": {"occluded": True, "truncated": False, "trafficLightColor": "none"},
-          "manualShape": True, "manualAttributes": True,
-          "box2d": {"x1": 45.240919, "y1": 254.530367, "x2": 357.805838, "y2": 487.906215}, "id": 1},
-         {"category": "rider", "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "none"},
-          "manualShape": True, "manualAttributes": True,
-          "box2d": {"x1": 600.0, "y1": 300.5, "x2": 640.25, "y2": 420.0}, "id": 2},
-         {"category": "drivable area", "attributes": {"areaType": "direct"}, "manualShape": True,
-          "manualAttributes": True,
-          "poly2d": [{"vertices": [[1280.195648, 626.372529], [1280.195648, 371.830705], [927.081254, 366.839689],
-                                   [872.180076, 427.979637]], "types": "LLLC", "closed": True}], "id": 3},
-         {"category": "lane", "attributes": {"laneDirection": "parallel", "laneStyle": "solid",
-                                             "laneType": "road curb"},
-          "manualShape": True, "manualAttributes": True,
-          "poly2d": [{"vertices": [[503.674413, 373.137193], [357.797732, 374.672737]], "types": "LL",
-                      "closed": False}], "id": 4},
-     ]},
-    {"name": "b1c81faa-3df17267.jpg",
-     "attributes": {"weather": "clear", "scene": "highway", "timeofday": "night"},
-     "timestamp": 10000,
-     "labels": [
-         {"category": "car", "attributes": {"occluded": False, "truncated": True, "trafficLightColor": "none"},
-          "manualShape": True, "manualAttributes": True,
-          "box2d": {"x1": 0.0, "y1": 300.0, "x2": 200.0, "y2": 450.0}, "id": 5},
-     ]},
+    {
+        "name": "b1c66a42-6f7d68ca.jpg",
+        "attributes": {"weather": "overcast", "scene": "city street", "timeofday": "daytime"},
+        "timestamp": 10000,
+        "labels": [
+            {
+                "category": "traffic sign",
+                "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "none"},
+                "manualShape": True,
+                "manualAttributes": True,
+                "box2d": {"x1": 1000.698742, "y1": 281.992415, "x2": 1040.626872, "y2": 326.91156},
+                "id": 0,
+            },
+            {
+                "category": "person",
+                "attributes": {"occluded": True, "truncated": False, "trafficLightColor": "none"},
+                "manualShape": True,
+                "manualAttributes": True,
+                "box2d": {"x1": 45.240919, "y1": 254.530367, "x2": 357.805838, "y2": 487.906215},
+                "id": 1,
+            },
+            {
+                "category": "rider",
+                "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "none"},
+                "manualShape": True,
+                "manualAttributes": True,
+                "box2d": {"x1": 600.0, "y1": 300.5, "x2": 640.25, "y2": 420.0},
+                "id": 2,
+            },
+            {
+                "category": "drivable area",
+                "attributes": {"areaType": "direct"},
+                "manualShape": True,
+                "manualAttributes": True,
+                "poly2d": [
+                    {
+                        "vertices": [
+                            [1280.195648, 626.372529],
+                            [1280.195648, 371.830705],
+                            [927.081254, 366.839689],
+                            [872.180076, 427.979637],
+                        ],
+                        "types": "LLLC",
+                        "closed": True,
+                    }
+                ],
+                "id": 3,
+            },
+            {
+                "category": "lane",
+                "attributes": {"laneDirection": "parallel", "laneStyle": "solid", "laneType": "road curb"},
+                "manualShape": True,
+                "manualAttributes": True,
+                "poly2d": [
+                    {"vertices": [[503.674413, 373.137193], [357.797732, 374.672737]], "types": "LL", "closed": False}
+                ],
+                "id": 4,
+            },
+        ],
+    },
+    {
+        "name": "b1c81faa-3df17267.jpg",
+        "attributes": {"weather": "clear", "scene": "highway", "timeofday": "night"},
+        "timestamp": 10000,
+        "labels": [
+            {
+                "category": "car",
+                "attributes": {"occluded": False, "truncated": True, "trafficLightColor": "none"},
+                "manualShape": True,
+                "manualAttributes": True,
+                "box2d": {"x1": 0.0, "y1": 300.0, "x2": 200.0, "y2": 450.0},
+                "id": 5,
+            },
+        ],
+    },
 ]
 
 # Shaped like det_20/det_train.json: Scalabel names, string ids, "other person", a frame without
 # any "labels" key.
 DET20 = [
-    {"name": "b1c66a42-6f7d68ca.jpg",
-     "attributes": {"weather": "overcast", "timeofday": "daytime", "scene": "city street"},
-     "timestamp": 10000,
-     "labels": [
-         {"id": "0", "attributes": {"occluded": True, "truncated": False, "trafficLightColor": "NA"},
-          "category": "pedestrian", "box2d": {"x1": 45.240919, "y1": 254.530367, "x2": 357.805838, "y2": 487.906215}},
-         {"id": "1", "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "NA"},
-          "category": "other person", "box2d": {"x1": 10.0, "y1": 20.0, "x2": 30.0, "y2": 80.0}},
-         {"id": "2", "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "NA"},
-          "category": "rider", "box2d": {"x1": 600.0, "y1": 300.5, "x2": 640.25, "y2": 420.0}},
-         {"id": "3", "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "G"},
-          "category": "traffic light", "box2d": {"x1": 700.0, "y1": 100.0, "x2": 710.0, "y2": 130.0}},
-     ]},
-    {"name": "b1ca2e5d-84cf9134.jpg",
-     "attributes": {"weather": "clear", "timeofday": "daytime", "scene": "residential"},
-     "timestamp": 10000},
+    {
+        "name": "b1c66a42-6f7d68ca.jpg",
+        "attributes": {"weather": "overcast", "timeofday": "daytime", "scene": "city street"},
+        "timestamp": 10000,
+        "labels": [
+            {
+                "id": "0",
+                "attributes": {"occluded": True, "truncated": False, "trafficLightColor": "NA"},
+                "category": "pedestrian",
+                "box2d": {"x1": 45.240919, "y1": 254.530367, "x2": 357.805838, "y2": 487.906215},
+            },
+            {
+                "id": "1",
+                "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "NA"},
+                "category": "other person",
+                "box2d": {"x1": 10.0, "y1": 20.0, "x2": 30.0, "y2": 80.0},
+            },
+            {
+                "id": "2",
+                "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "NA"},
+                "category": "rider",
+                "box2d": {"x1": 600.0, "y1": 300.5, "x2": 640.25, "y2": 420.0},
+            },
+            {
+                "id": "3",
+                "attributes": {"occluded": False, "truncated": False, "trafficLightColor": "G"},
+                "category": "traffic light",
+                "box2d": {"x1": 700.0, "y1": 100.0, "x2": 710.0, "y2": 130.0},
+            },
+        ],
+    },
+    {
+        "name": "b1ca2e5d-84cf9134.jpg",
+        "attributes": {"weather": "clear", "timeofday": "daytime", "scene": "residential"},
+        "timestamp": 10000,
+    },
 ]
 
 
@@ -127,8 +193,17 @@ def test_frames_without_image_are_dropped(tmp_path):
 
 def test_boxes_bdd100k_cli(tmp_path):
     _write(tmp_path / "d.json", DET20)
-    run_cli("boxes", "bdd100k", "--labels", tmp_path / "d.json", "--format", "det20", "--include-other-person",
-            "--out", tmp_path / "out.json")
+    run_cli(
+        "boxes",
+        "bdd100k",
+        "--labels",
+        tmp_path / "d.json",
+        "--format",
+        "det20",
+        "--include-other-person",
+        "--out",
+        tmp_path / "out.json",
+    )
     raw = json.loads((tmp_path / "out.json").read_text())
     assert [lab["category"] for lab in raw[0]["labels"]] == ["pedestrian", "pedestrian"]
     assert raw[1]["labels"] == []
@@ -161,8 +236,12 @@ def _png_all_filters(a: np.ndarray) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(body)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(body))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_png_reader_all_filters_and_channels(tmp_path):
@@ -176,7 +255,8 @@ def test_png_reader_all_filters_and_channels(tmp_path):
         b = rng.integers(0, 65536, size=(5, 7, channels), dtype=np.uint16)
         with open(tmp_path / f"c{channels}.png", "wb") as f:
             png.Writer(7, 5, greyscale=channels < 3, alpha=channels in (2, 4), bitdepth=16).write(
-                f, b.reshape(5, 7 * channels).tolist())
+                f, b.reshape(5, 7 * channels).tolist()
+            )
         np.testing.assert_array_equal(read_png(tmp_path / f"c{channels}.png"), b)
         write_png16(tmp_path / f"w{channels}.png", b)
         assert png.Reader(filename=str(tmp_path / f"w{channels}.png")).read()[3]["bitdepth"] == 16
@@ -225,8 +305,20 @@ def test_synthia_rand_cityscapes_and_seqs_layout(tmp_path):
     assert [f.name for f in frames] == ["0000000.png", "Stereo_Left/Omni_F/000003.png"]
     assert all(f.boxes == expected for f in frames)
     out = tmp_path / "out.json"
-    run_cli("boxes", "synthia", "--root", tmp_path, "--release", "RAND-CITYSCAPES", "--min-box-area", "10",
-            "--out", out, "--workers", "2")
+    run_cli(
+        "boxes",
+        "synthia",
+        "--root",
+        tmp_path,
+        "--release",
+        "RAND-CITYSCAPES",
+        "--min-box-area",
+        "10",
+        "--out",
+        out,
+        "--workers",
+        "2",
+    )
     assert [(f.name, f.boxes) for f in read_frames(out)] == [(f.name, f.boxes) for f in frames]
 
 
@@ -271,11 +363,17 @@ def test_override_box_file(tmp_path):
     for name in ("0000000.png", "0000001.png", "0000002.png"):
         Image.new("RGB", (8, 8)).save(tmp_path / "RGB" / name)
     override = [
-        {"name": "0000001.png", "labels": [
-            {"id": 0, "category": "person", "box2d": {"x1": 1, "y1": 2, "x2": 3, "y2": 4}},
-            {"id": 1, "category": "car", "box2d": {"x1": 0, "y1": 0, "x2": 5, "y2": 5}}]},
-        {"name": "0000000.png", "labels": [
-            {"id": 0, "category": "pedestrian", "box2d": {"x1": 0.5, "y1": 0.5, "x2": 1.5, "y2": 1.5}}]},
+        {
+            "name": "0000001.png",
+            "labels": [
+                {"id": 0, "category": "person", "box2d": {"x1": 1, "y1": 2, "x2": 3, "y2": 4}},
+                {"id": 1, "category": "car", "box2d": {"x1": 0, "y1": 0, "x2": 5, "y2": 5}},
+            ],
+        },
+        {
+            "name": "0000000.png",
+            "labels": [{"id": 0, "category": "pedestrian", "box2d": {"x1": 0.5, "y1": 0.5, "x2": 1.5, "y2": 1.5}}],
+        },
         {"name": "missing.png", "labels": []},
     ]
     path = _write(tmp_path / "boxes.json", override)
@@ -283,15 +381,26 @@ def test_override_box_file(tmp_path):
     # 0000002.png is unannotated and so left out.
     frames = synthia_frames(tmp_path, "RAND-CITYSCAPES", boxes_override=path, min_box_area=100)
     assert [(f.name, f.boxes) for f in frames] == [
-        ("0000000.png", [Box(0.5, 0.5, 1.5, 1.5)]), ("0000001.png", [Box(1, 2, 3, 4)])]
+        ("0000000.png", [Box(0.5, 0.5, 1.5, 1.5)]),
+        ("0000001.png", [Box(1, 2, 3, 4)]),
+    ]
 
 
 def test_rule_args_follow_config():
-    config = {"seed": 3, "data": {"bdd100k": {"label_format": "det20", "include_rider": True,
-                                              "include_other_person": False},
-                                  "synthia": {"release": "SEQS", "min_box_area": 50, "boxes_override": "b.json"}},
-              "crop": {"size": 256, "min_height": 64, "max_images": {"bdd100k": 4822, "synthia": None},
-                       "n_heldout": 100, "max_failure_fraction": 0.01}}
+    config = {
+        "seed": 3,
+        "data": {
+            "bdd100k": {"label_format": "det20", "include_rider": True, "include_other_person": False},
+            "synthia": {"release": "SEQS", "min_box_area": 50, "boxes_override": "b.json"},
+        },
+        "crop": {
+            "size": 256,
+            "min_height": 64,
+            "max_images": {"bdd100k": 4822, "synthia": None},
+            "n_heldout": 100,
+            "max_failure_fraction": 0.01,
+        },
+    }
     assert rule_args.bdd100k_label_file(config, "D", "{split}") == "D/raw/bdd100k/labels/det_20/det_{split}.json"
     assert rule_args.bdd100k_box_args(config) == "--format det20 --include-rider"
     assert rule_args.synthia_box_args(config) == "--release SEQS --min-box-area 50 --boxes b.json"

@@ -7,7 +7,6 @@ import csv
 import math
 
 import pytest
-
 from conftest import run_cli
 from cycleaug import scaling_model as sm
 from test_figures import lines_by_label, write_train_log
@@ -52,10 +51,12 @@ def test_overlap_hides_communication_behind_backward():
     assert t == pytest.approx(10.0 + sm.ring_time(64, sm.BUCKET_BYTES, sm.ABCI))
     # With no compute at all nothing hides: the whole allreduce plus the last bucket again.
     assert sm.t_ours(64, 0.0, nbytes, sm.ABCI) == pytest.approx(
-        sm.ring_time(64, nbytes, sm.ABCI) + sm.ring_time(64, sm.BUCKET_BYTES, sm.ABCI))
+        sm.ring_time(64, nbytes, sm.ABCI) + sm.ring_time(64, sm.BUCKET_BYTES, sm.ABCI)
+    )
     # fp16 halves the bytes on the wire.
     assert sm.t_ours(64, 0.0, nbytes, sm.ABCI, 0.5) == pytest.approx(
-        sm.ring_time(64, nbytes / 2, sm.ABCI) + sm.ring_time(64, sm.BUCKET_BYTES / 2, sm.ABCI))
+        sm.ring_time(64, nbytes / 2, sm.ABCI) + sm.ring_time(64, sm.BUCKET_BYTES / 2, sm.ABCI)
+    )
 
 
 def test_command_writes_the_csv_fig4_draws(tmp_path):

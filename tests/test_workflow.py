@@ -23,11 +23,19 @@ def test_dry_run_of_the_whole_demo_dag(tmp_path):
     # In an empty working directory, so that outputs of an earlier `make demo` don't shrink the plan.
     counts = dry_run_rules(tmp_path)
     # One training run per process count, seven detector conditions (paper Table 2 (a)-(g)).
-    assert {k for k in counts if k.startswith("train_cyclegan_")} == {
-        f"train_cyclegan_{n}gpu" for n in (1, 2, 4, 6, 8)}
+    assert {k for k in counts if k.startswith("train_cyclegan_")} == {f"train_cyclegan_{n}gpu" for n in (1, 2, 4, 6, 8)}
     assert len([k for k in counts if k.startswith("train_yolo_")]) == 7
-    for rule in ("demo_data", "crop_bdd100k", "crop_synthia", "fid", "table2", "fig4_scaling",
-                 "fig5_samples", "fig6_fid", "table2_figure"):
+    for rule in (
+        "demo_data",
+        "crop_bdd100k",
+        "crop_synthia",
+        "fid",
+        "table2",
+        "fig4_scaling",
+        "fig5_samples",
+        "fig6_fid",
+        "table2_figure",
+    ):
         assert counts.get(rule) == "1", (rule, counts)
     assert counts["samples"] == str(5 * 2)  # every count x saved epoch
     # The scaling model's speed-ups are over one 4-GPU node: not drawn against the demo's 1 process.
@@ -35,8 +43,19 @@ def test_dry_run_of_the_whole_demo_dag(tmp_path):
 
 
 def dry_run_rules(tmp_path, *configfiles) -> dict[str, str]:
-    proc = run_snakemake("-s", ROOT / "Snakefile", "--directory", tmp_path, "-n", "--quiet", "rules",
-                         "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", *configfiles)
+    proc = run_snakemake(
+        "-s",
+        ROOT / "Snakefile",
+        "--directory",
+        tmp_path,
+        "-n",
+        "--quiet",
+        "rules",
+        "--configfiles",
+        ROOT / "config.yaml",
+        ROOT / "profiles/demo/demo.yaml",
+        *configfiles,
+    )
     return dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
 
 

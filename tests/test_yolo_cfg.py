@@ -5,10 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from cycleaug.errors import CycleAugError
-from cycleaug.yolo.cfg import (CFG_DIR, Conv, Maxpool, Route, Shortcut, Upsample, count_parameters,
-                               load_cfg, output_shapes, parse_cfg_text)
+from cycleaug.yolo.cfg import (
+    CFG_DIR,
+    Conv,
+    Maxpool,
+    Route,
+    Shortcut,
+    Upsample,
+    count_parameters,
+    load_cfg,
+    output_shapes,
+    parse_cfg_text,
+)
 
 torch.set_num_threads(1)
 
@@ -42,7 +51,8 @@ num=3
 
 def test_small_cfg_parses_with_darknet_whitespace_and_comments():
     text = SMALL.replace("filters=8", "  filters = 8   # not a comment here, darknet strips spaces").replace(
-        "  filters = 8   # not a comment here, darknet strips spaces", "filters = 8\n; a comment\n# another")
+        "  filters = 8   # not a comment here, darknet strips spaces", "filters = 8\n; a comment\n# another"
+    )
     cfg = parse_cfg_text(text, "small.cfg")
     conv0, conv1, yolo = cfg.layers
     assert conv0 == Conv(0, 6, 3, 8, 3, 2, 1, True, "leaky")
@@ -51,18 +61,27 @@ def test_small_cfg_parses_with_darknet_whitespace_and_comments():
     assert output_shapes(cfg, 64, 64) == [(8, 32, 32), (18, 32, 32), (18, 32, 32)]
 
 
-@pytest.mark.parametrize("change, line, words", [
-    (("[convolutional]\nbatch_normalize=1\nfilters=8", "[convolutional]\nbatch_normalize=1\ngroups=2\nfilters=8"),
-     8, "key 'groups' is not supported in [convolutional]"),
-    (("[yolo]", "[region]"), 21, "section [region] is not supported"),
-    (("activation=leaky", "activation=swish"), 12, "activation=swish is not supported"),
-    (("filters=18", "filters=17"), 21, "needs the layer before it to have filters=18"),
-    (("size=3", "size=three"), 9, "size='three' is not an integer"),
-    (("num=3", "num=4"), 23, "anchors has 6 numbers; expected 2 x num = 8"),
-    (("mask = 0,1,2", "mask = 0,1,5"), 22, "mask entry 5 is not an anchor index"),
-    (("width=64", "width=64\nwidth=32"), 3, "key 'width' repeats line 2"),
-    (("channels=3", "channels=3\nbogus"), 5, "expected key=value"),
-])
+@pytest.mark.parametrize(
+    "change, line, words",
+    [
+        (
+            (
+                "[convolutional]\nbatch_normalize=1\nfilters=8",
+                "[convolutional]\nbatch_normalize=1\ngroups=2\nfilters=8",
+            ),
+            8,
+            "key 'groups' is not supported in [convolutional]",
+        ),
+        (("[yolo]", "[region]"), 21, "section [region] is not supported"),
+        (("activation=leaky", "activation=swish"), 12, "activation=swish is not supported"),
+        (("filters=18", "filters=17"), 21, "needs the layer before it to have filters=18"),
+        (("size=3", "size=three"), 9, "size='three' is not an integer"),
+        (("num=3", "num=4"), 23, "anchors has 6 numbers; expected 2 x num = 8"),
+        (("mask = 0,1,2", "mask = 0,1,5"), 22, "mask entry 5 is not an anchor index"),
+        (("width=64", "width=64\nwidth=32"), 3, "key 'width' repeats line 2"),
+        (("channels=3", "channels=3\nbogus"), 5, "expected key=value"),
+    ],
+)
 def test_cfg_errors_name_file_and_line(change, line, words):
     with pytest.raises(CycleAugError) as err:
         parse_cfg_text(SMALL.replace(*change, 1), "bad.cfg")
@@ -93,9 +112,9 @@ def test_input_size_must_fit_the_network():
 def test_yolov3_structure_matches_darknet():
     cfg = load_cfg("yolov3-person-608.cfg")
     assert len(cfg.layers) == 107 and (cfg.width, cfg.height) == (608, 608)
-    assert sum(isinstance(l, Conv) for l in cfg.layers[:75]) == 52  # Darknet-53 without its classifier
+    assert sum(isinstance(layer, Conv) for layer in cfg.layers[:75]) == 52  # Darknet-53 without its classifier
     assert isinstance(cfg.layers[74], Shortcut)
-    routes = [l.sources for l in cfg.layers if isinstance(l, Route)]
+    routes = [layer.sources for layer in cfg.layers if isinstance(layer, Route)]
     assert routes == [(79,), (85, 61), (91,), (97, 36)]
     assert all(u.stride == 2 for u in cfg.layers if isinstance(u, Upsample))
     anchors = ((10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90), (156, 198), (373, 326))
@@ -104,10 +123,16 @@ def test_yolov3_structure_matches_darknet():
     assert [cfg.layers[y.index - 1].filters for y in cfg.yolo_layers] == [18, 18, 18]
     heads = [cfg.layers[y.index - 1] for y in cfg.yolo_layers]
     assert all(not h.batch_normalize and h.activation == "linear" and h.size == 1 for h in heads)
-    assert all(l.activation == "leaky" for l in cfg.conv_layers if l.batch_normalize)
+    assert all(c.activation == "leaky" for c in cfg.conv_layers if c.batch_normalize)
     # the paper's training settings (FACTS.md, Detector) and darknet's yolov3.cfg ones
     net = cfg.net
-    assert (net.batch, net.subdivisions, net.max_batches, net.steps, net.scales) == (64, 16, 5000, (4000, 4500), (0.1, 0.1))
+    assert (net.batch, net.subdivisions, net.max_batches, net.steps, net.scales) == (
+        64,
+        16,
+        5000,
+        (4000, 4500),
+        (0.1, 0.1),
+    )
     assert (net.learning_rate, net.burn_in, net.momentum, net.decay, net.policy) == (0.001, 1000, 0.9, 0.0005, "steps")
     assert (net.angle, net.saturation, net.exposure, net.hue) == (0, 1.5, 1.5, 0.1)
     y = cfg.yolo_layers[0]
@@ -144,7 +169,7 @@ def test_shipped_cfgs_build_and_run(name):
     model = Darknet(cfg).eval()
     with torch.no_grad():
         heads = model(torch.rand(1, 3, 64, 96))
-    assert [tuple(h.shape[2:]) for h in heads] == [output_shapes(cfg, 96, 64)[y.index] [1:] for y in cfg.yolo_layers]
+    assert [tuple(h.shape[2:]) for h in heads] == [output_shapes(cfg, 96, 64)[y.index][1:] for y in cfg.yolo_layers]
 
 
 def _darknet_maxpool(x: np.ndarray, size: int, stride: int, padding: int) -> np.ndarray:
@@ -164,8 +189,10 @@ def _darknet_maxpool(x: np.ndarray, size: int, stride: int, padding: int) -> np.
     return out
 
 
-@pytest.mark.parametrize("size, stride, padding, hw", [(2, 2, 1, (6, 8)), (2, 1, 1, (5, 5)), (3, 2, 2, (7, 6)),
-                                                       (2, 2, 1, (5, 7)), (3, 1, 2, (4, 4))])
+@pytest.mark.parametrize(
+    "size, stride, padding, hw",
+    [(2, 2, 1, (6, 8)), (2, 1, 1, (5, 5)), (3, 2, 2, (7, 6)), (2, 2, 1, (5, 7)), (3, 1, 2, (4, 4))],
+)
 def test_maxpool_matches_darknet_loop(size, stride, padding, hw):
     from cycleaug.yolo.model import DarknetMaxPool
 

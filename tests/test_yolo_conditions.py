@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
-
 from conftest import ROOT, run_cli
 from cycleaug.errors import CycleAugError
 from cycleaug.paper import TABLE2
 from cycleaug.yolo import rule_args
 from cycleaug.yolo.conditions import GENERATED, RAW, REAL, conditions, parse_condition, train_sets
+from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,10 @@ def test_condition_names_carry_the_gpu_count(config):
     for c in conditions(config):
         assert parse_condition(c.name) == c
     assert [c.synthetic_source for c in conditions(config)][:3] == [REAL, RAW, GENERATED]
-    assert parse_condition("e_gen128gpu").gpus == 128 and parse_condition("e_gen128gpu").title == \
-        "(e) (a) + generated, 128 GPUs"
+    assert (
+        parse_condition("e_gen128gpu").gpus == 128
+        and parse_condition("e_gen128gpu").title == "(e) (a) + generated, 128 GPUs"
+    )
     with pytest.raises(CycleAugError, match="c_gen4gpu"):
         parse_condition("c_generated")
 
@@ -60,8 +61,11 @@ def test_rule_options_from_config(config):
     assert opts[opts.index("--cfg") + 1] == "yolov3-person-608.cfg"
     assert rule_args.select_args(config).split() == ["--n-real", "500", "--n-synthetic", "1017", "--seed", "0"]
     assert rule_args.train_set_options(config, parse_condition("d_gen64gpu")).split() == [
-        "--train", "results/detector/selection/real.json:data/raw/bdd100k/images/100k/train",
-        "--train", "results/detector/selection/synthetic.json:results/generated/64gpu/images"]
+        "--train",
+        "results/detector/selection/real.json:data/raw/bdd100k/images/100k/train",
+        "--train",
+        "results/detector/selection/synthetic.json:results/generated/64gpu/images",
+    ]
 
 
 def _labelled_images(root: Path, n: int, size, seed: int, with_person_every: int = 2) -> tuple[Path, Path]:
@@ -74,8 +78,9 @@ def _labelled_images(root: Path, n: int, size, seed: int, with_person_every: int
         name = f"{i:05d}.png"
         Image.new("RGB", size, tuple(int(v) for v in rng.integers(0, 255, 3))).save(images / name)
         cat = "pedestrian" if i % with_person_every == 0 else "car"
-        frames.append({"name": name, "labels": [{"id": "0", "category": cat,
-                                                 "box2d": {"x1": 2, "y1": 3, "x2": 12, "y2": 30}}]})
+        frames.append(
+            {"name": name, "labels": [{"id": "0", "category": cat, "box2d": {"x1": 2, "y1": 3, "x2": 12, "y2": 30}}]}
+        )
     labels = root / "labels.json"
     labels.write_text(json.dumps(frames))
     return labels, images
@@ -85,10 +90,30 @@ def _select(tmp_path, out, seed=0, n_real=10, n_synthetic=6, check=True):
     bdd, bdd_images = tmp_path / "bdd" / "labels.json", tmp_path / "bdd" / "images"
     syn, syn_images = tmp_path / "syn" / "labels.json", tmp_path / "syn" / "images"
     val, val_images = tmp_path / "val" / "labels.json", tmp_path / "val" / "images"
-    return run_cli("select-detector-sets", "--bdd-labels", bdd, "--bdd-images", bdd_images,
-                   "--synthia-labels", syn, "--synthia-images", syn_images, "--val-labels", val,
-                   "--val-images", val_images, "--n-real", n_real, "--n-synthetic", n_synthetic,
-                   "--seed", seed, "--out", out, check=check)
+    return run_cli(
+        "select-detector-sets",
+        "--bdd-labels",
+        bdd,
+        "--bdd-images",
+        bdd_images,
+        "--synthia-labels",
+        syn,
+        "--synthia-images",
+        syn_images,
+        "--val-labels",
+        val,
+        "--val-images",
+        val_images,
+        "--n-real",
+        n_real,
+        "--n-synthetic",
+        n_synthetic,
+        "--seed",
+        seed,
+        "--out",
+        out,
+        check=check,
+    )
 
 
 def test_select_detector_sets(tmp_path):
@@ -133,8 +158,21 @@ def test_selection_size_must_match_translated_images(tmp_path):
 def _metrics(path: Path, tp, fp, fn, map50, iteration) -> Path:
     p, r = tp / (tp + fp), tp / (tp + fn)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"iteration": iteration, "TP": tp, "FP": fp, "FN": fn, "precision": p, "recall": r,
-                                "F1": 2 * p * r / (p + r), "mAP50": map50, "loss": 1.0}))
+    path.write_text(
+        json.dumps(
+            {
+                "iteration": iteration,
+                "TP": tp,
+                "FP": fp,
+                "FN": fn,
+                "precision": p,
+                "recall": r,
+                "F1": 2 * p * r / (p + r),
+                "mAP50": map50,
+                "loss": 1.0,
+            }
+        )
+    )
     return path
 
 
@@ -143,8 +181,9 @@ def test_table2_files_and_paper_columns(tmp_path):
 
     a = _metrics(tmp_path / "a_bdd" / "metrics.json", 4000, 3000, 6773, 0.3512, 4500)
     c = _metrics(tmp_path / "c_gen4gpu" / "metrics.json", 4800, 4000, 5973, 0.4100, 5000)
-    run_cli("table2", "--metrics", f"a_bdd={a}", "--metrics", f"c_gen4gpu={c}", "--out-dir", tmp_path / "t",
-            "--paper-scale")
+    run_cli(
+        "table2", "--metrics", f"a_bdd={a}", "--metrics", f"c_gen4gpu={c}", "--out-dir", tmp_path / "t", "--paper-scale"
+    )
     with open(tmp_path / "t" / "table2.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["name"] for r in rows] == ["a_bdd", "c_gen4gpu"]

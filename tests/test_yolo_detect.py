@@ -7,14 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
+from conftest import run_cli
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import Box, Frame, read_frames
 from cycleaug.yolo.detect import build_model, detect_images, list_images, load_image
 from cycleaug.yolo.evaluate import evaluate_frames
-
-from conftest import run_cli
+from PIL import Image
 
 torch.set_num_threads(1)
 
@@ -78,8 +76,23 @@ def test_detect_cli_writes_valid_predictions(images, tmp_path):
     weights = tmp_path / "nano.weights"
     run_cli("yolo-init", "--cfg", "yolov3-person-nano.cfg", "--out", weights, "--seed", "1")
     out = tmp_path / "preds.json"
-    proc = run_cli("detect", "--cfg", "yolov3-person-nano.cfg", "--weights", weights, "--images", images,
-                   "--out", out, "--img-size", "64", "--batch-size", "2", "--device", "cpu")
+    proc = run_cli(
+        "detect",
+        "--cfg",
+        "yolov3-person-nano.cfg",
+        "--weights",
+        weights,
+        "--images",
+        images,
+        "--out",
+        out,
+        "--img-size",
+        "64",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert "3 images" in proc.stdout
     raw = json.loads(out.read_text())
     assert [f["name"] for f in raw] == ["img0.png", "img1.png", "img2.png"]
@@ -90,7 +103,7 @@ def test_detect_cli_writes_valid_predictions(images, tmp_path):
         assert scores == sorted(scores, reverse=True) and all(s > 0.005 for s in scores)
         assert {b.category for b in f.boxes} <= {"pedestrian"}
         for i, a in enumerate(f.boxes):  # NMS: no two kept boxes overlap by more than 0.45
-            for b in f.boxes[i + 1:]:
+            for b in f.boxes[i + 1 :]:
                 iw = min(a.x2, b.x2) - max(a.x1, b.x1)
                 ih = min(a.y2, b.y2) - max(a.y1, b.y1)
                 inter = max(iw, 0) * max(ih, 0)
@@ -99,22 +112,37 @@ def test_detect_cli_writes_valid_predictions(images, tmp_path):
     model = build_model("yolov3-person-nano.cfg", weights, torch.device("cpu"))
     again = detect_images(model, list_images(images), img_size=64, batch_size=3, progress=False)
     for f, g in zip(frames, again):
-        np.testing.assert_allclose([(b.x1, b.y2, b.score) for b in f.boxes], [(b.x1, b.y2, b.score) for b in g.boxes],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            [(b.x1, b.y2, b.score) for b in f.boxes], [(b.x1, b.y2, b.score) for b in g.boxes], rtol=1e-6
+        )
     # a PyTorch checkpoint of the same model gives the same predictions
     torch.save({"model": model.state_dict()}, tmp_path / "nano.pt")
     from_pt = build_model("yolov3-person-nano.cfg", tmp_path / "nano.pt", torch.device("cpu"))
     same = detect_images(from_pt, list_images(images), img_size=64, batch_size=3, progress=False)
-    assert [[(b.x1, b.y1, b.x2, b.y2, b.score) for b in f.boxes] for f in same] == \
-        [[(b.x1, b.y1, b.x2, b.y2, b.score) for b in f.boxes] for f in again]
+    assert [[(b.x1, b.y1, b.x2, b.y2, b.score) for b in f.boxes] for f in same] == [
+        [(b.x1, b.y1, b.x2, b.y2, b.score) for b in f.boxes] for f in again
+    ]
     # and the evaluation reads the file (predictions against themselves: every box is found)
-    result = evaluate_frames([Frame(f.name, [Box(b.x1, b.y1, b.x2, b.y2) for b in f.boxes]) for f in frames], frames,
-                             conf_thresh=0.0)
+    result = evaluate_frames(
+        [Frame(f.name, [Box(b.x1, b.y1, b.x2, b.y2) for b in f.boxes]) for f in frames], frames, conf_thresh=0.0
+    )
     assert result.fn == 0 and result.fp == 0 and result.ap == [1.0]
 
 
 def test_detect_cli_refuses_a_size_the_network_cannot_take(images, tmp_path):
-    proc = run_cli("detect", "--cfg", "yolov3-person-nano.cfg", "--weights", tmp_path / "none.weights",
-                   "--images", images, "--out", tmp_path / "p.json", "--img-size", "100", check=False)
+    proc = run_cli(
+        "detect",
+        "--cfg",
+        "yolov3-person-nano.cfg",
+        "--weights",
+        tmp_path / "none.weights",
+        "--images",
+        images,
+        "--out",
+        tmp_path / "p.json",
+        "--img-size",
+        "100",
+        check=False,
+    )
     assert proc.returncode == 2 and "--img-size 100: expected a positive multiple of 32" in proc.stderr
     assert not (tmp_path / "p.json").exists()

@@ -8,12 +8,10 @@ import json
 
 import numpy as np
 import pytest
-
+from conftest import plain_iou, run_cli
 from cycleaug.labels import Box, Frame, write_frames
 from cycleaug.yolo import evaluate as ev
 from cycleaug.yolo.evaluate import evaluate_frames
-
-from conftest import plain_iou, run_cli
 
 
 def gt(name, *boxes, category="pedestrian"):
@@ -62,14 +60,16 @@ def test_a_detection_is_never_reassigned_to_its_second_best_box():
     r = evaluate_frames(truth, [pred("a", ((0, 0, 10, 10), 0.9), (second, 0.8))])
     assert (r.tp, r.fp, r.fn) == (1, 1, 1)
     # equal IoUs: the first box of the label file wins, even if it is taken
-    twins = evaluate_frames([gt("a", (0, 0, 10, 10), (0, 0, 10, 10))],
-                            [pred("a", ((0, 0, 10, 10), 0.9), ((0, 0, 10, 10), 0.8))])
+    twins = evaluate_frames(
+        [gt("a", (0, 0, 10, 10), (0, 0, 10, 10))], [pred("a", ((0, 0, 10, 10), 0.9), ((0, 0, 10, 10), 0.8))]
+    )
     assert (twins.tp, twins.fp, twins.fn) == (1, 1, 1)
 
 
 def test_average_iou_divides_by_all_detections_above_the_threshold():
-    r = evaluate_frames([gt("a", (0, 0, 10, 10))],
-                        [pred("a", ((0, 0, 10, 8), 0.9), ((50, 50, 60, 60), 0.7), ((80, 80, 90, 90), 0.1))])
+    r = evaluate_frames(
+        [gt("a", (0, 0, 10, 10))], [pred("a", ((0, 0, 10, 8), 0.9), ((50, 50, 60, 60), 0.7), ((80, 80, 90, 90), 0.1))]
+    )
     assert (r.tp, r.fp) == (1, 1)
     assert r.average_iou == pytest.approx(0.8 / 2)  # not 0.8 / TP
     assert "TP = 1, FP = 1, FN = 0, average IoU = 40.00 % " in r.darknet_report()
@@ -78,8 +78,10 @@ def test_average_iou_divides_by_all_detections_above_the_threshold():
 def _curve_case():
     # Two images, 3 boxes. Pooled by score: .9 TP, .8 FP, .7 TP, .6 FP (duplicate of a1), .5 TP
     truth = [gt("A", (0, 0, 10, 10), (20, 0, 30, 10)), gt("B", (0, 0, 10, 20))]
-    preds = [pred("A", ((0, 0, 10, 10), 0.9), ((0, 1, 10, 10), 0.6), ((20, 0, 30, 11), 0.5)),
-             pred("B", ((40, 40, 50, 50), 0.8), ((0, 0, 10, 19), 0.7))]
+    preds = [
+        pred("A", ((0, 0, 10, 10), 0.9), ((0, 1, 10, 10), 0.6), ((20, 0, 30, 11), 0.5)),
+        pred("B", ((40, 40, 50, 50), 0.8), ((0, 0, 10, 19), 0.7)),
+    ]
     return truth, preds
 
 
@@ -101,11 +103,19 @@ def test_ap_on_a_hand_worked_curve():
 
 
 def test_frames_categories_and_the_mean_over_classes():
-    truth = [gt("a", (0, 0, 10, 10)), gt("b", (0, 0, 10, 10)),
-             Frame("c", [Box(0, 0, 10, 10, "pedestrian"), Box(20, 20, 30, 30, "car")])]
-    preds = [pred("a", ((0, 0, 10, 10), 0.9)), pred("zzz", ((0, 0, 10, 10), 0.9)),
-             Frame("c", [Box(20, 20, 30, 30, "pedestrian", 0.8), Box(20, 20, 30, 30, "car", 0.7),
-                         Box(0, 0, 10, 10, "truck", 0.9)])]
+    truth = [
+        gt("a", (0, 0, 10, 10)),
+        gt("b", (0, 0, 10, 10)),
+        Frame("c", [Box(0, 0, 10, 10, "pedestrian"), Box(20, 20, 30, 30, "car")]),
+    ]
+    preds = [
+        pred("a", ((0, 0, 10, 10), 0.9)),
+        pred("zzz", ((0, 0, 10, 10), 0.9)),
+        Frame(
+            "c",
+            [Box(20, 20, 30, 30, "pedestrian", 0.8), Box(20, 20, 30, 30, "car", 0.7), Box(0, 0, 10, 10, "truck", 0.9)],
+        ),
+    ]
     r = evaluate_frames(truth, preds)  # pedestrian only: car and truck boxes are left out
     assert (r.tp, r.fp, r.fn, r.unique_truth_count, r.detections_count) == (1, 1, 2, 3, 2)
     assert (r.pred_frames_unmatched, r.gt_frames_without_pred, r.n_images) == (1, 1, 3)
@@ -135,7 +145,7 @@ def _reference(truth, preds, categories, conf=0.25, iou_thr=0.5):
             dets.append((d.score, f.name, d.category, best, best_iou))
     # TP/FP at conf, per image in score order
     taken, tp, fp, iou_sum = set(), 0, 0, 0.0
-    for score, name, cat, best, v in dets:
+    for score, _name, _cat, best, v in dets:
         if score > conf:
             if best is not None and best not in taken:
                 tp, iou_sum = tp + 1, iou_sum + v
@@ -183,8 +193,16 @@ def _random_sets(seed, n_images=40, scale=(1.0, 1.0)):
                 x1, y1 = rng.uniform(0, 80), rng.uniform(0, 80)
                 x2, y2 = x1 + rng.uniform(5, 30), y1 + rng.uniform(5, 30)
                 cat = "pedestrian"
-            dets.append(Box(min(x1, x2) * sx, min(y1, y2) * sy, max(x1, x2) * sx, max(y1, y2) * sy, cat,
-                            float(rng.uniform(0, 1))))
+            dets.append(
+                Box(
+                    min(x1, x2) * sx,
+                    min(y1, y2) * sy,
+                    max(x1, x2) * sx,
+                    max(y1, y2) * sy,
+                    cat,
+                    float(rng.uniform(0, 1)),
+                )
+            )
         truth.append(Frame(f"{i}.jpg", [Box(g.x1 * sx, g.y1 * sy, g.x2 * sx, g.y2 * sy, g.category) for g in gts]))
         preds.append(Frame(f"{i}.jpg", dets))
     return truth, preds
@@ -222,8 +240,17 @@ def test_evaluate_cli_prints_darknet_lines_and_writes_json_and_csv(tmp_path):
     truth, preds = _curve_case()
     write_frames(tmp_path / "gt.json", truth)
     write_frames(tmp_path / "pred.json", preds)
-    proc = run_cli("evaluate", "--gt", tmp_path / "gt.json", "--pred", tmp_path / "pred.json",
-                   "--out", tmp_path / "m.json", "--pr-curve", tmp_path / "pr.csv")
+    proc = run_cli(
+        "evaluate",
+        "--gt",
+        tmp_path / "gt.json",
+        "--pred",
+        tmp_path / "pred.json",
+        "--out",
+        tmp_path / "m.json",
+        "--pr-curve",
+        tmp_path / "pr.csv",
+    )
     ap = (1 / 3 + 2 / 9 + 1 / 5) * 100
     assert proc.stdout == (
         "\n detections_count = 5, unique_truth_count = 3  \n"
@@ -231,11 +258,17 @@ def test_evaluate_cli_prints_darknet_lines_and_writes_json_and_csv(tmp_path):
         "\n for conf_thresh = 0.25, precision = 0.60, recall = 1.00, F1-score = 0.75 \n"
         f" for conf_thresh = 0.25, TP = 3, FP = 2, FN = 0, average IoU = {r_avg_iou() * 100:.2f} % \n"
         "\n IoU threshold = 50 %, used Area-Under-Curve for each unique Recall \n"
-        f" mean average precision (mAP@0.50) = {ap / 100:f}, or {ap:.2f} % \n")
+        f" mean average precision (mAP@0.50) = {ap / 100:f}, or {ap:.2f} % \n"
+    )
     assert ap == pytest.approx(75.56, abs=0.005)
     m = json.loads((tmp_path / "m.json").read_text())
     assert {k: m[k] for k in ("tp", "fp", "fn", "detections_count", "unique_truth_count")} == {
-        "tp": 3, "fp": 2, "fn": 0, "detections_count": 5, "unique_truth_count": 3}
+        "tp": 3,
+        "fp": 2,
+        "fn": 0,
+        "detections_count": 5,
+        "unique_truth_count": 3,
+    }
     assert m["precision"] == pytest.approx(0.6) and m["recall"] == 1.0 and m["f1"] == pytest.approx(0.75)
     assert m["map50"] == pytest.approx(ap / 100) and m["ap"]["pedestrian"] == m["map"]
     assert m["ap_method"] == "darknet-auc" and m["conf_thresh"] == 0.25 and m["iou_thresh"] == 0.5

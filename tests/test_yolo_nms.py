@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import plain_iou
 from cycleaug.yolo.cfg import Yolo
 from cycleaug.yolo.decode import Candidates, decode
@@ -21,7 +20,7 @@ def test_decode_matches_hand_computation():
     spec = Yolo(0, 1, mask=(0, 1), anchors=((10, 20), (30, 40)), classes=2)
     head = torch.full((1, 2 * 7, 2, 3), -10.0)  # everything far below the 0.005 threshold...
     a, row, col = 1, 1, 2  # ...except anchor 1 at row 1, column 2
-    t = head[0, a * 7:(a + 1) * 7, row, col]
+    t = head[0, a * 7 : (a + 1) * 7, row, col]
     t[0], t[1] = 0.0, math.log(3)  # sigmoid: 0.5, 0.75
     t[2], t[3] = math.log(2), 0.0  # exp: 2, 1
     t[4] = 0.0  # objectness 0.5
@@ -58,15 +57,18 @@ def _greedy_reference(boxes, scores, classes, thresh):
             if not alive[i]:
                 continue
             keep.append(i)
-            for j in idx[n + 1:]:
+            for j in idx[n + 1 :]:
                 if plain_iou(boxes[i], boxes[j]) > thresh:
                     alive[j] = False
     return sorted(keep, key=lambda i: -scores[i])
 
 
 def _cands(boxes, scores, classes=None):
-    return Candidates(torch.tensor(boxes, dtype=torch.float32), torch.tensor(scores, dtype=torch.float32),
-                      torch.tensor(classes or [0] * len(scores)))
+    return Candidates(
+        torch.tensor(boxes, dtype=torch.float32),
+        torch.tensor(scores, dtype=torch.float32),
+        torch.tensor(classes or [0] * len(scores)),
+    )
 
 
 def test_nms_hand_cases():

@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import BIN, run_cli
 from cycleaug.errors import CycleAugError
 from cycleaug.yolo.augment import (
@@ -31,6 +29,7 @@ from cycleaug.yolo.augment import (
 from cycleaug.yolo.cfg import load_cfg, parse_cfg_text
 from cycleaug.yolo.loss import YoloHead, best_anchors, head_loss
 from cycleaug.yolo.schedule import NetHyper, hyper_from_cfg, make_optimizer, set_rate
+from PIL import Image
 
 torch.set_num_threads(1)
 
@@ -50,17 +49,21 @@ def draw_people_set(root: Path, n: int, size=(128, 96), seed=0, prefix="img") ->
     frames = []
     for i in range(n):
         yy, xx = np.mgrid[0:h_img, 0:w_img]
-        img = rng.uniform(70, 190, 3)[None, None] + 25 * np.sin(xx[..., None] / 6.0 + rng.uniform(0, 6, 3)) \
+        img = (
+            rng.uniform(70, 190, 3)[None, None]
+            + 25 * np.sin(xx[..., None] / 6.0 + rng.uniform(0, 6, 3))
             + rng.normal(0, 6, (h_img, w_img, 3))
+        )
         labels = []
         for k in range(int(rng.integers(1, 3))):
             h = int(rng.integers(h_img // 3, h_img // 2 + 8))
             w = max(6, int(h * 0.4))
             x1, y1 = int(rng.integers(0, w_img - w)), int(rng.integers(0, h_img - h))
-            img[y1:y1 + h, x1:x1 + w] = (30, 30, 120)
-            img[y1:y1 + h // 5, x1 + w // 4:x1 + w - w // 4] = (230, 180, 150)
-            labels.append({"id": str(k), "category": "pedestrian",
-                           "box2d": {"x1": x1, "y1": y1, "x2": x1 + w, "y2": y1 + h}})
+            img[y1 : y1 + h, x1 : x1 + w] = (30, 30, 120)
+            img[y1 : y1 + h // 5, x1 + w // 4 : x1 + w - w // 4] = (230, 180, 150)
+            labels.append(
+                {"id": str(k), "category": "pedestrian", "box2d": {"x1": x1, "y1": y1, "x2": x1 + w, "y2": y1 + h}}
+            )
         name = f"{prefix}{i:04d}.png"
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(images / name)
         frames.append({"name": name, "attributes": {}, "labels": labels})
@@ -75,9 +78,14 @@ def tiny_cfg(path: Path, lr=0.01, burn_in=10, max_batches=120, steps=(100, 110),
     lines = []
     for line in Path(text).read_text().splitlines():
         key = line.split("=")[0].strip()
-        line = {"learning_rate": f"learning_rate={lr}", "burn_in": f"burn_in={burn_in}",
-                "max_batches": f"max_batches={max_batches}", "steps": f"steps={steps[0]},{steps[1]}",
-                "batch": f"batch={batch}", "random": f"random={random}"}.get(key, line)
+        line = {
+            "learning_rate": f"learning_rate={lr}",
+            "burn_in": f"burn_in={burn_in}",
+            "max_batches": f"max_batches={max_batches}",
+            "steps": f"steps={steps[0]},{steps[1]}",
+            "batch": f"batch={batch}",
+            "random": f"random={random}",
+        }.get(key, line)
         lines.append(line)
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -91,7 +99,7 @@ def test_rate_burn_in_and_steps_hand_computed():
     h = NetHyper(learning_rate=0.001, burn_in=1000, power=4, policy="steps", steps=(4000, 4500), scales=(0.1, 0.1))
     assert h.rate(1) == pytest.approx(0.001 * 1e-12, rel=1e-9)  # 0.001 * (1/1000)^4
     assert h.rate(500) == pytest.approx(0.001 * 0.0625)  # (1/2)^4
-    assert h.rate(999) == pytest.approx(0.001 * 0.999 ** 4)
+    assert h.rate(999) == pytest.approx(0.001 * 0.999**4)
     assert h.rate(1000) == pytest.approx(0.001)
     assert h.rate(3999) == pytest.approx(0.001)
     assert h.rate(4000) == pytest.approx(0.0001)  # steps[i] <= batch_num multiplies
@@ -114,8 +122,9 @@ def test_paper_cfg_hyper_parameters():
 def test_sgd_equals_darknet_update_with_batch_scaling():
     """Darknet's update (convolutional_layer.c) written out literally vs. our SGD on sum-loss / batch."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3, bias=False), torch.nn.BatchNorm2d(3),
-                                torch.nn.Conv2d(3, 1, 1, bias=True)).double()
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 3, 3, bias=False), torch.nn.BatchNorm2d(3), torch.nn.Conv2d(3, 1, 1, bias=True)
+    ).double()
     hyper = NetHyper(batch=4, subdivisions=2, learning_rate=0.1, burn_in=3, power=2, momentum=0.9, decay=0.01)
     opt = make_optimizer(model, hyper)
     ref = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -164,8 +173,9 @@ def _raw(obj_logit=-2.0):
     z[:, :, 2:4] = -10.0
     z[:, :, 4] = obj_logit
     i, j = CELL
-    z[0, ANCHOR, :, j, i] = torch.tensor([_logit(0.6), _logit(0.6), math.log(20 / 16), math.log(28 / 30), 30.0, 30.0],
-                                             dtype=torch.float64)
+    z[0, ANCHOR, :, j, i] = torch.tensor(
+        [_logit(0.6), _logit(0.6), math.log(20 / 16), math.log(28 / 30), 30.0, 30.0], dtype=torch.float64
+    )
     return z
 
 
@@ -192,8 +202,9 @@ def test_loss_ignores_predictions_overlapping_a_truth():
     z = _raw()
     # another anchor in another cell predicts the truth box exactly: IoU 1 > ignore_thresh -> no obj term
     tx, ty = 0.40 * 4 - 1, 0.65 * 4 - 2
-    z[0, 0, :4, 2, 1] = torch.tensor([_logit(tx), _logit(ty), math.log(20 / 10), math.log(28 / 13)],
-                                     dtype=torch.float64)
+    z[0, 0, :4, 2, 1] = torch.tensor(
+        [_logit(tx), _logit(ty), math.log(20 / 10), math.log(28 / 13)], dtype=torch.float64
+    )
     out = head_loss(z.view(1, 18, 4, 4), HEAD, TRUTH, NET, NET)
     softplus = math.log1p(math.exp(-2.0))
     assert out["obj"].item() == pytest.approx(46 * softplus + math.log1p(math.exp(-30.0)), rel=1e-9)
@@ -228,8 +239,9 @@ def test_truth_of_another_layer_and_last_truth_wins():
     big = torch.tensor([[0, 0, 0.5, 0.5, 0.9, 0.9]], dtype=torch.float64)  # best anchor 8: not in mask 0,1,2
     assert head_loss(_raw().view(1, 18, 4, 4), HEAD, big, NET, NET)["n_assigned"] == 0
     # two truths on the same cell and anchor: darknet's loop leaves the second one's box
-    two = torch.tensor([[0, 0, 0.40, 0.65, 20 / NET, 28 / NET], [0, 0, 0.45, 0.70, 18 / NET, 30 / NET]],
-                       dtype=torch.float64)
+    two = torch.tensor(
+        [[0, 0, 0.40, 0.65, 20 / NET, 28 / NET], [0, 0, 0.45, 0.70, 18 / NET, 30 / NET]], dtype=torch.float64
+    )
     z = _raw().view(1, 18, 4, 4).requires_grad_()
     out = head_loss(z, HEAD, two, NET, NET)
     out["box"].backward()
@@ -271,7 +283,7 @@ def test_augmented_boxes_match_augmented_image(seed):
     w, h = int(rng.integers(20, 50)), int(rng.integers(25, 60))
     x1, y1 = int(rng.integers(0, ow - w)), int(rng.integers(0, oh - h))
     img = torch.zeros(3, oh, ow, dtype=torch.uint8)
-    img[:, y1:y1 + h, x1:x1 + w] = 255
+    img[:, y1 : y1 + h, x1 : x1 + w] = 255
     d = draw(rng, AugmentParams(), ow, oh)
     geometric = Draw(d.pleft, d.pright, d.ptop, d.pbot, d.flip, 0.0, 1.0, 1.0)
     out = augment_image(img, geometric, net_w, net_h)
@@ -307,7 +319,7 @@ def test_multiscale_rule():
     assert {net_size_for_iteration(i, 608, 608, True, 0) for i in range(1, 11)} == {(896, 896)}
     sizes = [net_size_for_iteration(i, 608, 608, True, 0) for i in range(11, 2011)]
     for block in range(0, 2000, 10):
-        assert len(set(sizes[block:block + 10])) == 1  # redrawn every 10 iterations
+        assert len(set(sizes[block : block + 10])) == 1  # redrawn every 10 iterations
     ws = {w for w, h in sizes}
     assert all(w == h and w % 32 == 0 for w, h in sizes)
     # roundl(r * 19 + 1) for r in [1/1.4, 1.4]: 15..28 cells
@@ -321,9 +333,9 @@ def test_multiscale_rule():
 
 
 def test_overfit_tiny_set(tmp_path):
+    from cycleaug.labels import read_frames
     from cycleaug.yolo.detect import build_model
     from cycleaug.yolo.train import TrainConfig, evaluate_model, train
-    from cycleaug.labels import read_frames
 
     labels, images = draw_people_set(tmp_path / "set", 8, seed=3)
     cfg = tiny_cfg(tmp_path / "tiny.cfg", max_batches=200, steps=(170, 190))
@@ -331,11 +343,19 @@ def test_overfit_tiny_set(tmp_path):
     paths = [images / f.name for f in frames]
     untrained = build_model(str(cfg), None, torch.device("cpu"))
     from cycleaug.yolo.model import init_darknet_
+
     init_darknet_(untrained, torch.Generator().manual_seed(0))
     before = evaluate_model(untrained, frames, paths, 96, 8, 0).map
-    tc = TrainConfig(cfg=str(cfg), train=[(str(labels), str(images))], val_labels=str(labels),
-                     val_images=str(images), out=str(tmp_path / "run"), img_size=96, eval_every=50,
-                     log_interval=1e9)
+    tc = TrainConfig(
+        cfg=str(cfg),
+        train=[(str(labels), str(images))],
+        val_labels=str(labels),
+        val_images=str(images),
+        out=str(tmp_path / "run"),
+        img_size=96,
+        eval_every=50,
+        log_interval=1e9,
+    )
     assert train(tc) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     log = [json.loads(line) for line in (tmp_path / "run" / "eval_log.jsonl").read_text().splitlines()]
@@ -351,10 +371,30 @@ def test_overfit_tiny_set(tmp_path):
 
 
 def _train_cmd(cfg, labels, images, out, workers=0):
-    return [str(BIN / "cycleaug"), "train-yolo", "--cfg", str(cfg), "--train", f"{labels}:{images}",
-            "--val-labels", str(labels), "--val-images", str(images), "--img-size", "64",
-            "--iterations", "40", "--eval-every", "20", "--log-interval", "0", "--workers", str(workers),
-            "--out", str(out)]
+    return [
+        str(BIN / "cycleaug"),
+        "train-yolo",
+        "--cfg",
+        str(cfg),
+        "--train",
+        f"{labels}:{images}",
+        "--val-labels",
+        str(labels),
+        "--val-images",
+        str(images),
+        "--img-size",
+        "64",
+        "--iterations",
+        "40",
+        "--eval-every",
+        "20",
+        "--log-interval",
+        "0",
+        "--workers",
+        str(workers),
+        "--out",
+        str(out),
+    ]
 
 
 def _without_time(path: Path) -> list[dict]:
@@ -367,8 +407,9 @@ def test_resume_after_sigterm_equals_uninterrupted_run(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run(_train_cmd(cfg, labels, images, tmp_path / "full"), env=env, check=True, capture_output=True)
 
-    proc = subprocess.Popen(_train_cmd(cfg, labels, images, tmp_path / "kill", workers=1), env=env,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _train_cmd(cfg, labels, images, tmp_path / "kill", workers=1), env=env, stderr=subprocess.PIPE, text=True
+    )
     for line in proc.stderr:
         if "iteration 13/40" in line:
             proc.send_signal(signal.SIGTERM)
@@ -405,7 +446,14 @@ def test_cfg_without_yolo_settings_defaults(tmp_path):
 
     cfg = load_cfg("yolov3-person-608.cfg")
     aug = augment_params(cfg, hyper_from_cfg(cfg.net))
-    assert (aug.jitter, aug.hue, aug.saturation, aug.exposure, aug.flip, aug.max_boxes) == (0.3, 0.1, 1.5, 1.5, True, 90)
+    assert (aug.jitter, aug.hue, aug.saturation, aug.exposure, aug.flip, aug.max_boxes) == (
+        0.3,
+        0.1,
+        1.5,
+        1.5,
+        True,
+        90,
+    )
     heads = yolo_heads(cfg)
     assert [h.mask for h in heads] == [(6, 7, 8), (3, 4, 5), (0, 1, 2)]
     assert all(h.ignore_thresh == 0.7 and h.anchors == YOLOV3_ANCHORS for h in heads)

@@ -7,12 +7,10 @@ import struct
 import numpy as np
 import pytest
 import torch
-
 from cycleaug.errors import CycleAugError
 from cycleaug.yolo.cfg import load_cfg, parse_cfg_text
 from cycleaug.yolo.model import Darknet, init_darknet_
-from cycleaug.yolo.weights import (load_darknet_weights, load_weights, read_header, save_darknet_weights,
-                                   weights_nbytes)
+from cycleaug.yolo.weights import load_darknet_weights, load_weights, read_header, save_darknet_weights, weights_nbytes
 
 torch.set_num_threads(1)
 

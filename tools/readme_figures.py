@@ -1,6 +1,6 @@
 """Copy the last demo's figures into docs/demo/ as small PNGs for the README (run after `make demo`).
 
-    .venv/bin/python tools/readme_figures.py [--results results] [--out docs/demo] [--width 760]
+.venv/bin/python tools/readme_figures.py [--results results] [--out docs/demo] [--width 760]
 """
 
 from __future__ import annotations

@@ -91,15 +91,23 @@ def cancel_live_jobs(path: Path, qdel: str = "qdel", pending_wait: float = PENDI
     # Snakemake's own cancel may have reached some already: ask PBS (once each; qstat failing: cancel).
     live = [(jobid, name) for jobid, name in submitted if jobid not in finished and still_live(jobid)]
     if pending:
-        print(f"pbs_sidecar.py: {len(pending)} submission(s) still in flight after {pending_wait:.0f} s; "
-              "check `qstat -u $USER` for jobs left running", file=sys.stderr, flush=True)
+        print(
+            f"pbs_sidecar.py: {len(pending)} submission(s) still in flight after {pending_wait:.0f} s; "
+            "check `qstat -u $USER` for jobs left running",
+            file=sys.stderr,
+            flush=True,
+        )
     if not live:
         return []
     ids = [jobid for jobid, _ in live]
-    print(f"pbs_sidecar.py: cancelling {len(ids)} PBS job(s) of this run still queued or running: "
-          + ", ".join(f"{jobid} ({name})" for jobid, name in live), file=sys.stderr, flush=True)
+    print(
+        f"pbs_sidecar.py: cancelling {len(ids)} PBS job(s) of this run still queued or running: "
+        + ", ".join(f"{jobid} ({name})" for jobid, name in live),
+        file=sys.stderr,
+        flush=True,
+    )
     for i in range(0, len(ids), CHUNK):
-        chunk = ids[i:i + CHUNK]
+        chunk = ids[i : i + CHUNK]
         try:
             proc = subprocess.run([qdel, *chunk], capture_output=True, text=True, timeout=QDEL_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired) as exc:

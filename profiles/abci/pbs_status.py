@@ -138,8 +138,7 @@ def from_exit_file(jobid: str, exit_dir: Path = EXIT_DIR) -> tuple[str, str]:
         code = int(path.read_text().strip())
     except (OSError, ValueError):
         return "failed", (
-            f"job {jobid} is unknown to PBS and left no exit status in {path} "
-            "(killed, deleted, or never started)"
+            f"job {jobid} is unknown to PBS and left no exit status in {path} (killed, deleted, or never started)"
         )
     if code == 0:
         return "success", ""
@@ -154,8 +153,10 @@ def status(jobid: str, qstat: str = "qstat", attempts: int = 4, delay: float = 5
             time.sleep(delay * attempt)
         try:
             proc = subprocess.run(
-                [qstat, "-x", "-f", jobid], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                universal_newlines=True, timeout=60,
+                [qstat, "-x", "-f", jobid],
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
         except FileNotFoundError:
             raise RuntimeError(f"{qstat}: command not found (is this a PBS login node?)") from None

@@ -76,18 +76,20 @@ def wrap_jobscript(jobscript: Path, exit_dir: Path) -> Path:
     """Write ``<jobscript>.pbs``: the job script's commands in a subshell, then the exit status record."""
     lines = jobscript.read_text().splitlines()
     header = [ln for ln in lines[:2] if ln.startswith("#")]  # shebang and the '# properties' line
-    body = lines[len(header):]
+    body = lines[len(header) :]
     marker = shlex.quote(str(exit_dir.resolve())) + '/"$PBS_JOBID"'
-    text = "\n".join([
-        *header,
-        "(",
-        *body,
-        ")",
-        "rc=$?",
-        f"mkdir -p {shlex.quote(str(exit_dir.resolve()))} && echo \"$rc\" > {marker}",
-        "exit $rc",
-        "",
-    ])
+    text = "\n".join(
+        [
+            *header,
+            "(",
+            *body,
+            ")",
+            "rc=$?",
+            f'mkdir -p {shlex.quote(str(exit_dir.resolve()))} && echo "$rc" > {marker}',
+            "exit $rc",
+            "",
+        ]
+    )
     wrapped = jobscript.with_name(jobscript.name + ".pbs")
     wrapped.write_text(text)
     wrapped.chmod(0o755)
@@ -104,10 +106,22 @@ def qsub_command(args: argparse.Namespace, group: str, script: Path) -> list[str
         )
     log_dir = str(Path(args.log_dir).resolve()) + "/"
     return [
-        args.qsub, "-P", group, "-q", args.queue,
-        "-l", f"select={args.nodes}:mpiprocs={args.ppn}",
-        "-l", f"walltime={walltime(args.runtime, args.max_walltime)}",
-        "-N", args.name, "-j", "oe", "-o", log_dir, "-V",
+        args.qsub,
+        "-P",
+        group,
+        "-q",
+        args.queue,
+        "-l",
+        f"select={args.nodes}:mpiprocs={args.ppn}",
+        "-l",
+        f"walltime={walltime(args.runtime, args.max_walltime)}",
+        "-N",
+        args.name,
+        "-j",
+        "oe",
+        "-o",
+        log_dir,
+        "-V",
         *(["-v", f"BASH_ENV={args.bash_env}"] if args.bash_env else []),
         str(script),
     ]
@@ -119,7 +133,7 @@ def first_line(text: str) -> str:
 
 def run_qsub(command: list[str]) -> tuple[int, str, str]:
     try:
-        proc = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        proc = subprocess.run(command, capture_output=True, text=True)
     except OSError as exc:
         return 127, "", str(exc)
     return proc.returncode, proc.stdout, proc.stderr
@@ -176,8 +190,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-dir", default="logs/pbs", help="PBS writes the job's joined stdout/stderr here")
     p.add_argument("--max-nodes", type=int, default=128)
     p.add_argument("--max-walltime", default=None, help="HH:MM:SS cap of the queue")
-    p.add_argument("--bash-env", default=None,
-                   help="file every non-interactive bash of the job sources (e.g. the site's modules.sh)")
+    p.add_argument(
+        "--bash-env",
+        default=None,
+        help="file every non-interactive bash of the job sources (e.g. the site's modules.sh)",
+    )
     p.add_argument("--group-env", default="ABCI_GROUP", help="environment variable holding the group")
     p.add_argument("--qsub", default=os.environ.get("CYCLEAUG_QSUB", "qsub"))
     p.add_argument("jobscript", type=Path)

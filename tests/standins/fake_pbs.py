@@ -96,22 +96,39 @@ def qsub(argv: list[str]) -> None:
     jobid = f"{n}.fakepbs"
     JOBS.mkdir(parents=True, exist_ok=True)
     job = {
-        "Job Id": jobid, "Job_Name": name, "job_state": "Q", "queue": opts.get("-q", ["workq"])[0],
-        "project": opts["-P"][0], "Resource_List.select": resources["select"],
-        "Resource_List.walltime": resources["walltime"], "Hold_Types": "n",
-        "nodes": int(m.group(1)), "mpiprocs": int(m.group(2)),
-        "output": opts.get("-o", [os.getcwd() + "/"])[0], "seq": n,
+        "Job Id": jobid,
+        "Job_Name": name,
+        "job_state": "Q",
+        "queue": opts.get("-q", ["workq"])[0],
+        "project": opts["-P"][0],
+        "Resource_List.select": resources["select"],
+        "Resource_List.walltime": resources["walltime"],
+        "Hold_Types": "n",
+        "nodes": int(m.group(1)),
+        "mpiprocs": int(m.group(2)),
+        "output": opts.get("-o", [os.getcwd() + "/"])[0],
+        "seq": n,
     }
-    RECORDS.append("submissions.jsonl", {"argv": argv, "jobid": jobid, "name": name, "cwd": os.getcwd(),
-                                  "script": script.read_text()})
+    RECORDS.append(
+        "submissions.jsonl",
+        {"argv": argv, "jobid": jobid, "name": name, "cwd": os.getcwd(), "script": script.read_text()},
+    )
     kill = os.environ.get("FAKE_PBS_KILL", "")
     if kill:
         kill_name, _, times = kill.partition(":")
-        earlier = sum(1 for line in (STATE / "submissions.jsonl").read_text().splitlines()
-                      if json.loads(line)["name"] == kill_name)
+        earlier = sum(
+            1
+            for line in (STATE / "submissions.jsonl").read_text().splitlines()
+            if json.loads(line)["name"] == kill_name
+        )
         if name == kill_name and (not times or earlier <= int(times)):
-            job.update({"job_state": "F", "Exit_status": int(os.environ.get("FAKE_PBS_KILL_STATUS", "-29")),
-                        "resources_used.walltime": resources["walltime"]})
+            job.update(
+                {
+                    "job_state": "F",
+                    "Exit_status": int(os.environ.get("FAKE_PBS_KILL_STATUS", "-29")),
+                    "resources_used.walltime": resources["walltime"],
+                }
+            )
             write_json(JOBS / f"{jobid}.json", job)
             print(jobid)
             return
@@ -119,7 +136,9 @@ def qsub(argv: list[str]) -> None:
     # Stays alive after qsub returns, like a job on a MoM; its own session so qdel can kill it all.
     runner = subprocess.Popen(
         [sys.executable, __file__, "_run", jobid, str(script.resolve())],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     job["runner_pid"] = runner.pid
@@ -135,8 +154,11 @@ def _term_trigger(name: str, seq: int) -> Path | None:
     target, _, path = spec.partition(":")
     if not spec or target != name:
         return None
-    first = next(json.loads(line)["jobid"] for line in (STATE / "submissions.jsonl").read_text().splitlines()
-                 if json.loads(line)["name"] == name)
+    first = next(
+        json.loads(line)["jobid"]
+        for line in (STATE / "submissions.jsonl").read_text().splitlines()
+        if json.loads(line)["name"] == name
+    )
     return Path(path) if first == f"{seq}.fakepbs" else None
 
 
@@ -148,8 +170,14 @@ def _run(jobid: str, script: str) -> None:
     out_dir = Path(job["output"])
     out_dir.mkdir(parents=True, exist_ok=True)
     log = out_dir / f"{job['Job_Name']}.o{job['seq']}"
-    env = dict(os.environ, PBS_JOBID=jobid, PBS_JOBNAME=job["Job_Name"], PBS_NODEFILE=str(nodefile),
-               PBS_O_WORKDIR=os.getcwd(), PBS_QUEUE=job["queue"])
+    env = dict(
+        os.environ,
+        PBS_JOBID=jobid,
+        PBS_JOBNAME=job["Job_Name"],
+        PBS_NODEFILE=str(nodefile),
+        PBS_O_WORKDIR=os.getcwd(),
+        PBS_QUEUE=job["queue"],
+    )
     trigger = _term_trigger(job["Job_Name"], job["seq"])
     start = time.time()
     job.update({"job_state": "R", "stime": start})
@@ -157,15 +185,22 @@ def _run(jobid: str, script: str) -> None:
     killed = False
     with open(log, "w") as f:
         # Its own session, as on a MoM: the walltime kill signals every process of the job.
-        proc = subprocess.Popen(["sh", script], stdout=f, stderr=subprocess.STDOUT, env=env,
-                                cwd=os.path.expanduser("~"), start_new_session=True)
+        proc = subprocess.Popen(
+            ["sh", script],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=os.path.expanduser("~"),
+            start_new_session=True,
+        )
         job["job_pgid"] = proc.pid
         write_json(path, job)
         while proc.poll() is None:
             if trigger is not None and trigger.exists() and not killed:
                 # PBS at the walltime: SIGTERM to the job, SIGKILL after kill_delay (10 s by default).
-                print(f"=>> PBS: job killed: walltime exceeded limit {job['Resource_List.walltime']}", file=f,
-                      flush=True)
+                print(
+                    f"=>> PBS: job killed: walltime exceeded limit {job['Resource_List.walltime']}", file=f, flush=True
+                )
                 os.killpg(proc.pid, signal.SIGTERM)
                 killed = time.time()
             if killed and time.time() - killed > 10:
@@ -176,8 +211,13 @@ def _run(jobid: str, script: str) -> None:
         return
     code = proc.returncode if proc.returncode >= 0 else 256 - proc.returncode
     used = int(time.time() - start)
-    job.update({"job_state": "F", "Exit_status": -29 if killed else code,
-                "resources_used.walltime": f"{used // 3600:02d}:{used % 3600 // 60:02d}:{used % 60:02d}"})
+    job.update(
+        {
+            "job_state": "F",
+            "Exit_status": -29 if killed else code,
+            "resources_used.walltime": f"{used // 3600:02d}:{used % 3600 // 60:02d}:{used % 60:02d}",
+        }
+    )
     write_json(path, job)
 
 
@@ -193,8 +233,17 @@ def qstat(argv: list[str]) -> None:
     if job["job_state"] == "F" and os.environ.get("FAKE_PBS_NO_HISTORY"):
         _die(f"qstat: Unknown Job Id {jobid}", 153)
     lines = [f"Job Id: {jobid}"]
-    for key in ("Job_Name", "resources_used.walltime", "job_state", "queue", "Hold_Types",
-                "Resource_List.select", "Resource_List.walltime", "project", "Exit_status"):
+    for key in (
+        "Job_Name",
+        "resources_used.walltime",
+        "job_state",
+        "queue",
+        "Hold_Types",
+        "Resource_List.select",
+        "Resource_List.walltime",
+        "project",
+        "Exit_status",
+    ):
         if key in job:
             lines.append(f"    {key} = {job[key]}")
     # A long attribute wrapped onto a tab-indented continuation line, as PBS prints them.
@@ -245,15 +294,19 @@ def mpirun(argv: list[str]) -> None:
         else:
             i += 1
     command = argv[i:]
-    RECORDS.append("mpirun.jsonl", {"argv": argv, "np": nproc, "exported": exported, "command": command,
-                             "pbs_jobid": os.environ.get("PBS_JOBID")})
+    RECORDS.append(
+        "mpirun.jsonl",
+        {"argv": argv, "np": nproc, "exported": exported, "command": command, "pbs_jobid": os.environ.get("PBS_JOBID")},
+    )
     if nproc is None or not command:
         _die(f"mpirun: need -np N and a command, got {argv}", 2)
     # Under a real mpirun both backends talk over MPI/TCP; locally the launcher needs to know which
     # one the training command asks for, to set up torch's or horovod's (Gloo) rendezvous.
     backend = command[command.index("--backend") + 1] if "--backend" in command[:-1] else "torch"
-    os.execv(sys.executable, [sys.executable, "-m", "cycleaug.launch", "--nproc", str(nproc),
-                              "--backend", backend, "--", *command])
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "cycleaug.launch", "--nproc", str(nproc), "--backend", backend, "--", *command],
+    )
 
 
 def module(argv: list[str]) -> None:
@@ -262,5 +315,6 @@ def module(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"qsub": qsub, "qstat": qstat, "qdel": qdel, "_run": lambda a: _run(*a), "mpirun": mpirun,
-     "module": module}[cmd](args)
+    {"qsub": qsub, "qstat": qstat, "qdel": qdel, "_run": lambda a: _run(*a), "mpirun": mpirun, "module": module}[cmd](
+        args
+    )

@@ -40,8 +40,12 @@ def _options(argv: list[str]) -> dict[str, str]:
             key, value = a[2:].split("=", 1)
             opts[key] = value
             i += 1
-        elif a.startswith("-") and i + 1 < len(argv) and not argv[i + 1].startswith("-") and a not in (
-                "--parsable", "--exclusive", "--requeue", "--no-requeue"):
+        elif (
+            a.startswith("-")
+            and i + 1 < len(argv)
+            and not argv[i + 1].startswith("-")
+            and a not in ("--parsable", "--exclusive", "--requeue", "--no-requeue")
+        ):
             opts[a.lstrip("-")] = argv[i + 1]
             i += 2
         else:
@@ -59,24 +63,29 @@ def sbatch(argv: list[str]) -> None:
     n = RECORDS.next_id()
     jobid = str(n)
     comment = opts.get("comment", "")
-    rule = comment[len("rule_"):].split("_wildcards_")[0] if comment.startswith("rule_") else ""
+    rule = comment[len("rule_") :].split("_wildcards_")[0] if comment.startswith("rule_") else ""
     RECORDS.append("submissions.jsonl", {"argv": argv, "options": opts, "jobid": jobid, "rule": rule})
     JOBS.mkdir(parents=True, exist_ok=True)
     job = {"id": jobid, "name": opts.get("job-name", ""), "rule": rule, "state": "PENDING"}
     timeout = os.environ.get("FAKE_SLURM_TIMEOUT", "")
     if timeout:
         name, _, times = timeout.partition(":")
-        earlier = sum(1 for line in (STATE / "submissions.jsonl").read_text().splitlines()
-                      if json.loads(line)["rule"] == name)
+        earlier = sum(
+            1 for line in (STATE / "submissions.jsonl").read_text().splitlines() if json.loads(line)["rule"] == name
+        )
         if rule == name and (not times or earlier <= int(times)):
             job["state"] = "TIMEOUT"
             write_json(JOBS / f"{jobid}.json", job)
             print(jobid)
             return
     write_json(JOBS / f"{jobid}.json", job)
-    runner = subprocess.Popen([sys.executable, __file__, "_run", jobid, json.dumps(opts)],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    runner = subprocess.Popen(
+        [sys.executable, __file__, "_run", jobid, json.dumps(opts)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     job["runner_pid"] = runner.pid
     write_json(JOBS / f"{jobid}.json", job)
     print(jobid)
@@ -87,16 +96,24 @@ def _run(jobid: str, opts_json: str) -> None:
     path = JOBS / f"{jobid}.json"
     job = json.loads(path.read_text())
     nodes = int(opts.get("nodes", "1") or 1)
-    env = dict(os.environ, SLURM_JOB_ID=jobid, SLURM_JOBID=jobid, SLURM_JOB_NAME=job["name"],
-               SLURM_JOB_NODELIST="localhost", SLURM_NNODES=str(nodes), SLURM_SUBMIT_DIR=os.getcwd())
+    env = dict(
+        os.environ,
+        SLURM_JOB_ID=jobid,
+        SLURM_JOBID=jobid,
+        SLURM_JOB_NAME=job["name"],
+        SLURM_JOB_NODELIST="localhost",
+        SLURM_NNODES=str(nodes),
+        SLURM_SUBMIT_DIR=os.getcwd(),
+    )
     if opts.get("gpus"):
         env["SLURM_GPUS"] = opts["gpus"]
     log = opts.get("output", f"slurm-{jobid}.out").replace("%j", jobid)
     job["state"] = "RUNNING"
     write_json(path, job)
     with open(log, "w") as f:
-        proc = subprocess.run(["sh", "-c", opts["wrap"]], stdout=f, stderr=subprocess.STDOUT, env=env,
-                              cwd=opts.get("D") or None)
+        proc = subprocess.run(
+            ["sh", "-c", opts["wrap"]], stdout=f, stderr=subprocess.STDOUT, env=env, cwd=opts.get("D") or None
+        )
     job = json.loads(path.read_text())
     if job["state"] == "CANCELLED":
         return
@@ -160,8 +177,21 @@ def scancel(argv: list[str]) -> None:
                         pass
 
 
-SRUN_VALUE_OPTS = {"-n", "-N", "-c", "-t", "-p", "-A", "-J", "-o", "-e", "--ntasks", "--nodes", "--cpus-per-task",
-                   "--ntasks-per-node"}
+SRUN_VALUE_OPTS = {
+    "-n",
+    "-N",
+    "-c",
+    "-t",
+    "-p",
+    "-A",
+    "-J",
+    "-o",
+    "-e",
+    "--ntasks",
+    "--nodes",
+    "--cpus-per-task",
+    "--ntasks-per-node",
+}
 
 
 def srun(argv: list[str]) -> None:
@@ -184,20 +214,40 @@ def srun(argv: list[str]) -> None:
             i += 1
     command = argv[i:]
     ntasks = int(opts.get("--ntasks") or opts.get("-n") or 1)
-    RECORDS.append("srun.jsonl", {"argv": argv, "ntasks": ntasks, "command": command,
-                           "job": os.environ.get("SLURM_JOB_ID")})
+    RECORDS.append(
+        "srun.jsonl", {"argv": argv, "ntasks": ntasks, "command": command, "job": os.environ.get("SLURM_JOB_ID")}
+    )
     if ntasks == 1:
         os.execvp(command[0], command)
     per_node = int(opts.get("--ntasks-per-node") or ntasks)
-    tasks = [subprocess.Popen(command, env=dict(os.environ, SLURM_PROCID=str(r), SLURM_NTASKS=str(ntasks),
-                                                  SLURM_LOCALID=str(r % per_node), SLURM_STEP_NODELIST="localhost"))
-             for r in range(ntasks)]
+    tasks = [
+        subprocess.Popen(
+            command,
+            env=dict(
+                os.environ,
+                SLURM_PROCID=str(r),
+                SLURM_NTASKS=str(ntasks),
+                SLURM_LOCALID=str(r % per_node),
+                SLURM_STEP_NODELIST="localhost",
+            ),
+        )
+        for r in range(ntasks)
+    ]
     codes = [t.wait() for t in tasks]
     sys.exit(next((c for c in codes if c), 0))
 
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"sbatch": sbatch, "sacct": sacct, "squeue": squeue, "sacctmgr": sacctmgr, "sshare": sshare,
-     "sinfo": sinfo, "scontrol": scontrol, "scancel": scancel, "srun": srun,
-     "_run": lambda a: _run(*a)}[cmd](args)
+    {
+        "sbatch": sbatch,
+        "sacct": sacct,
+        "squeue": squeue,
+        "sacctmgr": sacctmgr,
+        "sshare": sshare,
+        "sinfo": sinfo,
+        "scontrol": scontrol,
+        "scancel": scancel,
+        "srun": srun,
+        "_run": lambda a: _run(*a),
+    }[cmd](args)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp%d" % os.getpid())
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
 

@@ -34,9 +34,10 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import TextIO
 
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import Progress, format_seconds
@@ -75,7 +76,11 @@ class ByteProgress(Progress):
     def _print(self, final: bool = False) -> None:
         elapsed = time.perf_counter() - self.start
         rate = (self.n - self.start_n) / elapsed if elapsed > 0 else 0.0
-        size = f"{_human(self.n)} / {_human(self.total)} ({100 * self.n / self.total:.0f}%)" if self.total else _human(self.n)
+        size = (
+            f"{_human(self.n)} / {_human(self.total)} ({100 * self.n / self.total:.0f}%)"
+            if self.total
+            else _human(self.n)
+        )
         if final:
             tail = f"done in {format_seconds(elapsed)}"
         elif rate > 0 and self.total:
@@ -99,8 +104,9 @@ def _normalise_hex(value: str | None, length: int, name: str) -> str | None:
     return value
 
 
-def file_digests(path: str | os.PathLike, algorithms: Iterable[str], stream: TextIO | None = None,
-                 name: str | None = None) -> dict[str, str]:
+def file_digests(
+    path: str | os.PathLike, algorithms: Iterable[str], stream: TextIO | None = None, name: str | None = None
+) -> dict[str, str]:
     """Hex digests of ``path`` for each algorithm (``sha256``, ``md5``), in one pass."""
     path = Path(path)
     hashers = {a: hashlib.new(a) for a in algorithms}
@@ -113,8 +119,13 @@ def file_digests(path: str | os.PathLike, algorithms: Iterable[str], stream: Tex
     return {a: h.hexdigest() for a, h in hashers.items()}
 
 
-def verify(path: str | os.PathLike, sha256: str | None = None, md5: str | None = None,
-           stream: TextIO | None = None, name: str | os.PathLike | None = None) -> dict[str, str]:
+def verify(
+    path: str | os.PathLike,
+    sha256: str | None = None,
+    md5: str | None = None,
+    stream: TextIO | None = None,
+    name: str | os.PathLike | None = None,
+) -> dict[str, str]:
     """Check ``path`` against the configured digests; raise ChecksumError naming expected and actual.
 
     With no digest configured, print the file's sha256 and a warning that nothing was verified.
@@ -127,8 +138,11 @@ def verify(path: str | os.PathLike, sha256: str | None = None, md5: str | None =
     actual = file_digests(path, expected or ["sha256"], stream=stream, name=Path(label).name)
     path = label
     if not expected:
-        _say(f"warning: {path}: no sha256 or md5 configured, so nothing was verified; "
-             f"its sha256 is {actual['sha256']} (set it in the config to pin this file)", stream)
+        _say(
+            f"warning: {path}: no sha256 or md5 configured, so nothing was verified; "
+            f"its sha256 is {actual['sha256']} (set it in the config to pin this file)",
+            stream,
+        )
         return actual
     for algo, want in expected.items():
         if actual[algo] != want:
@@ -180,8 +194,11 @@ def _download_once(url: str, part: Path, timeout: float, stream: TextIO | None) 
             _, total = _content_range(exc.headers.get("Content-Range"))
             if total == have:
                 return
-            _say(f"{part}: {have} bytes on disk but the server's file is {total if total is not None else 'of unknown size'}; "
-                 "downloading again from the start", stream)
+            _say(
+                f"{part}: {have} bytes on disk but the server's file is {total if total is not None else 'of unknown size'}; "
+                "downloading again from the start",
+                stream,
+            )
             part.unlink()
             raise _Transient("HTTP 416, restarting") from None
         if exc.code in (408, 425, 429) or exc.code >= 500:
@@ -205,8 +222,10 @@ def _download_once(url: str, part: Path, timeout: float, stream: TextIO | None) 
             total = int(length) if length and length.isdigit() else None
         mode = "ab" if have else "wb"
         try:
-            with open(part, mode) as f, ByteProgress(total, f"download {part.name[:-len('.part')]}", start=have,
-                                                      stream=stream) as p:
+            with (
+                open(part, mode) as f,
+                ByteProgress(total, f"download {part.name[: -len('.part')]}", start=have, stream=stream) as p,
+            ):
                 while True:
                     try:
                         chunk = resp.read(CHUNK)
@@ -226,8 +245,17 @@ def _download_once(url: str, part: Path, timeout: float, stream: TextIO | None) 
         raise CycleAugError(f"{url}: received {got} bytes but the server announced {total}; removed {part}")
 
 
-def download(url: str, out: str | os.PathLike, sha256: str | None = None, md5: str | None = None, *,
-             retries: int = 4, timeout: float = 60.0, backoff: float = 2.0, stream: TextIO | None = None) -> Path:
+def download(
+    url: str,
+    out: str | os.PathLike,
+    sha256: str | None = None,
+    md5: str | None = None,
+    *,
+    retries: int = 4,
+    timeout: float = 60.0,
+    backoff: float = 2.0,
+    stream: TextIO | None = None,
+) -> Path:
     """Download ``url`` to ``out`` via ``out.part`` (resumed if present); verify; rename.
 
     ``retries`` bounds consecutive failed attempts that brought no new bytes (waits ``backoff`` s,
@@ -287,9 +315,18 @@ def _place(src: Path, out: Path, stream: TextIO | None) -> None:
     _say(f"{how} {src} -> {out}", stream)
 
 
-def fetch(out: str | os.PathLike, url: str | None = None, path: str | os.PathLike | None = None,
-          sha256: str | None = None, md5: str | None = None, *, retries: int = 4, timeout: float = 60.0,
-          backoff: float = 2.0, stream: TextIO | None = None) -> Path:
+def fetch(
+    out: str | os.PathLike,
+    url: str | None = None,
+    path: str | os.PathLike | None = None,
+    sha256: str | None = None,
+    md5: str | None = None,
+    *,
+    retries: int = 4,
+    timeout: float = 60.0,
+    backoff: float = 2.0,
+    stream: TextIO | None = None,
+) -> Path:
     """Make ``out`` hold the verified file and return it.
 
     Order: ``path`` if that file exists (verified, then used in place when it is ``out``, else
@@ -367,8 +404,10 @@ def _check_names(names: Iterable[str], kind: str) -> None:
         if _is_absolute(name) or _Tree({}).resolve(_parts(name)) is None:
             bad.append(name)
     if bad:
-        raise UnsafeArchiveError(f"{kind} member(s) would be written outside the target folder: "
-                                 f"{', '.join(repr(b) for b in bad[:5])}{' ...' if len(bad) > 5 else ''}; nothing was extracted")
+        raise UnsafeArchiveError(
+            f"{kind} member(s) would be written outside the target folder: "
+            f"{', '.join(repr(b) for b in bad[:5])}{' ...' if len(bad) > 5 else ''}; nothing was extracted"
+        )
 
 
 def _check_tar(members: list[tarfile.TarInfo]) -> None:
@@ -388,20 +427,20 @@ def _check_tar(members: list[tarfile.TarInfo]) -> None:
         elif m.issym():
             # The link itself sits in its (resolved) parent; its target is taken from there.
             parent = tree.resolve(parts[:-1])
-            if parent is None or _is_absolute(m.linkname) or \
-                    tree.resolve(parent + _parts(m.linkname)) is None:
+            if parent is None or _is_absolute(m.linkname) or tree.resolve(parent + _parts(m.linkname)) is None:
                 bad.append(f"{m.name!r} -> {m.linkname!r}")
         elif m.islnk():
             # A hard link's target is a path from the archive root (POSIX ustar).
-            if _is_absolute(m.linkname) or tree.resolve(_parts(m.linkname)) is None or \
-                    tree.resolve(parts) is None:
+            if _is_absolute(m.linkname) or tree.resolve(_parts(m.linkname)) is None or tree.resolve(parts) is None:
                 bad.append(f"{m.name!r} => {m.linkname!r}")
         elif tree.resolve(parts) is None:
             # A regular file written through a symlink that points outside.
             bad.append(repr(m.name))
     if bad:
-        raise UnsafeArchiveError(f"tar member(s) would be written outside the target folder: "
-                                 f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; nothing was extracted")
+        raise UnsafeArchiveError(
+            f"tar member(s) would be written outside the target folder: "
+            f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; nothing was extracted"
+        )
 
 
 _TAR_FILTER_ERRORS = (tarfile.FilterError,) if hasattr(tarfile, "FilterError") else ()
@@ -448,9 +487,11 @@ def _extract_zip(archive: Path, stage: Path) -> None:
         raise CycleAugError(f"{archive}: not a readable zip archive ({exc})") from None
 
 
-RAR_HELP = ("extracting .rar archives (SYNTHIA is distributed as .rar) needs bsdtar or unrar on PATH: "
-            "`apt-get install libarchive-tools` (bsdtar) or `apt-get install unrar` (non-free), "
-            "`conda install -c conda-forge libarchive`, or `brew install libarchive`")
+RAR_HELP = (
+    "extracting .rar archives (SYNTHIA is distributed as .rar) needs bsdtar or unrar on PATH: "
+    "`apt-get install libarchive-tools` (bsdtar) or `apt-get install unrar` (non-free), "
+    "`conda install -c conda-forge libarchive`, or `brew install libarchive`"
+)
 
 
 def _rar_tool() -> tuple[str, str]:
@@ -467,8 +508,10 @@ def _run_tool(cmd: list[str], archive: Path) -> str:
     except OSError as exc:
         raise CycleAugError(f"{archive}: cannot run {cmd[0]} ({exc})") from None
     if res.returncode != 0:
-        raise CycleAugError(f"{archive}: {' '.join(cmd[:2])} failed with exit status {res.returncode}: "
-                            f"{(res.stderr or res.stdout).strip()[-2000:]}")
+        raise CycleAugError(
+            f"{archive}: {' '.join(cmd[:2])} failed with exit status {res.returncode}: "
+            f"{(res.stderr or res.stdout).strip()[-2000:]}"
+        )
     return res.stdout
 
 
@@ -496,8 +539,10 @@ def _extract_external(archive: Path, stage: Path) -> None:
             if stat.S_ISLNK(st.st_mode):
                 target = (p.parent / os.readlink(p)).resolve()
                 if target != root and root not in target.parents:
-                    raise UnsafeArchiveError(f"{archive}: member {p.relative_to(stage)} links outside the target "
-                                             f"folder ({os.readlink(p)}); nothing was extracted")
+                    raise UnsafeArchiveError(
+                        f"{archive}: member {p.relative_to(stage)} links outside the target "
+                        f"folder ({os.readlink(p)}); nothing was extracted"
+                    )
             elif not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
                 raise UnsafeArchiveError(f"{archive}: member {p.relative_to(stage)} is a device or fifo")
 
@@ -515,8 +560,10 @@ def archive_kind(path: str | os.PathLike) -> str:
         return "tar"
     hint = ""
     if head.lstrip().startswith(b"<"):
-        hint = ("; it looks like an HTML page, so the URL probably leads to a login or download form: download "
-                "the file in a browser, put it at the configured path and delete this one")
+        hint = (
+            "; it looks like an HTML page, so the URL probably leads to a login or download form: download "
+            "the file in a browser, put it at the configured path and delete this one"
+        )
     raise CycleAugError(f"{path}: not a zip, tar(.gz/.bz2/.xz) or rar archive (first bytes {head!r}){hint}")
 
 
@@ -574,8 +621,13 @@ def _describe(root: Path, limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "") if names else "(nothing)"
 
 
-def extract(archive: str | os.PathLike, dest: str | os.PathLike, strip: int = 0,
-            expect: Iterable[str] = (), stream: TextIO | None = None) -> Path:
+def extract(
+    archive: str | os.PathLike,
+    dest: str | os.PathLike,
+    strip: int = 0,
+    expect: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> Path:
     """Unpack ``archive`` into ``dest`` safely (see the module docstring).
 
     ``strip`` drops that many leading folders from every member (tar's --strip-components);
@@ -608,9 +660,11 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, strip: int = 0,
             _say(f"{archive}: --strip {strip} dropped {dropped} file(s) above that depth", stream)
         missing = [e for e in expect if not (result / e).exists()]
         if missing:
-            raise CycleAugError(f"{archive}: after removing {strip} leading folder(s) the archive does not contain "
-                                f"{', '.join(missing)}; its top level is: {_describe(result)} "
-                                f"(wrong archive, or wrong --strip)")
+            raise CycleAugError(
+                f"{archive}: after removing {strip} leading folder(s) the archive does not contain "
+                f"{', '.join(missing)}; its top level is: {_describe(result)} "
+                f"(wrong archive, or wrong --strip)"
+            )
         if not dest.exists() or (dest.is_dir() and not any(dest.iterdir())):
             if dest.exists():
                 dest.rmdir()
@@ -636,13 +690,13 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike, strip: int = 0,
 
 @dataclass(frozen=True)
 class Source:
-    name: str                 # short name, used for rule names and logs
-    key: str                  # config key of the source (url, path, sha256, md5)
-    spec: dict                # that config entry
-    what: str                 # what to download, by its official name
-    where: str                # the official page or URL
-    target: str               # what it becomes, relative to data_dir
-    strip: int = 0            # leading folders dropped when unpacking
+    name: str  # short name, used for rule names and logs
+    key: str  # config key of the source (url, path, sha256, md5)
+    spec: dict  # that config entry
+    what: str  # what to download, by its official name
+    where: str  # the official page or URL
+    target: str  # what it becomes, relative to data_dir
+    strip: int = 0  # leading folders dropped when unpacking
     expect: tuple[str, ...] = ()  # paths (relative to target) the unpacked archive must have
 
     @property
@@ -663,8 +717,10 @@ class Source:
         return self.spec["path"]
 
 
-BDD_PAGE = ("https://bdd-data.berkeley.edu/ (free account and login needed; the BDD100K docs also list the "
-            "mirror https://dl.cv.ethz.ch/bdd100k/data/)")
+BDD_PAGE = (
+    "https://bdd-data.berkeley.edu/ (free account and login needed; the BDD100K docs also list the "
+    "mirror https://dl.cv.ethz.ch/bdd100k/data/)"
+)
 SYNTHIA_PAGE = "http://synthia-dataset.net/downloads/"
 
 
@@ -676,24 +732,40 @@ def _bdd_sources(config: dict) -> list[Source]:
     # bdd100k/labels/bdd100k_labels_images_{train,val}.json, "Detection 2020 Labels"
     # bdd100k/labels/det_20/det_{train,val}.json.
     images = Source(
-        "bdd100k_images", "data.bdd100k.images", bdd["images"],
-        "BDD100K \"100K Images\" (bdd100k_images_100k.zip, 5.3 GB, md5 5a0359c86a0b8713adab1eee9a3041cb)",
-        BDD_PAGE, "raw/bdd100k/images", strip=2, expect=("100k/train", "100k/val"))
+        "bdd100k_images",
+        "data.bdd100k.images",
+        bdd["images"],
+        'BDD100K "100K Images" (bdd100k_images_100k.zip, 5.3 GB, md5 5a0359c86a0b8713adab1eee9a3041cb)',
+        BDD_PAGE,
+        "raw/bdd100k/images",
+        strip=2,
+        expect=("100k/train", "100k/val"),
+    )
     # The label files unpack straight into the folder the rule's outputs sit in (det_20 one level
     # deeper), so that folder is always the outputs' parent.
     if bdd.get("label_format", "legacy") == "det20":
         labels = Source(
-            "bdd100k_labels", "data.bdd100k.labels", bdd["labels"],
-            "BDD100K \"Detection 2020 Labels\" (bdd100k_det_20_labels_trainval.zip, 53 MB, "
+            "bdd100k_labels",
+            "data.bdd100k.labels",
+            bdd["labels"],
+            'BDD100K "Detection 2020 Labels" (bdd100k_det_20_labels_trainval.zip, 53 MB, '
             "md5 b86a3e1b7edbcad421b7dad2b3987c94)",
-            BDD_PAGE, "raw/bdd100k/labels/det_20", strip=3, expect=("det_train.json", "det_val.json"))
+            BDD_PAGE,
+            "raw/bdd100k/labels/det_20",
+            strip=3,
+            expect=("det_train.json", "det_val.json"),
+        )
     else:
         labels = Source(
-            "bdd100k_labels", "data.bdd100k.labels", bdd["labels"],
-            "BDD100K \"Labels\" (2018 release, bdd100k_labels_release.zip, 107 MB, "
-            "md5 e21be3e7d6a07ee439faf61e769667e4)",
-            BDD_PAGE, "raw/bdd100k/labels", strip=2,
-            expect=("bdd100k_labels_images_train.json", "bdd100k_labels_images_val.json"))
+            "bdd100k_labels",
+            "data.bdd100k.labels",
+            bdd["labels"],
+            'BDD100K "Labels" (2018 release, bdd100k_labels_release.zip, 107 MB, md5 e21be3e7d6a07ee439faf61e769667e4)',
+            BDD_PAGE,
+            "raw/bdd100k/labels",
+            strip=2,
+            expect=("bdd100k_labels_images_train.json", "bdd100k_labels_images_val.json"),
+        )
     return [images, labels]
 
 
@@ -709,26 +781,39 @@ def _synthia_source(config: dict) -> Source:
         "SEQS": "one SYNTHIA-SEQS sequence (e.g. SYNTHIA-SEQS-01-SUMMER.rar)",
     }[release]
     expect = ("RGB",) if release == "RAND-CVPR16" else ("RGB", "GT/LABELS")
-    return Source("synthia", "data.synthia.archive", syn["archive"], what, SYNTHIA_PAGE, "raw/synthia",
-                  strip=1, expect=expect)
+    return Source(
+        "synthia", "data.synthia.archive", syn["archive"], what, SYNTHIA_PAGE, "raw/synthia", strip=1, expect=expect
+    )
 
 
 def _weight_sources(config: dict) -> list[Source]:
     pre = config.get("pretrained") or {}
     out = []
     if "darknet53" in pre:
-        out.append(Source("darknet53", "pretrained.darknet53", pre["darknet53"],
-                          "darknet53.conv.74 (Darknet-53 ImageNet weights, first 74 layers; YOLOv3 paper set-up)",
-                          "https://pjreddie.com/media/files/darknet53.conv.74 (https://pjreddie.com/darknet/yolo/)",
-                          "pretrained/darknet53.conv.74"))
+        out.append(
+            Source(
+                "darknet53",
+                "pretrained.darknet53",
+                pre["darknet53"],
+                "darknet53.conv.74 (Darknet-53 ImageNet weights, first 74 layers; YOLOv3 paper set-up)",
+                "https://pjreddie.com/media/files/darknet53.conv.74 (https://pjreddie.com/darknet/yolo/)",
+                "pretrained/darknet53.conv.74",
+            )
+        )
     if "inception" in pre:
         # pytorch-fid's FID_WEIGHTS_URL (pytorch_fid/inception.py); 6726825d are the first hex digits
         # of the file's sha256 (torch.hub's naming convention, torch/hub.py HASH_REGEX).
-        out.append(Source("inception", "pretrained.inception", pre["inception"],
-                          "the FID Inception weights pt_inception-2015-12-05-6726825d.pth (pytorch-fid 0.3.0)",
-                          "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                          "pt_inception-2015-12-05-6726825d.pth",
-                          "pretrained/pt_inception-2015-12-05-6726825d.pth"))
+        out.append(
+            Source(
+                "inception",
+                "pretrained.inception",
+                pre["inception"],
+                "the FID Inception weights pt_inception-2015-12-05-6726825d.pth (pytorch-fid 0.3.0)",
+                "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+                "pt_inception-2015-12-05-6726825d.pth",
+                "pretrained/pt_inception-2015-12-05-6726825d.pth",
+            )
+        )
     return out
 
 
@@ -772,9 +857,11 @@ def check_sources(config: dict, root: str | os.PathLike | None = None) -> list[s
         unpacked = all((done / e).exists() for e in s.expect) if s.is_archive else done.is_file()
         if spec.get("url") or (path and (root / path).is_file()) or unpacked:
             continue
-        messages.append(f"{s.key}: {path} does not exist and {s.key}.url is not set. Download {s.what} from "
-                        f"{s.where} and put it at {path} (or set {s.key}.path to where it is, "
-                        f"or {s.key}.url to fetch it).")
+        messages.append(
+            f"{s.key}: {path} does not exist and {s.key}.url is not set. Download {s.what} from "
+            f"{s.where} and put it at {path} (or set {s.key}.path to where it is, "
+            f"or {s.key}.url to fetch it)."
+        )
     return messages
 
 

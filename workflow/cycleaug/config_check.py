@@ -27,9 +27,7 @@ def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
             allowed = sorted(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - set(allowed))
             for name in extra:
-                messages.append(
-                    f"{_key([*err.path, name])}: unknown key (valid keys here: {', '.join(allowed)})"
-                )
+                messages.append(f"{_key([*err.path, name])}: unknown key (valid keys here: {', '.join(allowed)})")
         elif err.validator == "enum":
             messages.append(f"{_key(err.path)}: {err.instance!r} is not one of {err.validator_value}")
         else:

@@ -30,9 +30,9 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -49,8 +49,9 @@ from cycleaug.errors import CycleAugError
 from cycleaug.progress import Progress
 
 # pytorch-fid's release asset; pytorch_fid/inception.py, FID_WEIGHTS_URL.
-WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-               "pt_inception-2015-12-05-6726825d.pth")
+WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+)
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 RANDOM_INIT = "random-init"
 # Seed of the random-init network (Kaiming-normal convolutions, see random_init_state_dict).
@@ -80,8 +81,10 @@ def frechet_distance_details(mu1, sigma1, mu2, sigma2, eps: float = FRECHET_EPS)
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != mu1.shape * 2:
-        raise CycleAugError(f"Frechet distance: shapes differ: mu {mu1.shape} vs {mu2.shape}, "
-                            f"sigma {sigma1.shape} vs {sigma2.shape}; expected statistics of the same dims")
+        raise CycleAugError(
+            f"Frechet distance: shapes differ: mu {mu1.shape} vs {mu2.shape}, "
+            f"sigma {sigma1.shape} vs {sigma2.shape}; expected statistics of the same dims"
+        )
     with warnings.catch_warnings():
         # scipy warns about singular/ill-conditioned input; the finiteness check below is what counts.
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
@@ -95,13 +98,16 @@ def frechet_distance_details(mu1, sigma1, mu2, sigma2, eps: float = FRECHET_EPS)
         if not (diag_imag <= IMAG_TOLERANCE).all():
             raise FrechetDistanceError(
                 f"Frechet distance: sqrtm(S1 S2) has an imaginary component of {np.abs(root.imag).max():.3g} "
-                f"on its diagonal (tolerance {IMAG_TOLERANCE}); the statistics are not valid covariances")
+                f"on its diagonal (tolerance {IMAG_TOLERANCE}); the statistics are not valid covariances"
+            )
         root = root.real
     diff = mu1 - mu2
     value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(root))
     if not np.isfinite(value):  # pytorch-fid would print nan; a workflow should stop instead
-        raise FrechetDistanceError(f"Frechet distance: not finite ({value}) even with {eps} added to the "
-                                   "covariance diagonals; the statistics contain inf or nan")
+        raise FrechetDistanceError(
+            f"Frechet distance: not finite ({value}) even with {eps} added to the "
+            "covariance diagonals; the statistics contain inf or nan"
+        )
     return value, fallback
 
 
@@ -125,12 +131,14 @@ def default_weights_path() -> Path:
 
 
 def missing_weights_message(path: Path) -> str:
-    return (f"{path}: FID Inception weights not found. Download {WEIGHTS_URL} (pytorch-fid's port of the "
-            f"TensorFlow FID Inception, about 91 MB) and save it as {path}, e.g. "
-            f"`mkdir -p {path.parent} && curl -L -o {path} {WEIGHTS_URL}`; the workflow's acquisition rule "
-            f"does this from config key pretrained.inception. For a demo without the download use "
-            f"--weights {RANDOM_INIT} (config fid.weights: {RANDOM_INIT}), whose values are not comparable "
-            f"to published FID")
+    return (
+        f"{path}: FID Inception weights not found. Download {WEIGHTS_URL} (pytorch-fid's port of the "
+        f"TensorFlow FID Inception, about 91 MB) and save it as {path}, e.g. "
+        f"`mkdir -p {path.parent} && curl -L -o {path} {WEIGHTS_URL}`; the workflow's acquisition rule "
+        f"does this from config key pretrained.inception. For a demo without the download use "
+        f"--weights {RANDOM_INIT} (config fid.weights: {RANDOM_INIT}), whose values are not comparable "
+        f"to published FID"
+    )
 
 
 def build_fid_inception():
@@ -189,13 +197,24 @@ class FIDInceptionFeatures(InceptionV3):
         self.last_needed_block = block
         # Blocks exactly as pytorch_fid/inception.py, InceptionV3.__init__.
         layers = [
-            [inception.Conv2d_1a_3x3, inception.Conv2d_2a_3x3, inception.Conv2d_2b_3x3,
-             nn.MaxPool2d(kernel_size=3, stride=2)],
+            [
+                inception.Conv2d_1a_3x3,
+                inception.Conv2d_2a_3x3,
+                inception.Conv2d_2b_3x3,
+                nn.MaxPool2d(kernel_size=3, stride=2),
+            ],
             [inception.Conv2d_3b_1x1, inception.Conv2d_4a_3x3, nn.MaxPool2d(kernel_size=3, stride=2)],
-            [inception.Mixed_5b, inception.Mixed_5c, inception.Mixed_5d, inception.Mixed_6a,
-             inception.Mixed_6b, inception.Mixed_6c, inception.Mixed_6d, inception.Mixed_6e],
-            [inception.Mixed_7a, inception.Mixed_7b, inception.Mixed_7c,
-             nn.AdaptiveAvgPool2d(output_size=(1, 1))],
+            [
+                inception.Mixed_5b,
+                inception.Mixed_5c,
+                inception.Mixed_5d,
+                inception.Mixed_6a,
+                inception.Mixed_6b,
+                inception.Mixed_6c,
+                inception.Mixed_6d,
+                inception.Mixed_6e,
+            ],
+            [inception.Mixed_7a, inception.Mixed_7b, inception.Mixed_7c, nn.AdaptiveAvgPool2d(output_size=(1, 1))],
         ]
         self.blocks = nn.ModuleList(nn.Sequential(*blk) for blk in layers[: block + 1])
         for param in self.parameters():
@@ -254,8 +273,9 @@ def load_weights(spec: str | os.PathLike | None) -> tuple[dict, Weights]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors of a truncated or foreign file
-        raise CycleAugError(f"{path}: cannot read FID Inception weights ({exc}); expected the state dict "
-                            f"{WEIGHTS_URL} (re-download it)") from exc
+        raise CycleAugError(
+            f"{path}: cannot read FID Inception weights ({exc}); expected the state dict {WEIGHTS_URL} (re-download it)"
+        ) from exc
     if not isinstance(state, dict):
         raise CycleAugError(f"{path}: holds a {type(state).__name__}, expected a state dict of the FID Inception")
     return state, Weights("real", str(path), _file_sha256(path))
@@ -290,11 +310,12 @@ def list_images(directory: str | os.PathLike) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         raise CycleAugError(f"{directory}: not a directory of images")
-    files = sorted(p for p in directory.iterdir()
-                   if p.suffix[1:] in IMAGE_EXTENSIONS and p.is_file())
+    files = sorted(p for p in directory.iterdir() if p.suffix[1:] in IMAGE_EXTENSIONS and p.is_file())
     if len(files) < 2:
-        raise CycleAugError(f"{directory}: {len(files)} image(s) with extensions {sorted(IMAGE_EXTENSIONS)}; "
-                            "FID needs at least 2 (a covariance)")
+        raise CycleAugError(
+            f"{directory}: {len(files)} image(s) with extensions {sorted(IMAGE_EXTENSIONS)}; "
+            "FID needs at least 2 (a covariance)"
+        )
     return files
 
 
@@ -326,17 +347,23 @@ def _collate(images):
     model's own interpolation (the model's 299 -> 299 resize is then the identity)."""
     if len({tuple(t.shape) for t in images}) == 1:
         return torch.stack(images)
-    return torch.cat([F.interpolate(t[None], size=(299, 299), mode="bilinear", align_corners=False)
-                      for t in images])
+    return torch.cat([F.interpolate(t[None], size=(299, 299), mode="bilinear", align_corners=False) for t in images])
 
 
-def compute_activations(files: Sequence[Path], model, batch_size: int = 50, device="cpu", workers: int = 0,
-                        desc: str = "fid features"):
+def compute_activations(
+    files: Sequence[Path], model, batch_size: int = 50, device="cpu", workers: int = 0, desc: str = "fid features"
+):
     """Features of every file, float64 array (n, dims), as pytorch-fid's ``get_activations``."""
     device = torch.device(device)
     loader = torch.utils.data.DataLoader(
-        _ImageFiles(files), batch_size=max(1, min(batch_size, len(files))), shuffle=False, drop_last=False,
-        num_workers=workers, collate_fn=_collate, pin_memory=device.type == "cuda")
+        _ImageFiles(files),
+        batch_size=max(1, min(batch_size, len(files))),
+        shuffle=False,
+        drop_last=False,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=device.type == "cuda",
+    )
     out = np.empty((len(files), _dims_of(model)), dtype=np.float64)
     start = 0
     with Progress(len(files), desc, unit="img") as progress, torch.inference_mode():
@@ -345,7 +372,7 @@ def compute_activations(files: Sequence[Path], model, batch_size: int = 50, devi
             if pred.shape[2] != 1 or pred.shape[3] != 1:
                 pred = F.adaptive_avg_pool2d(pred, output_size=(1, 1))
             pred = pred.squeeze(3).squeeze(2).cpu().numpy()
-            out[start:start + len(pred)] = pred
+            out[start : start + len(pred)] = pred
             start += len(pred)
             progress.update(len(pred))
     return out
@@ -400,8 +427,16 @@ def _read_cached(path: Path, dims: int) -> Stats | None:
     return stats
 
 
-def set_statistics(directory: str | os.PathLike, model, weights: Weights, dims: int, batch_size: int = 50,
-                   device="cpu", workers: int = 0, cache_dir: str | os.PathLike | None = None) -> Stats:
+def set_statistics(
+    directory: str | os.PathLike,
+    model,
+    weights: Weights,
+    dims: int,
+    batch_size: int = 50,
+    device="cpu",
+    workers: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+) -> Stats:
     """Statistics of a directory's images; with ``cache_dir``, read from / written to
     ``cache_dir/<key>.npz`` where the key hashes the images' names and bytes, ``dims`` and the weights."""
     files = list_images(directory)
@@ -413,12 +448,18 @@ def set_statistics(directory: str | os.PathLike, model, weights: Weights, dims: 
             if stats is not None:
                 print(f"fid: {directory}: statistics of {stats.n} images from cache {cache_file}", file=sys.stderr)
                 return stats
-    stats = statistics(compute_activations(files, model, batch_size, device, workers,
-                                           desc=f"fid features {directory}"))
+    stats = statistics(compute_activations(files, model, batch_size, device, workers, desc=f"fid features {directory}"))
     if cache_file is not None:
         with atomic_path(cache_file) as tmp:
-            np.savez(tmp, mu=stats.mu, sigma=stats.sigma, n=stats.n, directory=str(directory),
-                     weights=weights.kind, dims=dims)
+            np.savez(
+                tmp,
+                mu=stats.mu,
+                sigma=stats.sigma,
+                n=stats.n,
+                directory=str(directory),
+                weights=weights.kind,
+                dims=dims,
+            )
     return stats
 
 
@@ -427,8 +468,10 @@ def small_set_warning(directory: str | os.PathLike, n: int, dims: int) -> str | 
     only with more images than feature dimensions (2048 for the paper's pool3 features)."""
     if n > dims:
         return None
-    return (f"{directory}: {n} images <= {dims} feature dimensions: the feature covariance is rank-deficient "
-            f"and FID is biased (upward, more so for fewer images); compare only values from sets of equal size")
+    return (
+        f"{directory}: {n} images <= {dims} feature dimensions: the feature covariance is rank-deficient "
+        f"and FID is biased (upward, more so for fewer images); compare only values from sets of equal size"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,8 +503,15 @@ class FIDResult:
 class FIDSession:
     """One loaded network, reused for several sets (the real set's statistics are computed once)."""
 
-    def __init__(self, weights=None, dims: int = 2048, batch_size: int = 50, device: str = "auto",
-                 workers: int | None = None, cache_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        weights=None,
+        dims: int = 2048,
+        batch_size: int = 50,
+        device: str = "auto",
+        workers: int | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ):
         if dims not in DIMS:
             raise CycleAugError(f"dims: {dims} is not one of {DIMS} (pytorch-fid's Inception blocks)")
         if batch_size < 1:
@@ -476,22 +526,54 @@ class FIDSession:
         self.workers = workers
 
     def stats(self, directory, cache: bool = True) -> Stats:
-        return set_statistics(directory, self.model, self.weights, self.dims, self.batch_size, self.device,
-                              self.workers, self.cache_dir if cache else None)
+        return set_statistics(
+            directory,
+            self.model,
+            self.weights,
+            self.dims,
+            self.batch_size,
+            self.device,
+            self.workers,
+            self.cache_dir if cache else None,
+        )
 
     def distance(self, stats_a: Stats, stats_b: Stats, dir_a, dir_b) -> FIDResult:
         value, fallback = frechet_distance_details(stats_a.mu, stats_a.sigma, stats_b.mu, stats_b.sigma)
-        notes = [w for w in (small_set_warning(dir_a, stats_a.n, self.dims), small_set_warning(dir_b, stats_b.n, self.dims))
-                 if w]
+        notes = [
+            w
+            for w in (small_set_warning(dir_a, stats_a.n, self.dims), small_set_warning(dir_b, stats_b.n, self.dims))
+            if w
+        ]
         if fallback:
-            notes.append(f"sqrtm(S1 S2) was singular; added {FRECHET_EPS} to both covariance diagonals "
-                         "(as pytorch-fid does)")
-        return FIDResult(value, self.weights.label, self.weights.kind, self.weights.path, self.weights.sha256,
-                         self.dims, str(dir_a), str(dir_b), stats_a.n, stats_b.n, fallback, notes)
+            notes.append(
+                f"sqrtm(S1 S2) was singular; added {FRECHET_EPS} to both covariance diagonals (as pytorch-fid does)"
+            )
+        return FIDResult(
+            value,
+            self.weights.label,
+            self.weights.kind,
+            self.weights.path,
+            self.weights.sha256,
+            self.dims,
+            str(dir_a),
+            str(dir_b),
+            stats_a.n,
+            stats_b.n,
+            fallback,
+            notes,
+        )
 
 
-def compute_fid(dir_a, dir_b, weights=None, dims: int = 2048, batch_size: int = 50, device: str = "auto",
-                workers: int | None = None, cache_dir=None) -> FIDResult:
+def compute_fid(
+    dir_a,
+    dir_b,
+    weights=None,
+    dims: int = 2048,
+    batch_size: int = 50,
+    device: str = "auto",
+    workers: int | None = None,
+    cache_dir=None,
+) -> FIDResult:
     """FID between the images of two directories (with ``cache_dir``, both sets' statistics are cached)."""
     session = FIDSession(weights, dims, batch_size, device, workers, cache_dir)
     return session.distance(session.stats(dir_a), session.stats(dir_b), dir_a, dir_b)
@@ -507,7 +589,7 @@ class Run:
     directory: str
 
     @classmethod
-    def parse(cls, text: str) -> "Run":
+    def parse(cls, text: str) -> Run:
         """``GPUS:EPOCH:DIR`` (the directory may itself contain colons)."""
         parts = text.split(":", 2)
         try:
@@ -515,11 +597,22 @@ class Run:
                 raise ValueError
             return cls(int(parts[0]), int(parts[1]), parts[2])
         except ValueError:
-            raise CycleAugError(f"--runs {text!r}: expected GPUS:EPOCH:DIR, e.g. 4:200:results/samples/4gpu/epoch200")
+            raise CycleAugError(
+                f"--runs {text!r}: expected GPUS:EPOCH:DIR, e.g. 4:200:results/samples/4gpu/epoch200"
+            ) from None
 
 
-def fid_table(real_dir, runs: Sequence[Run], out, weights=None, dims: int = 2048, batch_size: int = 50,
-              device: str = "auto", workers: int | None = None, cache_dir=None) -> list[dict]:
+def fid_table(
+    real_dir,
+    runs: Sequence[Run],
+    out,
+    weights=None,
+    dims: int = 2048,
+    batch_size: int = 50,
+    device: str = "auto",
+    workers: int | None = None,
+    cache_dir=None,
+) -> list[dict]:
     """Write ``out`` (CSV: gpus, epoch, fid, n_real, n_fake, weights), one row per run sorted by
     (gpus, epoch); the real set's statistics are computed (or read from ``cache_dir``) once, the
     generated sets' are not cached. Returns the rows."""
@@ -543,8 +636,17 @@ def fid_table(real_dir, runs: Sequence[Run], out, weights=None, dims: int = 2048
                 printed.add(note)
                 print(f"fid-table: warning: {note}", file=sys.stderr)
         print(f"fid-table: {run.gpus} GPUs, epoch {run.epoch}: {result.label} = {result.fid:.4f}", file=sys.stderr)
-        rows.append({"gpus": run.gpus, "epoch": run.epoch, "fid": repr(result.fid), "n_real": real.n,
-                     "n_fake": result.n_b, "weights": result.weights, "dims": result.dims})
+        rows.append(
+            {
+                "gpus": run.gpus,
+                "epoch": run.epoch,
+                "fid": repr(result.fid),
+                "n_real": real.n,
+                "n_fake": result.n_b,
+                "weights": result.weights,
+                "dims": result.dims,
+            }
+        )
     with atomic_path(out) as tmp:
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=FID_TABLE_COLUMNS)

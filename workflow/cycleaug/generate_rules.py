@@ -40,9 +40,7 @@ def fid_csv(results: str) -> str:
 def fid_runs(config: dict, epochs: list[int]) -> str:
     """``--runs`` of `cycleaug fid-table`: one ``GPUS:EPOCH:DIR`` per GPU count and saved epoch."""
     return " ".join(
-        f"{n}:{e}:{sample_dir(config['results_dir'], n, e)}"
-        for n in config["cyclegan"]["gpu_counts"]
-        for e in epochs
+        f"{n}:{e}:{sample_dir(config['results_dir'], n, e)}" for n in config["cyclegan"]["gpu_counts"] for e in epochs
     )
 
 
@@ -58,10 +56,7 @@ def fid_options(config: dict) -> str:
     """``--weights``, ``--dims`` and ``--batch-size`` of `cycleaug fid-table` from config.fid."""
     fid = config["fid"]
     weights = fid_weights_file(config)
-    return (
-        f"--weights {weights[0] if weights else 'random-init'} --dims {fid['dims']} "
-        f"--batch-size {fid['batch_size']}"
-    )
+    return f"--weights {weights[0] if weights else 'random-init'} --dims {fid['dims']} --batch-size {fid['batch_size']}"
 
 
 def generate_targets(config: dict, epochs: list[int]) -> list[str]:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from PIL import Image
@@ -47,20 +47,23 @@ def listed_inputs(list_file: str | os.PathLike, input_dir: str | os.PathLike) ->
     for frame in frames:
         path = input_dir / frame.name
         if path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise CycleAugError(f"--list {list_file}: frame {frame.name!r} is not an image name "
-                                f"({', '.join(IMAGE_SUFFIXES)} expected)")
+            raise CycleAugError(
+                f"--list {list_file}: frame {frame.name!r} is not an image name ({', '.join(IMAGE_SUFFIXES)} expected)"
+            )
         out = output_name(frame.name)
         if out in seen:
-            raise CycleAugError(f"--list {list_file}: frames {seen[out]!r} and {frame.name!r} would both be "
-                                f"written as {out}")
+            raise CycleAugError(
+                f"--list {list_file}: frames {seen[out]!r} and {frame.name!r} would both be written as {out}"
+            )
         seen[out] = frame.name
         if not path.is_file():
             missing.append(frame.name)
         pairs.append((frame, path))
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
-        raise CycleAugError(f"--list {list_file}: {len(missing)} listed image(s) not in {input_dir}: "
-                            f"{', '.join(missing[:3])}{more}")
+        raise CycleAugError(
+            f"--list {list_file}: {len(missing)} listed image(s) not in {input_dir}: {', '.join(missing[:3])}{more}"
+        )
     return pairs
 
 
@@ -80,8 +83,10 @@ def translated_frames(pairs: list[tuple[Frame, Path]], out_dir: str | os.PathLik
         out = out_dir / output_name(frame.name)
         w, h = _size(out)
         if (w, h) != _size(src):
-            raise CycleAugError(f"{out}: {w}x{h} pixels, but its input {src} is {_size(src)[0]}x{_size(src)[1]}; "
-                                "the translation must keep the image size (boxes are in its pixels)")
+            raise CycleAugError(
+                f"{out}: {w}x{h} pixels, but its input {src} is {_size(src)[0]}x{_size(src)[1]}; "
+                "the translation must keep the image size (boxes are in its pixels)"
+            )
         want = frame.attributes.get("width"), frame.attributes.get("height")
         if None not in want and (int(want[0]), int(want[1])) != (w, h):
             raise CycleAugError(f"frame {frame.name!r} records a {want[0]}x{want[1]} image, but {src} is {w}x{h}")
@@ -104,9 +109,15 @@ def new_output_dir(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
 
 
-def translate_listed(generator: torch.nn.Module, list_file: str | os.PathLike, input_dir: str | os.PathLike,
-                     out_dir: str | os.PathLike, labels_out: str | os.PathLike | None = None,
-                     batch_size: int = 8, progress: bool = True) -> list[Frame]:
+def translate_listed(
+    generator: torch.nn.Module,
+    list_file: str | os.PathLike,
+    input_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    labels_out: str | os.PathLike | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> list[Frame]:
     """Translate the images ``list_file`` names (from ``input_dir``) into ``out_dir`` and, with
     ``labels_out``, write their labels (same boxes, output names); returns those frames."""
     pairs = listed_inputs(list_file, input_dir)

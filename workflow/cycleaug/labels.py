@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from cycleaug.atomic import write_json
 from cycleaug.errors import CycleAugError
@@ -80,7 +80,9 @@ def read_frames(path: str | os.PathLike, categories: set[str] | None = None) -> 
     except json.JSONDecodeError as exc:
         raise CycleAugError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, list):
-        raise CycleAugError(f"{path}: expected a JSON list of frames (BDD100K detection format), got {type(data).__name__}")
+        raise CycleAugError(
+            f"{path}: expected a JSON list of frames (BDD100K detection format), got {type(data).__name__}"
+        )
     frames = []
     for i, item in enumerate(data):
         if not isinstance(item, dict) or "name" not in item:
@@ -96,7 +98,9 @@ def read_frames(path: str | os.PathLike, categories: set[str] | None = None) -> 
             try:
                 x1, y1, x2, y2 = (float(box[k]) for k in ("x1", "y1", "x2", "y2"))
             except (KeyError, TypeError, ValueError):
-                raise CycleAugError(f"{path}: frame {item['name']!r} label {j}: box2d needs numeric x1, y1, x2, y2") from None
+                raise CycleAugError(
+                    f"{path}: frame {item['name']!r} label {j}: box2d needs numeric x1, y1, x2, y2"
+                ) from None
             if x2 < x1 or y2 < y1:
                 raise CycleAugError(f"{path}: frame {item['name']!r} label {j}: box2d has x2 < x1 or y2 < y1")
             score = label.get("score")

@@ -36,8 +36,17 @@ def free_port() -> int:
 
 def torch_envs(n: int, port: int | None = None) -> list[dict[str, str]]:
     port = port or free_port()
-    return [{"RANK": str(r), "WORLD_SIZE": str(n), "LOCAL_RANK": str(r), "LOCAL_WORLD_SIZE": str(n),
-             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)} for r in range(n)]
+    return [
+        {
+            "RANK": str(r),
+            "WORLD_SIZE": str(n),
+            "LOCAL_RANK": str(r),
+            "LOCAL_WORLD_SIZE": str(n),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+        for r in range(n)
+    ]
 
 
 def horovod_envs(n: int):

@@ -23,7 +23,7 @@ class Progress:
         self.n = 0
         self.start = self.last = time.perf_counter()
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -41,8 +41,15 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         rate = self.n / elapsed if elapsed > 0 else 0.0
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
-        tail = f"done in {format_seconds(elapsed)}" if final else (
-            f"ETA {format_seconds((self.total - self.n) / rate)}" if rate > 0 and self.total else "")
+        tail = (
+            f"done in {format_seconds(elapsed)}"
+            if final
+            else (f"ETA {format_seconds((self.total - self.n) / rate)}" if rate > 0 and self.total else "")
+        )
         end = "\r" if self.stream.isatty() and not final else "\n"
-        print(f"{self.desc}: {self.n}/{self.total}{pct} {rate:.1f} {self.unit}/s {tail}", end=end,
-              file=self.stream, flush=True)
+        print(
+            f"{self.desc}: {self.n}/{self.total}{pct} {rate:.1f} {self.unit}/s {tail}",
+            end=end,
+            file=self.stream,
+            flush=True,
+        )

@@ -156,9 +156,14 @@ def predict(t_compute: float | None = None, gpu_counts=GPU_COUNTS) -> Prediction
     sp = {k: speedups(v) for k, v in scenarios.items()}
     rows = []
     for n in gpu_counts:
-        row = {"gpus": n, "iterations_per_epoch": iterations(n), "paper_model_s_per_iter": paper[n],
-               "paper_model_speedup": s_paper[n], "paper_model_efficiency": s_paper[n] / (n / 4),
-               "comm_only_speedup": comm_only[n]}
+        row = {
+            "gpus": n,
+            "iterations_per_epoch": iterations(n),
+            "paper_model_s_per_iter": paper[n],
+            "paper_model_speedup": s_paper[n],
+            "paper_model_efficiency": s_paper[n] / (n / 4),
+            "comm_only_speedup": comm_only[n],
+        }
         for k in scenarios:
             row[f"{k}_s_per_iter"] = scenarios[k][n]
             row[f"{k}_speedup"] = sp[k][n]
@@ -175,6 +180,12 @@ def write_csv(prediction: Prediction, path: str | Path) -> Path:
         w = csv.writer(f)
         w.writerow(["gpus", "predicted_speedup", "paper_model_speedup", "ours_overlap_fp32_speedup"])
         for r in prediction.rows:
-            w.writerow([r["gpus"], round(r["ours_overlap_fp16_speedup"], 3), round(r["paper_model_speedup"], 3),
-                        round(r["ours_overlap_fp32_speedup"], 3)])
+            w.writerow(
+                [
+                    r["gpus"],
+                    round(r["ours_overlap_fp16_speedup"], 3),
+                    round(r["paper_model_speedup"], 3),
+                    round(r["ours_overlap_fp32_speedup"], 3),
+                ]
+            )
     return path

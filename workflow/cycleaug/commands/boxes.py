@@ -13,8 +13,12 @@ def add_arguments(parser):
     bdd = sub.add_parser("bdd100k", help="BDD100K legacy or det_20 detection labels")
     bdd.add_argument("--labels", required=True, help="bdd100k_labels_images_{train,val}.json or det_{train,val}.json")
     bdd.add_argument("--out", required=True, help="normalised label file to write")
-    bdd.add_argument("--format", choices=["legacy", "det20"], default="legacy",
-                     help="label release: legacy (category 'person') or det20 ('pedestrian'); default legacy")
+    bdd.add_argument(
+        "--format",
+        choices=["legacy", "det20"],
+        default="legacy",
+        help="label release: legacy (category 'person') or det20 ('pedestrian'); default legacy",
+    )
     bdd.add_argument("--include-rider", action="store_true", help="count riders as persons")
     bdd.add_argument("--include-other-person", action="store_true", help="count det_20 'other person' as persons")
     bdd.add_argument("--images", help="image folder; frames whose image is missing there are dropped")
@@ -22,11 +26,19 @@ def add_arguments(parser):
     syn = sub.add_parser("synthia", help="SYNTHIA label images (or a hand-made box file)")
     syn.add_argument("--root", required=True, help="release folder holding RGB/ and GT/LABELS/ (or GTTXT/)")
     syn.add_argument("--out", required=True, help="normalised label file to write")
-    syn.add_argument("--release", choices=["RAND-CITYSCAPES", "SEQS", "RAND-CVPR16"], default="RAND-CITYSCAPES",
-                     help="RAND-CITYSCAPES/SEQS: boxes per instance id; RAND-CVPR16: per connected component")
+    syn.add_argument(
+        "--release",
+        choices=["RAND-CITYSCAPES", "SEQS", "RAND-CVPR16"],
+        default="RAND-CITYSCAPES",
+        help="RAND-CITYSCAPES/SEQS: boxes per instance id; RAND-CVPR16: per connected component",
+    )
     syn.add_argument("--boxes", help="hand-made person boxes in BDD100K JSON; replaces the label images")
-    syn.add_argument("--min-box-area", type=float, default=100,
-                     help="drop boxes derived from label images smaller than this many pixels (default 100)")
+    syn.add_argument(
+        "--min-box-area",
+        type=float,
+        default=100,
+        help="drop boxes derived from label images smaller than this many pixels (default 100)",
+    )
     syn.add_argument("--workers", type=int, default=1, help="processes decoding label images (default 1)")
 
 
@@ -46,6 +58,8 @@ def run(args) -> int:
     write_frames(args.out, frames)
     n_boxes = sum(len(f.boxes) for f in frames)
     n_with = sum(1 for f in frames if f.boxes)
-    print(f"boxes {args.dataset}: {len(frames)} frames, {n_with} with persons, {n_boxes} person boxes -> {args.out}",
-          file=sys.stderr)
+    print(
+        f"boxes {args.dataset}: {len(frames)} frames, {n_with} with persons, {n_boxes} person boxes -> {args.out}",
+        file=sys.stderr,
+    )
     return 0

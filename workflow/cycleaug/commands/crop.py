@@ -12,16 +12,28 @@ def add_arguments(parser):
     parser.add_argument("--labels", required=True, help="normalised label file (cycleaug boxes)")
     parser.add_argument("--out", required=True, help="output folder (replaced whole)")
     parser.add_argument("--size", type=int, default=256, help="crop side in pixels (paper: 256)")
-    parser.add_argument("--min-height", type=float, default=0,
-                        help="keep images whose largest person box is at least this tall (pixels)")
-    parser.add_argument("--max-images", type=int, default=None,
-                        help="at most this many crops in --out, chosen with --seed (default: all)")
+    parser.add_argument(
+        "--min-height",
+        type=float,
+        default=0,
+        help="keep images whose largest person box is at least this tall (pixels)",
+    )
+    parser.add_argument(
+        "--max-images",
+        type=int,
+        default=None,
+        help="at most this many crops in --out, chosen with --seed (default: all)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random choice of images")
     parser.add_argument("--holdout", type=int, default=0, help="crops set aside in --holdout-out, chosen with --seed")
     parser.add_argument("--holdout-out", help="folder for the held-out crops (replaced whole)")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-    parser.add_argument("--max-failure-fraction", type=float, default=0.01,
-                        help="fail when more than this fraction of images cannot be read (default 0.01)")
+    parser.add_argument(
+        "--max-failure-fraction",
+        type=float,
+        default=0.01,
+        help="fail when more than this fraction of images cannot be read (default 0.01)",
+    )
 
 
 def run(args) -> int:
@@ -33,8 +45,16 @@ def run(args) -> int:
     if args.holdout < 0:
         raise CycleAugError(f"--holdout {args.holdout}: must not be negative")
     crop_images(
-        args.images, args.labels, args.out, size=args.size, min_height=args.min_height,
-        max_images=args.max_images, seed=args.seed, holdout=args.holdout, holdout_out=args.holdout_out,
-        workers=max(1, args.workers), max_failure_fraction=args.max_failure_fraction,
+        args.images,
+        args.labels,
+        args.out,
+        size=args.size,
+        min_height=args.min_height,
+        max_images=args.max_images,
+        seed=args.seed,
+        holdout=args.holdout,
+        holdout_out=args.holdout_out,
+        workers=max(1, args.workers),
+        max_failure_fraction=args.max_failure_fraction,
     )
     return 0

@@ -19,8 +19,13 @@ HELP = "FID of generated sets (one per GPU count and epoch) against a real set, 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--real", required=True, metavar="DIR", help="real image directory (BDD crops)")
-    parser.add_argument("--runs", required=True, nargs="+", metavar="GPUS:EPOCH:DIR",
-                        help="generated sets, e.g. 4:200:results/samples/4gpu/epoch200")
+    parser.add_argument(
+        "--runs",
+        required=True,
+        nargs="+",
+        metavar="GPUS:EPOCH:DIR",
+        help="generated sets, e.g. 4:200:results/samples/4gpu/epoch200",
+    )
     parser.add_argument("--out", required=True, metavar="CSV", help="output CSV (results/fid/fid.csv)")
     add_common_arguments(parser)
 
@@ -29,6 +34,15 @@ def run(args: argparse.Namespace) -> int:
     from cycleaug.fid import Run, fid_table
 
     runs = [Run.parse(text) for text in args.runs]
-    fid_table(args.real, runs, args.out, weights=args.weights, dims=args.dims, batch_size=args.batch_size,
-              device=args.device, workers=args.workers, cache_dir=args.cache_dir)
+    fid_table(
+        args.real,
+        runs,
+        args.out,
+        weights=args.weights,
+        dims=args.dims,
+        batch_size=args.batch_size,
+        device=args.device,
+        workers=args.workers,
+        cache_dir=args.cache_dir,
+    )
     return 0

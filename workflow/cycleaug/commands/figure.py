@@ -19,36 +19,54 @@ HELP = "draw Fig. 4 (scaling), Fig. 5 (samples), Fig. 6 (FID) or Table 2 as PNG 
 
 
 def _out(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, metavar="PNG",
-                   help="output path ending in .png or .pdf; the PNG (150 dpi) and the vector PDF are both written")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="PNG",
+        help="output path ending in .png or .pdf; the PNG (150 dpi) and the vector PDF are both written",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="figure", metavar="FIGURE", required=True)
 
     p = sub.add_parser("fig4", help="speed-up of CycleGAN training vs GPU count (paper Fig. 4)")
-    p.add_argument("--logs", nargs="+", required=True, metavar="JSONL",
-                   help="train_log.jsonl of each GPU count (one JSON line per epoch with epoch, seconds, world_size)")
+    p.add_argument(
+        "--logs",
+        nargs="+",
+        required=True,
+        metavar="JSONL",
+        help="train_log.jsonl of each GPU count (one JSON line per epoch with epoch, seconds, world_size)",
+    )
     p.add_argument("--model", metavar="CSV", help="scaling-model prediction (columns gpus, predicted_speedup)")
-    p.add_argument("--paper-reference", action="store_true",
-                   help="mark the paper's 93.8x at 512 GPUs (only drawn when the smallest count is 4)")
+    p.add_argument(
+        "--paper-reference",
+        action="store_true",
+        help="mark the paper's 93.8x at 512 GPUs (only drawn when the smallest count is 4)",
+    )
     _out(p)
 
     p = sub.add_parser("fig5", help="sample grid: the same SYNTHIA inputs per GPU count and epoch (paper Fig. 5)")
-    p.add_argument("--samples-root", required=True, metavar="DIR",
-                   help="directory holding {n}gpu/epoch{e}/*.png translations")
+    p.add_argument(
+        "--samples-root", required=True, metavar="DIR", help="directory holding {n}gpu/epoch{e}/*.png translations"
+    )
     p.add_argument("--gpus", nargs="+", type=int, required=True, help="GPU counts, one column each")
     p.add_argument("--epochs", nargs="+", type=int, required=True, help="epochs, one row each")
-    p.add_argument("--inputs-dir", required=True, metavar="DIR",
-                   help="the untranslated crops, same file names as the samples")
+    p.add_argument(
+        "--inputs-dir", required=True, metavar="DIR", help="the untranslated crops, same file names as the samples"
+    )
     p.add_argument("--n-inputs", type=int, default=4, help="inputs shown, one block each (default 4)")
     _out(p)
 
     p = sub.add_parser("fig6", help="FID vs epoch, one curve per GPU count (paper Fig. 6)")
-    p.add_argument("--fid", required=True, metavar="CSV",
-                   help="fid.csv with columns gpus, epoch, fid, n_real, n_fake, weights")
-    p.add_argument("--paper-reference", action="store_true",
-                   help="mark the paper's epoch-200 FIDs (not drawn for random-feature FID)")
+    p.add_argument(
+        "--fid", required=True, metavar="CSV", help="fid.csv with columns gpus, epoch, fid, n_real, n_fake, weights"
+    )
+    p.add_argument(
+        "--paper-reference",
+        action="store_true",
+        help="mark the paper's epoch-200 FIDs (not drawn for random-feature FID)",
+    )
     _out(p)
 
     p = sub.add_parser("table2", help="Table 2 as a figure-quality table")
@@ -67,8 +85,11 @@ def run(args: argparse.Namespace) -> int:
         model = fig4.read_model(args.model) if args.model else None
         base = min(r.gpus for r in runs)
         if args.paper_reference and base != paper.BASE_GPUS:
-            print(f"cycleaug figure fig4: paper reference not drawn: the paper's speed-up is relative to "
-                  f"{paper.BASE_GPUS} GPUs, this run's smallest count is {base}", file=sys.stderr)
+            print(
+                f"cycleaug figure fig4: paper reference not drawn: the paper's speed-up is relative to "
+                f"{paper.BASE_GPUS} GPUs, this run's smallest count is {base}",
+                file=sys.stderr,
+            )
         fig = fig4.build_fig4(runs, model, args.paper_reference)
         summary = fig4.findings(args.logs)
     elif args.figure == "fig5":
@@ -82,8 +103,9 @@ def run(args: argparse.Namespace) -> int:
 
         rows = fig6.read_fid(args.fid)
         if args.paper_reference and fig6.is_random(rows):
-            print("cycleaug figure fig6: paper reference not drawn: random-feature FID is not comparable",
-                  file=sys.stderr)
+            print(
+                "cycleaug figure fig6: paper reference not drawn: random-feature FID is not comparable", file=sys.stderr
+            )
         fig = fig6.build_fig6(rows, args.paper_reference)
         summary = fig6.findings(args.fid)
     else:

@@ -11,10 +11,19 @@ HELP = "predict the speed-up of CycleGAN training on 4..512 GPUs (alpha-beta mod
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", required=True, metavar="CSV",
-                        help="gpus, predicted_speedup, paper_model_speedup, ours_overlap_fp32_speedup")
-    parser.add_argument("--t-compute", type=float, default=None, metavar="SECONDS",
-                        help="compute seconds per iteration of ours (default: fitted on the paper's V100 timings)")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="CSV",
+        help="gpus, predicted_speedup, paper_model_speedup, ours_overlap_fp32_speedup",
+    )
+    parser.add_argument(
+        "--t-compute",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="compute seconds per iteration of ours (default: fitted on the paper's V100 timings)",
+    )
 
 
 def run(args) -> int:
@@ -26,7 +35,9 @@ def run(args) -> int:
     pred = predict(args.t_compute)
     last = pred.rows[-1]
     write_csv(pred, args.out)
-    print(f"scaling model: paper configuration {last['paper_model_speedup']:.1f}x at {last['gpus']} GPUs "
-          f"(published {PAPER_SPEEDUP_512}x); ours {last['ours_overlap_fp16_speedup']:.1f}x "
-          f"({100 * last['ours_overlap_fp16_efficiency']:.1f}% efficiency) -> {args.out}")
+    print(
+        f"scaling model: paper configuration {last['paper_model_speedup']:.1f}x at {last['gpus']} GPUs "
+        f"(published {PAPER_SPEEDUP_512}x); ours {last['ours_overlap_fp16_speedup']:.1f}x "
+        f"({100 * last['ours_overlap_fp16_efficiency']:.1f}% efficiency) -> {args.out}"
+    )
     return 0

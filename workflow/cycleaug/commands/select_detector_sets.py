@@ -49,13 +49,21 @@ def run(args) -> int:
             out.append(Frame(f.name, f.boxes, {**f.attributes, "width": w, "height": h}))
         return out
 
-    real = select(read_frames(args.bdd_labels, categories={PERSON}), args.n_real, args.seed,
-                  f"{args.bdd_labels}", STREAM_REAL)
-    synthetic = select(read_frames(args.synthia_labels, categories={PERSON}), args.n_synthetic, args.seed,
-                       f"{args.synthia_labels}", STREAM_SYNTHETIC)
+    real = select(
+        read_frames(args.bdd_labels, categories={PERSON}), args.n_real, args.seed, f"{args.bdd_labels}", STREAM_REAL
+    )
+    synthetic = select(
+        read_frames(args.synthia_labels, categories={PERSON}),
+        args.n_synthetic,
+        args.seed,
+        f"{args.synthia_labels}",
+        STREAM_SYNTHETIC,
+    )
     out = Path(args.out)
-    sets = {"real.json": with_size(real, args.bdd_labels, args.bdd_images),
-            "synthetic.json": with_size(synthetic, args.synthia_labels, args.synthia_images)}
+    sets = {
+        "real.json": with_size(real, args.bdd_labels, args.bdd_images),
+        "synthetic.json": with_size(synthetic, args.synthia_labels, args.synthia_images),
+    }
     if args.val_labels:
         val = select_val(read_frames(args.val_labels, categories={PERSON}), args.n_val, args.seed)
         sets["val.json"] = with_size(val, args.val_labels, args.val_images)

@@ -10,11 +10,19 @@ HELP = "write Table 2 (TP, FP, FN, precision, recall, F1, mAP@0.50 per condition
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--metrics", action="append", required=True, metavar="CONDITION=metrics.json",
-                        help="a condition (a_bdd, b_bdd_cg, c_gen4gpu, ...) and its metrics.json; repeat per row")
+    parser.add_argument(
+        "--metrics",
+        action="append",
+        required=True,
+        metavar="CONDITION=metrics.json",
+        help="a condition (a_bdd, b_bdd_cg, c_gen4gpu, ...) and its metrics.json; repeat per row",
+    )
     parser.add_argument("--out-dir", required=True, help="folder for table2.csv, table2.md, table2.tex")
-    parser.add_argument("--paper-scale", action="store_true",
-                        help="add the paper's numbers and our difference to each figure (full-scale runs only)")
+    parser.add_argument(
+        "--paper-scale",
+        action="store_true",
+        help="add the paper's numbers and our difference to each figure (full-scale runs only)",
+    )
 
 
 def run(args) -> int:

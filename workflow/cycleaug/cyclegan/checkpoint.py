@@ -109,8 +109,11 @@ def trim_log(run_dir: Path, epoch: int, iteration: int) -> None:
     """Keep only log records of work that ``latest`` contains (resuming at ``epoch``, ``iteration``):
     a run that crashed after logging but before its next checkpoint redoes that work and logs it again."""
     records = read_log(run_dir)
-    keep = [r for r in records
-            if r["epoch"] < epoch or (r["epoch"] == epoch and r["start_iteration"] + r["iterations"] <= iteration)]
+    keep = [
+        r
+        for r in records
+        if r["epoch"] < epoch or (r["epoch"] == epoch and r["start_iteration"] + r["iterations"] <= iteration)
+    ]
     if len(keep) != len(records):
         with atomic_path(log_path(run_dir)) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))

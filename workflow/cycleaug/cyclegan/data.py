@@ -55,8 +55,7 @@ class Item:
     seed: int
 
 
-def epoch_plan(n_a: int, n_b: int, *, seed: int, epoch: int, rank: int, world_size: int,
-               scale: float) -> list[Item]:
+def epoch_plan(n_a: int, n_b: int, *, seed: int, epoch: int, rank: int, world_size: int, scale: float) -> list[Item]:
     """The samples rank ``rank`` trains on in ``epoch`` (1-based), in order."""
     n = max(n_a, n_b)
     k = shard_size(n, world_size, scale)
@@ -103,7 +102,7 @@ def crop_flip(image: torch.Tensor, crop_size: int, rng: random.Random, flip: boo
     load_size = image.shape[-1]
     x = rng.randint(0, load_size - crop_size)
     y = rng.randint(0, load_size - crop_size)
-    out = image[:, y:y + crop_size, x:x + crop_size]
+    out = image[:, y : y + crop_size, x : x + crop_size]
     if flip and rng.random() < 0.5:
         out = out.flip(-1)
     return out.contiguous()
@@ -124,8 +123,15 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
 class UnalignedCrops(torch.utils.data.Dataset):
     """Indexed by :class:`Item` (the sampler yields them), returns {"A": tensor, "B": tensor}."""
 
-    def __init__(self, a_dir: str | Path, b_dir: str | Path, load_size: int, crop_size: int, flip: bool = True,
-                 cache: bool = False):
+    def __init__(
+        self,
+        a_dir: str | Path,
+        b_dir: str | Path,
+        load_size: int,
+        crop_size: int,
+        flip: bool = True,
+        cache: bool = False,
+    ):
         if crop_size > load_size:
             raise CycleAugError(f"crop_size={crop_size} > load_size={load_size}; expected crop_size <= load_size")
         self.a_paths, self.b_paths = list_images(a_dir), list_images(b_dir)

@@ -164,13 +164,16 @@ class TorchComm(Comm):
         import torch.distributed as dist
 
         if not env.master_addr:
-            raise CycleAugError(f"{env.launcher} with --backend torch: MASTER_ADDR is not set (and no "
-                                "$PBS_NODEFILE to take it from); export it, e.g. mpirun -x MASTER_ADDR")
+            raise CycleAugError(
+                f"{env.launcher} with --backend torch: MASTER_ADDR is not set (and no "
+                "$PBS_NODEFILE to take it from); export it, e.g. mpirun -x MASTER_ADDR"
+            )
         self.dist = dist
         dist.init_process_group(
             backend="nccl" if device.type == "cuda" else "gloo",
             init_method=f"tcp://{env.master_addr}:{env.master_port}",
-            rank=env.rank, world_size=env.world_size,
+            rank=env.rank,
+            world_size=env.world_size,
             timeout=datetime.timedelta(minutes=30),
         )
 
@@ -189,7 +192,7 @@ class TorchComm(Comm):
             flat.div_(self.world_size)
         offset = 0
         for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
     def broadcast(self, nets, optimizers) -> None:
@@ -219,14 +222,17 @@ class HorovodComm(Comm):
         self.hvd = import_horovod()
         self.hvd.init()
         if self.hvd.size() != env.world_size or self.hvd.rank() != env.rank:
-            raise CycleAugError(f"horovod sees rank {self.hvd.rank()} of {self.hvd.size()}, the launcher "
-                                f"environment says {env.rank} of {env.world_size}")
+            raise CycleAugError(
+                f"horovod sees rank {self.hvd.rank()} of {self.hvd.size()}, the launcher "
+                f"environment says {env.rank} of {env.world_size}"
+            )
 
     def wrap_optimizer(self, optimizer, nets):
         named = [item for prefix, net in nets.items() for item in _named(prefix, net)]
         compression = self.hvd.Compression.fp16 if self.compression == "fp16" else self.hvd.Compression.none
-        return self.hvd.DistributedOptimizer(optimizer, named_parameters=named, op=self.hvd.Average,
-                                             compression=compression)
+        return self.hvd.DistributedOptimizer(
+            optimizer, named_parameters=named, op=self.hvd.Average, compression=compression
+        )
 
     def broadcast(self, nets, optimizers) -> None:
         for net in nets:
@@ -254,13 +260,16 @@ def import_horovod():
     try:
         import horovod.torch as hvd
     except ImportError as exc:
-        raise CycleAugError(f"--backend horovod: cannot import horovod.torch ({exc}); install it with "
-                            "`make horovod` (CPU/Gloo) or see the README for NCCL builds") from None
+        raise CycleAugError(
+            f"--backend horovod: cannot import horovod.torch ({exc}); install it with "
+            "`make horovod` (CPU/Gloo) or see the README for NCCL builds"
+        ) from None
     return hvd
 
 
-def setup(backend: str, device: str = "auto", environ: Mapping[str, str] | None = None,
-          compression: str = "none") -> Comm:
+def setup(
+    backend: str, device: str = "auto", environ: Mapping[str, str] | None = None, compression: str = "none"
+) -> Comm:
     """Detect the launcher, pick the device and join the process group of ``backend``."""
     if backend not in BACKENDS:
         raise CycleAugError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")

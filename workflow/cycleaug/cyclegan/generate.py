@@ -81,8 +81,14 @@ def translate_batch(generator: torch.nn.Module, x: torch.Tensor, pad_to: int = 4
     return generator(x)[..., :h, :w]
 
 
-def translate(generator: torch.nn.Module, paths: Iterable[str | Path], out_dir: str | Path, pad_to: int = 4,
-              batch_size: int = 8, progress: bool = True) -> list[Path]:
+def translate(
+    generator: torch.nn.Module,
+    paths: Iterable[str | Path],
+    out_dir: str | Path,
+    pad_to: int = 4,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> list[Path]:
     """Translate each image into ``out_dir/<stem>.png`` (same size as the input); returns the outputs."""
     paths = [Path(p) for p in paths]
     stems = [p.stem for p in paths]
@@ -103,7 +109,7 @@ def translate(generator: torch.nn.Module, paths: Iterable[str | Path], out_dir: 
     with Progress(len(paths), "generate", unit="img") if progress else _NoProgress() as bar:
         for group in sizes.values():
             for i in range(0, len(group), batch_size):
-                chunk = group[i:i + batch_size]
+                chunk = group[i : i + batch_size]
                 y = translate_batch(generator, torch.stack([_read(p) for p in chunk]).to(device), pad_to)
                 for p, img in zip(chunk, y):
                     out = out_dir / f"{p.stem}.png"

@@ -255,8 +255,11 @@ class CycleGAN:
         loss_G_B = lsgan(pred_B, True)
         cycle_A = l1(rec_A, real_A) * cfg.lambda_cycle
         cycle_B = l1(rec_B, real_B) * cfg.lambda_cycle
-        self._update(loss_G_A + loss_G_B + cycle_A + cycle_B + idt_A + idt_B, self.opt_G,
-                     list(itertools.chain(self.G_A.parameters(), self.G_B.parameters())))
+        self._update(
+            loss_G_A + loss_G_B + cycle_A + cycle_B + idt_A + idt_B,
+            self.opt_G,
+            list(itertools.chain(self.G_A.parameters(), self.G_B.parameters())),
+        )
 
         # Discriminators, on this step's fakes through the pools; the reference halves each D loss.
         # The pools keep float32 images whatever the autocast dtype (a checkpoint does not depend on it).
@@ -268,8 +271,9 @@ class CycleGAN:
             preds = D_A(real_B), D_A(fake_B_seen), D_B(real_A), D_B(fake_A_seen)
         loss_D_A = (lsgan(preds[0], True) + lsgan(preds[1], False)) * 0.5
         loss_D_B = (lsgan(preds[2], True) + lsgan(preds[3], False)) * 0.5
-        self._update(loss_D_A + loss_D_B, self.opt_D,
-                     list(itertools.chain(self.D_A.parameters(), self.D_B.parameters())))
+        self._update(
+            loss_D_A + loss_D_B, self.opt_D, list(itertools.chain(self.D_A.parameters(), self.D_B.parameters()))
+        )
 
         losses = (loss_G_A, loss_G_B, loss_D_A, loss_D_B, cycle_A, cycle_B, idt_A, idt_B)
         return {name: v.detach() for name, v in zip(LOSS_NAMES, losses)}

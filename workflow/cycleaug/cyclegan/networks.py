@@ -73,8 +73,9 @@ class ResnetGenerator(nn.Module):
         for i in range(2):  # two up-samplings
             mult = 2 ** (2 - i)
             layers += [
-                nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1,
-                                   output_padding=1, bias=True),
+                nn.ConvTranspose2d(
+                    ngf * mult, ngf * mult // 2, kernel_size=3, stride=2, padding=1, output_padding=1, bias=True
+                ),
                 _norm(ngf * mult // 2),
                 nn.ReLU(True),
             ]
@@ -139,7 +140,7 @@ def clean_state_dict(state: Mapping[str, torch.Tensor], net: nn.Module) -> dict[
     out = {}
     for key, value in state.items():
         if key.startswith("module."):
-            key = key[len("module."):]
+            key = key[len("module.") :]
         owner, _, leaf = key.rpartition(".")
         if leaf in _STALE_NORM_KEYS and owner in norms:
             continue
@@ -153,8 +154,10 @@ def generator_shape(state: Mapping[str, torch.Tensor]) -> dict[str, int]:
     try:
         first = state["model.1.weight"]
     except KeyError:
-        raise CycleAugError("checkpoint has no 'model.1.weight': not a ResNet generator state dict "
-                            "(expected keys like model.1.weight, model.10.conv_block.1.weight)") from None
+        raise CycleAugError(
+            "checkpoint has no 'model.1.weight': not a ResNet generator state dict "
+            "(expected keys like model.1.weight, model.10.conv_block.1.weight)"
+        ) from None
     blocks = {int(k.split(".")[1]) for k in state if ".conv_block." in k}
     last = max(int(k.split(".")[1]) for k in state if k.startswith("model."))
     return {

@@ -130,24 +130,42 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     sampler = PlanSampler()
     workers = 0 if cfg.cache_images else cfg.workers
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
-        persistent_workers=workers > 0, pin_memory=device.type == "cuda")
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
+    )
     n_samples = len(dataset)
 
     def plan_for(epoch: int):
-        return epoch_plan(len(dataset.a_paths), len(dataset.b_paths), seed=cfg.seed, epoch=epoch,
-                          rank=comm.rank, world_size=comm.world_size, scale=cfg.shard_scale)
+        return epoch_plan(
+            len(dataset.a_paths),
+            len(dataset.b_paths),
+            seed=cfg.seed,
+            epoch=epoch,
+            rank=comm.rank,
+            world_size=comm.world_size,
+            scale=cfg.shard_scale,
+        )
 
     iters_per_epoch = math.ceil(len(plan_for(1)) / cfg.batch_size)
-    log(comm, f"train-cyclegan: {comm.world_size} process(es), backend {cfg.backend}, device {device}; "
-              f"A {len(dataset.a_paths)} and B {len(dataset.b_paths)} images, D = {n_samples}; "
-              f"{iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})")
+    log(
+        comm,
+        f"train-cyclegan: {comm.world_size} process(es), backend {cfg.backend}, device {device}; "
+        f"A {len(dataset.a_paths)} and B {len(dataset.b_paths)} images, D = {n_samples}; "
+        f"{iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})",
+    )
 
     # ---- model (fresh or resumed) ----------------------------------------------------------------
     model = CycleGAN(cfg.model, comm, seed=cfg.seed, fast=cfg.fast)
-    log(comm, f"train-cyclegan: precision {model.precision}; fast path: channels_last {cfg.fast.channels_last}, "
-              f"fused Adam {cfg.fast.fused_adam}, compile {cfg.fast.compile}, image cache {cfg.cache_images}, "
-              f"gradient compression {cfg.compression}")
+    log(
+        comm,
+        f"train-cyclegan: precision {model.precision}; fast path: channels_last {cfg.fast.channels_last}, "
+        f"fused Adam {cfg.fast.fused_adam}, compile {cfg.fast.compile}, image cache {cfg.cache_images}, "
+        f"gradient compression {cfg.compression}",
+    )
     epoch, start_iter, total_iters = 1, 0, 0
     if checkpoint.latest_path(run).exists():
         state = checkpoint.load(checkpoint.latest_path(run))
@@ -158,8 +176,10 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
                 pool.rng.seed(hash_seed(cfg.seed, comm.rank, name, state["epoch"], state["iteration"]))
         torch.set_rng_state(state["rng"]["torch"])
         epoch, start_iter, total_iters = state["epoch"], state["iteration"], state["total_iterations"]
-        log(comm, f"train-cyclegan: resuming from {checkpoint.latest_path(run)} at epoch {epoch}, "
-                  f"iteration {start_iter}")
+        log(
+            comm,
+            f"train-cyclegan: resuming from {checkpoint.latest_path(run)} at epoch {epoch}, iteration {start_iter}",
+        )
     model.broadcast()
     if comm.rank == 0:
         checkpoint.trim_log(run, epoch, start_iter)
@@ -168,11 +188,20 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     def save_latest(epoch: int, iteration: int) -> float:
         t = time.perf_counter()
         if comm.rank == 0:
-            checkpoint.save(checkpoint.latest_path(run), {
-                "format": checkpoint.FORMAT, "config": _plain(asdict(cfg)),
-                "model": model.state_dict(), "epoch": epoch, "iteration": iteration,
-                "total_iterations": total_iters, "rng": {"torch": torch.get_rng_state()},
-                "world_size": comm.world_size, "backend": comm.backend})
+            checkpoint.save(
+                checkpoint.latest_path(run),
+                {
+                    "format": checkpoint.FORMAT,
+                    "config": _plain(asdict(cfg)),
+                    "model": model.state_dict(),
+                    "epoch": epoch,
+                    "iteration": iteration,
+                    "total_iterations": total_iters,
+                    "rng": {"torch": torch.get_rng_state()},
+                    "world_size": comm.world_size,
+                    "backend": comm.backend,
+                },
+            )
         return time.perf_counter() - t
 
     # ---- loop ------------------------------------------------------------------------------------
@@ -187,8 +216,12 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         for batch in loader:
             losses = model.step(model.prepare(batch["A"]), model.prepare(batch["B"]))
             # One small allreduce per iteration: the losses of all ranks and the stop flag.
-            stats = torch.cat([torch.stack([losses[n] for n in LOSS_NAMES]).double(),
-                               torch.tensor([float(stop.requested)], dtype=torch.float64, device=device)])
+            stats = torch.cat(
+                [
+                    torch.stack([losses[n] for n in LOSS_NAMES]).double(),
+                    torch.tensor([float(stop.requested)], dtype=torch.float64, device=device),
+                ]
+            )
             stats = comm.sum_(stats).cpu()
             it, total_iters, run_iters = it + 1, total_iters + 1, run_iters + 1
             if not torch.isfinite(stats[:-1]).all():
@@ -196,12 +229,25 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
                 if comm.rank == 0:
                     raise CycleAugError(
                         f"epoch {epoch} iteration {it}: non-finite loss ({', '.join(bad)}); training stopped, "
-                        f"{checkpoint.latest_path(run)} keeps the last good state (lower --lr?)")
+                        f"{checkpoint.latest_path(run)} keeps the last good state (lower --lr?)"
+                    )
                 return 2
             sums += stats[:-1] / comm.world_size
             if cfg.log_every and it % cfg.log_every == 0:
-                _progress(comm, cfg, epoch, it, iters_per_epoch, start_iter, t0 + save_s, run_start, run_iters,
-                          total_iters, stats[:-1] / comm.world_size, lr)
+                _progress(
+                    comm,
+                    cfg,
+                    epoch,
+                    it,
+                    iters_per_epoch,
+                    start_iter,
+                    t0 + save_s,
+                    run_start,
+                    run_iters,
+                    total_iters,
+                    stats[:-1] / comm.world_size,
+                    lr,
+                )
             if stats[-1] > 0 and it < iters_per_epoch:
                 interrupted = True
                 break
@@ -210,21 +256,38 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         seconds = time.perf_counter() - t0 - save_s  # full wall time of the iterations, communication included
         done = it - start_iter
         if comm.rank == 0 and done > 0:
-            checkpoint.append_log(run, {
-                "epoch": epoch, "seconds": round(seconds, 4), "iterations": done,
-                "images_per_s": round(done * cfg.batch_size * comm.world_size / max(seconds, 1e-9), 3),
-                **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, sums)},
-                "lr": lr, "world_size": comm.world_size, "backend": cfg.backend, "precision": model.precision,
-                "batch_size": cfg.batch_size, "start_iteration": start_iter, "complete": not interrupted,
-                "save_seconds": round(save_s, 4)})
+            checkpoint.append_log(
+                run,
+                {
+                    "epoch": epoch,
+                    "seconds": round(seconds, 4),
+                    "iterations": done,
+                    "images_per_s": round(done * cfg.batch_size * comm.world_size / max(seconds, 1e-9), 3),
+                    **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, sums)},
+                    "lr": lr,
+                    "world_size": comm.world_size,
+                    "backend": cfg.backend,
+                    "precision": model.precision,
+                    "batch_size": cfg.batch_size,
+                    "start_iteration": start_iter,
+                    "complete": not interrupted,
+                    "save_seconds": round(save_s, 4),
+                },
+            )
         if interrupted:
             save_latest(epoch, it)
             comm.barrier()  # nobody exits (and makes a launcher stop the others) before the save is done
-            log(comm, f"train-cyclegan: stopped by signal in epoch {epoch} after iteration {it}; "
-                      f"{checkpoint.latest_path(run)} saved, rerun to resume")
+            log(
+                comm,
+                f"train-cyclegan: stopped by signal in epoch {epoch} after iteration {it}; "
+                f"{checkpoint.latest_path(run)} saved, rerun to resume",
+            )
             return EXIT_INTERRUPTED
-        log(comm, f"epoch {epoch}/{cfg.total_epochs} done: {done} iterations in {format_seconds(seconds)} "
-                  f"({done * cfg.batch_size * comm.world_size / max(seconds, 1e-9):.2f} images/s), lr {lr:.3g}")
+        log(
+            comm,
+            f"epoch {epoch}/{cfg.total_epochs} done: {done} iterations in {format_seconds(seconds)} "
+            f"({done * cfg.batch_size * comm.world_size / max(seconds, 1e-9):.2f} images/s), lr {lr:.3g}",
+        )
         stopping = _any(comm, stop)  # collective: every rank calls it
         keep = epoch in cfg.save_epochs or epoch == cfg.last_epoch
         if keep and comm.rank == 0:  # before `latest` moves past this epoch, so a crash cannot skip it
@@ -241,8 +304,11 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     if comm.rank == 0:
         checkpoint.publish(run)
     comm.barrier()
-    log(comm, f"train-cyclegan: finished epoch {cfg.last_epoch} of {cfg.total_epochs} "
-              f"in {format_seconds(time.perf_counter() - run_start)}")
+    log(
+        comm,
+        f"train-cyclegan: finished epoch {cfg.last_epoch} of {cfg.total_epochs} "
+        f"in {format_seconds(time.perf_counter() - run_start)}",
+    )
     return 0
 
 
@@ -252,8 +318,9 @@ def _any(comm: Comm, stop: StopRequest) -> bool:
     return bool(comm.sum_(flag).item() > 0)
 
 
-def _progress(comm, cfg, epoch, it, iters_per_epoch, start_iter, t0, run_start, run_iters, total_iters,
-              losses, lr) -> None:
+def _progress(
+    comm, cfg, epoch, it, iters_per_epoch, start_iter, t0, run_start, run_iters, total_iters, losses, lr
+) -> None:
     if comm.rank != 0:
         return
     now = time.perf_counter()
@@ -262,16 +329,24 @@ def _progress(comm, cfg, epoch, it, iters_per_epoch, start_iter, t0, run_start, 
     left_epoch = iters_per_epoch - it
     left_run = left_epoch + (cfg.last_epoch - epoch) * iters_per_epoch
     loss_text = " ".join(f"{n} {v:.3f}" for n, v in zip(LOSS_NAMES, losses.tolist()))
-    print(f"epoch {epoch}/{cfg.total_epochs} iter {it}/{iters_per_epoch} ({100 * it / iters_per_epoch:.0f}%) "
-          f"{rate:.2f} it/s {rate * cfg.batch_size * comm.world_size:.1f} img/s | {loss_text} | lr {lr:.3g} | "
-          f"ETA epoch {format_seconds(left_epoch / max(rate, 1e-9))} run {format_seconds(left_run / max(run_rate, 1e-9))}",
-          file=sys.stderr, flush=True)
+    print(
+        f"epoch {epoch}/{cfg.total_epochs} iter {it}/{iters_per_epoch} ({100 * it / iters_per_epoch:.0f}%) "
+        f"{rate:.2f} it/s {rate * cfg.batch_size * comm.world_size:.1f} img/s | {loss_text} | lr {lr:.3g} | "
+        f"ETA epoch {format_seconds(left_epoch / max(rate, 1e-9))} run {format_seconds(left_run / max(run_rate, 1e-9))}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _check(cfg: TrainConfig) -> None:
     m = cfg.model
-    for name, value in (("ngf", m.ngf), ("ndf", m.ndf), ("batch_size", cfg.batch_size), ("crop_size", cfg.crop_size),
-                        ("n_epochs + n_epochs_decay", cfg.total_epochs)):
+    for name, value in (
+        ("ngf", m.ngf),
+        ("ndf", m.ndf),
+        ("batch_size", cfg.batch_size),
+        ("crop_size", cfg.crop_size),
+        ("n_epochs + n_epochs_decay", cfg.total_epochs),
+    ):
         if value < 1:
             raise CycleAugError(f"{name}={value}: expected >= 1")
     if cfg.crop_size % 4:
@@ -290,11 +365,16 @@ def _check_compatible(cfg: TrainConfig, state: dict, comm: Comm) -> None:
     old = state["config"]
     for key in _FIXED:
         if old["model"][key] != getattr(cfg.model, key):
-            raise CycleAugError(f"{cfg.out_dir}: checkpoint has {key}={old['model'][key]}, now {getattr(cfg.model, key)}; "
-                                "use another --out or delete checkpoints/latest.pt")
+            raise CycleAugError(
+                f"{cfg.out_dir}: checkpoint has {key}={old['model'][key]}, now {getattr(cfg.model, key)}; "
+                "use another --out or delete checkpoints/latest.pt"
+            )
     if state["world_size"] != comm.world_size:
-        log(comm, f"train-cyclegan: warning: checkpoint written with {state['world_size']} processes, resuming with "
-                  f"{comm.world_size}; the data shards of the rest of the run differ from an uninterrupted one")
+        log(
+            comm,
+            f"train-cyclegan: warning: checkpoint written with {state['world_size']} processes, resuming with "
+            f"{comm.world_size}; the data shards of the rest of the run differ from an uninterrupted one",
+        )
 
 
 def _plain(obj):

@@ -10,8 +10,8 @@ Before the inputs exist (a dry run) they say so instead of failing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from cycleaug.errors import CycleAugError
 from cycleaug.figures import fig4, fig6, paper, table2

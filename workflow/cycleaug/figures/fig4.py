@@ -15,13 +15,13 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from cycleaug.errors import CycleAugError
 from cycleaug.figures import paper
-from cycleaug.figures.style import (REFERENCE_COLOR, gpu_label, new_figure, series_style, style)
+from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, series_style, style
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,10 @@ def read_log(path: str | Path) -> RunTiming:
             row = json.loads(line)
             epoch, part = int(row["epoch"]), float(row["seconds"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise CycleAugError(f"{path}:{lineno}: not a training-log line ({exc}); expected a JSON object "
-                                "with numeric 'epoch' and 'seconds'") from None
+            raise CycleAugError(
+                f"{path}:{lineno}: not a training-log line ({exc}); expected a JSON object "
+                "with numeric 'epoch' and 'seconds'"
+            ) from None
         if not part >= 0:
             raise CycleAugError(f"{path}:{lineno}: seconds = {row['seconds']!r}; expected a wall time >= 0")
         seconds[epoch] = seconds.get(epoch, 0.0) + part
@@ -79,8 +81,10 @@ def read_log(path: str | Path) -> RunTiming:
     if not done:
         raise CycleAugError(f"{path}: no complete epoch logged; the run has not finished an epoch yet")
     if len(sizes) > 1:
-        raise CycleAugError(f"{path}: world_size changes within the log ({sorted(sizes)}); its epoch times "
-                            "mix process counts, so they cannot give one point of the scaling curve")
+        raise CycleAugError(
+            f"{path}: world_size changes within the log ({sorted(sizes)}); its epoch times "
+            "mix process counts, so they cannot give one point of the scaling curve"
+        )
     # The directory name ({n}gpu) is the rule's GPU count; world_size is what actually ran.
     named = re.fullmatch(r"(\d+)gpu", path.parent.name)
     if sizes:
@@ -123,15 +127,17 @@ def read_model(path: str | Path) -> list[tuple[int, float]]:
     except FileNotFoundError:
         raise CycleAugError(f"{path}: scaling-model prediction not found") from None
     except (KeyError, ValueError, TypeError) as exc:
-        raise CycleAugError(f"{path}: bad scaling-model row ({exc}); expected columns gpus, predicted_speedup") \
-            from None
+        raise CycleAugError(
+            f"{path}: bad scaling-model row ({exc}); expected columns gpus, predicted_speedup"
+        ) from None
     if not rows:
         raise CycleAugError(f"{path}: no rows; expected columns gpus, predicted_speedup")
     return sorted(rows)
 
 
-def build_fig4(runs: Sequence[RunTiming], model: Sequence[tuple[int, float]] | None = None,
-               paper_reference: bool = False):
+def build_fig4(
+    runs: Sequence[RunTiming], model: Sequence[tuple[int, float]] | None = None, paper_reference: bool = False
+):
     """The figure: measured speed-up (one line), ideal line, efficiency annotations, optional model
     prediction, and at paper scale the paper's 93.8x at 512 GPUs (128 nodes)."""
     points = scaling(runs)
@@ -143,24 +149,45 @@ def build_fig4(runs: Sequence[RunTiming], model: Sequence[tuple[int, float]] | N
         fig = new_figure(4.2, 3.3)
         ax = fig.add_subplot()
         top = max(gpus) / base
-        ax.plot([base, max(gpus)], [1, top], linestyle="--", color="0.45", linewidth=1.0,
-                label="ideal (linear)", marker="none")
+        ax.plot(
+            [base, max(gpus)],
+            [1, top],
+            linestyle="--",
+            color="0.45",
+            linewidth=1.0,
+            label="ideal (linear)",
+            marker="none",
+        )
         ax.plot(gpus, [p.speedup for p in points], label="measured", **series_style(0))
         for p in points[1:]:
-            ax.annotate(f"{100 * p.efficiency:.0f}%", (p.gpus, p.speedup), textcoords="offset points",
-                        xytext=(4, -11), fontsize=9, color=series_style(0)["color"])
+            ax.annotate(
+                f"{100 * p.efficiency:.0f}%",
+                (p.gpus, p.speedup),
+                textcoords="offset points",
+                xytext=(4, -11),
+                fontsize=9,
+                color=series_style(0)["color"],
+            )
         ticks = sorted(set(gpus) | ({paper.SCALING_GPUS} if draw_paper else set()))
         model = [(g, s) for g, s in (model or []) if g <= ticks[-1]]  # over the range on the axes only
         if model:
-            ax.plot([g for g, _ in model], [s for _, s in model], label="scaling model", linestyle=":",
-                    **series_style(1))
+            ax.plot(
+                [g for g, _ in model], [s for _, s in model], label="scaling model", linestyle=":", **series_style(1)
+            )
         if draw_paper:
             # Hollow, so a measured point at the same place stays visible.
-            ax.plot([paper.SCALING_GPUS], [paper.SCALING_SPEEDUP], linestyle="none", marker="*",
-                    markersize=12, markerfacecolor="none", markeredgecolor=REFERENCE_COLOR,
-                    markeredgewidth=1.2,
-                    label=f"paper: {paper.SCALING_SPEEDUP}x at {paper.SCALING_GPUS // paper.GPUS_PER_NODE} nodes\n"
-                          f"({paper.HOURS_BASE} h \u2192 {paper.HOURS_SCALED} h)")
+            ax.plot(
+                [paper.SCALING_GPUS],
+                [paper.SCALING_SPEEDUP],
+                linestyle="none",
+                marker="*",
+                markersize=12,
+                markerfacecolor="none",
+                markeredgecolor=REFERENCE_COLOR,
+                markeredgewidth=1.2,
+                label=f"paper: {paper.SCALING_SPEEDUP}x at {paper.SCALING_GPUS // paper.GPUS_PER_NODE} nodes\n"
+                f"({paper.HOURS_BASE} h \u2192 {paper.HOURS_SCALED} h)",
+            )
         if len(ticks) > 1 and max(ticks) / min(ticks) >= 8:  # wide ranges read best on log axes
             ax.set_xscale("log", base=2)
             ax.set_yscale("log", base=2)
@@ -184,11 +211,16 @@ def findings(log_paths: Sequence[str | Path]) -> str:
     points = scaling(timings)
     runs = {r.gpus: r for r in timings}
     base = points[0]
-    parts = [f"{gpu_label(p.gpus)}: {p.seconds_per_epoch:.1f} s per epoch "
-             f"({runs[p.gpus].epochs} epochs, {runs[p.gpus].total_seconds / 3600:.2f} h)" for p in points]
+    parts = [
+        f"{gpu_label(p.gpus)}: {p.seconds_per_epoch:.1f} s per epoch "
+        f"({runs[p.gpus].epochs} epochs, {runs[p.gpus].total_seconds / 3600:.2f} h)"
+        for p in points
+    ]
     text = "; ".join(parts) + "."
     if len(points) > 1:
         last = points[-1]
-        text += (f" Speed-up at {gpu_label(last.gpus)} over {gpu_label(base.gpus)}: {last.speedup:.2f}x "
-                 f"(ideal {last.ideal:g}x, parallel efficiency {100 * last.efficiency:.0f}%).")
+        text += (
+            f" Speed-up at {gpu_label(last.gpus)} over {gpu_label(base.gpus)}: {last.speedup:.2f}x "
+            f"(ideal {last.ideal:g}x, parallel efficiency {100 * last.efficiency:.0f}%)."
+        )
     return text

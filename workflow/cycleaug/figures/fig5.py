@@ -11,8 +11,8 @@ column spanning its block.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from cycleaug.errors import CycleAugError
 from cycleaug.figures.style import gpu_label, new_figure, style
@@ -24,8 +24,9 @@ def sample_dir(samples_root: str | Path, gpus: int, epoch: int) -> Path:
     return Path(samples_root) / f"{gpus}gpu" / f"epoch{epoch}"
 
 
-def choose_inputs(samples_root: str | Path, gpus: Sequence[int], epochs: Sequence[int],
-                  inputs_dir: str | Path, n_inputs: int) -> list[str]:
+def choose_inputs(
+    samples_root: str | Path, gpus: Sequence[int], epochs: Sequence[int], inputs_dir: str | Path, n_inputs: int
+) -> list[str]:
     """The first ``n_inputs`` file names (sorted) of the first sample directory; every one must exist in
     every sample directory and among the inputs, since the figure compares the same image throughout."""
     if not gpus or not epochs:
@@ -42,8 +43,9 @@ def choose_inputs(samples_root: str | Path, gpus: Sequence[int], epochs: Sequenc
     for d in [*dirs, Path(inputs_dir)]:
         missing = [n for n in names if not (d / n).is_file()]
         if missing:
-            raise CycleAugError(f"{d}: missing {missing}; expected the same file names in every sample "
-                                "directory and in the input crops")
+            raise CycleAugError(
+                f"{d}: missing {missing}; expected the same file names in every sample directory and in the input crops"
+            )
     return names
 
 
@@ -58,8 +60,14 @@ def _load(path: Path):
         raise CycleAugError(f"{path}: cannot read image ({exc})") from None
 
 
-def build_fig5(samples_root: str | Path, gpus: Sequence[int], epochs: Sequence[int],
-               inputs_dir: str | Path, names: Sequence[str], cell_in: float = 1.0):
+def build_fig5(
+    samples_root: str | Path,
+    gpus: Sequence[int],
+    epochs: Sequence[int],
+    inputs_dir: str | Path,
+    names: Sequence[str],
+    cell_in: float = 1.0,
+):
     """One block per input: ``len(epochs)`` rows x (input + one column per GPU count)."""
     gpus, epochs = list(gpus), list(epochs)
     n_cols = 1 + len(gpus)
@@ -73,7 +81,7 @@ def build_fig5(samples_root: str | Path, gpus: Sequence[int], epochs: Sequence[i
         grid = fig.add_gridspec(len(ratios), n_cols, height_ratios=ratios)
         for b, name in enumerate(names):
             top = b * (len(epochs) + 1)
-            ax = fig.add_subplot(grid[top:top + len(epochs), 0])
+            ax = fig.add_subplot(grid[top : top + len(epochs), 0])
             ax.imshow(_load(Path(inputs_dir) / name))
             _bare(ax)
             ax.set_title(f"input\n{Path(name).stem}" if b == 0 else Path(name).stem, fontsize=9)

@@ -53,20 +53,32 @@ def read_fid(path: str | Path) -> list[FIDRow]:
             rows = []
             for lineno, r in enumerate(reader, 2):
                 try:
-                    rows.append(FIDRow(int(r["gpus"]), int(r["epoch"]), float(r["fid"]), int(r["n_real"]),
-                                       int(r["n_fake"]), r["weights"].strip(),
-                                       int(r.get("dims") or DEFAULT_DIMS)))
+                    rows.append(
+                        FIDRow(
+                            int(r["gpus"]),
+                            int(r["epoch"]),
+                            float(r["fid"]),
+                            int(r["n_real"]),
+                            int(r["n_fake"]),
+                            r["weights"].strip(),
+                            int(r.get("dims") or DEFAULT_DIMS),
+                        )
+                    )
                 except (TypeError, ValueError) as exc:
-                    raise CycleAugError(f"{path}:{lineno}: bad value ({exc}); expected integer gpus, epoch, "
-                                        "n_real, n_fake, dims and a numeric fid") from None
+                    raise CycleAugError(
+                        f"{path}:{lineno}: bad value ({exc}); expected integer gpus, epoch, "
+                        "n_real, n_fake, dims and a numeric fid"
+                    ) from None
     except FileNotFoundError:
         raise CycleAugError(f"{path}: FID table not found; expected the output of the FID step") from None
     if not rows:
         raise CycleAugError(f"{path}: no rows")
     kinds = {r.weights for r in rows}
     if len(kinds) > 1:
-        raise CycleAugError(f"{path}: rows computed with different feature weights {sorted(kinds)}; "
-                            "FID values from different networks cannot share one axis")
+        raise CycleAugError(
+            f"{path}: rows computed with different feature weights {sorted(kinds)}; "
+            "FID values from different networks cannot share one axis"
+        )
     seen = set()
     for r in rows:
         if (r.gpus, r.epoch) in seen:
@@ -110,9 +122,17 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
         if paper_reference and not random:
             for gpus, value in sorted(paper.FID_AT_EPOCH.items()):
                 color = styles.get(gpus, {}).get("color", REFERENCE_COLOR)
-                ax.plot([paper.FID_EPOCH], [value], linestyle="none", marker="*", markersize=11,
-                        markerfacecolor="none", markeredgecolor=color, markeredgewidth=1.2,
-                        label=f"paper, {gpu_label(gpus)}: {value:g}")
+                ax.plot(
+                    [paper.FID_EPOCH],
+                    [value],
+                    linestyle="none",
+                    marker="*",
+                    markersize=11,
+                    markerfacecolor="none",
+                    markeredgecolor=color,
+                    markeredgewidth=1.2,
+                    label=f"paper, {gpu_label(gpus)}: {value:g}",
+                )
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(_AXIS_LABEL_RANDOM if random else LABEL_REAL)
@@ -120,10 +140,15 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
         small = small_sets(rows)
         if small:
             # A footer below the axes (the constrained layout makes room), never over the curves.
-            fig.supxlabel(f"warning: n_real = {small[0]}, n_fake = {small[1]} <= {small[2]} feature dimensions: "
-                          "the covariance\nis rank-deficient, so FID is biased upward; compare only "
-                          "sets of equal size", fontsize=9, color=series_style(1)["color"], x=0.02,
-                          horizontalalignment="left")
+            fig.supxlabel(
+                f"warning: n_real = {small[0]}, n_fake = {small[1]} <= {small[2]} feature dimensions: "
+                "the covariance\nis rank-deficient, so FID is biased upward; compare only "
+                "sets of equal size",
+                fontsize=9,
+                color=series_style(1)["color"],
+                x=0.02,
+                horizontalalignment="left",
+            )
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
 
@@ -134,13 +159,16 @@ def findings(path: str | Path) -> str:
     parts = []
     for gpus, rs in curves(rows).items():
         best = min(rs, key=lambda r: r.fid)
-        parts.append(f"{gpu_label(gpus)}: {rs[-1].fid:.1f} at epoch {rs[-1].epoch} "
-                     f"(lowest {best.fid:.1f} at epoch {best.epoch})")
+        parts.append(
+            f"{gpu_label(gpus)}: {rs[-1].fid:.1f} at epoch {rs[-1].epoch} (lowest {best.fid:.1f} at epoch {best.epoch})"
+        )
     text = "FID " + "; ".join(parts) + "."
     if is_random(rows):
         text += " Random-feature FID: it ranks this run's models but is not comparable to published FID."
     small = small_sets(rows)
     if small:
-        text += (f" Sets of {small[0]} real and {small[1]} translated images (<= {small[2]} feature dimensions) make the "
-                 "covariance rank-deficient, so the values are biased upward.")
+        text += (
+            f" Sets of {small[0]} real and {small[1]} translated images (<= {small[2]} feature dimensions) make the "
+            "covariance rank-deficient, so the values are biased upward."
+        )
     return text

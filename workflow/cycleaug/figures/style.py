@@ -8,8 +8,8 @@ grey-scale, vector PDF (TrueType fonts embedded, type 42, so the text stays text
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from cycleaug.atomic import atomic_path
 from cycleaug.errors import CycleAugError

@@ -16,9 +16,18 @@ from cycleaug.errors import CycleAugError
 from cycleaug.figures.style import PALETTE, new_figure, style
 
 REQUIRED = ("condition", "label", "TP", "FP", "FN", "precision", "recall", "f1", "map50")
-HEADERS = {"condition": "", "label": "training set", "TP": "TP", "FP": "FP", "FN": "FN",
-           "precision": "Precision", "recall": "Recall", "f1": "F1", "map50": "mAP@0.50\n(%)",
-           "best_iteration": "best\niteration"}
+HEADERS = {
+    "condition": "",
+    "label": "training set",
+    "TP": "TP",
+    "FP": "FP",
+    "FN": "FN",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+    "map50": "mAP@0.50\n(%)",
+    "best_iteration": "best\niteration",
+}
 # Column widths in inches at 9 pt (the label column grows with its longest entry).
 WIDTH_CONDITION, WIDTH_NUMBER, WIDTH_WIDE = 0.38, 0.62, 0.8
 INTEGER = {"TP", "FP", "FN", "best_iteration"}
@@ -40,8 +49,11 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
         raise CycleAugError(f"{path}: missing columns {missing}; expected {', '.join(REQUIRED)}")
     if not rows:
         raise CycleAugError(f"{path}: no rows")
-    columns = [*REQUIRED, *(["best_iteration"] if "best_iteration" in fields else []),
-               *(c for c in fields if c.startswith("paper_"))]
+    columns = [
+        *REQUIRED,
+        *(["best_iteration"] if "best_iteration" in fields else []),
+        *(c for c in fields if c.startswith("paper_")),
+    ]
     for lineno, row in enumerate(rows, 2):
         for c in columns:
             if c in ("condition", "label") or (row.get(c) or "").strip() in ("",):
@@ -78,17 +90,30 @@ def build_table2(columns: list[str], rows: list[dict[str, str]]):
     cells = [[format_cell(c, r.get(c)) for c in columns] for r in rows]
     best = max(range(len(rows)), key=lambda i: float(rows[i]["map50"]))
     label_width = max(len(r["label"]) for r in rows)
-    widths = [WIDTH_CONDITION if c == "condition" else max(0.75, 0.075 * label_width) if c == "label"
-              else 1.0 if c == "paper_map50"
-              else WIDTH_WIDE if c.removeprefix("paper_") in ("map50", "best_iteration", "precision")
-              else WIDTH_NUMBER for c in columns]
+    widths = [
+        WIDTH_CONDITION
+        if c == "condition"
+        else max(0.75, 0.075 * label_width)
+        if c == "label"
+        else 1.0
+        if c == "paper_map50"
+        else WIDTH_WIDE
+        if c.removeprefix("paper_") in ("map50", "best_iteration", "precision")
+        else WIDTH_NUMBER
+        for c in columns
+    ]
     header_lines = max(header(c).count("\n") + 1 for c in columns)
     with style():
         fig = new_figure(sum(widths) + 0.2, 0.28 * (len(rows) + header_lines) + 0.4)
         ax = fig.add_subplot()
         ax.set_axis_off()
-        table = ax.table(cellText=cells, colLabels=[header(c) for c in columns], loc="center",
-                         cellLoc="right", colWidths=[w / sum(widths) for w in widths])
+        table = ax.table(
+            cellText=cells,
+            colLabels=[header(c) for c in columns],
+            loc="center",
+            cellLoc="right",
+            colWidths=[w / sum(widths) for w in widths],
+        )
         table.auto_set_font_size(False)
         table.set_fontsize(9)
         unit = 1 / (len(rows) + header_lines)  # row height as a fraction of the axes
@@ -116,6 +141,8 @@ def findings(path: str | Path) -> str:
     text = f"Best mAP50: {float(best['map50']):.2f}% for {best['condition']} {best['label']}."
     first = rows[0]
     if best is not first:
-        text += (f" {first['condition']} {first['label']}: {float(first['map50']):.2f}% "
-                 f"({float(best['map50']) - float(first['map50']):+.2f} points).")
+        text += (
+            f" {first['condition']} {first['label']}: {float(first['map50']):.2f}% "
+            f"({float(best['map50']) - float(first['map50']):+.2f} points)."
+        )
     return text

@@ -112,8 +112,7 @@ def _rgb_to_hsv(rgb):
     delta = maxc - minc
     s = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
     safe = delta.clamp_min(1e-12)
-    h = torch.where(maxc == r, ((g - b) / safe) % 6,
-                    torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6
+    h = torch.where(maxc == r, ((g - b) / safe) % 6, torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6
     h = torch.where(delta > 0, h, torch.zeros_like(h))
     return h, s, maxc
 
@@ -159,7 +158,7 @@ def augment_image(img, d: Draw, net_w: int, net_h: int):
         sx0, sy0 = max(0, x0), max(0, y0)
         sx1, sy1 = min(ow, x0 + sw), min(oh, y0 + sh)
         if sx1 > sx0 and sy1 > sy0:
-            canvas[:, sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = src[:, sy0:sy1, sx0:sx1]
+            canvas[:, sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = src[:, sy0:sy1, sx0:sx1]
     if (sh, sw) != (net_h, net_w):
         canvas = F.interpolate(canvas[None], size=(net_h, net_w), mode="bilinear", align_corners=False)[0]
     out = (canvas / 255.0).clamp(0, 1)
@@ -177,15 +176,17 @@ def largest_size(init: int, coef: float = RANDOM_COEF, step: int = RESIZE_STEP) 
     return max(step, _roundl(coef * init / step + 1) * step)
 
 
-def random_size(rng: np.random.Generator, init_w: int, init_h: int, coef: float = RANDOM_COEF,
-                step: int = RESIZE_STEP) -> tuple[int, int]:
+def random_size(
+    rng: np.random.Generator, init_w: int, init_h: int, coef: float = RANDOM_COEF, step: int = RESIZE_STEP
+) -> tuple[int, int]:
     """One multi-scale draw: the same random factor for both sides, as ``train_detector`` does."""
     r = rand_scale(rng, coef)
     return (max(step, _roundl(r * init_w / step + 1) * step), max(step, _roundl(r * init_h / step + 1) * step))
 
 
-def net_size_for_iteration(iteration: int, init_w: int, init_h: int, random: bool, seed: int,
-                           every: int = RESIZE_EVERY) -> tuple[int, int]:
+def net_size_for_iteration(
+    iteration: int, init_w: int, init_h: int, random: bool, seed: int, every: int = RESIZE_EVERY
+) -> tuple[int, int]:
     """Network input size for the 1-based ``iteration``: redrawn every ``every`` iterations from a
     generator seeded by (seed, block), so a resumed run continues with the same sizes."""
     if not random:

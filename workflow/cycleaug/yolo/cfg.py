@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
 
 from cycleaug.errors import CycleAugError
 
@@ -128,7 +128,7 @@ class Yolo:
         return len(self.mask) * (self.classes + 5)
 
 
-Layer = Union[Conv, Shortcut, Route, Upsample, Maxpool, Yolo]
+Layer = Conv | Shortcut | Route | Upsample | Maxpool | Yolo
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,9 @@ def _split_sections(text: str, source: str) -> list[_Section]:
         key, value = line.split("=", 1)
         if key in sections[-1].options:
             first = sections[-1].options[key][1]
-            raise CycleAugError(f"{source}:{lineno}: key {key!r} repeats line {first} in the same [{sections[-1].name}]")
+            raise CycleAugError(
+                f"{source}:{lineno}: key {key!r} repeats line {first} in the same [{sections[-1].name}]"
+            )
         sections[-1].options[key] = (value, lineno)
     return sections
 
@@ -209,8 +211,7 @@ class _Options:
         self.used.add(key)
         if key not in self.section.options:
             if default is _REQUIRED:
-                raise CycleAugError(
-                    f"{self.source}:{self.section.line}: [{self.section.name}] needs {key}= ({what})")
+                raise CycleAugError(f"{self.source}:{self.section.line}: [{self.section.name}] needs {key}= ({what})")
             return default
         value, line = self.section.options[key]
         try:
@@ -228,22 +229,25 @@ class _Options:
         return self._get(key, default, str, "a word")
 
     def ints(self, key, default=None):
-        return self._get(key, default, lambda v: tuple(_to_int(x) for x in v.split(",")),
-                         "a comma-separated list of integers")
+        return self._get(
+            key, default, lambda v: tuple(_to_int(x) for x in v.split(",")), "a comma-separated list of integers"
+        )
 
     def floats(self, key, default=None):
-        return self._get(key, default, lambda v: tuple(float(x) for x in v.split(",")),
-                         "a comma-separated list of numbers")
+        return self._get(
+            key, default, lambda v: tuple(float(x) for x in v.split(",")), "a comma-separated list of numbers"
+        )
 
     def line_of(self, key: str) -> int:
         return self.section.options.get(key, ("", self.section.line))[1]
 
     def finish(self, allowed_unused: tuple[str, ...] = ()) -> None:
-        for key, (value, line) in self.section.options.items():
+        for key, (_value, line) in self.section.options.items():
             if key not in self.used and key not in allowed_unused:
                 raise CycleAugError(
                     f"{self.source}:{line}: key {key!r} is not supported in [{self.section.name}] "
-                    f"(supported: {', '.join(sorted(self.used | set(allowed_unused)))})")
+                    f"(supported: {', '.join(sorted(self.used | set(allowed_unused)))})"
+                )
 
 
 _REQUIRED = object()
@@ -285,19 +289,24 @@ def _parse_net(opts: _Options) -> Net:
         if getattr(net, key) <= 0:
             raise CycleAugError(f"{src}:{opts.line_of(key)}: {key} must be positive, got {getattr(net, key)}")
     if net.policy not in ("constant", "steps"):
-        raise CycleAugError(f"{src}:{opts.line_of('policy')}: policy={net.policy} is not supported "
-                            "(supported: constant, steps)")
+        raise CycleAugError(
+            f"{src}:{opts.line_of('policy')}: policy={net.policy} is not supported (supported: constant, steps)"
+        )
     if net.policy == "steps" and len(net.steps) != len(net.scales):
-        raise CycleAugError(f"{src}:{opts.line_of('scales')}: steps and scales need the same number of "
-                            f"entries, got {len(net.steps)} and {len(net.scales)}")
+        raise CycleAugError(
+            f"{src}:{opts.line_of('scales')}: steps and scales need the same number of "
+            f"entries, got {len(net.steps)} and {len(net.scales)}"
+        )
     return net
 
 
 def _activation(opts: _Options, default: str) -> str:
     act = opts.str("activation", default)
     if act not in ACTIVATIONS:
-        raise CycleAugError(f"{opts.source}:{opts.line_of('activation')}: activation={act} is not supported "
-                            f"(supported: {', '.join(ACTIVATIONS)})")
+        raise CycleAugError(
+            f"{opts.source}:{opts.line_of('activation')}: activation={act} is not supported "
+            f"(supported: {', '.join(ACTIVATIONS)})"
+        )
     return act
 
 
@@ -305,8 +314,10 @@ def _absolute(ref: int, index: int, opts: _Options, key: str) -> int:
     # parse_route / parse_shortcut in src/parser.c: a negative reference counts back from this layer.
     target = index + ref if ref < 0 else ref
     if not 0 <= target < index:
-        raise CycleAugError(f"{opts.source}:{opts.line_of(key)}: {key}={ref} in layer {index} refers to layer "
-                            f"{target}; expected an earlier layer (0..{index - 1})")
+        raise CycleAugError(
+            f"{opts.source}:{opts.line_of(key)}: {key}={ref} in layer {index} refers to layer "
+            f"{target}; expected an earlier layer (0..{index - 1})"
+        )
     return target
 
 
@@ -314,8 +325,10 @@ def _check_not_yolo(layers: list, target: int, opts: _Options, key: str) -> None
     # Our [yolo] layers pass their input through untouched (decoding happens outside the network),
     # whereas darknet's output the activated values: reading one from a later layer would differ.
     if isinstance(layers[target], Yolo):
-        raise CycleAugError(f"{opts.source}:{opts.line_of(key)}: {key} refers to [yolo] layer {target}; "
-                            "expected a layer that is not [yolo]")
+        raise CycleAugError(
+            f"{opts.source}:{opts.line_of(key)}: {key} refers to [yolo] layer {target}; "
+            "expected a layer that is not [yolo]"
+        )
 
 
 def parse_cfg_text(text: str, source: str = "<cfg>") -> DarknetCfg:
@@ -342,10 +355,21 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> DarknetCfg:
             if pad:  # parse_convolutional: pad=1 means "same" padding, size/2
                 padding = size // 2
             if size < 1 or stride < 1 or padding < 0:
-                raise CycleAugError(f"{source}:{section.line}: [convolutional] needs size >= 1, stride >= 1, "
-                                    f"padding >= 0; got size={size} stride={stride} padding={padding}")
-            layer = Conv(index, section.line, c_in, opts.int("filters", 1), size, stride, padding,
-                         bool(opts.int("batch_normalize", 0)), _activation(opts, "logistic"))
+                raise CycleAugError(
+                    f"{source}:{section.line}: [convolutional] needs size >= 1, stride >= 1, "
+                    f"padding >= 0; got size={size} stride={stride} padding={padding}"
+                )
+            layer = Conv(
+                index,
+                section.line,
+                c_in,
+                opts.int("filters", 1),
+                size,
+                stride,
+                padding,
+                bool(opts.int("batch_normalize", 0)),
+                _activation(opts, "logistic"),
+            )
             if layer.filters < 1:
                 raise CycleAugError(f"{source}:{opts.line_of('filters')}: filters must be positive")
             c_out = layer.filters
@@ -354,9 +378,11 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> DarknetCfg:
             _check_not_yolo(layers, source_index, opts, "from")
             layer = Shortcut(index, section.line, source_index, _activation(opts, "linear"))
             if channels[source_index] != c_in:
-                raise CycleAugError(f"{source}:{opts.line_of('from')}: [shortcut] adds layer {source_index} "
-                                    f"({channels[source_index]} channels) to layer {index - 1} ({c_in} channels); "
-                                    "expected equal channel counts")
+                raise CycleAugError(
+                    f"{source}:{opts.line_of('from')}: [shortcut] adds layer {source_index} "
+                    f"({channels[source_index]} channels) to layer {index - 1} ({c_in} channels); "
+                    "expected equal channel counts"
+                )
             c_out = c_in
         elif name == "route":
             refs = opts.ints("layers", _REQUIRED)
@@ -383,29 +409,43 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> DarknetCfg:
             mask = opts.ints("mask", None)
             anchor_values = opts.floats("anchors", ())
             if len(anchor_values) != 2 * num:
-                raise CycleAugError(f"{source}:{opts.line_of('anchors')}: anchors has {len(anchor_values)} numbers; "
-                                    f"expected 2 x num = {2 * num} (w,h pairs)")
+                raise CycleAugError(
+                    f"{source}:{opts.line_of('anchors')}: anchors has {len(anchor_values)} numbers; "
+                    f"expected 2 x num = {2 * num} (w,h pairs)"
+                )
             anchors = tuple((anchor_values[2 * i], anchor_values[2 * i + 1]) for i in range(num))
             if mask is None:  # make_yolo_layer: no mask means every anchor
                 mask = tuple(range(num))
             for m in mask:
                 if not 0 <= m < num:
-                    raise CycleAugError(f"{source}:{opts.line_of('mask')}: mask entry {m} is not an anchor index "
-                                        f"(0..{num - 1})")
-            layer = Yolo(index, section.line, mask, anchors, classes,
-                         jitter=opts.float("jitter", 0.2), ignore_thresh=opts.float("ignore_thresh", 0.5),
-                         truth_thresh=opts.float("truth_thresh", 1.0), random=bool(opts.int("random", 0)),
-                         max_boxes=opts.int("max", 90))
+                    raise CycleAugError(
+                        f"{source}:{opts.line_of('mask')}: mask entry {m} is not an anchor index (0..{num - 1})"
+                    )
+            layer = Yolo(
+                index,
+                section.line,
+                mask,
+                anchors,
+                classes,
+                jitter=opts.float("jitter", 0.2),
+                ignore_thresh=opts.float("ignore_thresh", 0.5),
+                truth_thresh=opts.float("truth_thresh", 1.0),
+                random=bool(opts.int("random", 0)),
+                max_boxes=opts.int("max", 90),
+            )
             if classes < 1:
                 raise CycleAugError(f"{source}:{opts.line_of('classes')}: classes must be positive")
             if c_in != layer.num_outputs:
                 raise CycleAugError(
                     f"{source}:{section.line}: [yolo] with {len(mask)} masks and classes={classes} needs the layer "
-                    f"before it to have filters={layer.num_outputs} ({len(mask)} x ({classes} + 5)); it has {c_in}")
+                    f"before it to have filters={layer.num_outputs} ({len(mask)} x ({classes} + 5)); it has {c_in}"
+                )
             c_out = c_in
         else:
-            raise CycleAugError(f"{source}:{section.line}: section [{name}] is not supported (supported: [net], "
-                                "[convolutional], [shortcut], [route], [upsample], [maxpool], [yolo])")
+            raise CycleAugError(
+                f"{source}:{section.line}: section [{name}] is not supported (supported: [net], "
+                "[convolutional], [shortcut], [route], [upsample], [maxpool], [yolo])"
+            )
         opts.finish()
         layers.append(layer)
         channels.append(c_out)
@@ -415,8 +455,9 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> DarknetCfg:
     if not yolos:
         raise CycleAugError(f"{source}: no [yolo] layer; expected a YOLOv3-style detector")
     if len({y.classes for y in yolos}) != 1:
-        raise CycleAugError(f"{source}:{yolos[-1].line}: [yolo] layers disagree on classes "
-                            f"({sorted({y.classes for y in yolos})})")
+        raise CycleAugError(
+            f"{source}:{yolos[-1].line}: [yolo] layers disagree on classes ({sorted({y.classes for y in yolos})})"
+        )
     cfg = DarknetCfg(source, net, tuple(layers), tuple(channels))
     output_shapes(cfg, net.width, net.height)  # spatial sizes must fit at the cfg's own input size
     return cfg
@@ -467,16 +508,20 @@ def output_shapes(cfg: DarknetCfg, width: int, height: int) -> list[tuple[int, i
                 raise CycleAugError(
                     f"{cfg.path}:{layer.line}: at input {width}x{height}, [shortcut] adds a {shapes[layer.source][2]}x"
                     f"{shapes[layer.source][1]} map to a {w}x{h} map; use an input size that is a multiple of "
-                    f"{_total_stride(cfg)}")
+                    f"{_total_stride(cfg)}"
+                )
         elif isinstance(layer, Route):
             sizes = {shapes[s][1:] for s in layer.sources}
             if len(sizes) != 1:
                 raise CycleAugError(
                     f"{cfg.path}:{layer.line}: at input {width}x{height}, [route] joins maps of different sizes "
-                    f"{sorted(sizes)}; use an input size that is a multiple of {_total_stride(cfg)}")
+                    f"{sorted(sizes)}; use an input size that is a multiple of {_total_stride(cfg)}"
+                )
             h, w = sizes.pop()
         if h < 1 or w < 1:
-            raise CycleAugError(f"{cfg.path}:{layer.line}: at input {width}x{height} layer {layer.index} has an empty output")
+            raise CycleAugError(
+                f"{cfg.path}:{layer.line}: at input {width}x{height} layer {layer.index} has an empty output"
+            )
         c = c_out
         shapes.append((c, h, w))
     return shapes

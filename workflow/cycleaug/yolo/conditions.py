@@ -94,8 +94,9 @@ def select(frames: list[Frame], n: int | None, seed: int, what: str, stream: int
     if n is None:
         return eligible
     if n > len(eligible):
-        raise CycleAugError(f"{what}: {n} images with a person requested, only {len(eligible)} of "
-                            f"{len(frames)} frames have one")
+        raise CycleAugError(
+            f"{what}: {n} images with a person requested, only {len(eligible)} of {len(frames)} frames have one"
+        )
     idx = np.random.default_rng([seed, stream]).choice(len(eligible), size=n, replace=False)
     return [eligible[i] for i in sorted(idx)]
 
@@ -114,8 +115,9 @@ def select_val(frames: list[Frame], n: int | None, seed: int) -> list[Frame]:
 STREAM_REAL, STREAM_SYNTHETIC = 1, 2
 
 
-def train_sets(condition: Condition, sets_dir: str, bdd_images: str, synthia_images: str,
-               generated_dir: str) -> list[tuple[str, str]]:
+def train_sets(
+    condition: Condition, sets_dir: str, bdd_images: str, synthia_images: str, generated_dir: str
+) -> list[tuple[str, str]]:
     """``(labels, images)`` pairs a condition trains on: always ``real.json`` with the BDD100K images;
     plus ``synthetic.json`` with the raw SYNTHIA images (b) or with their translations by the CycleGAN
     of ``condition.gpus`` GPUs, ``generated_dir`` with ``{gpus}`` filled in (c..). The translated

@@ -61,8 +61,10 @@ def checked_boxes(frame, path: Path, labels) -> tuple[np.ndarray, int, int]:
     w, h = image_size(path)
     want = frame.attributes.get("width"), frame.attributes.get("height")
     if None not in want and (int(want[0]), int(want[1])) != (w, h):
-        raise CycleAugError(f"{labels}: frame {frame.name!r} was labelled on a {want[0]}x{want[1]} image, but {path} "
-                            f"is {w}x{h}; expected the same image size (boxes are in its pixels)")
+        raise CycleAugError(
+            f"{labels}: frame {frame.name!r} was labelled on a {want[0]}x{want[1]} image, but {path} "
+            f"is {w}x{h}; expected the same image size (boxes are in its pixels)"
+        )
     boxes = np.array([[b.x1, b.y1, b.x2, b.y2] for b in frame.boxes], dtype=np.float64).reshape(-1, 4)
     if len(boxes):
         t = BORDER_TOLERANCE
@@ -71,7 +73,8 @@ def checked_boxes(frame, path: Path, labels) -> tuple[np.ndarray, int, int]:
             x1, y1, x2, y2 = boxes[int(np.argmax(bad))]
             raise CycleAugError(
                 f"{labels}: frame {frame.name!r}: person box ({x1:g}, {y1:g}, {x2:g}, {y2:g}) lies outside the "
-                f"{w}x{h} image {path}; expected boxes in that image's pixel coordinates")
+                f"{w}x{h} image {path}; expected boxes in that image's pixel coordinates"
+            )
         boxes = np.clip(boxes, 0, [w, h, w, h])
     return boxes, w, h
 
@@ -117,7 +120,9 @@ class TrainSet:
         s = self.samples[index]
         img = read_image(s.path)
         if tuple(img.shape[1:]) != (s.height, s.width):
-            raise CycleAugError(f"{s.path}: image is {img.shape[2]}x{img.shape[1]}, its header said {s.width}x{s.height}")
+            raise CycleAugError(
+                f"{s.path}: image is {img.shape[2]}x{img.shape[1]}, its header said {s.width}x{s.height}"
+            )
         rng = np.random.default_rng(seed)
         boxes = s.boxes[rng.permutation(len(s.boxes))][: self.params.max_boxes]
         d = draw(rng, self.params, s.width, s.height)
@@ -131,7 +136,9 @@ def collate(batch):
     import torch
 
     images = torch.stack([x for x, _ in batch])
-    rows = [torch.cat([torch.full((len(b), 1), float(i)), torch.zeros(len(b), 1), b], 1) for i, (_, b) in enumerate(batch)]
+    rows = [
+        torch.cat([torch.full((len(b), 1), float(i)), torch.zeros(len(b), 1), b], 1) for i, (_, b) in enumerate(batch)
+    ]
     targets = torch.cat(rows) if rows else torch.zeros(0, 6)
     return images, targets
 
@@ -140,8 +147,17 @@ class IterationBatches:
     """Batch sampler: for iterations ``start..end`` (1-based, inclusive), ``subdivisions`` mini-batches
     of ``batch / subdivisions`` keys each, every image drawn uniformly with replacement."""
 
-    def __init__(self, n_images: int, batch: int, subdivisions: int, start: int, end: int, seed: int,
-                 init_size: tuple[int, int], random: bool):
+    def __init__(
+        self,
+        n_images: int,
+        batch: int,
+        subdivisions: int,
+        start: int,
+        end: int,
+        seed: int,
+        init_size: tuple[int, int],
+        random: bool,
+    ):
         self.n, self.batch, self.subdivisions = n_images, batch, subdivisions
         self.start, self.end, self.seed = start, end, seed
         self.init_size, self.random = init_size, random
@@ -164,4 +180,4 @@ class IterationBatches:
         for it in range(self.start, self.end + 1):
             keys = self.keys(it)
             for s in range(self.subdivisions):
-                yield keys[s * mini:(s + 1) * mini]
+                yield keys[s * mini : (s + 1) * mini]

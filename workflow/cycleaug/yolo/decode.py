@@ -56,8 +56,9 @@ def decode_head(head: torch.Tensor, spec: Yolo, net_w: int, net_h: int, thresh: 
     return bi, boxes, scores[bi, ai, yi, xi, ci], ci
 
 
-def decode(heads: list[torch.Tensor], specs: tuple[Yolo, ...], net_w: int, net_h: int,
-           thresh: float = 0.005) -> list[Candidates]:
+def decode(
+    heads: list[torch.Tensor], specs: tuple[Yolo, ...], net_w: int, net_h: int, thresh: float = 0.005
+) -> list[Candidates]:
     """All heads of a batch -> one ``Candidates`` per image (a box appears once per class it passes)."""
     batch = heads[0].shape[0]
     parts = [decode_head(h, s, net_w, net_h, thresh) for h, s in zip(heads, specs)]

@@ -123,9 +123,17 @@ def default_categories(classes: int) -> list[str]:
 
 
 @torch.no_grad()
-def detect_images(model: Darknet, paths: list[Path], img_size: int | None = None, conf_thresh: float = 0.005,
-                  nms_thresh: float = 0.45, batch_size: int = 8, workers: int = 0,
-                  categories: list[str] | None = None, progress: bool = True) -> list[Frame]:
+def detect_images(
+    model: Darknet,
+    paths: list[Path],
+    img_size: int | None = None,
+    conf_thresh: float = 0.005,
+    nms_thresh: float = 0.45,
+    batch_size: int = 8,
+    workers: int = 0,
+    categories: list[str] | None = None,
+    progress: bool = True,
+) -> list[Frame]:
     """Detections for every image in ``paths`` as prediction frames (see the module docstring)."""
     cfg = model.cfg
     width = height = img_size if img_size else None
@@ -137,8 +145,12 @@ def detect_images(model: Darknet, paths: list[Path], img_size: int | None = None
         raise CycleAugError(f"{len(categories)} category names for a {cfg.classes}-class cfg ({cfg.path})")
     device = next(model.parameters()).device
     loader = torch.utils.data.DataLoader(
-        _Images(paths, width, height), batch_size=batch_size, num_workers=workers,
-        collate_fn=_as_list, pin_memory=device.type == "cuda")
+        _Images(paths, width, height),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_as_list,
+        pin_memory=device.type == "cuda",
+    )
     names = [p.name for p in paths]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})[:3]
@@ -153,7 +165,8 @@ def detect_images(model: Darknet, paths: list[Path], img_size: int | None = None
                 scale = torch.tensor([w, h, w, h], dtype=torch.float64)
                 boxes = (kept.boxes.double().cpu() * scale).tolist()
                 scores, classes = kept.scores.double().cpu().tolist(), kept.classes.cpu().tolist()
-                frames[i] = Frame(names[i], [Box(*b, category=categories[k], score=s)
-                                             for b, s, k in zip(boxes, scores, classes)])
+                frames[i] = Frame(
+                    names[i], [Box(*b, category=categories[k], score=s) for b, s, k in zip(boxes, scores, classes)]
+                )
             meter.update(len(items))
     return frames

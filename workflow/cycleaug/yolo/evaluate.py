@@ -156,21 +156,33 @@ class EvalResult:
             return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
         per_class = {
-            name: {"ap": self.ap[i], "tp": self.tp_per_class[i], "fp": self.fp_per_class[i],
-                   "fn": self.truth_per_class[i] - self.tp_per_class[i], "truth": self.truth_per_class[i],
-                   "detections": self.detections_per_class[i]}
-            for i, name in enumerate(self.categories)}
+            name: {
+                "ap": self.ap[i],
+                "tp": self.tp_per_class[i],
+                "fp": self.fp_per_class[i],
+                "fn": self.truth_per_class[i] - self.tp_per_class[i],
+                "truth": self.truth_per_class[i],
+                "detections": self.detections_per_class[i],
+            }
+            for i, name in enumerate(self.categories)
+        }
         return {
-            "tp": self.tp, "fp": self.fp, "fn": self.fn,
-            "precision": num(self.precision), "recall": num(self.recall), "f1": num(self.f1),
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": num(self.precision),
+            "recall": num(self.recall),
+            "f1": num(self.f1),
             "average_iou": self.average_iou,
             "ap": dict(zip(self.categories, self.ap)),
             "map": self.map,
             "map50": self.map if self.iou_thresh == 0.5 else None,
             "per_class": per_class,
-            "conf_thresh": self.conf_thresh, "iou_thresh": self.iou_thresh,
+            "conf_thresh": self.conf_thresh,
+            "iou_thresh": self.iou_thresh,
             "candidate_thresh": self.candidate_thresh,
-            "detections_count": self.detections_count, "unique_truth_count": self.unique_truth_count,
+            "detections_count": self.detections_count,
+            "unique_truth_count": self.unique_truth_count,
             "n_images": self.n_images,
             "pred_frames_unmatched": self.pred_frames_unmatched,
             "gt_frames_without_pred": self.gt_frames_without_pred,
@@ -188,14 +200,24 @@ class EvalResult:
             f1 = f32(2.0) * p * r / (p + r)
         lines = [f"\n detections_count = {self.detections_count}, unique_truth_count = {self.unique_truth_count}  "]
         for i, name in enumerate(self.categories):
-            lines.append(f"class_id = {i}, name = {name}, ap = {self.ap[i] * 100:2.2f}%   \t "
-                         f"(TP = {self.tp_per_class[i]}, FP = {self.fp_per_class[i]}) ")
-        lines.append(f"\n for conf_thresh = {_c(self.conf_thresh, '1.2f')}, precision = {_c(p, '1.2f')}, "
-                     f"recall = {_c(r, '1.2f')}, F1-score = {_c(f1, '1.2f')} ")
-        lines.append(f" for conf_thresh = {_c(self.conf_thresh, '0.2f')}, TP = {tp}, FP = {fp}, FN = {fn}, "
-                     f"average IoU = {self.average_iou * 100:2.2f} % ")
-        lines.append(f"\n IoU threshold = {self.iou_thresh * 100:2.0f} %, used Area-Under-Curve for each unique Recall ")
-        lines.append(f" mean average precision (mAP@{self.iou_thresh:0.2f}) = {self.map:f}, or {self.map * 100:2.2f} % ")
+            lines.append(
+                f"class_id = {i}, name = {name}, ap = {self.ap[i] * 100:2.2f}%   \t "
+                f"(TP = {self.tp_per_class[i]}, FP = {self.fp_per_class[i]}) "
+            )
+        lines.append(
+            f"\n for conf_thresh = {_c(self.conf_thresh, '1.2f')}, precision = {_c(p, '1.2f')}, "
+            f"recall = {_c(r, '1.2f')}, F1-score = {_c(f1, '1.2f')} "
+        )
+        lines.append(
+            f" for conf_thresh = {_c(self.conf_thresh, '0.2f')}, TP = {tp}, FP = {fp}, FN = {fn}, "
+            f"average IoU = {self.average_iou * 100:2.2f} % "
+        )
+        lines.append(
+            f"\n IoU threshold = {self.iou_thresh * 100:2.0f} %, used Area-Under-Curve for each unique Recall "
+        )
+        lines.append(
+            f" mean average precision (mAP@{self.iou_thresh:0.2f}) = {self.map:f}, or {self.map * 100:2.2f} % "
+        )
         return "\n".join(lines) + "\n"
 
 
@@ -229,8 +251,12 @@ def frames_to_labels(frames: list[Frame], categories: list[str]) -> Labels:
     """In-memory frames -> arrays; boxes of other categories are left out."""
     cat_index = {c: i for i, c in enumerate(categories)}
     nan = math.nan
-    rows = [(i, cat_index[b.category], b.x1, b.y1, b.x2, b.y2, nan if b.score is None else b.score)
-            for i, f in enumerate(frames) for b in f.boxes if b.category in cat_index]
+    rows = [
+        (i, cat_index[b.category], b.x1, b.y1, b.x2, b.y2, nan if b.score is None else b.score)
+        for i, f in enumerate(frames)
+        for b in f.boxes
+        if b.category in cat_index
+    ]
     return _labels_from_rows([f.name for f in frames], rows)
 
 
@@ -246,9 +272,12 @@ def read_labels(path: str | os.PathLike, categories: list[str]) -> Labels:
         with open(path) as f:
             data = json.load(f)
         names = [item["name"] for item in data]
-        rows = [(i, cat_index[label["category"]], b["x1"], b["y1"], b["x2"], b["y2"], label.get("score", nan))
-                for i, item in enumerate(data) for label in (item.get("labels") or [])
-                if (b := label.get("box2d")) is not None and label.get("category") in cat_index]
+        rows = [
+            (i, cat_index[label["category"]], b["x1"], b["y1"], b["x2"], b["y2"], label.get("score", nan))
+            for i, item in enumerate(data)
+            for label in (item.get("labels") or [])
+            if (b := label.get("box2d")) is not None and label.get("category") in cat_index
+        ]
         labels = _labels_from_rows(names, rows)  # numpy turns a JSON null score into NaN
         bad = (labels.boxes[:, 2] < labels.boxes[:, 0]) | (labels.boxes[:, 3] < labels.boxes[:, 1])
         if bad.any() or not all(isinstance(n, str) for n in names):
@@ -283,8 +312,9 @@ def _pair_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
         return np.where((inter > 0) & (union > 0), inter / union, 0.0)
 
 
-def match_detections(d_key: np.ndarray, d_box: np.ndarray, g_key: np.ndarray, g_box: np.ndarray,
-                     iou_thresh: float) -> tuple[np.ndarray, np.ndarray]:
+def match_detections(
+    d_key: np.ndarray, d_box: np.ndarray, g_key: np.ndarray, g_box: np.ndarray, iou_thresh: float
+) -> tuple[np.ndarray, np.ndarray]:
     """For every detection, the index of the ground-truth box of the same key (image, class) with the
     highest IoU, if that IoU > ``iou_thresh`` (first box on ties), else -1; and that IoU.
 
@@ -323,9 +353,20 @@ def match_detections(d_key: np.ndarray, d_box: np.ndarray, g_key: np.ndarray, g_
     return best, best_iou
 
 
-def evaluate_arrays(gt_img, gt_cls, gt_box, det_img, det_cls, det_box, det_score, n_classes: int,
-                    conf_thresh: float = 0.25, iou_thresh: float = 0.5, candidate_thresh: float = CANDIDATE_THRESH,
-                    legacy_ap: bool = False) -> dict:
+def evaluate_arrays(
+    gt_img,
+    gt_cls,
+    gt_box,
+    det_img,
+    det_cls,
+    det_box,
+    det_score,
+    n_classes: int,
+    conf_thresh: float = 0.25,
+    iou_thresh: float = 0.5,
+    candidate_thresh: float = CANDIDATE_THRESH,
+    legacy_ap: bool = False,
+) -> dict:
     """The core of :func:`evaluate_frames` on arrays (image index, class index, x1 y1 x2 y2, score)."""
     keep = det_score > candidate_thresh
     det_img, det_cls, det_box, det_score = det_img[keep], det_cls[keep], det_box[keep], det_score[keep]
@@ -378,13 +419,26 @@ def evaluate_arrays(gt_img, gt_cls, gt_box, det_img, det_cls, det_box, det_score
         aps.append(ap)
         idx = np.flatnonzero(mine)
         curves.append(ClassCurve(idx, p_score[idx], tp[idx], fp[idx], truth[c] - tp[idx], precision[idx], recall[idx]))
-    return {"ap": aps, "tp": tp_c.tolist(), "fp": fp_c.tolist(), "truth": truth.tolist(), "dets": dets.tolist(),
-            "iou_sum": iou_sum, "curves": curves}
+    return {
+        "ap": aps,
+        "tp": tp_c.tolist(),
+        "fp": fp_c.tolist(),
+        "truth": truth.tolist(),
+        "dets": dets.tolist(),
+        "iou_sum": iou_sum,
+        "curves": curves,
+    }
 
 
-def evaluate_labels(gt: Labels, pred: Labels, categories: list[str], conf_thresh: float = 0.25,
-                    iou_thresh: float = 0.5, candidate_thresh: float = CANDIDATE_THRESH,
-                    legacy_ap: bool = False) -> EvalResult:
+def evaluate_labels(
+    gt: Labels,
+    pred: Labels,
+    categories: list[str],
+    conf_thresh: float = 0.25,
+    iou_thresh: float = 0.5,
+    candidate_thresh: float = CANDIDATE_THRESH,
+    legacy_ap: bool = False,
+) -> EvalResult:
     """darknet ``detector map`` figures; the image set is the ground truth's frames, predictions are
     matched to them by frame name (prediction frames of other images are ignored and counted)."""
     _unique_names(gt.names, "ground truth")
@@ -396,23 +450,60 @@ def evaluate_labels(gt: Labels, pred: Labels, categories: list[str], conf_thresh
     if np.isnan(pred.scores[known]).any():
         k = int(np.flatnonzero(known & np.isnan(pred.scores))[0])
         raise CycleAugError(f"predictions: a label in frame {pred.names[pred.frame[k]]!r} has no 'score'")
-    out = evaluate_arrays(gt.frame, gt.cls, gt.boxes, det_img[known], pred.cls[known], pred.boxes[known],
-                          pred.scores[known], len(categories), conf_thresh, iou_thresh, candidate_thresh, legacy_ap)
+    out = evaluate_arrays(
+        gt.frame,
+        gt.cls,
+        gt.boxes,
+        det_img[known],
+        pred.cls[known],
+        pred.boxes[known],
+        pred.scores[known],
+        len(categories),
+        conf_thresh,
+        iou_thresh,
+        candidate_thresh,
+        legacy_ap,
+    )
     matched_frames = int((pred_image >= 0).sum())
-    return EvalResult(list(categories), out["ap"], out["tp"], out["fp"], out["truth"], out["dets"], out["iou_sum"],
-                      conf_thresh, iou_thresh, candidate_thresh, len(gt.names), legacy_ap,
-                      pred_frames_unmatched=len(pred.names) - matched_frames,
-                      gt_frames_without_pred=len(gt.names) - matched_frames,
-                      curves=dict(zip(categories, out["curves"])))
+    return EvalResult(
+        list(categories),
+        out["ap"],
+        out["tp"],
+        out["fp"],
+        out["truth"],
+        out["dets"],
+        out["iou_sum"],
+        conf_thresh,
+        iou_thresh,
+        candidate_thresh,
+        len(gt.names),
+        legacy_ap,
+        pred_frames_unmatched=len(pred.names) - matched_frames,
+        gt_frames_without_pred=len(gt.names) - matched_frames,
+        curves=dict(zip(categories, out["curves"])),
+    )
 
 
-def evaluate_frames(gt_frames: list[Frame], pred_frames: list[Frame], categories: list[str] | None = None,
-                    conf_thresh: float = 0.25, iou_thresh: float = 0.5, candidate_thresh: float = CANDIDATE_THRESH,
-                    legacy_ap: bool = False) -> EvalResult:
+def evaluate_frames(
+    gt_frames: list[Frame],
+    pred_frames: list[Frame],
+    categories: list[str] | None = None,
+    conf_thresh: float = 0.25,
+    iou_thresh: float = 0.5,
+    candidate_thresh: float = CANDIDATE_THRESH,
+    legacy_ap: bool = False,
+) -> EvalResult:
     """:func:`evaluate_labels` on in-memory frames."""
     categories = list(categories or [PERSON])
-    return evaluate_labels(frames_to_labels(gt_frames, categories), frames_to_labels(pred_frames, categories),
-                           categories, conf_thresh, iou_thresh, candidate_thresh, legacy_ap)
+    return evaluate_labels(
+        frames_to_labels(gt_frames, categories),
+        frames_to_labels(pred_frames, categories),
+        categories,
+        conf_thresh,
+        iou_thresh,
+        candidate_thresh,
+        legacy_ap,
+    )
 
 
 def write_pr_curve(result: EvalResult, path: str | os.PathLike) -> None:
@@ -420,16 +511,36 @@ def write_pr_curve(result: EvalResult, path: str | os.PathLike) -> None:
 
     parts = []
     for name, c in result.curves.items():
-        parts.append(pd.DataFrame({"category": name, "rank": c.rank, "score": c.score, "tp": c.tp, "fp": c.fp,
-                                   "fn": c.fn, "precision": c.precision, "recall": c.recall}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "category": name,
+                    "rank": c.rank,
+                    "score": c.score,
+                    "tp": c.tp,
+                    "fp": c.fp,
+                    "fn": c.fn,
+                    "precision": c.precision,
+                    "recall": c.recall,
+                }
+            )
+        )
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
 
 
-def run_evaluation(gt_path, pred_path, categories: list[str] | None = None, conf_thresh: float = 0.25,
-                   iou_thresh: float = 0.5, legacy_ap: bool = False, out_json=None, pr_csv=None,
-                   stream=None) -> EvalResult:
+def run_evaluation(
+    gt_path,
+    pred_path,
+    categories: list[str] | None = None,
+    conf_thresh: float = 0.25,
+    iou_thresh: float = 0.5,
+    legacy_ap: bool = False,
+    out_json=None,
+    pr_csv=None,
+    stream=None,
+) -> EvalResult:
     """Read the two label files, print darknet's lines, write the JSON and CSV outputs if asked."""
     stream = stream or sys.stdout
     categories = list(categories or [PERSON])
@@ -437,11 +548,16 @@ def run_evaluation(gt_path, pred_path, categories: list[str] | None = None, conf
     preds = read_labels(pred_path, categories)
     result = evaluate_labels(gt, preds, categories, conf_thresh, iou_thresh, legacy_ap=legacy_ap)
     if result.pred_frames_unmatched:
-        print(f"warning: {result.pred_frames_unmatched} prediction frames are not in {gt_path} and were ignored",
-              file=sys.stderr)
+        print(
+            f"warning: {result.pred_frames_unmatched} prediction frames are not in {gt_path} and were ignored",
+            file=sys.stderr,
+        )
     if result.gt_frames_without_pred:
-        print(f"warning: {result.gt_frames_without_pred} of {result.n_images} ground-truth frames have no "
-              f"prediction frame in {pred_path}; counted as images without detections", file=sys.stderr)
+        print(
+            f"warning: {result.gt_frames_without_pred} of {result.n_images} ground-truth frames have no "
+            f"prediction frame in {pred_path}; counted as images without detections",
+            file=sys.stderr,
+        )
     stream.write(result.darknet_report())
     stream.flush()
     if out_json:

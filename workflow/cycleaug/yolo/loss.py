@@ -53,10 +53,14 @@ def _iou_cxcywh(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     (darknet ``box_iou``: overlap of the intervals, 0 when they do not overlap)."""
     a = a.unsqueeze(-2)
     b = b.unsqueeze(-3)
-    iw = (torch.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
-          - torch.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2)).clamp_min(0)
-    ih = (torch.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
-          - torch.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2)).clamp_min(0)
+    iw = (
+        torch.minimum(a[..., 0] + a[..., 2] / 2, b[..., 0] + b[..., 2] / 2)
+        - torch.maximum(a[..., 0] - a[..., 2] / 2, b[..., 0] - b[..., 2] / 2)
+    ).clamp_min(0)
+    ih = (
+        torch.minimum(a[..., 1] + a[..., 3] / 2, b[..., 1] + b[..., 3] / 2)
+        - torch.maximum(a[..., 1] - a[..., 3] / 2, b[..., 1] - b[..., 3] / 2)
+    ).clamp_min(0)
     inter = iw * ih
     union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
     return torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(inter))
@@ -93,14 +97,18 @@ def head_loss(raw: torch.Tensor, head: YoloHead, targets: torch.Tensor, net_w: i
     # Predicted boxes (no gradient: they only decide which objectness terms count).
     with torch.no_grad():
         zd = z.detach()
-        gy, gx = torch.meshgrid(torch.arange(gh, device=dev, dtype=dt), torch.arange(gw, device=dev, dtype=dt),
-                                indexing="ij")
-        pred = torch.stack([
-            (gx + torch.sigmoid(zd[..., 0])) / gw,
-            (gy + torch.sigmoid(zd[..., 1])) / gh,
-            torch.exp(zd[..., 2]) * anchors[:, 0].view(1, na, 1, 1) / net_w,
-            torch.exp(zd[..., 3]) * anchors[:, 1].view(1, na, 1, 1) / net_h,
-        ], dim=-1).view(n, -1, 4)  # [N, P, 4]
+        gy, gx = torch.meshgrid(
+            torch.arange(gh, device=dev, dtype=dt), torch.arange(gw, device=dev, dtype=dt), indexing="ij"
+        )
+        pred = torch.stack(
+            [
+                (gx + torch.sigmoid(zd[..., 0])) / gw,
+                (gy + torch.sigmoid(zd[..., 1])) / gh,
+                torch.exp(zd[..., 2]) * anchors[:, 0].view(1, na, 1, 1) / net_w,
+                torch.exp(zd[..., 3]) * anchors[:, 1].view(1, na, 1, 1) / net_h,
+            ],
+            dim=-1,
+        ).view(n, -1, 4)  # [N, P, 4]
 
         img = targets[:, 0].long()
         counts = torch.bincount(img, minlength=n) if len(targets) else torch.zeros(n, dtype=torch.long, device=dev)
@@ -154,9 +162,11 @@ def head_loss(raw: torch.Tensor, head: YoloHead, targets: torch.Tensor, net_w: i
             cls_t.view(-1, nc)[hit, targets[rows, 1].long()] = 1.0
 
     if len(targets):
-        best = best_anchors(targets[:, 4:6] * torch.tensor([net_w, net_h], dtype=targets.dtype, device=dev),
-                            all_anchors.to(targets.dtype))
-        in_mask = (best[:, None] == mask[None, :])
+        best = best_anchors(
+            targets[:, 4:6] * torch.tensor([net_w, net_h], dtype=targets.dtype, device=dev),
+            all_anchors.to(targets.dtype),
+        )
+        in_mask = best[:, None] == mask[None, :]
         sel = in_mask.any(1).nonzero().squeeze(1)
         if len(sel):
             a_idx = in_mask[sel].float().argmax(1)
@@ -187,7 +197,7 @@ def head_loss(raw: torch.Tensor, head: YoloHead, targets: torch.Tensor, net_w: i
         dh = box_w * (box_t[..., 3] - zh.detach())
         do = obj_w * (obj_t - torch.sigmoid(zo.detach()))
         dc = cls_w[..., None] * (cls_t - torch.sigmoid(zc.detach()))
-        cost = (dx ** 2 + dy ** 2 + dw ** 2 + dh ** 2 + do ** 2).sum() + (dc ** 2).sum()
+        cost = (dx**2 + dy**2 + dw**2 + dh**2 + do**2).sum() + (dc**2).sum()
 
     return {
         "box": box_xy.sum() + box_wh.sum(),

@@ -51,8 +51,9 @@ class ConvBlock(nn.Module):
     def __init__(self, spec: Conv):
         super().__init__()
         self.spec = spec
-        self.conv = nn.Conv2d(spec.in_channels, spec.filters, spec.size, spec.stride, spec.padding,
-                              bias=not spec.batch_normalize)
+        self.conv = nn.Conv2d(
+            spec.in_channels, spec.filters, spec.size, spec.stride, spec.padding, bias=not spec.batch_normalize
+        )
         self.bn = nn.BatchNorm2d(spec.filters, eps=BN_EPS, momentum=BN_MOMENTUM) if spec.batch_normalize else None
         self.act = activation_module(spec.activation)
 

@@ -36,16 +36,23 @@ def synthetic_inputs(config: dict, condition: Condition) -> dict:
     if condition.synthetic_source == RAW:
         return {"synthetic_images": f"{data}/raw/synthia"}
     if condition.synthetic_source == GENERATED:
-        return {"synthetic_images": generated_images(results, condition.gpus),
-                "generated_labels": generated_labels(results, condition.gpus)}
+        return {
+            "synthetic_images": generated_images(results, condition.gpus),
+            "generated_labels": generated_labels(results, condition.gpus),
+        }
     return {}
 
 
 def train_set_options(config: dict, condition: Condition) -> str:
     """``--train LABELS:IMAGES`` for each set the condition trains on."""
     data, results = config["data_dir"], config["results_dir"]
-    sets = train_sets(condition, selection_dir(results), f"{data}/raw/bdd100k/images/100k/train",
-                      f"{data}/raw/synthia/RGB", generated_images(results, "{gpus}"))
+    sets = train_sets(
+        condition,
+        selection_dir(results),
+        f"{data}/raw/bdd100k/images/100k/train",
+        f"{data}/raw/synthia/RGB",
+        generated_images(results, "{gpus}"),
+    )
     return " ".join(f"--train {labels}:{images}" for labels, images in sets)
 
 
@@ -61,8 +68,13 @@ def pretrained_weights(config: dict) -> list[str]:
 def train_options(config: dict) -> str:
     """`cycleaug train-yolo` options from config.detector (cfg, iterations, evaluation, overrides)."""
     det = config["detector"]
-    options = [f"--cfg {det['cfg']}", f"--eval-every {det['eval_every']}", f"--seed {config['seed']}",
-               f"--workers {det['workers']}", f"--checkpoint-every {det.get('checkpoint_every', 100)}"]
+    options = [
+        f"--cfg {det['cfg']}",
+        f"--eval-every {det['eval_every']}",
+        f"--seed {config['seed']}",
+        f"--workers {det['workers']}",
+        f"--checkpoint-every {det.get('checkpoint_every', 100)}",
+    ]
     for key in ("iterations", "batch", "subdivisions", "img_size"):
         if det.get(key) is not None:
             options.append(f"--{key.replace('_', '-')} {det[key]}")
@@ -88,8 +100,9 @@ def table2_options(config: dict) -> str:
     (the same test as the figures' reference marks: ``figures.paper_reference``)."""
     from cycleaug.figures.captions import paper_reference
 
-    metrics = " ".join(f"--metrics {c.name}={detector_dir(config['results_dir'], c)}/metrics.json"
-                       for c in conditions(config))
+    metrics = " ".join(
+        f"--metrics {c.name}={detector_dir(config['results_dir'], c)}/metrics.json" for c in conditions(config)
+    )
     return metrics + (" --paper-scale" if paper_reference(config) else "")
 
 

@@ -85,7 +85,7 @@ class NetHyper:
         # sig
         return lr * (1.0 / (1.0 + math.exp(self.gamma * (batch_num - self.step))))
 
-    def with_overrides(self, **kw) -> "NetHyper":
+    def with_overrides(self, **kw) -> NetHyper:
         values = {k: getattr(self, k) for k in self.__dataclass_fields__}
         values.update({k: v for k, v in kw.items() if v is not None})
         hyper = NetHyper(**values)
@@ -96,7 +96,8 @@ class NetHyper:
         if self.batch < 1 or self.subdivisions < 1 or self.batch % self.subdivisions:
             raise CycleAugError(
                 f"{where} batch={self.batch}, subdivisions={self.subdivisions}: batch must be a positive "
-                "multiple of subdivisions (each update is subdivisions mini-batches of batch/subdivisions images)")
+                "multiple of subdivisions (each update is subdivisions mini-batches of batch/subdivisions images)"
+            )
         if self.policy not in POLICIES:
             raise CycleAugError(f"{where} policy={self.policy!r}: supported policies are {', '.join(POLICIES)}")
         if self.policy == "steps" and len(self.steps) != len(self.scales):
@@ -128,7 +129,7 @@ def default_max_batches(classes: int) -> int:
 def sgd_param_groups(model) -> list[dict]:
     """Conv weights get darknet's weight decay; biases and batch-norm scales/shifts do not."""
     decayed, plain = [], []
-    for name, p in model.named_parameters():
+    for _name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         (decayed if p.ndim == 4 else plain).append(p)

@@ -22,9 +22,15 @@ from cycleaug.yolo.conditions import Condition, parse_condition
 # (metrics.json key, table2.csv column, title, decimals; None = integer). metrics.json holds mAP50 as a
 # fraction (darknet's ap); the table gives it in percent, as darknet prints it and the paper reports it.
 # The CSV columns are those `cycleaug figure table2` reads (cycleaug.figures.table2).
-COLUMNS = [("TP", "TP", "TP", None), ("FP", "FP", "FP", None), ("FN", "FN", "FN", None),
-           ("precision", "precision", "Precision", 2), ("recall", "recall", "Recall", 2), ("F1", "f1", "F1", 2),
-           ("mAP50", "map50", "mAP@0.50 [%]", 2)]
+COLUMNS = [
+    ("TP", "TP", "TP", None),
+    ("FP", "FP", "FP", None),
+    ("FN", "FN", "FN", None),
+    ("precision", "precision", "Precision", 2),
+    ("recall", "recall", "Recall", 2),
+    ("F1", "f1", "F1", 2),
+    ("mAP50", "map50", "mAP@0.50 [%]", 2),
+]
 
 
 @dataclass
@@ -110,8 +116,11 @@ def markdown(rows: list[Row], paper_scale: bool) -> str:
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for r in rows:
         lines.append("| " + " | ".join(_line(r, paper_scale)) + " |")
-    note = ("\nEach cell: ours (paper, ours - paper). Paper: Nishikawa et al., Table 2.\n" if paper_scale else
-            "\nDarknet `detector map` figures at the best-mAP checkpoint (TP/FP/FN at confidence 0.25).\n")
+    note = (
+        "\nEach cell: ours (paper, ours - paper). Paper: Nishikawa et al., Table 2.\n"
+        if paper_scale
+        else "\nDarknet `detector map` figures at the best-mAP checkpoint (TP/FP/FN at confidence 0.25).\n"
+    )
     return "\n".join(lines) + "\n" + note
 
 
@@ -122,8 +131,12 @@ def _tex_escape(s: str) -> str:
 def latex(rows: list[Row], paper_scale: bool) -> str:
     titles = _titles()
     spec = "ll" + "r" * (len(titles) - 2)
-    lines = [r"\begin{tabular}{" + spec + "}", r"\hline",
-             " & ".join(_tex_escape(t) for t in titles) + r" \\", r"\hline"]
+    lines = [
+        r"\begin{tabular}{" + spec + "}",
+        r"\hline",
+        " & ".join(_tex_escape(t) for t in titles) + r" \\",
+        r"\hline",
+    ]
     for r in rows:
         cells = _line(r, paper_scale)
         lines.append(" & ".join(_tex_escape(c) for c in cells) + r" \\")

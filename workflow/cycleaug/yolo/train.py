@@ -80,15 +80,22 @@ class TrainConfig:
 
 
 def yolo_heads(cfg) -> list[YoloHead]:
-    return [YoloHead(tuple(y.anchors), tuple(y.mask), y.classes, y.ignore_thresh, y.truth_thresh)
-            for y in cfg.yolo_layers]
+    return [
+        YoloHead(tuple(y.anchors), tuple(y.mask), y.classes, y.ignore_thresh, y.truth_thresh) for y in cfg.yolo_layers
+    ]
 
 
 def augment_params(cfg, hyper: NetHyper) -> AugmentParams:
     # train_detector reads jitter, random and max boxes from the network's last layer.
     last = cfg.yolo_layers[-1]
-    return AugmentParams(jitter=last.jitter, hue=hyper.hue, saturation=hyper.saturation,
-                         exposure=hyper.exposure, flip=bool(hyper.flip), max_boxes=last.max_boxes)
+    return AugmentParams(
+        jitter=last.jitter,
+        hue=hyper.hue,
+        saturation=hyper.saturation,
+        exposure=hyper.exposure,
+        flip=bool(hyper.flip),
+        max_boxes=last.max_boxes,
+    )
 
 
 def load_pretrained(model: Darknet, path: str) -> int:
@@ -129,10 +136,21 @@ def _eval_record(iteration: int, loss: float, avg_loss: float, result, lr: float
     def num(x):
         return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
-    return {"iteration": iteration, "loss": loss, "avg_loss": avg_loss, "TP": result.tp, "FP": result.fp, "FN": result.fn,
-            "precision": num(result.precision), "recall": num(result.recall), "F1": num(result.f1),
-            "mAP50": float(result.map), "average_iou": float(result.average_iou), "lr": lr,
-            "seconds": round(elapsed, 1)}
+    return {
+        "iteration": iteration,
+        "loss": loss,
+        "avg_loss": avg_loss,
+        "TP": result.tp,
+        "FP": result.fp,
+        "FN": result.fn,
+        "precision": num(result.precision),
+        "recall": num(result.recall),
+        "F1": num(result.f1),
+        "mAP50": float(result.map),
+        "average_iou": float(result.average_iou),
+        "lr": lr,
+        "seconds": round(elapsed, 1),
+    }
 
 
 def evaluate_model(model, frames, paths, img_size, batch_size: int, workers: int):
@@ -158,7 +176,8 @@ def train(tc: TrainConfig, stream=None) -> int:
     # ---- settings from the cfg (and the few command-line overrides)
     cfg = load_cfg(tc.cfg)
     hyper = hyper_from_cfg(cfg.net, f"{cfg.path} [net]").with_overrides(
-        batch=tc.batch, subdivisions=tc.subdivisions, width=tc.img_size, height=tc.img_size)
+        batch=tc.batch, subdivisions=tc.subdivisions, width=tc.img_size, height=tc.img_size
+    )
     output_shapes(cfg, hyper.width, hyper.height)
     max_iter = tc.iterations or hyper.max_batches or default_max_batches(cfg.classes)
     heads = yolo_heads(cfg)
@@ -174,9 +193,16 @@ def train(tc: TrainConfig, stream=None) -> int:
     missing = [p for p in val_paths if not p.is_file()]
     if missing:
         raise CycleAugError(f"{tc.val_labels}: {len(missing)} validation images are missing, e.g. {missing[0]}")
-    signature = {"cfg": str(cfg.path), "train": [list(t) for t in tc.train], "n_train": len(samples),
-                 "batch": hyper.batch, "seed": tc.seed, "width": hyper.width, "height": hyper.height,
-                 "pretrained": tc.pretrained}
+    signature = {
+        "cfg": str(cfg.path),
+        "train": [list(t) for t in tc.train],
+        "n_train": len(samples),
+        "batch": hyper.batch,
+        "seed": tc.seed,
+        "width": hyper.width,
+        "height": hyper.height,
+        "pretrained": tc.pretrained,
+    }
 
     # ---- model and optimizer
     device = pick_device(tc.device)
@@ -188,17 +214,26 @@ def train(tc: TrainConfig, stream=None) -> int:
     use_amp = tc.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
 
-    state = {"iteration": 0, "seen": 0, "history": [], "best": None, "avg_loss": -1.0, "elapsed": 0.0,
-             "signature": signature}
+    state = {
+        "iteration": 0,
+        "seen": 0,
+        "history": [],
+        "best": None,
+        "avg_loss": -1.0,
+        "elapsed": 0.0,
+        "signature": signature,
+    }
     last_pt = out / "last.pt"
     if last_pt.exists():
         ckpt = torch.load(last_pt, map_location="cpu", weights_only=True)
         theirs = ckpt.get("signature", {})
         differ = sorted(k for k in signature if theirs.get(k) != signature[k])
         if differ:
-            raise CycleAugError(f"{last_pt}: holds a run with other settings ({', '.join(differ)}: "
-                                f"{[theirs.get(k) for k in differ]} vs {[signature[k] for k in differ]}); "
-                                "delete the folder or choose another --out")
+            raise CycleAugError(
+                f"{last_pt}: holds a run with other settings ({', '.join(differ)}: "
+                f"{[theirs.get(k) for k in differ]} vs {[signature[k] for k in differ]}); "
+                "delete the folder or choose another --out"
+            )
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and ckpt.get("scaler"):
@@ -207,18 +242,23 @@ def train(tc: TrainConfig, stream=None) -> int:
         if "cuda_rng" in ckpt and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         state = {k: ckpt[k] for k in ("iteration", "seen", "history", "best", "avg_loss", "elapsed")} | {
-            "signature": signature}
+            "signature": signature
+        }
         print(f"train-yolo: resuming {last_pt} at iteration {state['iteration']}", file=stream, flush=True)
     elif loaded:
         print(f"train-yolo: loaded layers 0-{loaded - 1} from {tc.pretrained}", file=stream, flush=True)
     _restore_outputs(out, model.cfg, state)
 
     start = state["iteration"] + 1
-    print(f"train-yolo: {cfg.path} {hyper.width}x{hyper.height}, {len(samples)} training images, "
-          f"{len(val_frames)} validation images, batch {hyper.batch} = {hyper.subdivisions} x {hyper.mini_batch}, "
-          f"iterations {start}..{max_iter}, lr {hyper.learning_rate} (burn-in {hyper.burn_in}, {hyper.policy} "
-          f"{list(hyper.steps)} x {list(hyper.scales)}), momentum {hyper.momentum}, decay {hyper.decay}, "
-          f"multi-scale {'on' if multiscale else 'off'}, device {device}", file=stream, flush=True)
+    print(
+        f"train-yolo: {cfg.path} {hyper.width}x{hyper.height}, {len(samples)} training images, "
+        f"{len(val_frames)} validation images, batch {hyper.batch} = {hyper.subdivisions} x {hyper.mini_batch}, "
+        f"iterations {start}..{max_iter}, lr {hyper.learning_rate} (burn-in {hyper.burn_in}, {hyper.policy} "
+        f"{list(hyper.steps)} x {list(hyper.scales)}), momentum {hyper.momentum}, decay {hyper.decay}, "
+        f"multi-scale {'on' if multiscale else 'off'}, device {device}",
+        file=stream,
+        flush=True,
+    )
 
     # ---- stop on SIGTERM / SIGUSR1 after the current iteration
     stop = {"signal": None}
@@ -229,16 +269,54 @@ def train(tc: TrainConfig, stream=None) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
     try:
-        code = _loop(tc, out, cfg, hyper, heads, aug, multiscale, samples, val_frames, val_paths, device, model,
-                     optimizer, scaler, state, start, max_iter, stop, stream)
+        code = _loop(
+            tc,
+            out,
+            cfg,
+            hyper,
+            heads,
+            aug,
+            multiscale,
+            samples,
+            val_frames,
+            val_paths,
+            device,
+            model,
+            optimizer,
+            scaler,
+            state,
+            start,
+            max_iter,
+            stop,
+            stream,
+        )
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     return code
 
 
-def _loop(tc, out, cfg, hyper, heads, aug, multiscale, samples, val_frames, val_paths, device, model, optimizer,
-          scaler, state, start, max_iter, stop, stream) -> int:
+def _loop(
+    tc,
+    out,
+    cfg,
+    hyper,
+    heads,
+    aug,
+    multiscale,
+    samples,
+    val_frames,
+    val_paths,
+    device,
+    model,
+    optimizer,
+    scaler,
+    state,
+    start,
+    max_iter,
+    stop,
+    stream,
+) -> int:
     elapsed_before = state.get("elapsed", 0.0)
 
     def save_last():
@@ -246,12 +324,18 @@ def _loop(tc, out, cfg, hyper, heads, aug, multiscale, samples, val_frames, val_
         save_checkpoint(out / "last.pt", model, optimizer, scaler, state)
         save_darknet_weights(model, out / "last.weights", seen=state["seen"])
 
-    sampler = IterationBatches(len(samples), hyper.batch, hyper.subdivisions, start, max_iter, tc.seed,
-                               (hyper.width, hyper.height), multiscale)
+    sampler = IterationBatches(
+        len(samples), hyper.batch, hyper.subdivisions, start, max_iter, tc.seed, (hyper.width, hyper.height), multiscale
+    )
     loader = torch.utils.data.DataLoader(
-        TrainSet(samples, aug), batch_sampler=sampler, num_workers=tc.workers, collate_fn=collate,
-        pin_memory=device.type == "cuda", worker_init_fn=_ignore_stop_signals if tc.workers else None,
-        persistent_workers=False)
+        TrainSet(samples, aug),
+        batch_sampler=sampler,
+        num_workers=tc.workers,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=_ignore_stop_signals if tc.workers else None,
+        persistent_workers=False,
+    )
     batches = iter(loader)
     t_start = last_print = time.perf_counter()
     done_here = 0
@@ -283,8 +367,10 @@ def _loop(tc, out, cfg, hyper, heads, aug, multiscale, samples, val_frames, val_
         state["seen"] += hyper.batch
         loss_it = loss_sum / hyper.batch
         if not math.isfinite(loss_it):
-            raise CycleAugError(f"iteration {it}: the loss is {loss_it}; training diverged (lower the learning rate "
-                                "or check the labels)")
+            raise CycleAugError(
+                f"iteration {it}: the loss is {loss_it}; training diverged (lower the learning rate "
+                "or check the labels)"
+            )
         state["avg_loss"] = loss_it if state["avg_loss"] < 0 else 0.9 * state["avg_loss"] + 0.1 * loss_it
         done_here += 1
 
@@ -293,20 +379,29 @@ def _loop(tc, out, cfg, hyper, heads, aug, multiscale, samples, val_frames, val_
         if now - last_print >= tc.log_interval or evaluating or it == start:
             last_print = now
             rate = (now - t_start) / done_here
-            print(f"train-yolo: iteration {it}/{max_iter} ({100 * it / max_iter:.0f}%) loss {loss_it:.4f} "
-                  f"avg {state['avg_loss']:.4f} lr {lr:.3g} size {net_w}x{net_h} {rate:.2f} s/it "
-                  f"ETA {format_seconds(rate * (max_iter - it))}", file=stream, flush=True)
+            print(
+                f"train-yolo: iteration {it}/{max_iter} ({100 * it / max_iter:.0f}%) loss {loss_it:.4f} "
+                f"avg {state['avg_loss']:.4f} lr {lr:.3g} size {net_w}x{net_h} {rate:.2f} s/it "
+                f"ETA {format_seconds(rate * (max_iter - it))}",
+                file=stream,
+                flush=True,
+            )
 
         if evaluating:
             result = evaluate_model(model, val_frames, val_paths, tc.img_size, tc.eval_batch_size, tc.workers)
-            record = _eval_record(it, loss_it, state["avg_loss"], result, lr,
-                                  elapsed_before + time.perf_counter() - t_start)
+            record = _eval_record(
+                it, loss_it, state["avg_loss"], result, lr, elapsed_before + time.perf_counter() - t_start
+            )
             state["history"].append(record)
             best = state["best"]
             is_best = best is None or record["mAP50"] > best["mAP50"]
-            print(f"train-yolo: evaluation at {it}: TP {record['TP']} FP {record['FP']} FN {record['FN']} "
-                  f"P {_f(record['precision'])} R {_f(record['recall'])} F1 {_f(record['F1'])} "
-                  f"mAP@0.50 {100 * record['mAP50']:.2f} %{' (new best)' if is_best else ''}", file=stream, flush=True)
+            print(
+                f"train-yolo: evaluation at {it}: TP {record['TP']} FP {record['FP']} FN {record['FN']} "
+                f"P {_f(record['precision'])} R {_f(record['recall'])} F1 {_f(record['F1'])} "
+                f"mAP@0.50 {100 * record['mAP50']:.2f} %{' (new best)' if is_best else ''}",
+                file=stream,
+                flush=True,
+            )
             if is_best:
                 state["best"] = record
                 save_checkpoint(out / "best.pt", model, optimizer, scaler, state)
@@ -350,5 +445,12 @@ def _finish(out: Path, state: dict) -> None:
     if best is None:
         raise CycleAugError("no evaluation was run; nothing to report")
     _write_eval_log(out, state["history"])
-    write_json(out / "metrics.json", {**best, "iterations": state["iteration"], "images_seen": state["seen"],
-                                      "train_seconds": round(state["elapsed"], 1)})
+    write_json(
+        out / "metrics.json",
+        {
+            **best,
+            "iterations": state["iteration"],
+            "images_seen": state["seen"],
+            "train_seconds": round(state["elapsed"], 1),
+        },
+    )

@@ -26,12 +26,16 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cycleaug.atomic import atomic_path
 from cycleaug.errors import CycleAugError
 from cycleaug.yolo.cfg import DarknetCfg, conv_parameter_counts
+
+if TYPE_CHECKING:  # torch is imported where it is used: `cycleaug --help` stays fast
+    import torch
 
 HEADER_VERSION = (0, 2, 5)
 
@@ -50,8 +54,11 @@ class WeightsHeader:
 
 def weights_nbytes(cfg: DarknetCfg, cutoff: int | None = None, header_bytes: int = 20) -> int:
     """Size in bytes of a weights file for ``cfg`` holding layers ``0 .. cutoff-1`` (all if None)."""
-    floats = sum(sum(conv_parameter_counts(layer).values())
-                 for layer in cfg.conv_layers if cutoff is None or layer.index < cutoff)
+    floats = sum(
+        sum(conv_parameter_counts(layer).values())
+        for layer in cfg.conv_layers
+        if cutoff is None or layer.index < cutoff
+    )
     return header_bytes + 4 * floats
 
 
@@ -74,7 +81,9 @@ def read_header(path: str | os.PathLike) -> WeightsHeader:
     major, minor, revision = struct.unpack("<3i", head[:12])
     if major * 10 + minor >= 2:
         if len(head) < 20:
-            raise CycleAugError(f"{path}: header version {major}.{minor} needs 20 header bytes; the file has {len(head)}")
+            raise CycleAugError(
+                f"{path}: header version {major}.{minor} needs 20 header bytes; the file has {len(head)}"
+            )
         (seen,) = struct.unpack("<Q", head[12:20])
     else:
         (seen,) = struct.unpack("<I", head[12:16])
@@ -110,8 +119,10 @@ def load_darknet_weights(model, path: str | os.PathLike, cutoff: int | None = No
             hint = "; the file is truncated or was written for a smaller network"
         else:
             hint = "; the file was written for a larger network (another cfg or number of classes?)"
-        raise CycleAugError(f"{path}: {actual:,} bytes, expected {expected:,} for {what} "
-                            f"(header {header.nbytes} bytes + float32 parameters){hint}. Nothing was loaded.")
+        raise CycleAugError(
+            f"{path}: {actual:,} bytes, expected {expected:,} for {what} "
+            f"(header {header.nbytes} bytes + float32 parameters){hint}. Nothing was loaded."
+        )
     data = np.fromfile(path, dtype="<f4", offset=header.nbytes)
     offset = 0
     with torch.no_grad():
@@ -120,7 +131,7 @@ def load_darknet_weights(model, path: str | os.PathLike, cutoff: int | None = No
                 break
             for tensor in _file_order(block):
                 n = tensor.numel()
-                tensor.copy_(torch.from_numpy(data[offset:offset + n].copy()).view_as(tensor))
+                tensor.copy_(torch.from_numpy(data[offset : offset + n].copy()).view_as(tensor))
                 offset += n
     assert offset == data.size, (offset, data.size)
     return header
@@ -129,8 +140,11 @@ def load_darknet_weights(model, path: str | os.PathLike, cutoff: int | None = No
 def _file_order(block) -> list[torch.Tensor]:
     """A convolutional block's tensors in darknet's file order (src/parser.c, save_convolutional_weights):
     batch-norm beta, gamma, mean, variance (or the bias without batch norm), then the kernel."""
-    head = [block.bn.bias, block.bn.weight, block.bn.running_mean, block.bn.running_var] \
-        if block.bn is not None else [block.conv.bias]
+    head = (
+        [block.bn.bias, block.bn.weight, block.bn.running_mean, block.bn.running_var]
+        if block.bn is not None
+        else [block.conv.bias]
+    )
     return [*head, block.conv.weight]
 
 
@@ -178,7 +192,9 @@ def load_weights(model, path: str | os.PathLike) -> str:
     unexpected = sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or wrong:
-        raise CycleAugError(f"{path}: checkpoint does not fit {model.cfg.path}: missing {missing[:3]}, "
-                            f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}. Nothing was loaded.")
+        raise CycleAugError(
+            f"{path}: checkpoint does not fit {model.cfg.path}: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}. Nothing was loaded."
+        )
     model.load_state_dict(state)
     return "torch"
