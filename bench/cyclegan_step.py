@@ -31,12 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import yaml  # noqa: E402
 from cycleaug.cyclegan.data import Item, UnalignedCrops, epoch_plan  # noqa: E402
 from cycleaug.cyclegan.distributed import Comm, DistEnv  # noqa: E402
-from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, FastConfig, ModelConfig  # noqa: E402
+from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN  # noqa: E402
+from cycleaug.cyclegan.settings import FastConfig, ModelConfig  # noqa: E402
 
-# What config.yaml's cyclegan.fast turns on (keep in step with it).
-OURS = dict(cache=True, fast=FastConfig(channels_last=True, amp="auto", fused_adam=True))
+# What config.yaml's cyclegan.fast turns on, read from the file (its keys are FastConfig's fields).
+_CONFIGURED = FastConfig(**yaml.safe_load((common.ROOT / "config.yaml").read_text())["cyclegan"]["fast"])
+OURS = dict(cache=_CONFIGURED.cache_images, fast=_CONFIGURED)
 VARIANTS = {
     "baseline": dict(cache=False, fast=FastConfig(), plain_adam=True),
     "ours": OURS,

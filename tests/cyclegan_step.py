@@ -18,7 +18,8 @@ import sys
 import torch
 from cycleaug.cyclegan.data import Item, UnalignedCrops
 from cycleaug.cyclegan.distributed import setup
-from cycleaug.cyclegan.model import CycleGAN, FastConfig, ModelConfig
+from cycleaug.cyclegan.model import CycleGAN
+from cycleaug.cyclegan.settings import FastConfig, ModelConfig
 
 CONFIG = ModelConfig(ngf=4, ndf=4, n_blocks=1, pool_size=0)
 SIZE = 32

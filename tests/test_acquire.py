@@ -428,7 +428,7 @@ def test_rar_without_bsdtar_or_unrar_says_how_to_install(tmp_path, monkeypatch):
 @pytest.mark.skipif(shutil.which("bsdtar") is None, reason="bsdtar (libarchive-tools) not installed")
 def test_external_tool_path_lists_checks_and_extracts(tmp_path, monkeypatch):
     # No rar writer is free software, so the .rar path is exercised with bsdtar on tar archives.
-    monkeypatch.setattr(acquire, "archive_kind", lambda path: "rar")
+    monkeypatch.setattr(acquire.archives, "archive_kind", lambda path: "rar")
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/bsdtar" if name == "bsdtar" else None)
     good = write(
         tmp_path,

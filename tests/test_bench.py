@@ -16,7 +16,8 @@ import pytest
 import torch
 from cycleaug.cyclegan.data import crop_flip, load_image, load_resized, normalize
 from cycleaug.cyclegan.distributed import Comm, DistEnv
-from cycleaug.cyclegan.model import CycleGAN, FastConfig, ModelConfig
+from cycleaug.cyclegan.model import CycleGAN
+from cycleaug.cyclegan.settings import FastConfig, ModelConfig
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -142,7 +142,7 @@ def test_holdout_max_images_and_determinism(tmp_path):
 
 def test_too_few_crops_for_holdout(tmp_path):
     images, labels, _ = _scene(tmp_path, n=3)
-    with pytest.raises(CycleAugError, match="need more than --holdout 3"):
+    with pytest.raises(CycleAugError, match="need more than --n-heldout 3"):
         crop_images(images, labels, tmp_path / "out", size=32, min_height=20, holdout=3, holdout_out=tmp_path / "held")
     assert not (tmp_path / "out").exists() and not (tmp_path / "held").exists()
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from cycleaug.cyclegan.data import UnalignedCrops, epoch_plan, load_image, shard_size
 from cycleaug.cyclegan.distributed import detect_env
-from cycleaug.cyclegan.model import ModelConfig
 from cycleaug.cyclegan.pool import ImagePool
-from cycleaug.cyclegan.train import TrainConfig, lr_at
+from cycleaug.cyclegan.settings import ModelConfig, TrainConfig
+from cycleaug.cyclegan.train import lr_at
 from cycleaug.errors import CycleAugError
 from PIL import Image
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from cycleaug.cli import main as cli
-from cycleaug.cyclegan.generate import load_generator, translate
 from cycleaug.cyclegan.networks import NLayerDiscriminator, ResnetGenerator, count_parameters, generator_shape
+from cycleaug.cyclegan.translate import load_generator, translate
 from PIL import Image
 from torch import nn
 

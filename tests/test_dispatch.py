@@ -220,6 +220,20 @@ def test_walltime_from_runtime_minutes(minutes, cap, expected):
     assert pbs_submit.walltime(minutes, cap) == expected
 
 
+@pytest.mark.parametrize(
+    "queue, gpus, nodes, expected",
+    [
+        ("auto", 1, 1, "rt_HG"),
+        ("auto", 0, 1, "rt_HF"),
+        ("auto", 8, 1, "rt_HF"),
+        ("auto", 1, 2, "rt_HF"),
+        ("rt_HC", 0, 1, "rt_HC"),
+    ],
+)
+def test_queue_follows_the_jobs_gpus(queue, gpus, nodes, expected):
+    assert pbs_submit.queue_for(queue, gpus, nodes) == expected
+
+
 def jobscript(tmp_path: Path, body: str = "cd /somewhere && echo hi && exit 0 || exit 1") -> Path:
     path = tmp_path / "snakejob.train_cyclegan_64gpu.3.sh"
     path.write_text('#!/bin/sh\n# properties = {"rule": "train_cyclegan_64gpu"}\n' + body + "\n")
@@ -368,14 +382,18 @@ def test_abci_profile_settings():
         "--name {rule}",
         "--max-nodes 128",
         "--queue {resources.pbs_queue}",
+        "--gpus {resources.gpu}",
     ):
         assert part in submit_cmd
     # A bare file name of the profile folder: Snakemake makes it absolute (works from ~/.config too).
     assert (ABCI / cfg["cluster-generic-status-cmd"]).is_file()
     assert os.access(ABCI / cfg["cluster-generic-status-cmd"], os.X_OK)
-    assert cfg["cluster-generic-cancel-cmd"] == "qdel"
+    # Cancelling is the sidecar's (Snakemake's own cancel misses jobs and has 2 seconds): a no-op here.
+    assert cfg["cluster-generic-cancel-cmd"] == "true"
+    assert os.access(ABCI / cfg["cluster-generic-sidecar-cmd"], os.X_OK)
     assert cfg["retries"] >= 1 and cfg["use-envmodules"] is True
-    assert {"nodes", "ppn", "runtime", "pbs_queue"} <= set(cfg["default-resources"])
+    assert {"nodes", "ppn", "runtime", "pbs_queue", "gpu"} <= set(cfg["default-resources"])
+    assert "set-resources" not in cfg  # queues follow the rules' own gpu resource, not a list of rule names
     for path in cfg["configfiles"]:
         assert (ROOT / path).is_file()
 
@@ -475,16 +493,18 @@ def workflow_copy(tmp_path: Path) -> Path:
 
 
 def dry_run_resources(output: str) -> dict[str, set[str]]:
-    """rule name -> the distinct 'pbs_queue=..., nodes=..., ppn=...' of its jobs in a dry run's output."""
+    """rule name -> the distinct 'QUEUE, nodes=..., ppn=...' of its jobs in a dry run's output, QUEUE being
+    the queue pbs_submit.py picks from the job's pbs_queue, gpu and nodes resources."""
     found: dict[str, set[str]] = {}
     rule = None
     for line in output.splitlines():
         m = re.match(r"(?:local)?rule (\w+):$", line)
         if m:
             rule = m.group(1)
-        m = re.search(r"pbs_queue=\w+, nodes=\d+, ppn=\d+", line)
-        if m and rule and line.lstrip().startswith("resources:"):
-            found.setdefault(rule, set()).add(m.group(0))
+        if rule and line.lstrip().startswith("resources:"):
+            res = dict(re.findall(r"(\w+)=([^,\s]+)", line))
+            queue = pbs_submit.queue_for(res["pbs_queue"], int(res.get("gpu", 0)), int(res["nodes"]))
+            found.setdefault(rule, set()).add(f"{queue}, nodes={res['nodes']}, ppn={res['ppn']}")
     return found
 
 
@@ -519,11 +539,11 @@ def test_profile_name_works_as_typed_on_the_paper_gpu_counts(tmp_path):
     found = dry_run_resources(out)
     # Whole 8-GPU nodes for the training runs: 4 GPUs -> 1 x 4 ... 512 GPUs -> 64 x 8 (within 128 nodes).
     for n, nodes, ppn in ((4, 1, 4), (64, 8, 8), (128, 16, 8), (256, 32, 8), (512, 64, 8)):
-        assert found[f"train_cyclegan_{n}gpu"] == {f"pbs_queue=rt_HF, nodes={nodes}, ppn={ppn}"}
-    # One GPU (rt_HG) for generation, FID and the detector; CPU rules on the default.
+        assert found[f"train_cyclegan_{n}gpu"] == {f"rt_HF, nodes={nodes}, ppn={ppn}"}
+    # One GPU (rt_HG) for generation, FID and the detector (they declare gpu=1); CPU rules on rt_HF.
     for rule in ("samples", "translate_detector_set", "fid", "train_yolo_c_gen4gpu"):
-        assert found[rule] == {"pbs_queue=rt_HG, nodes=1, ppn=1"}, rule
-    assert found["crop_bdd100k"] == {"pbs_queue=rt_HF, nodes=1, ppn=1"}
+        assert found[rule] == {"rt_HG, nodes=1, ppn=1"}, rule
+    assert found["crop_bdd100k"] == {"rt_HF, nodes=1, ppn=1"}
     assert records(tmp_path, "submissions.jsonl") == []  # a dry run submits nothing
 
 
@@ -664,6 +684,43 @@ def test_run_without_abci_group_stops_before_any_submission(tmp_path):
     assert records(tmp_path, "submissions.jsonl") == []
 
 
+def _default_sigint() -> None:
+    # A command started in the background by a non-interactive shell (CI, nohup, `make test &`) inherits
+    # SIGINT ignored, and so would Snakemake: give it the disposition a terminal's foreground job has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def snakemake_in_a_terminal(work: Path, env: dict) -> subprocess.Popen:
+    """`snakemake --profile profiles/abci` as typed at a terminal: its own process group (a Ctrl-C reaches
+    Snakemake and every child it started), SIGINT not ignored."""
+    return subprocess.Popen(
+        [str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks", "1"],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
+
+
+def end_everything(proc: subprocess.Popen, tmp_path: Path) -> None:
+    """After a test: Snakemake's process group, and every stand-in job still running (their own sessions)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
+    for path in (tmp_path / "pbs" / "jobs").glob("*.json"):
+        job = json.loads(path.read_text())
+        for pgid in (job.get("job_pgid"), job.get("runner_pid")):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except (ProcessLookupError, TypeError):
+                pass
+
+
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
     """Until ``path`` exists (an event the stand-ins write), failing if Snakemake exits first."""
     deadline = time.monotonic() + timeout
@@ -677,37 +734,27 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("moment", ["job running", "status check in flight", "qsub in flight"])
+@pytest.mark.parametrize("moment", ["job running", "status check in flight", "qsub in flight", "slow qdel"])
 def test_interrupted_run_cancels_its_jobs_with_qdel(tmp_path, moment):
     """Ctrl-C at any moment: Snakemake exits and the job is deleted once. Snakemake's own cancel misses
-    a job whose status is being checked or whose qsub has not returned; the profile's sidecar
-    (pbs_sidecar.py) cancels those."""
+    a job whose status is being checked or whose qsub has not returned, and gives qdel 2 seconds; the
+    profile's sidecar (pbs_sidecar.py) cancels instead, and waits for a slow qdel."""
     work = mini_workflow(tmp_path, gpu_counts=(2,))
     release = tmp_path / "release"
     hold = {"status check in flight": f"qstat:{release}", "qsub in flight": f"qsub:{release}"}.get(moment, "")
-    env = standin_env(tmp_path, MINI_SLEEP="600", FAKE_PBS_HOLD=hold)
-    proc = subprocess.Popen(
-        [str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks", "1"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    env = standin_env(
+        tmp_path, MINI_SLEEP="600", FAKE_PBS_HOLD=hold, FAKE_PBS_QDEL_DELAY="5" if moment == "slow qdel" else "0"
     )
+    proc = snakemake_in_a_terminal(work, env)
     try:
         pbs = tmp_path / "pbs"
-        wait_for(
-            pbs
-            / {"job running": "1.fakepbs.nodes", "status check in flight": "qstat.held", "qsub in flight": "qsub.held"}[
-                moment
-            ],
-            proc,
-        )
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        held = {"status check in flight": "qstat.held", "qsub in flight": "qsub.held"}
+        wait_for(pbs / held.get(moment, "1.fakepbs.nodes"), proc)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
         release.touch()
         _, stderr = proc.communicate(timeout=300)
     finally:
-        proc.kill()
+        end_everything(proc, tmp_path)
     assert proc.returncode != 0
     (sub,) = records(tmp_path, "submissions.jsonl")
     assert [r["jobid"] for r in records(tmp_path, "qdel.jsonl")] == [sub["jobid"]], stderr[-4000:]
@@ -720,14 +767,7 @@ def test_sidecar_leaves_jobs_running_when_snakemake_dies_without_ending_the_run(
     re-attaches to them; the sidecar must not cancel them."""
     work = mini_workflow(tmp_path, gpu_counts=(2,))
     env = standin_env(tmp_path, MINI_SLEEP="600")
-    proc = subprocess.Popen(
-        [str(BIN / "snakemake"), "--profile", "profiles/abci", "--seconds-between-status-checks", "1"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = snakemake_in_a_terminal(work, env)
     try:
         wait_for(tmp_path / "pbs" / "1.fakepbs.nodes", proc)
         registry = next((work / ".snakemake" / "pbs-jobs").glob("*.jsonl"))
@@ -742,13 +782,7 @@ def test_sidecar_leaves_jobs_running_when_snakemake_dies_without_ending_the_run(
         state = json.loads((tmp_path / "pbs" / "jobs" / "1.fakepbs.json").read_text())
         assert state["job_state"] == "R"
     finally:
-        proc.kill()
-        state = json.loads((tmp_path / "pbs" / "jobs" / "1.fakepbs.json").read_text())
-        for pgid in (state.get("job_pgid"), state.get("runner_pid")):
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except (ProcessLookupError, TypeError):
-                pass
+        end_everything(proc, tmp_path)
 
 
 # ------------------------------------------------------------------ Slurm, with its stand-in
@@ -857,12 +891,12 @@ def test_demo_training_rules_through_abci_profile(tmp_path):
     assert sorted(s["name"] for s in subs) == ["train_cyclegan_1gpu", "train_cyclegan_2gpu", "train_cyclegan_2gpu"]
     for sub in subs:
         n = int(sub["name"].split("_")[-1][:-3])
-        # gpus_per_node 8: one node, n processes; the rule's runtime (24 h in minutes) as walltime.
+        # gpus_per_node 8: one node, n processes (one GPU: rt_HG); the rule's runtime (24 h) as walltime.
         assert sub["argv"][:8] == [
             "-P",
             "gxx99999",
             "-q",
-            "rt_HF",
+            "rt_HG" if n == 1 else "rt_HF",
             "-l",
             f"select=1:mpiprocs={n}",
             "-l",

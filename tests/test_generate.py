@@ -19,8 +19,8 @@ import pytest
 import torch
 import yaml
 from conftest import BIN, ROOT, run_snakemake
-from cycleaug import generate_rules
 from cycleaug.cli import main as cli
+from cycleaug.glue import generate as glue_generate
 from PIL import Image
 from torch import nn
 
@@ -362,17 +362,17 @@ def saved_epochs(config: dict) -> list[int]:
 
 def test_rule_arguments():
     config = demo_config(cyclegan={"gpu_counts": [1, 2]})
-    assert generate_rules.fid_runs(config, [1, 2]) == (
+    assert glue_generate.fid_runs(config) == (
         "1:1:results/samples/1gpu/epoch1 1:2:results/samples/1gpu/epoch2 "
         "2:1:results/samples/2gpu/epoch1 2:2:results/samples/2gpu/epoch2"
     )
     dims, batch = config["fid"]["dims"], config["fid"]["batch_size"]
-    assert generate_rules.fid_weights_file(config) == []
-    assert generate_rules.fid_options(config) == f"--weights random-init --dims {dims} --batch-size {batch}"
+    assert glue_generate.fid_weights_file(config) == []
+    assert glue_generate.fid_options(config) == f"--weights random-init --dims {dims} --batch-size {batch}"
     paper = demo_config(cyclegan={"gpu_counts": [1, 2]}, fid={"weights": "pretrained"}, data_dir="d")
-    assert generate_rules.fid_weights_file(paper) == ["d/pretrained/pt_inception-2015-12-05-6726825d.pth"]
-    assert generate_rules.fid_options(paper).startswith("--weights d/pretrained/pt_inception-2015-12-05-6726825d.pth ")
-    assert generate_rules.generate_targets(config, [1, 2]) == [
+    assert glue_generate.fid_weights_file(paper) == ["d/pretrained/pt_inception-2015-12-05-6726825d.pth"]
+    assert glue_generate.fid_options(paper).startswith("--weights d/pretrained/pt_inception-2015-12-05-6726825d.pth ")
+    assert glue_generate.generate_targets(config) == [
         "results/samples/1gpu/epoch1",
         "results/samples/1gpu/epoch2",
         "results/samples/2gpu/epoch1",

@@ -13,7 +13,6 @@ import numpy as np
 import png
 import pytest
 from conftest import run_cli
-from cycleaug.data import rule_args
 from cycleaug.data.bdd100k import person_categories, read_bdd100k
 from cycleaug.data.pngio import read_png, write_png16
 from cycleaug.data.synthia import (
@@ -24,6 +23,7 @@ from cycleaug.data.synthia import (
     synthia_frames,
 )
 from cycleaug.errors import CycleAugError
+from cycleaug.glue import data as glue_data
 from cycleaug.labels import Box, read_frames
 from PIL import Image
 
@@ -198,7 +198,7 @@ def test_boxes_bdd100k_cli(tmp_path):
         "bdd100k",
         "--labels",
         tmp_path / "d.json",
-        "--format",
+        "--label-format",
         "det20",
         "--include-other-person",
         "--out",
@@ -386,8 +386,9 @@ def test_override_box_file(tmp_path):
     ]
 
 
-def test_rule_args_follow_config():
+def test_rule_options_follow_config():
     config = {
+        "data_dir": "D",
         "seed": 3,
         "data": {
             "bdd100k": {"label_format": "det20", "include_rider": True, "include_other_person": False},
@@ -401,11 +402,11 @@ def test_rule_args_follow_config():
             "max_failure_fraction": 0.01,
         },
     }
-    assert rule_args.bdd100k_label_file(config, "D", "{split}") == "D/raw/bdd100k/labels/det_20/det_{split}.json"
-    assert rule_args.bdd100k_box_args(config) == "--format det20 --include-rider"
-    assert rule_args.synthia_box_args(config) == "--release SEQS --min-box-area 50 --boxes b.json"
-    assert rule_args.synthia_override(config) == ["b.json"]
-    assert "--max-images 4822" in rule_args.crop_args(config, "bdd100k")
-    assert "--holdout" not in rule_args.crop_args(config, "bdd100k")
-    syn = rule_args.crop_args(config, "synthia")
-    assert "--max-images" not in syn and "--holdout 100" in syn and "--seed 3" in syn
+    assert glue_data.bdd100k_label_file(config, "{split}") == "D/raw/bdd100k/labels/det_20/det_{split}.json"
+    assert glue_data.bdd100k_box_options(config) == "--label-format det20 --include-rider"
+    assert glue_data.synthia_box_options(config) == "--release SEQS --min-box-area 50 --boxes b.json"
+    assert glue_data.synthia_override(config) == ["b.json"]
+    assert "--max-images 4822" in glue_data.crop_options(config, "bdd100k")
+    assert "--n-heldout" not in glue_data.crop_options(config, "bdd100k")
+    syn = glue_data.crop_options(config, "synthia")
+    assert "--max-images" not in syn and "--n-heldout 100" in syn and "--seed 3" in syn

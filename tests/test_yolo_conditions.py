@@ -13,8 +13,8 @@ import pytest
 import yaml
 from conftest import ROOT, run_cli
 from cycleaug.errors import CycleAugError
+from cycleaug.glue import detect as glue_detect
 from cycleaug.paper import TABLE2
-from cycleaug.yolo import rule_args
 from cycleaug.yolo.conditions import GENERATED, RAW, REAL, conditions, parse_condition, train_sets
 from PIL import Image
 
@@ -54,13 +54,13 @@ def test_every_condition_trains_on_the_same_selection(config):
 def test_rule_options_from_config(config):
     cfg = copy.deepcopy(config)
     cfg["detector"].update(batch=16, subdivisions=4, img_size=416, amp=True, pretrained=False, iterations=None)
-    opts = rule_args.train_options(cfg).split()
+    opts = glue_detect.train_options(cfg).split()
     assert opts[opts.index("--batch") + 1] == "16" and opts[opts.index("--subdivisions") + 1] == "4"
     assert opts[opts.index("--img-size") + 1] == "416" and "--amp" in opts
     assert "--iterations" not in opts and "--pretrained" not in opts
     assert opts[opts.index("--cfg") + 1] == "yolov3-person-608.cfg"
-    assert rule_args.select_args(config).split() == ["--n-real", "500", "--n-synthetic", "1017", "--seed", "0"]
-    assert rule_args.train_set_options(config, parse_condition("d_gen64gpu")).split() == [
+    assert glue_detect.select_options(config).split() == ["--n-real", "500", "--n-synthetic", "1017", "--seed", "0"]
+    assert glue_detect.train_set_options(config, parse_condition("d_gen64gpu")).split() == [
         "--train",
         "results/detector/selection/real.json:data/raw/bdd100k/images/100k/train",
         "--train",

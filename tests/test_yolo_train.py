@@ -16,6 +16,7 @@ import pytest
 import torch
 from conftest import BIN, run_cli
 from cycleaug.errors import CycleAugError
+from cycleaug.runtime import EXIT_INTERRUPTED
 from cycleaug.yolo.augment import (
     AugmentParams,
     Draw,
@@ -415,7 +416,7 @@ def test_resume_after_sigterm_equals_uninterrupted_run(tmp_path):
             proc.send_signal(signal.SIGTERM)
             break
     rest = proc.stderr.read()
-    assert proc.wait() == 128 + signal.SIGTERM, rest
+    assert proc.wait() == EXIT_INTERRUPTED, rest
     assert "stopped at iteration" in rest
     assert (tmp_path / "kill" / "last.pt").exists() and not (tmp_path / "kill" / "metrics.json").exists()
     ckpt = torch.load(tmp_path / "kill" / "last.pt", weights_only=True)

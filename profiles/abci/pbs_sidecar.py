@@ -9,7 +9,9 @@ executor sends this process SIGTERM and waits for it.
 Why: on Ctrl-C Snakemake cancels only the jobs in its in-memory list of active jobs, and its
 status-check thread takes the jobs out of that list while it asks about them (pbs_status.py, seconds
 per job on a busy server), and a job whose qsub is still in flight is not in it yet. A Ctrl-C in
-either window left PBS jobs running (seen as a flaky test). Here nothing depends on that list:
+either window left PBS jobs running (seen as a flaky test). Its cancel command also gets 2 seconds,
+which a busy PBS server (or a loaded login node) exceeds. So the profile's cancel command is `true`
+and this script does the cancelling, from its own record of the run's jobs:
 
 * the first line printed is a registry file, ``.snakemake/pbs-jobs/<pid>.jsonl``;
 * pbs_submit.py appends ``{"jobid", "name"}`` the moment qsub has given the id (before Snakemake
@@ -52,6 +54,8 @@ def read_registry(path: Path) -> tuple[list[tuple[str, str]], set[str], set[str]
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut by a crash mid-write
+        if "cancelled" in rec:
+            continue
         if "finished" in rec:
             finished.add(rec["jobid"])
         elif "pending" in rec:
@@ -106,6 +110,7 @@ def cancel_live_jobs(path: Path, qdel: str = "qdel", pending_wait: float = PENDI
         file=sys.stderr,
         flush=True,
     )
+    append(path, {"cancelled": ids})
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i : i + CHUNK]
         try:

@@ -3,7 +3,7 @@
 
 Snakemake's cluster-generic executor runs (profiles/abci/config.yaml, ``cluster-generic-submit-cmd``)
 
-    pbs_submit.py --queue {resources.pbs_queue} --nodes {resources.nodes} --ppn {resources.ppn} \
+    pbs_submit.py --queue {resources.pbs_queue} --gpus {resources.gpu} --nodes {resources.nodes} --ppn {resources.ppn} \
         --runtime {resources.runtime} --name {rule} --log-dir logs/pbs --max-nodes 128 \
         --max-walltime 168:00:00 --bash-env /etc/profile.d/modules.sh JOBSCRIPT
 
@@ -96,6 +96,14 @@ def wrap_jobscript(jobscript: Path, exit_dir: Path) -> Path:
     return wrapped
 
 
+def queue_for(queue: str, gpus: int, nodes: int) -> str:
+    """``auto``: rt_HG (one H200, an eighth of a node) for a job of one GPU on one node, rt_HF (whole
+    nodes with 8 H200s) otherwise; any other name is the queue itself."""
+    if queue != "auto":
+        return queue
+    return "rt_HG" if gpus == 1 and nodes == 1 else "rt_HF"
+
+
 def qsub_command(args: argparse.Namespace, group: str, script: Path) -> list[str]:
     if args.nodes < 1 or args.ppn < 1:
         raise SubmitError(f"rule {args.name}: nodes ({args.nodes}) and ppn ({args.ppn}) must be at least 1")
@@ -110,7 +118,7 @@ def qsub_command(args: argparse.Namespace, group: str, script: Path) -> list[str
         "-P",
         group,
         "-q",
-        args.queue,
+        queue_for(args.queue, args.gpus, args.nodes),
         "-l",
         f"select={args.nodes}:mpiprocs={args.ppn}",
         "-l",
@@ -182,7 +190,8 @@ def submit(command: list[str], registry: Path | None, name: str) -> tuple[int, s
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--queue", default="rt_HF", help="PBS queue = ABCI resource type (rt_HF: a full node)")
+    p.add_argument("--queue", default="auto", help="PBS queue = ABCI resource type; auto: see queue_for")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs the job uses (the rule's gpu resource)")
     p.add_argument("--nodes", type=int, required=True)
     p.add_argument("--ppn", type=int, required=True, help="MPI processes per node (mpiprocs)")
     p.add_argument("--runtime", type=float, required=True, help="the rule's runtime resource, minutes")

@@ -1,28 +1,47 @@
-"""The `cycleaug` command line: one subcommand per module in `cycleaug.commands`.
+"""The `cycleaug` command line: the subcommands in :data:`COMMANDS`, each a module of `cycleaug.commands`.
 
 Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 Modules keep heavy imports (torch, matplotlib) inside ``run`` so that ``cycleaug --help`` stays fast.
-The subcommand name is the module name with ``_`` replaced by ``-`` (``train_cyclegan`` -> ``train-cyclegan``).
+Help shows every option's default (ArgumentDefaultsHelpFormatter): defaults are written once, in
+``add_argument`` or on a settings dataclass (cycleaug.options).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 
-from cycleaug import commands
 from cycleaug.errors import CycleAugError
 
+# Subcommand -> module, in the order of the workflow (Fig. 1): search for a name to find its code.
+COMMANDS = {
+    "fetch": "cycleaug.commands.fetch",
+    "demo-data": "cycleaug.commands.demo_data",
+    "boxes": "cycleaug.commands.boxes",
+    "crop": "cycleaug.commands.crop",
+    "train-cyclegan": "cycleaug.commands.train_cyclegan",
+    "generate": "cycleaug.commands.generate",
+    "fid": "cycleaug.commands.fid",
+    "fid-table": "cycleaug.commands.fid_table",
+    "select-detector-sets": "cycleaug.commands.select_detector_sets",
+    "yolo-init": "cycleaug.commands.yolo_init",
+    "train-yolo": "cycleaug.commands.train_yolo",
+    "detect": "cycleaug.commands.detect",
+    "evaluate": "cycleaug.commands.evaluate",
+    "table2": "cycleaug.commands.table2",
+    "scaling-model": "cycleaug.commands.scaling_model",
+    "figure": "cycleaug.commands.figure",
+}
 
-def command_modules() -> dict[str, str]:
-    """Subcommand name -> module path, discovered from the `commands` package."""
-    found = {}
-    for info in pkgutil.iter_modules(commands.__path__):
-        if not info.name.startswith("_"):
-            found[info.name.replace("_", "-")] = f"{commands.__name__}.{info.name}"
-    return dict(sorted(found.items()))
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, except where there is none to show."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or action.default in ([], ()) or action.required:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -31,9 +50,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         description="CycleGAN training-data augmentation for person detection (Nishikawa et al.).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, path in command_modules().items():
+    for name, path in COMMANDS.items():
         module = importlib.import_module(path)
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, formatter_class=_Formatter)
         module.add_arguments(p)
         p.set_defaults(_run=module.run, _name=name)
     return parser

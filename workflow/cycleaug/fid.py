@@ -47,6 +47,7 @@ from torchvision.transforms.functional import to_tensor
 from cycleaug.atomic import atomic_path
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import Progress
+from cycleaug.runtime import resolve_device
 
 # pytorch-fid's release asset; pytorch_fid/inception.py, FID_WEIGHTS_URL.
 WEIGHTS_URL = (
@@ -291,14 +292,6 @@ def build_model(state: dict, dims: int, device):
     except RuntimeError as exc:
         raise CycleAugError(f"weights: not a state dict of pytorch-fid's FID Inception ({exc})") from exc
     return FIDInceptionFeatures(net, dims).to(device).eval()
-
-
-def resolve_device(name: str = "auto"):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CycleAugError(f"--device {name}: CUDA is not available on this machine; use cpu or auto")
-    return torch.device(name)
 
 
 # ---------------------------------------------------------------------------------------------

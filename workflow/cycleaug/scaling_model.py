@@ -48,8 +48,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from cycleaug import paper
 from cycleaug.atomic import atomic_path
-from cycleaug.figures import paper
 
 # FACTS.md: per-iteration times derived from Fig. 4's timings (68.77 h at 4 GPUs, 0.73 h at 512).
 PAPER_T4, PAPER_T512, PAPER_SPEEDUP_512 = 0.257, 0.35, paper.SCALING_SPEEDUP

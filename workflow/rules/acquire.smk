@@ -1,20 +1,20 @@
 # Acquisition: the official archives and pretrained weights (issue 2, "The real data sets").
 # Each file comes from its config source (`path` if that file exists, else `url`), is verified
 # against its md5/sha256 and, for the data sets, unpacked into the raw layout the data stage reads.
-# Which archive holds what, and the --strip/--expect that follow, live in cycleaug/acquire.py
-# (SOURCES[name]: .archive, .path(DATA), .outputs(DATA)). Rules read the weights at
-# SOURCES["darknet53"].path(DATA) and SOURCES["inception"].path(DATA).
+# Which archive holds what, and the --strip/--expect that follow, live in cycleaug/acquire/sources.py
+# (SOURCES[name]: .archive, .path(data_dir), .outputs(data_dir)); options: cycleaug/glue/acquire.py.
 # These are local rules: downloads need the internet, which cluster compute nodes often lack.
-from cycleaug.acquire import all_sources, fetch_arguments, layout_arguments
+from cycleaug.glue import acquire as glue
 
-SOURCES = all_sources(config)
+SOURCES = glue.sources(config)
+DATA_DIR = config["data_dir"]
 
 
 if config["data"]["source"] == "real":
 
     rule fetch_bdd100k_images:
         output:
-            directory(SOURCES["bdd100k_images"].path(DATA)),
+            directory(SOURCES["bdd100k_images"].path(DATA_DIR)),
         log:
             "logs/acquire/bdd100k_images.log",
         benchmark:
@@ -23,9 +23,9 @@ if config["data"]["source"] == "real":
         conda:
             "../../envs/cycleaug.yaml"
         params:
-            fetch=fetch_arguments(SOURCES["bdd100k_images"]),
+            fetch=glue.fetch_options(SOURCES["bdd100k_images"]),
             archive=SOURCES["bdd100k_images"].archive,
-            layout=layout_arguments(SOURCES["bdd100k_images"]),
+            layout=glue.layout_options(SOURCES["bdd100k_images"]),
         shell:
             "cycleaug fetch {params.fetch} --out {params.archive} "
             "--extract-to {output} {params.layout} > {log} 2>&1"
@@ -34,24 +34,24 @@ if config["data"]["source"] == "real":
     # the archive unpacks into their folder.
     rule fetch_bdd100k_labels:
         output:
-            train=SOURCES["bdd100k_labels"].outputs(DATA)[0],
-            val=SOURCES["bdd100k_labels"].outputs(DATA)[1],
+            train=SOURCES["bdd100k_labels"].outputs(DATA_DIR)[0],
+            val=SOURCES["bdd100k_labels"].outputs(DATA_DIR)[1],
         log:
             "logs/acquire/bdd100k_labels.log",
         localrule: True
         conda:
             "../../envs/cycleaug.yaml"
         params:
-            fetch=fetch_arguments(SOURCES["bdd100k_labels"]),
+            fetch=glue.fetch_options(SOURCES["bdd100k_labels"]),
             archive=SOURCES["bdd100k_labels"].archive,
-            layout=layout_arguments(SOURCES["bdd100k_labels"]),
+            layout=glue.layout_options(SOURCES["bdd100k_labels"]),
         shell:
             "cycleaug fetch {params.fetch} --out {params.archive} "
             '--extract-to "$(dirname {output.train})" {params.layout} > {log} 2>&1'
 
     rule fetch_synthia:
         output:
-            directory(SOURCES["synthia"].path(DATA)),
+            directory(SOURCES["synthia"].path(DATA_DIR)),
         log:
             "logs/acquire/synthia.log",
         benchmark:
@@ -60,9 +60,9 @@ if config["data"]["source"] == "real":
         conda:
             "../../envs/cycleaug.yaml"
         params:
-            fetch=fetch_arguments(SOURCES["synthia"]),
+            fetch=glue.fetch_options(SOURCES["synthia"]),
             archive=SOURCES["synthia"].archive,
-            layout=layout_arguments(SOURCES["synthia"]),
+            layout=glue.layout_options(SOURCES["synthia"]),
         shell:
             "cycleaug fetch {params.fetch} --out {params.archive} "
             "--extract-to {output} {params.layout} > {log} 2>&1"
@@ -74,14 +74,14 @@ if "darknet53" in SOURCES:
 
     rule fetch_darknet53:
         output:
-            SOURCES["darknet53"].path(DATA),
+            SOURCES["darknet53"].path(DATA_DIR),
         log:
             "logs/acquire/darknet53.log",
         localrule: True
         conda:
             "../../envs/cycleaug.yaml"
         params:
-            fetch=fetch_arguments(SOURCES["darknet53"]),
+            fetch=glue.fetch_options(SOURCES["darknet53"]),
         shell:
             "cycleaug fetch {params.fetch} --out {output} > {log} 2>&1"
 
@@ -90,13 +90,13 @@ if "inception" in SOURCES:
 
     rule fetch_inception:
         output:
-            SOURCES["inception"].path(DATA),
+            SOURCES["inception"].path(DATA_DIR),
         log:
             "logs/acquire/inception.log",
         localrule: True
         conda:
             "../../envs/cycleaug.yaml"
         params:
-            fetch=fetch_arguments(SOURCES["inception"]),
+            fetch=glue.fetch_options(SOURCES["inception"]),
         shell:
             "cycleaug fetch {params.fetch} --out {output} > {log} 2>&1"

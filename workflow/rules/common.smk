@@ -1,10 +1,13 @@
-# Shared helpers: config validation, output locations, and the target lists behind `rule all`.
+# Shared by every stage: config validation, the data and results folders, and the target lists behind
+# `rule all` and the stage targets (cycleaug/glue/common.py). Each stage's rule file takes its paths and
+# options from its own glue module, cycleaug/glue/<stage>.py.
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from cycleaug.acquire import check_sources
 from cycleaug.config_check import check_config, schema_errors
 from cycleaug.errors import CycleAugError
+from cycleaug.glue import common as glue_common
 
 # Fail before any job runs: schema first (types, ranges, unknown keys), then rules across keys.
 try:
@@ -34,50 +37,25 @@ wildcard_constraints:
     split="train|val",
 
 
-def last_epoch():
-    return config["cyclegan"]["n_epochs"] + config["cyclegan"]["n_epochs_decay"]
-
-
 def saved_epochs():
-    """Epochs whose generator is kept: the configured ones within the run, and always the last."""
-    return sorted(
-        {e for e in config["cyclegan"]["save_epochs"] if e <= last_epoch()}
-        | {last_epoch()}
-    )
+    return glue_common.saved_epochs(config)
 
 
 def data_targets():
-    return [
-        f"{DATA}/labels/bdd100k_train.json",
-        f"{DATA}/labels/bdd100k_val.json",
-        f"{DATA}/labels/synthia.json",
-        f"{DATA}/crops/bdd100k",
-        f"{DATA}/crops/synthia",
-        f"{DATA}/crops/synthia_heldout",
-    ]
+    return glue_common.data_targets(config)
 
 
 def cyclegan_targets():
-    return [
-        f"{RESULTS}/cyclegan/{gpus}gpu/checkpoints/{epoch}_net_G_A.pth"
-        for gpus in GPU_COUNTS
-        for epoch in saved_epochs()
-    ]
+    return glue_common.cyclegan_targets(config)
 
 
 def detection_targets():
-    return [f"{RESULTS}/tables/table2.{ext}" for ext in ("csv", "md", "tex")]
+    return glue_common.detection_targets(config)
 
 
 def all_outputs():
-    """Everything the paper reports; the stage lists of generate.smk and figures.smk are read at call time."""
-    return [
-        *data_targets(),
-        *cyclegan_targets(),
-        *GENERATE_TARGETS,
-        *detection_targets(),
-        *FIGURE_TARGETS,
-    ]
+    """Everything the paper reports."""
+    return glue_common.all_outputs(config)
 
 
 def report_configfiles():

@@ -1,24 +1,24 @@
 # Data stage (paper Step 1): raw data sets -> normalised person boxes -> person-centred crops.
-# The raw layout under {DATA}/raw is the real releases' (bdd100k/images/100k/{train,val},
+# The raw layout under {data_dir}/raw is the real releases' (bdd100k/images/100k/{train,val},
 # bdd100k/labels/..., synthia/RGB, synthia/GT/LABELS); it comes from demo_data below
 # (data.source: demo) or from the fetch_* rules of acquire.smk (data.source: real).
-# Options are built from the config by cycleaug/data/rule_args.py.
-from cycleaug.data import rule_args
+# Paths and options: cycleaug/glue/data.py.
+from cycleaug.glue import data as glue
 
 if config["data"]["source"] == "demo":
 
     rule demo_data:
         output:
-            images=directory(f"{DATA}/raw/bdd100k/images"),
+            images=directory(glue.paths.bdd100k_images(config)),
             legacy=expand(
-                rule_args.raw_bdd100k_labels(DATA, "legacy", "{split}"),
+                glue.paths.raw_bdd100k_labels(config, "legacy", "{split}"),
                 split=["train", "val"],
             ),
             det20=expand(
-                rule_args.raw_bdd100k_labels(DATA, "det20", "{split}"),
+                glue.paths.raw_bdd100k_labels(config, "det20", "{split}"),
                 split=["train", "val"],
             ),
-            synthia=directory(f"{DATA}/raw/synthia"),
+            synthia=directory(glue.paths.synthia_root(config)),
         log:
             "logs/data/demo_data.log",
         benchmark:
@@ -27,18 +27,18 @@ if config["data"]["source"] == "demo":
             "../../envs/cycleaug.yaml"
         threads: config["crop"]["workers"]
         params:
-            args=rule_args.demo_data_args(config),
+            options=glue.demo_data_options(config),
         shell:
-            'cycleaug demo-data --out "$(dirname {output.synthia})" {params.args} '
+            'cycleaug demo-data --out "$(dirname {output.synthia})" {params.options} '
             "--workers {threads} > {log} 2>&1"
 
 
 rule boxes_bdd100k:
     input:
-        labels=rule_args.bdd100k_label_file(config, DATA, "{split}"),
-        images=f"{DATA}/raw/bdd100k/images",
+        labels=glue.bdd100k_label_file(config, "{split}"),
+        images=glue.paths.bdd100k_images(config),
     output:
-        f"{DATA}/labels/bdd100k_{{split}}.json",
+        glue.paths.labels(config, "bdd100k_{split}"),
     log:
         "logs/data/boxes_bdd100k_{split}.log",
     benchmark:
@@ -46,18 +46,18 @@ rule boxes_bdd100k:
     conda:
         "../../envs/cycleaug.yaml"
     params:
-        args=rule_args.bdd100k_box_args(config),
+        options=glue.bdd100k_box_options(config),
     shell:
         "cycleaug boxes bdd100k --labels {input.labels} --images {input.images}/100k/{wildcards.split} "
-        "--out {output} {params.args} > {log} 2>&1"
+        "--out {output} {params.options} > {log} 2>&1"
 
 
 rule boxes_synthia:
     input:
-        root=f"{DATA}/raw/synthia",
-        boxes=rule_args.synthia_override(config),
+        root=glue.paths.synthia_root(config),
+        boxes=glue.synthia_override(config),
     output:
-        f"{DATA}/labels/synthia.json",
+        glue.paths.labels(config, "synthia"),
     log:
         "logs/data/boxes_synthia.log",
     benchmark:
@@ -66,19 +66,19 @@ rule boxes_synthia:
         "../../envs/cycleaug.yaml"
     threads: config["crop"]["workers"]
     params:
-        args=rule_args.synthia_box_args(config),
+        options=glue.synthia_box_options(config),
     shell:
-        "cycleaug boxes synthia --root {input.root} --out {output} {params.args} "
+        "cycleaug boxes synthia --root {input.root} --out {output} {params.options} "
         "--workers {threads} > {log} 2>&1"
 
 
 # BDD crops come from the train split; val stays untouched for the detector's evaluation.
 rule crop_bdd100k:
     input:
-        labels=f"{DATA}/labels/bdd100k_train.json",
-        images=f"{DATA}/raw/bdd100k/images",
+        labels=glue.paths.labels(config, "bdd100k_train"),
+        images=glue.paths.bdd100k_images(config),
     output:
-        directory(f"{DATA}/crops/bdd100k"),
+        directory(glue.paths.crops(config, "bdd100k")),
     log:
         "logs/data/crop_bdd100k.log",
     benchmark:
@@ -87,21 +87,21 @@ rule crop_bdd100k:
         "../../envs/cycleaug.yaml"
     threads: config["crop"]["workers"]
     params:
-        args=rule_args.crop_args(config, "bdd100k"),
+        options=glue.crop_options(config, "bdd100k"),
     shell:
         "cycleaug crop --images {input.images}/100k/train --labels {input.labels} --out {output} "
-        "{params.args} --workers {threads} > {log} 2>&1"
+        "{params.options} --workers {threads} > {log} 2>&1"
 
 
 # SYNTHIA crops, with crop.n_heldout of them set aside (chosen with the seed) for the FID curve
 # and the Fig. 5 samples, never seen by CycleGAN.
 rule crop_synthia:
     input:
-        labels=f"{DATA}/labels/synthia.json",
-        root=f"{DATA}/raw/synthia",
+        labels=glue.paths.labels(config, "synthia"),
+        root=glue.paths.synthia_root(config),
     output:
-        crops=directory(f"{DATA}/crops/synthia"),
-        heldout=directory(f"{DATA}/crops/synthia_heldout"),
+        crops=directory(glue.paths.crops(config, "synthia")),
+        heldout=directory(glue.paths.crops(config, "synthia_heldout")),
     log:
         "logs/data/crop_synthia.log",
     benchmark:
@@ -110,7 +110,7 @@ rule crop_synthia:
         "../../envs/cycleaug.yaml"
     threads: config["crop"]["workers"]
     params:
-        args=rule_args.crop_args(config, "synthia"),
+        options=glue.crop_options(config, "synthia"),
     shell:
         "cycleaug crop --images {input.root}/RGB --labels {input.labels} --out {output.crops} "
-        "--holdout-out {output.heldout} {params.args} --workers {threads} > {log} 2>&1"
+        "--holdout-out {output.heldout} {params.options} --workers {threads} > {log} 2>&1"

@@ -4,28 +4,24 @@
 #   train_yolo_b_bdd_cg       + detector.n_synthetic raw SYNTHIA images (paper 1,017)
 #   train_yolo_{c..}_gen{n}gpu  + the same SYNTHIA images translated by the CycleGAN of n GPUs
 # The images are chosen once (select_detector_sets) and shared by every condition; all are
-# evaluated on the same BDD100K validation images. Each run writes {RESULTS}/detector/{condition}/:
+# evaluated on the same BDD100K validation images. Each run writes {results_dir}/detector/{condition}/:
 # metrics.json (best mAP@0.50 evaluation), best.weights / last.weights (darknet), best.pt / last.pt,
 # eval_log.jsonl. A run stopped by the scheduler resumes from last.pt on retry.
-# Paths and options come from cycleaug/yolo/rule_args.py.
-from cycleaug.yolo import rule_args as yolo_args
-from cycleaug.yolo.conditions import conditions
-
-CONDITIONS = conditions(config)
-SELECTION = yolo_args.selection_dir(RESULTS)
+# Paths and options: cycleaug/glue/detect.py.
+from cycleaug.glue import detect as glue
 
 
 rule select_detector_sets:
     input:
-        bdd=f"{DATA}/labels/bdd100k_train.json",
-        val=f"{DATA}/labels/bdd100k_val.json",
-        synthia=f"{DATA}/labels/synthia.json",
-        bdd_images=f"{DATA}/raw/bdd100k/images",
-        synthia_root=f"{DATA}/raw/synthia",
+        bdd=glue.paths.labels(config, "bdd100k_train"),
+        val=glue.paths.labels(config, "bdd100k_val"),
+        synthia=glue.paths.labels(config, "synthia"),
+        bdd_images=glue.paths.bdd100k_images(config),
+        synthia_root=glue.paths.synthia_root(config),
     output:
-        real=f"{SELECTION}/real.json",
-        synthetic=f"{SELECTION}/synthetic.json",
-        val=f"{SELECTION}/val.json",
+        real=f"{glue.paths.selection_dir(config)}/real.json",
+        synthetic=f"{glue.paths.selection_dir(config)}/synthetic.json",
+        val=f"{glue.paths.selection_dir(config)}/val.json",
     log:
         "logs/detector/select_detector_sets.log",
     benchmark:
@@ -33,43 +29,41 @@ rule select_detector_sets:
     conda:
         "../../envs/cycleaug.yaml"
     params:
-        args=yolo_args.select_args(config),
+        options=glue.select_options(config),
     shell:
         "cycleaug select-detector-sets --bdd-labels {input.bdd} "
         "--bdd-images {input.bdd_images}/100k/train --synthia-labels {input.synthia} "
         "--synthia-images {input.synthia_root}/RGB --val-labels {input.val} "
         "--val-images {input.bdd_images}/100k/val "
-        '--out "$(dirname {output.real})" {params.args} > {log} 2>&1'
+        '--out "$(dirname {output.real})" {params.options} > {log} 2>&1'
 
 
-for condition in CONDITIONS:
+for condition in glue.conditions(config):
 
     rule:
         name:
             f"train_yolo_{condition.name}"
         input:
-            **yolo_args.synthetic_inputs(config, condition),
-            real=f"{SELECTION}/real.json",
-            synthetic=f"{SELECTION}/synthetic.json",
-            val=f"{SELECTION}/val.json",
-            bdd_images=f"{DATA}/raw/bdd100k/images",
-            pretrained=yolo_args.pretrained_weights(config),
+            **glue.synthetic_inputs(config, condition),
+            real=f"{glue.paths.selection_dir(config)}/real.json",
+            synthetic=f"{glue.paths.selection_dir(config)}/synthetic.json",
+            val=f"{glue.paths.selection_dir(config)}/val.json",
+            bdd_images=glue.paths.bdd100k_images(config),
+            pretrained=glue.pretrained_weights(config),
         output:
-            metrics=f"{RESULTS}/detector/{condition.name}/metrics.json",
-            weights=f"{RESULTS}/detector/{condition.name}/best.weights",
-            eval_log=f"{RESULTS}/detector/{condition.name}/eval_log.jsonl",
+            **glue.outputs(config, condition),
         log:
             f"logs/detector/train_yolo_{condition.name}.log",
         benchmark:
             f"benchmarks/detector/train_yolo_{condition.name}.tsv"
         conda:
             "../../envs/cycleaug.yaml"
-        threads: yolo_args.train_threads(config)
+        threads: glue.train_threads(config)
         resources:
             gpu=1,
         params:
-            train=yolo_args.train_set_options(config, condition),
-            options=yolo_args.train_options(config),
+            train=glue.train_set_options(config, condition),
+            options=glue.train_options(config),
         shell:
             "cycleaug train-yolo {params.train} --val-labels {input.val} "
             "--val-images {input.bdd_images}/100k/val "

@@ -1,26 +1,27 @@
 # Evaluation stage: Table 2 from every condition's best checkpoint (darknet `detector map` figures,
 # evaluated during training on the BDD100K validation images, see detect.smk), as CSV, Markdown and
 # LaTeX; at paper scale (figures.paper_reference) beside the paper's numbers with the difference.
-from cycleaug.yolo.table2 import findings_param as table2_findings_from_metrics
+# Paths and options: cycleaug/glue/evaluate.py.
+from cycleaug.glue import evaluate as glue
 
 
 rule table2:
     input:
-        metrics=yolo_args.metrics_files(config),
+        metrics=glue.metrics_files(config),
     output:
         csv=report(
-            f"{RESULTS}/tables/table2.csv",
+            glue.table2_outputs(config)["csv"],
             caption="../report/table2.rst",
             category="Table 2",
             labels={"table": "Table 2 detection", "format": "CSV"},
         ),
         md=report(
-            f"{RESULTS}/tables/table2.md",
+            glue.table2_outputs(config)["md"],
             caption="../report/table2.rst",
             category="Table 2",
             labels={"table": "Table 2 detection", "format": "Markdown"},
         ),
-        tex=f"{RESULTS}/tables/table2.tex",
+        tex=glue.table2_outputs(config)["tex"],
     log:
         "logs/evaluate/table2.log",
     benchmark:
@@ -29,7 +30,7 @@ rule table2:
     conda:
         "../../envs/cycleaug.yaml"
     params:
-        options=yolo_args.table2_options(config),
-        findings=table2_findings_from_metrics,
+        options=glue.table2_options(config),
+        findings=glue.table2_findings,
     shell:
         'cycleaug table2 {params.options} --out-dir "$(dirname {output.csv})" > {log} 2>&1'

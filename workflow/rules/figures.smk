@@ -2,24 +2,9 @@
 #   snakemake results/figures/fig6_fid.pdf --forcerun fig6_fid
 # redraws one figure from the data already there. Every figure goes into the HTML report
 # (`snakemake --report results/report.html`, run by `make demo` at the end) with a caption that gives
-# the paper's result and this run's (workflow/report/*.rst).
-from cycleaug.figures.captions import (
-    fig4_findings,
-    fig6_findings,
-    model_option,
-    paper_reference_option,
-    samples_root,
-    scaling_model_wanted,
-    table2_findings,
-)
-
-FIGURE_NAMES = ["fig4_scaling", "fig5_samples", "fig6_fid", "table2"]
-FIGURE_TARGETS = expand(
-    f"{RESULTS}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"]
-)
-# Fig. 4's model curve (cycleaug.scaling_model): speed-ups relative to one 4-GPU node, so it is drawn
-# when the smallest GPU count is 4, as in the paper.
-SCALING_MODEL = f"{RESULTS}/scaling/model.csv"
+# the paper's result and this run's (workflow/report/*.rst). Paths, options and findings:
+# cycleaug/glue/figures.py.
+from cycleaug.glue import figures as glue
 
 
 localrules:
@@ -33,12 +18,14 @@ localrules:
 
 rule figures:
     input:
-        FIGURE_TARGETS,
+        glue.figure_targets(config),
 
 
+# Fig. 4's model curve (cycleaug.scaling_model): speed-ups relative to one 4-GPU node, so it is drawn
+# when the smallest GPU count is 4, as in the paper.
 rule scaling_model:
     output:
-        SCALING_MODEL,
+        glue.paths.scaling_model_csv(config),
     log:
         "logs/figures/scaling_model.log",
     benchmark:
@@ -51,21 +38,10 @@ rule scaling_model:
 
 rule fig4_scaling:
     input:
-        logs=expand(f"{RESULTS}/cyclegan/{{gpus}}gpu/train_log.jsonl", gpus=GPU_COUNTS),
-        model=[SCALING_MODEL] if scaling_model_wanted(GPU_COUNTS) else [],
+        logs=glue.train_logs(config),
+        model=glue.scaling_model_inputs(config),
     output:
-        png=report(
-            f"{RESULTS}/figures/fig4_scaling.png",
-            caption="../report/fig4.rst",
-            category="Figures",
-            labels={"figure": "Fig. 4 scalability", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{RESULTS}/figures/fig4_scaling.pdf",
-            caption="../report/fig4.rst",
-            category="Figures",
-            labels={"figure": "Fig. 4 scalability", "format": "PDF"},
-        ),
+        **glue.figure_outputs(config, "fig4_scaling", "fig4.rst", "Fig. 4 scalability"),
     log:
         "logs/figures/fig4_scaling.log",
     benchmark:
@@ -73,9 +49,9 @@ rule fig4_scaling:
     conda:
         "../../envs/cycleaug.yaml"
     params:
-        model=model_option,
-        paper=paper_reference_option(config),
-        findings=fig4_findings,
+        model=glue.model_option,
+        paper=glue.paper_reference_option(config),
+        findings=glue.fig4_findings,
     shell:
         "cycleaug figure fig4 --logs {input.logs:q} {params.model} {params.paper}"
         " --out {output.png:q} 2> {log:q}"
@@ -83,25 +59,10 @@ rule fig4_scaling:
 
 rule fig5_samples:
     input:
-        samples=expand(
-            f"{RESULTS}/samples/{{gpus}}gpu/epoch{{epoch}}",
-            gpus=GPU_COUNTS,
-            epoch=config["generate"]["sample_epochs"],
-        ),
-        inputs=f"{DATA}/crops/synthia_heldout",
+        samples=glue.fig5_sample_dirs(config),
+        inputs=glue.paths.crops(config, "synthia_heldout"),
     output:
-        png=report(
-            f"{RESULTS}/figures/fig5_samples.png",
-            caption="../report/fig5.rst",
-            category="Figures",
-            labels={"figure": "Fig. 5 samples", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{RESULTS}/figures/fig5_samples.pdf",
-            caption="../report/fig5.rst",
-            category="Figures",
-            labels={"figure": "Fig. 5 samples", "format": "PDF"},
-        ),
+        **glue.figure_outputs(config, "fig5_samples", "fig5.rst", "Fig. 5 samples"),
     log:
         "logs/figures/fig5_samples.log",
     benchmark:
@@ -109,8 +70,8 @@ rule fig5_samples:
     conda:
         "../../envs/cycleaug.yaml"
     params:
-        root=samples_root,
-        gpus=GPU_COUNTS,
+        root=glue.samples_root,
+        gpus=glue.gpu_counts(config),
         epochs=config["generate"]["sample_epochs"],
         n_inputs=config["generate"]["n_samples"],
     shell:
@@ -121,20 +82,9 @@ rule fig5_samples:
 
 rule fig6_fid:
     input:
-        fid=f"{RESULTS}/fid/fid.csv",
+        fid=glue.paths.fid_csv(config),
     output:
-        png=report(
-            f"{RESULTS}/figures/fig6_fid.png",
-            caption="../report/fig6.rst",
-            category="Figures",
-            labels={"figure": "Fig. 6 FID", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{RESULTS}/figures/fig6_fid.pdf",
-            caption="../report/fig6.rst",
-            category="Figures",
-            labels={"figure": "Fig. 6 FID", "format": "PDF"},
-        ),
+        **glue.figure_outputs(config, "fig6_fid", "fig6.rst", "Fig. 6 FID"),
     log:
         "logs/figures/fig6_fid.log",
     benchmark:
@@ -142,28 +92,17 @@ rule fig6_fid:
     conda:
         "../../envs/cycleaug.yaml"
     params:
-        paper=paper_reference_option(config),
-        findings=fig6_findings,
+        paper=glue.paper_reference_option(config),
+        findings=glue.fig6_findings,
     shell:
         "cycleaug figure fig6 --fid {input.fid:q} {params.paper} --out {output.png:q} 2> {log:q}"
 
 
 rule table2_figure:
     input:
-        table=f"{RESULTS}/tables/table2.csv",
+        table=glue.paths.table2_files(config)[0],
     output:
-        png=report(
-            f"{RESULTS}/figures/table2.png",
-            caption="../report/table2.rst",
-            category="Figures",
-            labels={"figure": "Table 2 detection", "format": "PNG"},
-        ),
-        pdf=report(
-            f"{RESULTS}/figures/table2.pdf",
-            caption="../report/table2.rst",
-            category="Figures",
-            labels={"figure": "Table 2 detection", "format": "PDF"},
-        ),
+        **glue.figure_outputs(config, "table2", "table2.rst", "Table 2 detection"),
     log:
         "logs/figures/table2.log",
     benchmark:
@@ -171,6 +110,6 @@ rule table2_figure:
     conda:
         "../../envs/cycleaug.yaml"
     params:
-        findings=table2_findings,
+        findings=glue.table2_findings,
     shell:
         "cycleaug figure table2 --table {input.table:q} --out {output.png:q} 2> {log:q}"

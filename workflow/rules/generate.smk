@@ -2,38 +2,25 @@
 # so a figure's inputs can be regenerated without retraining. Generation runs on the GPU when there is
 # one (batched, images of equal size together) and on the CPU otherwise.
 #   samples                 G_A of every GPU count and saved epoch translates the held-out SYNTHIA
-#                           crops -> {RESULTS}/samples/{n}gpu/epoch{e}/<crop>.png (Fig. 5, FID)
+#                           crops -> {results_dir}/samples/{n}gpu/epoch{e}/<crop>.png (Fig. 5, FID)
 #   translate_detector_set  the final G_A of every GPU count translates the SYNTHIA images chosen for
-#                           the detector at native size -> {RESULTS}/generated/{n}gpu/ (Table 2 (c)-(g))
-#   fid                     FID of every sample set against the real BDD crops -> {RESULTS}/fid/fid.csv
-# Paths and options come from cycleaug/generate_rules.py.
-from cycleaug.generate_rules import (
-    detector_selection,
-    fid_csv,
-    fid_options,
-    fid_runs,
-    fid_weights_file,
-    generate_targets,
-    generated_images,
-    generated_labels,
-    sample_dir,
-    sample_dirs,
-)
-
-GENERATE_TARGETS = generate_targets(config, saved_epochs())
+#                           the detector at native size -> {results_dir}/generated/{n}gpu/ (Table 2 (c)-(g))
+#   fid                     FID of every sample set against the real BDD crops -> {results_dir}/fid/fid.csv
+# Paths and options: cycleaug/glue/generate.py.
+from cycleaug.glue import generate as glue
 
 
 rule generate:
     input:
-        GENERATE_TARGETS,
+        glue.generate_targets(config),
 
 
 rule samples:
     input:
-        net=f"{RESULTS}/cyclegan/{{gpus}}gpu/checkpoints/{{epoch}}_net_G_A.pth",
-        crops=f"{DATA}/crops/synthia_heldout",
+        net=glue.paths.cyclegan_net(config, "{gpus}", "{epoch}"),
+        crops=glue.paths.crops(config, "synthia_heldout"),
     output:
-        directory(sample_dir(RESULTS, "{gpus}", "{epoch}")),
+        directory(glue.paths.sample_dir(config, "{gpus}", "{epoch}")),
     log:
         "logs/generate/samples_{gpus}gpu_epoch{epoch}.log",
     benchmark:
@@ -53,12 +40,12 @@ rule samples:
 # The last epoch's G_A (the model the paper's detector used), on the raw full-size SYNTHIA images.
 rule translate_detector_set:
     input:
-        net=f"{RESULTS}/cyclegan/{{gpus}}gpu/checkpoints/{last_epoch()}_net_G_A.pth",
-        selection=detector_selection(RESULTS),
-        synthia=f"{DATA}/raw/synthia",
+        net=glue.paths.cyclegan_net(config, "{gpus}", glue.last_epoch(config)),
+        selection=glue.detector_selection(config),
+        synthia=glue.paths.synthia_root(config),
     output:
-        images=directory(generated_images(RESULTS, "{gpus}")),
-        labels=generated_labels(RESULTS, "{gpus}"),
+        images=directory(glue.paths.generated_images(config, "{gpus}")),
+        labels=glue.paths.generated_labels(config, "{gpus}"),
     log:
         "logs/generate/translate_detector_set_{gpus}gpu.log",
     benchmark:
@@ -77,14 +64,14 @@ rule translate_detector_set:
 
 
 # One FID per GPU count and saved epoch (Fig. 6), one network load; the real set's statistics are
-# cached under {RESULTS}/fid/cache, keyed by the images' content.
+# cached under {results_dir}/fid/cache, keyed by the images' content.
 rule fid:
     input:
-        real=f"{DATA}/crops/bdd100k",
-        samples=sample_dirs(config, saved_epochs()),
-        weights=fid_weights_file(config),
+        real=glue.paths.crops(config, "bdd100k"),
+        samples=glue.sample_dirs(config),
+        weights=glue.fid_weights_file(config),
     output:
-        fid_csv(RESULTS),
+        glue.paths.fid_csv(config),
     log:
         "logs/generate/fid.log",
     benchmark:
@@ -95,9 +82,9 @@ rule fid:
     resources:
         gpu=1,
     params:
-        runs=fid_runs(config, saved_epochs()),
-        options=fid_options(config),
-        cache=f"{RESULTS}/fid/cache",
+        runs=glue.fid_runs(config),
+        options=glue.fid_options(config),
+        cache=glue.paths.fid_cache(config),
     shell:
         "cycleaug fid-table --real {input.real} --runs {params.runs} --out {output} "
         "{params.options} --cache-dir {params.cache} > {log} 2>&1"

@@ -14,10 +14,12 @@ def add_arguments(parser):
     bdd.add_argument("--labels", required=True, help="bdd100k_labels_images_{train,val}.json or det_{train,val}.json")
     bdd.add_argument("--out", required=True, help="normalised label file to write")
     bdd.add_argument(
+        "--label-format",
         "--format",
+        dest="label_format",
         choices=["legacy", "det20"],
         default="legacy",
-        help="label release: legacy (category 'person') or det20 ('pedestrian'); default legacy",
+        help="label release: legacy (category 'person') or det20 ('pedestrian')",
     )
     bdd.add_argument("--include-rider", action="store_true", help="count riders as persons")
     bdd.add_argument("--include-other-person", action="store_true", help="count det_20 'other person' as persons")
@@ -37,9 +39,9 @@ def add_arguments(parser):
         "--min-box-area",
         type=float,
         default=100,
-        help="drop boxes derived from label images smaller than this many pixels (default 100)",
+        help="drop boxes derived from label images smaller than this many pixels",
     )
-    syn.add_argument("--workers", type=int, default=1, help="processes decoding label images (default 1)")
+    syn.add_argument("--workers", type=int, default=1, help="processes decoding label images")
 
 
 def run(args) -> int:
@@ -50,7 +52,9 @@ def run(args) -> int:
     if args.dataset == "bdd100k":
         from cycleaug.data.bdd100k import read_bdd100k
 
-        frames = read_bdd100k(args.labels, args.format, args.include_rider, args.include_other_person, args.images)
+        frames = read_bdd100k(
+            args.labels, args.label_format, args.include_rider, args.include_other_person, args.images
+        )
     else:
         from cycleaug.data.synthia import synthia_frames
 

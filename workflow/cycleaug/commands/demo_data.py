@@ -8,10 +8,10 @@ HELP = "generate the demo data sets (BDD100K-like photos, SYNTHIA-like CG) in th
 
 def add_arguments(parser):
     parser.add_argument("--out", required=True, help="raw data folder; writes OUT/bdd100k and OUT/synthia")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same files (default 0)")
-    parser.add_argument("--n-bdd-train", type=int, default=200, help="BDD-like train images (default 200)")
-    parser.add_argument("--n-bdd-val", type=int, default=60, help="BDD-like val images (default 60)")
-    parser.add_argument("--n-synthia", type=int, default=200, help="SYNTHIA-like images (default 200)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same files")
+    parser.add_argument("--n-bdd-train", type=int, default=200, help="BDD-like train images")
+    parser.add_argument("--n-bdd-val", type=int, default=60, help="BDD-like val images")
+    parser.add_argument("--n-synthia", type=int, default=200, help="SYNTHIA-like images")
     parser.add_argument(
         "--bdd-size",
         type=int,
@@ -28,7 +28,7 @@ def add_arguments(parser):
         metavar=("W", "H"),
         help="SYNTHIA-like image size (RAND-CITYSCAPES: 1280 760)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="processes (default 1); output does not depend on it")
+    parser.add_argument("--workers", type=int, default=1, help="processes; output does not depend on it")
 
 
 def run(args) -> int:

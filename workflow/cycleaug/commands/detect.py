@@ -48,9 +48,10 @@ def run(args) -> int:
         raise CycleAugError(f"--img-size {args.img_size}: expected a positive multiple of 32")
 
     from cycleaug.labels import write_frames
-    from cycleaug.yolo.detect import build_model, detect_images, list_images, pick_device
+    from cycleaug.runtime import resolve_device
+    from cycleaug.yolo.detect import build_model, detect_images, list_images
 
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     model = build_model(args.cfg, args.weights, device)
     paths = list_images(args.images)
     categories = args.categories.split(",") if args.categories else None

@@ -38,7 +38,7 @@ def add_arguments(parser) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="drop N leading folders from every member, like tar --strip-components (default 0)",
+        help="drop N leading folders from every member, like tar --strip-components",
     )
     unpack.add_argument(
         "--expect",
@@ -52,9 +52,9 @@ def add_arguments(parser) -> None:
         "--retries",
         type=int,
         default=4,
-        help="consecutive failed attempts without new bytes before giving up (default 4)",
+        help="consecutive failed attempts without new bytes before giving up",
     )
-    net.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a retry (default 60)")
+    net.add_argument("--timeout", type=float, default=60.0, help="seconds without data before a retry")
 
 
 def run(args) -> int:

@@ -28,9 +28,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=2048,
         choices=(64, 192, 768, 2048),
-        help="feature dimension = Inception block, as pytorch-fid's --dims (default 2048, pool3)",
+        help="feature dimension = Inception block, as pytorch-fid's --dims (pool3)",
     )
-    parser.add_argument("--batch-size", type=int, default=50, help="images per forward pass (default 50)")
+    parser.add_argument("--batch-size", type=int, default=50, help="images per forward pass")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     parser.add_argument(
         "--workers",

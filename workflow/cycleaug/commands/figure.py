@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--inputs-dir", required=True, metavar="DIR", help="the untranslated crops, same file names as the samples"
     )
-    p.add_argument("--n-inputs", type=int, default=4, help="inputs shown, one block each (default 4)")
+    p.add_argument("--n-inputs", type=int, default=4, help="inputs shown, one block each")
     _out(p)
 
     p = sub.add_parser("fig6", help="FID vs epoch, one curve per GPU count (paper Fig. 6)")
@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
     output_pair(args.out)  # reject a bad --out before reading anything
     if args.figure == "fig4":
-        from cycleaug.figures import fig4, paper
+        from cycleaug import paper
+        from cycleaug.figures import fig4
 
         runs = [fig4.read_log(p) for p in args.logs]
         model = fig4.read_model(args.model) if args.model else None

@@ -1,4 +1,4 @@
-"""`cycleaug generate`: translate images with a CycleGAN generator (see cycleaug.cyclegan.generate)."""
+"""`cycleaug generate`: translate images with a CycleGAN generator (see cycleaug.cyclegan.translate)."""
 
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="G_A",
         help="which generator of a latest.pt (default G_A: SYNTHIA -> BDD)",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument(
         "--list",
         default=None,
         metavar="JSON",
         help="translate only the images this BDD100K JSON names (frame name = file in --input "
-        "DIR), e.g. the detector's synthetic.json; see cycleaug.generation",
+        "DIR), e.g. the detector's synthetic.json; see cycleaug.translated_sets",
     )
     parser.add_argument(
         "--labels-out",
@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cycleaug.cyclegan.distributed import resolve_device
-    from cycleaug.cyclegan.generate import input_paths, load_generator, translate
+    from cycleaug.cyclegan.translate import input_paths, load_generator, translate
+    from cycleaug.runtime import resolve_device
 
     if args.batch_size < 1:
         from cycleaug.errors import CycleAugError
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
         from cycleaug.errors import CycleAugError
 
         raise CycleAugError("--labels-out: needs --list (the boxes come from the listed frames)")
-    from cycleaug.generation import new_output_dir, translate_listed
+    from cycleaug.translated_sets import new_output_dir, translate_listed
 
-    generator = load_generator(args.checkpoint, args.net, resolve_device(args.device, 0))
+    generator = load_generator(args.checkpoint, args.net, resolve_device(args.device))
     if args.list:
         frames = translate_listed(
             generator, args.list, args.input, args.output, args.labels_out, batch_size=args.batch_size

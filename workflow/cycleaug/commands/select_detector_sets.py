@@ -8,7 +8,7 @@
 
 Writes ``real.json`` (n_real BDD100K training frames with at least one person), ``synthetic.json``
 (n_synthetic SYNTHIA frames with at least one person) and ``val.json`` (the evaluation frames: all,
-or --n-val of them), in BDD100K JSON with each selected frame's image size in its attributes.
+or --n-eval of them), in BDD100K JSON with each selected frame's image size in its attributes.
 """
 
 HELP = "choose the real, synthetic and validation images shared by every detector condition (Table 2)"
@@ -23,8 +23,15 @@ def add_arguments(parser):
     parser.add_argument("--val-images", help="folder of the BDD100K val images (checked with --val-labels)")
     parser.add_argument("--n-real", type=int, required=True, help="BDD100K training images (paper: 500)")
     parser.add_argument("--n-synthetic", type=int, required=True, help="SYNTHIA images (paper: 1,017)")
-    parser.add_argument("--n-val", type=int, default=None, help="validation images (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="selection seed (default 0)")
+    parser.add_argument(
+        "--n-eval",
+        "--n-val",
+        dest="n_eval",
+        type=int,
+        default=None,
+        help="validation images, drawn with --seed (config detector.n_eval; default: all)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="selection seed")
     parser.add_argument("--out", required=True, help="output folder for real.json, synthetic.json, val.json")
 
 
@@ -36,7 +43,7 @@ def run(args) -> int:
     from cycleaug.yolo.conditions import STREAM_REAL, STREAM_SYNTHETIC, select, select_val
     from cycleaug.yolo.data import checked_boxes
 
-    for flag, value in [("--n-real", args.n_real), ("--n-synthetic", args.n_synthetic), ("--n-val", args.n_val)]:
+    for flag, value in [("--n-real", args.n_real), ("--n-synthetic", args.n_synthetic), ("--n-eval", args.n_eval)]:
         if value is not None and value < 1:
             raise CycleAugError(f"{flag} {value}: must be at least 1")
     if (args.val_labels is None) != (args.val_images is None):
@@ -65,7 +72,7 @@ def run(args) -> int:
         "synthetic.json": with_size(synthetic, args.synthia_labels, args.synthia_images),
     }
     if args.val_labels:
-        val = select_val(read_frames(args.val_labels, categories={PERSON}), args.n_val, args.seed)
+        val = select_val(read_frames(args.val_labels, categories={PERSON}), args.n_eval, args.seed)
         sets["val.json"] = with_size(val, args.val_labels, args.val_images)
     for name, frames in sets.items():
         write_frames(out / name, frames)

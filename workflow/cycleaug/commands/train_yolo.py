@@ -28,47 +28,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--val-labels", required=True, help="validation frames (BDD100K JSON)")
     parser.add_argument("--val-images", required=True, help="folder of the validation images")
     parser.add_argument("--out", required=True, help="output folder (resumes from OUT/last.pt when present)")
-    parser.add_argument(
-        "--pretrained",
-        default=None,
-        help="darknet weights to start from, e.g. darknet53.conv.74 (its first 75 layers); "
-        "default: darknet's random initialisation",
-    )
-    parser.add_argument(
-        "--iterations",
-        type=int,
-        default=None,
-        help="updates to run (default: the cfg's max_batches, else darknet's max(6000, 2000 x classes))",
-    )
-    parser.add_argument("--eval-every", type=int, default=500, help="evaluate every N iterations (default 500)")
-    parser.add_argument("--batch", type=int, default=None, help="override [net] batch (images per update)")
-    parser.add_argument(
-        "--subdivisions",
-        type=int,
-        default=None,
-        help="override [net] subdivisions (mini-batches per update; memory only)",
-    )
-    parser.add_argument(
-        "--img-size", type=int, default=None, help="override [net] width and height (square, multiple of 32)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of initialisation, image draws and augmentation")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    parser.add_argument("--amp", action="store_true", help="mixed precision on CUDA (float16 autocast)")
-    parser.add_argument("--workers", type=int, default=0, help="data-loading worker processes (default 0)")
-    parser.add_argument("--eval-batch-size", type=int, default=8, help="images per forward pass in evaluation")
-    parser.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=100,
-        help="save OUT/last.* every N iterations besides evaluations (darknet: 100)",
-    )
-    parser.add_argument("--log-interval", type=float, default=10.0, help="seconds between progress lines")
+    from cycleaug.options import add_options
+    from cycleaug.yolo.settings import TrainConfig
+
+    add_options(parser, TrainConfig)
 
 
 def run(args) -> int:
     from cycleaug.errors import CycleAugError
+    from cycleaug.options import from_args
     from cycleaug.yolo.data import parse_set_spec
-    from cycleaug.yolo.train import TrainConfig, train
+    from cycleaug.yolo.settings import TrainConfig
+    from cycleaug.yolo.train import train
 
     for flag in ("iterations", "eval_every", "batch", "subdivisions", "eval_batch_size", "checkpoint_every"):
         value = getattr(args, flag)
@@ -78,24 +49,13 @@ def run(args) -> int:
         raise CycleAugError(f"--img-size {args.img_size}: expected a positive multiple of 32")
     if args.workers < 0:
         raise CycleAugError(f"--workers {args.workers}: expected 0 or more")
-    tc = TrainConfig(
+    tc = from_args(
+        TrainConfig,
+        args,
         cfg=args.cfg,
         train=[parse_set_spec(s) for s in args.train],
         val_labels=args.val_labels,
         val_images=args.val_images,
         out=args.out,
-        pretrained=args.pretrained,
-        iterations=args.iterations,
-        eval_every=args.eval_every,
-        batch=args.batch,
-        subdivisions=args.subdivisions,
-        img_size=args.img_size,
-        seed=args.seed,
-        device=args.device,
-        workers=args.workers,
-        amp=args.amp,
-        eval_batch_size=args.eval_batch_size,
-        checkpoint_every=args.checkpoint_every,
-        log_interval=args.log_interval,
     )
     return train(tc)

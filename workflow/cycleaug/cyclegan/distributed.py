@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from cycleaug.errors import CycleAugError
+from cycleaug.runtime import resolve_device
 
 BACKENDS = ("torch", "horovod")
 # Gradient compression for the allreduce: fp16 halves the bytes (bench/comm.py, bench/scaling_model.py).
@@ -98,21 +99,6 @@ def detect_env(environ: Mapping[str, str] | None = None) -> DistEnv:
     addr = environ.get("MASTER_ADDR") or pbs_master_addr(environ)
     port = _int(environ, "MASTER_PORT", default=DEFAULT_MASTER_PORT)
     return DistEnv(rank, size, local, launcher, addr, port)
-
-
-def resolve_device(kind: str, local_rank: int) -> torch.device:
-    """``auto`` takes GPU ``local_rank`` when CUDA is available, else the CPU."""
-    if kind not in ("auto", "cpu", "cuda"):
-        raise CycleAugError(f"--device {kind}: expected auto, cpu or cuda")
-    if kind == "auto":
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise CycleAugError("--device cuda: CUDA is not available on this machine")
-        index = local_rank % torch.cuda.device_count()
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    return torch.device("cpu")
 
 
 def _named(prefix: str, net: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,56 +26,9 @@ from cycleaug.cyclegan.data import normalize
 from cycleaug.cyclegan.distributed import Comm
 from cycleaug.cyclegan.networks import NLayerDiscriminator, ResnetGenerator, init_weights
 from cycleaug.cyclegan.pool import ImagePool
+from cycleaug.cyclegan.settings import AMP_MODES, FastConfig, ModelConfig
 
 LOSS_NAMES = ("G_A", "G_B", "D_A", "D_B", "cycle_A", "cycle_B", "idt_A", "idt_B")
-
-
-@dataclass
-class ModelConfig:
-    """Network and objective hyper-parameters (reference defaults; paper: "follow Zhu's implementation")."""
-
-    ngf: int = 64
-    ndf: int = 64
-    n_blocks: int = 9
-    lr: float = 0.0002
-    beta1: float = 0.5
-    lambda_cycle: float = 10.0
-    lambda_identity: float = 0.5
-    pool_size: int = 50
-
-
-AMP_MODES = ("none", "bf16", "fp16", "auto")
-
-
-@dataclass
-class FastConfig:
-    """Speed switches (bench/cyclegan_step.py measures each). The defaults here are the plain
-    reference step; config.yaml turns on what helps (see the README's performance section).
-
-    - channels_last: NHWC activations (oneDNN/cuDNN prefer them, and on CPU bf16 convolutions only take
-      the AMX path in NHWC). Only the activations change layout: a convolution runs NHWC when its input is
-      NHWC, and the parameters, their gradients, the optimizer states and everything communicated or saved
-      keep the default contiguous layout (horovod refuses non-contiguous tensors, and the reference loads
-      the state dicts as they are). The InstanceNorms run as GroupNorm with one channel per group (the
-      same function, Wu & He 2018 Sec. 3.1), because torch's CPU instance_norm backward is wrong for a
-      channels_last incoming gradient (tests/test_bench.py checks the swap against NCHW).
-    - amp: autocast dtype for the forward passes: bf16, fp16 (with a gradient scaler), none, or auto
-      (bf16 where the device runs it natively: a CUDA GPU of compute capability >= 8.0, not the paper's
-      V100, which torch only emulates; a CPU with AVX512-BF16/AMX; else none). Losses are computed in
-      float32 and the pools keep float32 images, so checkpoints do not depend on it.
-    - tf32: on CUDA, let float32 convolutions and matrix products run in TF32 (10-bit mantissa) on
-      Ampere and newer GPUs. Off: float32 means IEEE float32, as on the paper's V100s (torch's default
-      would run cuDNN convolutions in TF32).
-    - fused_adam: torch's fused Adam kernel (one kernel for all parameters; CPU and CUDA) instead of the
-      per-tensor loop.
-    - compile: torch.compile the four nets (their state dicts keep the reference keys).
-    """
-
-    channels_last: bool = False
-    amp: str = "none"
-    fused_adam: bool = False
-    compile: bool = False
-    tf32: bool = False
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:

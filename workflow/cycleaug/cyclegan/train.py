@@ -16,7 +16,7 @@ of each epoch, so epoch e sees the factor for scheduler step e - 1, which is thi
 
 SIGTERM or SIGUSR1 (a scheduler's warning before the walltime kill) makes every rank stop after the
 current iteration (the flag travels in the per-iteration allreduce), rank 0 saves ``latest`` and all
-exit with status 75 (EX_TEMPFAIL: "try again"), so a Snakemake retry resumes. A NaN or infinite loss
+exit with status 75 (cycleaug.runtime.EXIT_INTERRUPTED, EX_TEMPFAIL: "try again"), so a Snakemake retry resumes. A NaN or infinite loss
 stops the run with status 2 and leaves the last good checkpoint untouched.
 
 Resuming is exact on CPU for a single process (same weights as an uninterrupted run). With several
@@ -28,10 +28,9 @@ the number of processes).
 from __future__ import annotations
 
 import math
-import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -39,68 +38,15 @@ import torch
 from cycleaug.cyclegan import checkpoint
 from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
 from cycleaug.cyclegan.distributed import Comm, setup
-from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, FastConfig, ModelConfig, hash_seed
+from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, hash_seed
+from cycleaug.cyclegan.settings import TrainConfig
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import format_seconds
-
-EXIT_INTERRUPTED = 75  # EX_TEMPFAIL (sysexits.h): stopped by a signal, checkpoint saved, rerun resumes
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; defaults are the paper's (Zhu's) settings."""
-
-    a_dir: str
-    b_dir: str
-    out_dir: str
-    model: ModelConfig = field(default_factory=ModelConfig)
-    load_size: int = 286
-    crop_size: int = 256
-    batch_size: int = 1  # per process (paper: 1)
-    n_epochs: int = 100
-    n_epochs_decay: int = 100
-    stop_epoch: int | None = None  # stop after this epoch (default: the last of the schedule)
-    shard_scale: float = 4.0
-    save_epochs: tuple[int, ...] = ()
-    checkpoint_every: int = 1000
-    log_every: int = 100
-    workers: int = 4
-    seed: int = 0
-    backend: str = "torch"
-    device: str = "auto"
-    fast: FastConfig = field(default_factory=FastConfig)
-    # Decode and resize each crop once, keep uint8 tensors, crop/flip/normalise tensors (the same pixels
-    # as the PIL path); the loader then runs without workers (see UnalignedCrops).
-    cache_images: bool = False
-    compression: str = "none"  # gradient allreduce in fp16 (distributed.COMPRESSIONS)
-
-    @property
-    def total_epochs(self) -> int:
-        return self.n_epochs + self.n_epochs_decay
-
-    @property
-    def last_epoch(self) -> int:
-        return self.total_epochs if self.stop_epoch is None else min(self.stop_epoch, self.total_epochs)
+from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.model.lr * (1.0 - max(0, epoch - cfg.n_epochs) / float(cfg.n_epochs_decay + 1))
-
-
-class StopRequest:
-    """Remembers that SIGTERM/SIGUSR1 arrived; the loop acts on it between iterations."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
-            signal.signal(sig, self._handler)
-
-    def _handler(self, signum, frame) -> None:
-        self.signum = signum
-
-    @property
-    def requested(self) -> bool:
-        return self.signum is not None
 
 
 def log(comm: Comm, message: str) -> None:
@@ -126,9 +72,9 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         torch.backends.cudnn.benchmark = True  # fixed input size, as the reference
 
     # ---- data ------------------------------------------------------------------------------------
-    dataset = UnalignedCrops(cfg.a_dir, cfg.b_dir, cfg.load_size, cfg.crop_size, cache=cfg.cache_images)
+    dataset = UnalignedCrops(cfg.a_dir, cfg.b_dir, cfg.load_size, cfg.crop_size, cache=cfg.fast.cache_images)
     sampler = PlanSampler()
-    workers = 0 if cfg.cache_images else cfg.workers
+    workers = 0 if cfg.fast.cache_images else cfg.workers
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=cfg.batch_size,
@@ -163,7 +109,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     log(
         comm,
         f"train-cyclegan: precision {model.precision}; fast path: channels_last {cfg.fast.channels_last}, "
-        f"fused Adam {cfg.fast.fused_adam}, compile {cfg.fast.compile}, image cache {cfg.cache_images}, "
+        f"fused Adam {cfg.fast.fused_adam}, compile {cfg.fast.compile}, image cache {cfg.fast.cache_images}, "
         f"gradient compression {cfg.compression}",
     )
     epoch, start_iter, total_iters = 1, 0, 0

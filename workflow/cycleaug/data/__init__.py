@@ -6,5 +6,6 @@ and the person-centred 256 px crops CycleGAN trains on (FACTS.md, "Pipeline (Fig
 - ``pngio``: 16-bit multi-channel PNG reading and writing (Pillow truncates those to 8 bits).
 - ``demo``: a seeded generator writing both data sets in their real on-disk formats.
 - ``crop``: square crops centred on each image's largest person box.
-- ``rule_args``: the CLI options workflow/rules/data.smk builds from the config.
+
+The rules' options come from cycleaug.glue.data.
 """

@@ -56,7 +56,7 @@ def read_bdd100k(
         if _PERSON[other] in seen:
             raise CycleAugError(
                 f"{path}: no box has category {sorted(cats)} but some have {_PERSON[other]!r}: this looks like "
-                f"the {other} label format (set data.bdd100k.label_format / --format {other})"
+                f"the {other} label format (set data.bdd100k.label_format / --label-format {other})"
             )
     frames = []
     for f in all_frames:

@@ -201,7 +201,7 @@ def crop_images(
         if not train:
             raise CycleAugError(
                 f"{labels}: only {len(kept)} usable crops ({len(cands)} of {len(frames)} frames have a person box "
-                f">= {min_height:g} px tall, {with_person} have any person), need more than --holdout {holdout}"
+                f">= {min_height:g} px tall, {with_person} have any person), need more than --n-heldout {holdout}"
             )
         if len(kept) < want and max_images is not None:
             print(f"crop: only {len(kept)} usable crops, fewer than the {want} asked for", file=sys.stderr)

@@ -10,5 +10,5 @@ modules import matplotlib only inside the drawing functions):
 - :mod:`cycleaug.figures.table2` Table 2 as a figure-quality table
 
 :mod:`cycleaug.figures.style` holds the shared look and the atomic PNG + PDF writer,
-:mod:`cycleaug.figures.paper` the published numbers drawn as references.
+the published numbers drawn as references come from :mod:`cycleaug.paper`.
 """

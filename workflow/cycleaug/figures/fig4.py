@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cycleaug import paper
 from cycleaug.errors import CycleAugError
-from cycleaug.figures import paper
 from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, series_style, style
 
 

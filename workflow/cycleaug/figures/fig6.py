@@ -16,8 +16,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from cycleaug import paper
 from cycleaug.errors import CycleAugError
-from cycleaug.figures import paper
 from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, series_style, style
 
 RANDOM_INIT = "random-init"

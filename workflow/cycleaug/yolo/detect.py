@@ -99,15 +99,6 @@ def _as_list(items):
     return items
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CycleAugError(f"--device {name}: CUDA is not available on this machine")
-    return device
-
-
 def build_model(cfg: DarknetCfg | str, weights: str | os.PathLike | None, device: torch.device) -> Darknet:
     """A ``Darknet`` for ``cfg`` with darknet ``.weights`` or one of our PyTorch checkpoints, in eval mode."""
     if not isinstance(cfg, DarknetCfg):

@@ -23,7 +23,8 @@ Outputs in ``--out``: ``best.weights`` / ``last.weights`` (darknet format), ``be
 ``eval_log.jsonl``, and at the end ``metrics.json`` (the best evaluation and its iteration).
 
 A run resumes from ``last.pt`` when it exists; SIGTERM or SIGUSR1 (a batch system's walltime
-warning) ends the current iteration, saves ``last`` and exits with status 128 + signal number.
+warning) ends the current iteration, saves ``last`` and exits with status 75
+(cycleaug.runtime.EXIT_INTERRUPTED).
 All data randomness is a function of (seed, iteration), so a resumed run goes on exactly as an
 uninterrupted one would.
 """
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -44,41 +44,18 @@ from cycleaug.atomic import atomic_path, write_json, write_text
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import PERSON, read_frames
 from cycleaug.progress import format_seconds
+from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, ignore_stop_signals, resolve_device
 from cycleaug.yolo.augment import AugmentParams
 from cycleaug.yolo.cfg import load_cfg, output_shapes
 from cycleaug.yolo.data import IterationBatches, TrainSet, collate, load_samples
-from cycleaug.yolo.detect import pick_device
 from cycleaug.yolo.loss import YoloHead, yolo_loss
 from cycleaug.yolo.model import Darknet, init_darknet_
 from cycleaug.yolo.schedule import NetHyper, default_max_batches, hyper_from_cfg, make_optimizer, set_rate
+from cycleaug.yolo.settings import TrainConfig
 from cycleaug.yolo.weights import load_darknet_weights, matching_cutoffs, read_header, save_darknet_weights
 
+
 # darknet saves `<cfg>_last.weights` every 100 iterations (src/detector.c, train_detector).
-CHECKPOINT_EVERY = 100
-
-
-@dataclass
-class TrainConfig:
-    cfg: str
-    train: list[tuple[str, str]]
-    val_labels: str
-    val_images: str
-    out: str
-    pretrained: str | None = None
-    iterations: int | None = None
-    eval_every: int = 500
-    batch: int | None = None
-    subdivisions: int | None = None
-    img_size: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    workers: int = 0
-    amp: bool = False
-    eval_batch_size: int = 8
-    checkpoint_every: int = CHECKPOINT_EVERY
-    log_interval: float = 10.0  # seconds between progress lines
-
-
 def yolo_heads(cfg) -> list[YoloHead]:
     return [
         YoloHead(tuple(y.anchors), tuple(y.mask), y.classes, y.ignore_thresh, y.truth_thresh) for y in cfg.yolo_layers
@@ -110,12 +87,6 @@ def load_pretrained(model: Darknet, path: str) -> int:
     cutoff = cutoffs[0]
     load_darknet_weights(model, path, cutoff=None if cutoff >= len(cfg.layers) else cutoff)
     return cutoff
-
-
-def _ignore_stop_signals(_worker_id: int) -> None:
-    # Loader workers leave SIGTERM/SIGUSR1 to the main process, which saves before anything exits.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
 def save_checkpoint(path: Path, model, optimizer, scaler, state: dict) -> None:
@@ -168,7 +139,7 @@ def evaluate_model(model, frames, paths, img_size, batch_size: int, workers: int
 
 
 def train(tc: TrainConfig, stream=None) -> int:
-    """Train; returns 0 when done, 128 + signal number when stopped by SIGTERM/SIGUSR1."""
+    """Train; returns 0 when done, EXIT_INTERRUPTED (75) when stopped by SIGTERM/SIGUSR1."""
     stream = stream or sys.stderr
     out = Path(tc.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,7 +176,7 @@ def train(tc: TrainConfig, stream=None) -> int:
     }
 
     # ---- model and optimizer
-    device = pick_device(tc.device)
+    device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
     model = init_darknet_(Darknet(cfg), torch.Generator().manual_seed(tc.seed))
     loaded = load_pretrained(model, tc.pretrained) if tc.pretrained else 0
@@ -261,62 +232,56 @@ def train(tc: TrainConfig, stream=None) -> int:
     )
 
     # ---- stop on SIGTERM / SIGUSR1 after the current iteration
-    stop = {"signal": None}
-
-    def on_signal(signum, _frame):
-        stop["signal"] = signum
+    def on_signal(signum):
         print(f"train-yolo: signal {signum}: saving and stopping after this iteration", file=stream, flush=True)
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    stop = StopRequest(on_signal)
+    run = Run(
+        tc,
+        out,
+        hyper,
+        heads,
+        aug,
+        multiscale,
+        samples,
+        val_frames,
+        val_paths,
+        device,
+        model,
+        optimizer,
+        scaler,
+        stream,
+    )
     try:
-        code = _loop(
-            tc,
-            out,
-            cfg,
-            hyper,
-            heads,
-            aug,
-            multiscale,
-            samples,
-            val_frames,
-            val_paths,
-            device,
-            model,
-            optimizer,
-            scaler,
-            state,
-            start,
-            max_iter,
-            stop,
-            stream,
-        )
+        return _loop(run, state, start, max_iter, stop)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    return code
+        stop.restore()
 
 
-def _loop(
-    tc,
-    out,
-    cfg,
-    hyper,
-    heads,
-    aug,
-    multiscale,
-    samples,
-    val_frames,
-    val_paths,
-    device,
-    model,
-    optimizer,
-    scaler,
-    state,
-    start,
-    max_iter,
-    stop,
-    stream,
-) -> int:
+@dataclass
+class Run:
+    """What the training loop works with, fixed for the run."""
+
+    tc: TrainConfig
+    out: Path
+    hyper: NetHyper
+    heads: list[YoloHead]
+    aug: AugmentParams
+    multiscale: bool
+    samples: list
+    val_frames: list
+    val_paths: list[Path]
+    device: torch.device
+    model: Darknet
+    optimizer: torch.optim.Optimizer
+    scaler: object
+    stream: object
+
+
+def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -> int:
+    tc, out, hyper, heads, aug, multiscale = run.tc, run.out, run.hyper, run.heads, run.aug, run.multiscale
+    samples, val_frames, val_paths, device = run.samples, run.val_frames, run.val_paths, run.device
+    model, optimizer, scaler, stream = run.model, run.optimizer, run.scaler, run.stream
     elapsed_before = state.get("elapsed", 0.0)
 
     def save_last():
@@ -333,7 +298,7 @@ def _loop(
         num_workers=tc.workers,
         collate_fn=collate,
         pin_memory=device.type == "cuda",
-        worker_init_fn=_ignore_stop_signals if tc.workers else None,
+        worker_init_fn=ignore_stop_signals if tc.workers else None,
         persistent_workers=False,
     )
     batches = iter(loader)
@@ -408,12 +373,12 @@ def _loop(
                 save_darknet_weights(model, out / "best.weights", seen=state["seen"])
             _write_eval_log(out, state["history"])
             save_last()
-        elif it % tc.checkpoint_every == 0 or stop["signal"] is not None:
+        elif it % tc.checkpoint_every == 0 or stop.requested:
             save_last()
-        if stop["signal"] is not None and it < max_iter:
+        if stop.requested and it < max_iter:
             print(f"train-yolo: stopped at iteration {it}; rerun the same command to resume", file=stream, flush=True)
             del batches, loader
-            return 128 + int(stop["signal"])
+            return EXIT_INTERRUPTED
 
     del batches, loader
     state["elapsed"] = elapsed_before + time.perf_counter() - t_start

@@ -3,7 +3,7 @@
 The detector trains on the SYNTHIA images chosen by ``cycleaug select-detector-sets``
 (``synthetic.json``, BDD100K JSON whose frame names are files of the raw SYNTHIA ``RGB`` folder).
 For each CycleGAN run, its final G_A translates exactly those images at their native resolution
-(``cycleaug.cyclegan.generate.translate`` pads each side to a multiple of 4 by reflection and crops
+(``cycleaug.cyclegan.translate.translate`` pads each side to a multiple of 4 by reflection and crops
 the output back), so every person box of the original image is still valid on the translated one,
 and the labels file is written again with the translated images' names:
 
@@ -24,7 +24,7 @@ from PIL import Image
 
 from cycleaug.atomic import atomic_dir
 from cycleaug.cyclegan.data import IMAGE_SUFFIXES
-from cycleaug.cyclegan.generate import translate
+from cycleaug.cyclegan.translate import translate
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import Frame, read_frames, write_frames
 

@@ -1,25 +1,17 @@
-"""Command-line options of the data-stage rules (workflow/rules/data.smk), built from the config.
-
-Kept here rather than in the .smk file so the rules file holds rules only (``snakemake --lint``
-asks for that) and so these mappings from config keys to CLI flags can be unit-tested.
-"""
+"""Glue of workflow/rules/data.smk: paths and `cycleaug demo-data`, `boxes` and `crop` options.
+Flags are named after their config keys."""
 
 from __future__ import annotations
 
-
-def raw_bdd100k_labels(data_dir: str, label_format: str, split: str) -> str:
-    """The raw BDD100K label file of ``split`` (may be the wildcard "{split}") in a release's layout."""
-    if label_format == "det20":
-        return f"{data_dir}/raw/bdd100k/labels/det_20/det_{split}.json"
-    return f"{data_dir}/raw/bdd100k/labels/bdd100k_labels_images_{split}.json"
+from cycleaug.glue import paths
 
 
-def bdd100k_label_file(config: dict, data_dir: str, split: str) -> str:
+def bdd100k_label_file(config: dict, split: str) -> str:
     """The raw label file of ``split`` in the configured release (data.bdd100k.label_format)."""
-    return raw_bdd100k_labels(data_dir, config["data"]["bdd100k"]["label_format"], split)
+    return paths.raw_bdd100k_labels(config, config["data"]["bdd100k"]["label_format"], split)
 
 
-def demo_data_args(config: dict) -> str:
+def demo_data_options(config: dict) -> str:
     demo = config["data"]["demo"]
     return (
         f"--seed {config['seed']} --n-bdd-train {demo['n_bdd_train']} --n-bdd-val {demo['n_bdd_val']} "
@@ -28,9 +20,9 @@ def demo_data_args(config: dict) -> str:
     )
 
 
-def bdd100k_box_args(config: dict) -> str:
+def bdd100k_box_options(config: dict) -> str:
     bdd = config["data"]["bdd100k"]
-    args = f"--format {bdd['label_format']}"
+    args = f"--label-format {bdd['label_format']}"
     if bdd["include_rider"]:
         args += " --include-rider"
     if bdd["include_other_person"]:
@@ -44,7 +36,7 @@ def synthia_override(config: dict) -> list[str]:
     return [path] if path else []
 
 
-def synthia_box_args(config: dict) -> str:
+def synthia_box_options(config: dict) -> str:
     # The demo writes RAND-CITYSCAPES-style labels; every release setting reads them (RAND-CVPR16
     # falls back to the class channel of GT/LABELS when there is no GTTXT folder).
     syn = config["data"]["synthia"]
@@ -54,7 +46,7 @@ def synthia_box_args(config: dict) -> str:
     return args
 
 
-def crop_args(config: dict, domain: str) -> str:
+def crop_options(config: dict, domain: str) -> str:
     """`cycleaug crop` options from config.crop for one domain ("bdd100k" or "synthia")."""
     crop = config["crop"]
     args = (
@@ -64,5 +56,5 @@ def crop_args(config: dict, domain: str) -> str:
     if crop["max_images"][domain] is not None:
         args += f" --max-images {crop['max_images'][domain]}"
     if domain == "synthia":
-        args += f" --holdout {crop['n_heldout']}"
+        args += f" --n-heldout {crop['n_heldout']}"
     return args

@@ -1,0 +1,115 @@
+"""What a CycleGAN run is configured by: network and objective (ModelConfig), speed switches
+(FastConfig) and the run itself (TrainConfig). Plain dataclasses without torch, so the command line
+(`cycleaug train-cyclegan --help`) and the workflow's glue read them without loading torch; each
+field that is a command-line option carries its default and help (cycleaug.options), and its name is
+the config key of ``cyclegan`` (``cyclegan.fast`` for FastConfig).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cycleaug.options import option
+
+
+@dataclass
+class ModelConfig:
+    """Network and objective hyper-parameters (reference defaults; paper: "follow Zhu's implementation")."""
+
+    ngf: int = option(64, "generator width")
+    ndf: int = option(64, "discriminator width")
+    n_blocks: int = option(9, "residual blocks: 9 at 256 px, 6 at 128 px")
+    lr: float = option(0.0002, "Adam learning rate, not scaled with the number of processes")
+    beta1: float = option(0.5, "Adam beta1")
+    lambda_cycle: float = option(10.0, "cycle-consistency weight")
+    lambda_identity: float = option(0.5, "identity weight relative to --lambda-cycle (0.5: 5)")
+    pool_size: int = option(50, "generated-image pool per discriminator, 0 = off")
+
+
+AMP_MODES = ("none", "bf16", "fp16", "auto")
+
+
+@dataclass
+class FastConfig:
+    """Speed switches (bench/cyclegan_step.py measures each). The defaults here are the plain
+    reference step; config.yaml turns on what helps (see the README's performance section).
+
+    - channels_last: NHWC activations (oneDNN/cuDNN prefer them, and on CPU bf16 convolutions only take
+      the AMX path in NHWC). Only the activations change layout: a convolution runs NHWC when its input is
+      NHWC, and the parameters, their gradients, the optimizer states and everything communicated or saved
+      keep the default contiguous layout (horovod refuses non-contiguous tensors, and the reference loads
+      the state dicts as they are). The InstanceNorms run as GroupNorm with one channel per group (the
+      same function, Wu & He 2018 Sec. 3.1), because torch's CPU instance_norm backward is wrong for a
+      channels_last incoming gradient (tests/test_bench.py checks the swap against NCHW).
+    - amp: autocast dtype for the forward passes: bf16, fp16 (with a gradient scaler), none, or auto
+      (bf16 where the device runs it natively: a CUDA GPU of compute capability >= 8.0, not the paper's
+      V100, which torch only emulates; a CPU with AVX512-BF16/AMX; else none). Losses are computed in
+      float32 and the pools keep float32 images, so checkpoints do not depend on it.
+    - cache_images: the trainer's data loader decodes and resizes each crop once and keeps uint8 tensors
+      (the same pixels as the PIL path; see UnalignedCrops); the model itself does not read it.
+    - tf32: on CUDA, let float32 convolutions and matrix products run in TF32 (10-bit mantissa) on
+      Ampere and newer GPUs. Off: float32 means IEEE float32, as on the paper's V100s (torch's default
+      would run cuDNN convolutions in TF32).
+    - fused_adam: torch's fused Adam kernel (one kernel for all parameters; CPU and CUDA) instead of the
+      per-tensor loop.
+    - compile: torch.compile the four nets (their state dicts keep the reference keys).
+    """
+
+    channels_last: bool = option(
+        False, "NHWC activations (InstanceNorm computed as the equivalent GroupNorm); parameters stay contiguous"
+    )
+    amp: str = option(
+        "none",
+        "autocast dtype of the forward passes; auto = bf16 where the device runs it natively",
+        choices=["none", "bf16", "fp16", "auto"],
+    )
+    fused_adam: bool = option(False, "torch's fused Adam kernel instead of the per-parameter loop")
+    compile: bool = option(False, "torch.compile the four nets (compilation takes minutes)")
+    tf32: bool = option(False, "CUDA: float32 convolutions/matmuls in TF32 (Ampere+); off = IEEE float32")
+    cache_images: bool = option(
+        False, "decode+resize each crop once, keep uint8 tensors (same pixels; loader without workers)"
+    )
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; defaults are the paper's (Zhu's) settings."""
+
+    a_dir: str
+    b_dir: str
+    out_dir: str
+    model: ModelConfig = field(default_factory=ModelConfig)
+    load_size: int = option(286, "resize to this square size")
+    crop_size: int = option(256, "random crop size")
+    batch_size: int = option(1, "images per process per iteration (paper: 1)")
+    n_epochs: int = option(100, "epochs at constant lr")
+    n_epochs_decay: int = option(100, "epochs of linear decay to 0")
+    stop_epoch: int | None = option(
+        None,
+        "stop after this epoch of the schedule (default: the last); rerun to go on",
+        type=int,
+        aliases=("--epochs",),
+        metavar="E",
+    )
+    shard_scale: float = option(4.0, "each process draws ceil(scale x D / n) samples per epoch (paper: 4)")
+    save_epochs: tuple[int, ...] = option(
+        (), "epochs whose nets are kept as checkpoints/{E}_net_G_A.pth etc. (the last always is)", metavar="E"
+    )
+    checkpoint_every: int = option(1000, "save checkpoints/latest.pt every N iterations")
+    log_every: int = option(100, "progress line every N iterations")
+    workers: int = option(4, "data loader workers per process (unused with --cache-images)")
+    seed: int = option(0, "seed of initial weights, shards, crops")
+    backend: str = option("torch", "torch.distributed (NCCL/Gloo) or horovod", choices=["torch", "horovod"])
+    device: str = option("auto", "auto: GPU LOCAL_RANK if CUDA is available, else CPU", choices=["auto", "cpu", "cuda"])
+    fast: FastConfig = field(default_factory=FastConfig)
+    compression: str = option(
+        "none", "allreduce gradients in float16 (half the bytes; horovod Compression.fp16)", choices=["none", "fp16"]
+    )
+
+    @property
+    def total_epochs(self) -> int:
+        return self.n_epochs + self.n_epochs_decay
+
+    @property
+    def last_epoch(self) -> int:
+        return self.total_epochs if self.stop_epoch is None else min(self.stop_epoch, self.total_epochs)

@@ -1,0 +1,74 @@
+"""What ``rule all``, the named stage targets (`snakemake data`, `cyclegan`, `generate`, `detection`,
+`figures`) and every stage share: the saved epochs and each stage's target list."""
+
+from __future__ import annotations
+
+from cycleaug.glue import paths
+from cycleaug.yolo.conditions import conditions
+
+
+def last_epoch(config: dict) -> int:
+    return config["cyclegan"]["n_epochs"] + config["cyclegan"]["n_epochs_decay"]
+
+
+def saved_epochs(config: dict) -> list[int]:
+    """Epochs whose generator is kept: the configured ones within the run, and always the last."""
+    last = last_epoch(config)
+    return sorted({e for e in config["cyclegan"]["save_epochs"] if e <= last} | {last})
+
+
+def gpu_counts(config: dict) -> list[int]:
+    return config["cyclegan"]["gpu_counts"]
+
+
+def data_targets(config: dict) -> list[str]:
+    return [
+        paths.labels(config, "bdd100k_train"),
+        paths.labels(config, "bdd100k_val"),
+        paths.labels(config, "synthia"),
+        paths.crops(config, "bdd100k"),
+        paths.crops(config, "synthia"),
+        paths.crops(config, "synthia_heldout"),
+    ]
+
+
+def cyclegan_targets(config: dict) -> list[str]:
+    return [paths.cyclegan_net(config, n, e) for n in gpu_counts(config) for e in saved_epochs(config)]
+
+
+def sample_dirs(config: dict) -> list[str]:
+    return [paths.sample_dir(config, n, e) for n in gpu_counts(config) for e in saved_epochs(config)]
+
+
+def generate_targets(config: dict) -> list[str]:
+    """Samples per GPU count and saved epoch, the translated detector sets with their labels, the FID table."""
+    counts = gpu_counts(config)
+    return [
+        *sample_dirs(config),
+        *(paths.generated_images(config, n) for n in counts),
+        *(paths.generated_labels(config, n) for n in counts),
+        paths.fid_csv(config),
+    ]
+
+
+def metrics_files(config: dict) -> list[str]:
+    return [f"{paths.detector_dir(config, c.name)}/metrics.json" for c in conditions(config)]
+
+
+def detection_targets(config: dict) -> list[str]:
+    return paths.table2_files(config)
+
+
+def figure_targets(config: dict) -> list[str]:
+    return [paths.figure(config, name, ext) for name in paths.FIGURE_NAMES for ext in ("png", "pdf")]
+
+
+def all_outputs(config: dict) -> list[str]:
+    """Everything the paper reports."""
+    return [
+        *data_targets(config),
+        *cyclegan_targets(config),
+        *generate_targets(config),
+        *detection_targets(config),
+        *figure_targets(config),
+    ]

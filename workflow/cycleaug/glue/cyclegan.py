@@ -1,0 +1,58 @@
+"""Glue of workflow/rules/cyclegan.smk: one training run per GPU count, its nodes and processes per
+node, the site's launcher around `cycleaug train-cyclegan`, and that command's options, built by
+iterating the fields of its settings dataclasses over config.cyclegan (flag = config key)."""
+
+from __future__ import annotations
+
+import math
+
+from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig
+from cycleaug.glue import paths  # glue.paths in cyclegan.smk
+from cycleaug.glue.common import gpu_counts, last_epoch, saved_epochs
+from cycleaug.options import command_line, shell_words
+
+__all__ = ["gpu_counts", "last_epoch", "saved_epochs"]
+
+
+def nodes_for(config: dict, gpus: int) -> int:
+    """Whole nodes for ``gpus`` processes (one per GPU): 4 GPUs at 8 per node -> 1, 64 -> 8."""
+    return math.ceil(gpus / config["gpus_per_node"])
+
+
+def ppn_for(config: dict, gpus: int) -> int:
+    """Processes per node, spread evenly over nodes_for(gpus) nodes."""
+    return math.ceil(gpus / nodes_for(config, gpus))
+
+
+def nets(config: dict, gpus: int) -> list[str]:
+    return [paths.cyclegan_net(config, gpus, e) for e in saved_epochs(config)]
+
+
+def train_options(config: dict) -> str:
+    """Every config.cyclegan key that is a field of ModelConfig, TrainConfig or FastConfig (cyclegan.fast),
+    as that field's flag; the saved epochs within the run, and the workflow's seed."""
+    cg = config["cyclegan"]
+    words = [
+        *command_line(ModelConfig, cg),
+        *command_line(TrainConfig, cg, skip=("save_epochs", "seed")),
+        *command_line(FastConfig, cg.get("fast", {})),
+        "--save-epochs",
+        *map(str, saved_epochs(config)),
+        "--seed",
+        str(config["seed"]),
+    ]
+    return shell_words(words)
+
+
+def launcher(config: dict, gpus: int) -> tuple[str, str]:
+    """The site's launcher template (config ``launcher``) for ``gpus`` processes, split around its
+    ``{cmd}``: what goes before the training command, and what after it (with its leading space)."""
+    template = config["launcher"]
+    if template.count("{cmd}") != 1:
+        raise ValueError(f"launcher {template!r}: expected exactly one {{cmd}}")
+    before, after = template.split("{cmd}")
+    values = dict(
+        n=gpus, ppn=ppn_for(config, gpus), nodes=nodes_for(config, gpus), backend=config["cyclegan"]["backend"]
+    )
+    after = after.format(**values).strip()
+    return before.format(**values).rstrip(), f" {after}" if after else ""

@@ -1,0 +1,77 @@
+"""Glue of workflow/rules/detect.smk: the Table 2 conditions, the shared image selection, and
+`cycleaug select-detector-sets` / `train-yolo` options (flag = config key)."""
+
+from __future__ import annotations
+
+from cycleaug.glue import paths  # glue.paths in detect.smk
+from cycleaug.glue.acquire import weights_file
+from cycleaug.options import command_line, shell_words
+from cycleaug.yolo.conditions import GENERATED, RAW, Condition, conditions, train_sets
+from cycleaug.yolo.settings import TrainConfig
+
+__all__ = ["conditions"]
+
+
+def select_options(config: dict) -> str:
+    det = config["detector"]
+    options = [f"--n-real {det['n_real']}", f"--n-synthetic {det['n_synthetic']}", f"--seed {config['seed']}"]
+    if det["n_eval"] is not None:
+        options.append(f"--n-eval {det['n_eval']}")
+    return " ".join(options)
+
+
+def synthetic_inputs(config: dict, condition: Condition) -> dict:
+    """Inputs a condition needs beyond the real selection: the raw SYNTHIA folder (b), or the
+    translated images and their labels from the generation stage (c..)."""
+    if condition.synthetic_source == RAW:
+        return {"synthetic_images": paths.synthia_root(config)}
+    if condition.synthetic_source == GENERATED:
+        return {
+            "synthetic_images": paths.generated_images(config, condition.gpus),
+            "generated_labels": paths.generated_labels(config, condition.gpus),
+        }
+    return {}
+
+
+def train_set_options(config: dict, condition: Condition) -> str:
+    """``--train LABELS:IMAGES`` for each set the condition trains on."""
+    sets = train_sets(
+        condition,
+        paths.selection_dir(config),
+        f"{paths.bdd100k_images(config)}/100k/train",
+        f"{paths.synthia_root(config)}/RGB",
+        paths.generated_images(config, "{gpus}"),
+    )
+    return " ".join(f"--train {labels}:{images}" for labels, images in sets)
+
+
+def pretrained_weights(config: dict) -> list[str]:
+    """darknet53.conv.74 as the acquisition rules verify it, when the detector starts from it."""
+    return [weights_file(config, "darknet53")] if config["detector"]["pretrained"] else []
+
+
+def train_options(config: dict) -> str:
+    """`cycleaug train-yolo` options: every config.detector key that is a field of its TrainConfig, by
+    the field's flag; the cfg, the workflow's seed, and the verified darknet53 weights when pretrained."""
+    det = config["detector"]
+    words = [
+        "--cfg",
+        det["cfg"],
+        *command_line(TrainConfig, det, skip=("pretrained", "seed")),
+        "--seed",
+        str(config["seed"]),
+    ]
+    weights = pretrained_weights(config)
+    if weights:
+        words += ["--pretrained", weights[0]]
+    return shell_words(words)
+
+
+def train_threads(config: dict) -> int:
+    """The training process plus its data-loading workers."""
+    return config["detector"]["workers"] + 1
+
+
+def outputs(config: dict, condition: Condition) -> dict[str, str]:
+    root = paths.detector_dir(config, condition.name)
+    return {"metrics": f"{root}/metrics.json", "weights": f"{root}/best.weights", "eval_log": f"{root}/eval_log.jsonl"}

@@ -1,0 +1,25 @@
+"""Glue of workflow/rules/evaluate.smk: Table 2 from every condition's metrics."""
+
+from __future__ import annotations
+
+from cycleaug.glue import paths  # glue.paths in evaluate.smk
+from cycleaug.glue.common import metrics_files
+from cycleaug.glue.figures import paper_reference
+from cycleaug.yolo.conditions import conditions
+from cycleaug.yolo.table2 import findings_param as table2_findings
+
+__all__ = ["metrics_files", "table2_findings"]
+
+
+def table2_options(config: dict) -> str:
+    """``--metrics NAME=PATH`` per condition in Table 2's order, and ``--paper-scale`` at paper scale
+    (the same test as the figures' reference marks: ``figures.paper_reference``)."""
+    metrics = " ".join(
+        f"--metrics {c.name}={paths.detector_dir(config, c.name)}/metrics.json" for c in conditions(config)
+    )
+    return metrics + (" --paper-scale" if paper_reference(config) else "")
+
+
+def table2_outputs(config: dict) -> dict[str, str]:
+    csv, md, tex = paths.table2_files(config)
+    return {"csv": csv, "md": md, "tex": tex}

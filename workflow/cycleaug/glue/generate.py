@@ -1,0 +1,39 @@
+"""Glue of workflow/rules/generate.smk: samples per GPU count and saved epoch, the translated detector
+sets, and `cycleaug fid-table`'s runs and options."""
+
+from __future__ import annotations
+
+from cycleaug.glue import paths  # glue.paths in generate.smk
+from cycleaug.glue.acquire import weights_file
+from cycleaug.glue.common import generate_targets, last_epoch, sample_dirs, saved_epochs
+
+__all__ = ["generate_targets", "last_epoch", "sample_dirs"]
+
+
+def fid_runs(config: dict) -> str:
+    """``--runs`` of `cycleaug fid-table`: one ``GPUS:EPOCH:DIR`` per GPU count and saved epoch."""
+    return " ".join(
+        f"{n}:{e}:{paths.sample_dir(config, n, e)}"
+        for n in config["cyclegan"]["gpu_counts"]
+        for e in saved_epochs(config)
+    )
+
+
+def fid_weights_file(config: dict) -> list[str]:
+    """The FID Inception weights the fid rule reads: the verified copy the acquisition rules make, for
+    ``fid.weights: pretrained``; nothing for ``random-init``."""
+    if config["fid"]["weights"] != "pretrained":
+        return []
+    return [weights_file(config, "inception")]
+
+
+def fid_options(config: dict) -> str:
+    """``--weights``, ``--dims`` and ``--batch-size`` of `cycleaug fid-table` from config.fid."""
+    fid = config["fid"]
+    weights = fid_weights_file(config)
+    return f"--weights {weights[0] if weights else 'random-init'} --dims {fid['dims']} --batch-size {fid['batch_size']}"
+
+
+def detector_selection(config: dict) -> str:
+    """The SYNTHIA images chosen for the detector, which the last generator translates."""
+    return f"{paths.selection_dir(config)}/synthetic.json"

@@ -1,0 +1,110 @@
+"""Where every stage's outputs live, as functions of the config (``data_dir``, ``results_dir``). A
+``gpus`` or ``epoch`` may be a Snakemake wildcard such as ``"{gpus}"``."""
+
+from __future__ import annotations
+
+
+def data(config: dict) -> str:
+    return config["data_dir"]
+
+
+def results(config: dict) -> str:
+    return config["results_dir"]
+
+
+# ---- data stage
+
+
+def raw_bdd100k_labels(config: dict, label_format: str, split: str) -> str:
+    """The raw BDD100K label file of ``split`` in a release's layout (legacy or det20)."""
+    if label_format == "det20":
+        return f"{data(config)}/raw/bdd100k/labels/det_20/det_{split}.json"
+    return f"{data(config)}/raw/bdd100k/labels/bdd100k_labels_images_{split}.json"
+
+
+def bdd100k_images(config: dict) -> str:
+    return f"{data(config)}/raw/bdd100k/images"
+
+
+def synthia_root(config: dict) -> str:
+    return f"{data(config)}/raw/synthia"
+
+
+def labels(config: dict, name: str) -> str:
+    """Normalised person labels: ``bdd100k_train``, ``bdd100k_val`` or ``synthia``."""
+    return f"{data(config)}/labels/{name}.json"
+
+
+def crops(config: dict, name: str) -> str:
+    """Person-centred crops: ``bdd100k``, ``synthia`` or ``synthia_heldout``."""
+    return f"{data(config)}/crops/{name}"
+
+
+# ---- CycleGAN stage
+
+
+def cyclegan_dir(config: dict, gpus: int | str) -> str:
+    return f"{results(config)}/cyclegan/{gpus}gpu"
+
+
+def cyclegan_net(config: dict, gpus: int | str, epoch: int | str) -> str:
+    return f"{cyclegan_dir(config, gpus)}/checkpoints/{epoch}_net_G_A.pth"
+
+
+def train_log(config: dict, gpus: int | str) -> str:
+    return f"{cyclegan_dir(config, gpus)}/train_log.jsonl"
+
+
+# ---- generation stage
+
+
+def sample_dir(config: dict, gpus: int | str, epoch: int | str) -> str:
+    """Translated held-out crops of one model: the inputs of Fig. 5 and of one point of Fig. 6."""
+    return f"{results(config)}/samples/{gpus}gpu/epoch{epoch}"
+
+
+def generated_images(config: dict, gpus: int | str) -> str:
+    return f"{results(config)}/generated/{gpus}gpu/images"
+
+
+def generated_labels(config: dict, gpus: int | str) -> str:
+    return f"{results(config)}/generated/{gpus}gpu/labels.json"
+
+
+def fid_csv(config: dict) -> str:
+    return f"{results(config)}/fid/fid.csv"
+
+
+def fid_cache(config: dict) -> str:
+    return f"{results(config)}/fid/cache"
+
+
+# ---- detector stage
+
+
+def selection_dir(config: dict) -> str:
+    """real.json, synthetic.json and val.json of `cycleaug select-detector-sets`; the generation stage
+    translates the images of synthetic.json."""
+    return f"{results(config)}/detector/selection"
+
+
+def detector_dir(config: dict, condition: str) -> str:
+    return f"{results(config)}/detector/{condition}"
+
+
+def table2_files(config: dict) -> list[str]:
+    return [f"{results(config)}/tables/table2.{ext}" for ext in ("csv", "md", "tex")]
+
+
+# ---- figures
+
+
+FIGURE_NAMES = ("fig4_scaling", "fig5_samples", "fig6_fid", "table2")
+
+
+def figure(config: dict, name: str, ext: str) -> str:
+    return f"{results(config)}/figures/{name}.{ext}"
+
+
+def scaling_model_csv(config: dict) -> str:
+    return f"{results(config)}/scaling/model.csv"

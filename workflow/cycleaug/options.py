@@ -1,0 +1,76 @@
+"""Command-line options from dataclass fields: each default and its help live once, on the field.
+
+A field declared with :func:`option` becomes ``--field-name`` (dashes for underscores, so the flag
+is the config key's name): argparse takes its type and default from the field (:func:`add_options`),
+the command builds the dataclass back from the parsed arguments (:func:`from_args`), and the
+workflow's glue turns a config section into the same flags (:func:`command_line`). Booleans are
+``--name/--no-name``, tuples take several values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, field, fields
+from typing import Any
+
+
+def option(default: Any, help: str, **argparse_kwargs: Any) -> Any:
+    """A dataclass field that is also a command-line option (``choices=``, ``type=``, ``aliases=`` ...)."""
+    return field(default=default, metadata={"help": help, **argparse_kwargs})
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def option_fields(cls) -> list[Field]:
+    return [f for f in fields(cls) if "help" in f.metadata]
+
+
+def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls, skip: tuple[str, ...] = ()) -> None:
+    for f in option_fields(cls):
+        if f.name in skip:
+            continue
+        meta = dict(f.metadata)
+        aliases = meta.pop("aliases", ())
+        default = f.default if f.default is not MISSING else f.default_factory()
+        kwargs: dict[str, Any] = {"default": default, "dest": f.name}
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif isinstance(default, tuple):
+            kwargs.update(nargs="*", type=meta.pop("type", int), metavar=meta.pop("metavar", "N"))
+        elif default is not None and "choices" not in meta:
+            kwargs["type"] = type(default)
+        kwargs.update(meta)
+        parser.add_argument(flag(f.name), *aliases, **kwargs)
+
+
+def from_args(cls, args: argparse.Namespace, **values: Any):
+    """``cls`` from the parsed options named after its fields, plus ``values`` for the others."""
+    found = {f.name: getattr(args, f.name) for f in option_fields(cls) if hasattr(args, f.name)}
+    for name, value in found.items():
+        if isinstance(value, list):
+            found[name] = tuple(value)
+    return cls(**found, **values)
+
+
+def command_line(cls, values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> list[str]:
+    """The options of ``cls`` whose names are keys of ``values`` (a config section), as argv words."""
+    words: list[str] = []
+    for f in option_fields(cls):
+        if f.name in skip or f.name not in values or values[f.name] is None:
+            continue
+        value = values[f.name]
+        if isinstance(f.default, bool):
+            words.append(flag(f.name) if value else "--no-" + f.name.replace("_", "-"))
+        elif isinstance(value, (list, tuple)):
+            words += [flag(f.name), *map(str, value)]
+        else:
+            words += [flag(f.name), str(value)]
+    return words
+
+
+def shell_words(words: list[str]) -> str:
+    return shlex.join(words)

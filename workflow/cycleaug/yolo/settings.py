@@ -1,0 +1,39 @@
+"""What a detector training run (`cycleaug train-yolo`) is configured by: plain dataclass fields without
+torch, so the command line reads them without loading torch; each option field carries its default and
+help (cycleaug.options), and its flag is the ``detector`` config key of the same name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cycleaug.options import option
+
+
+@dataclass
+class TrainConfig:
+    cfg: str
+    train: list[tuple[str, str]]
+    val_labels: str
+    val_images: str
+    out: str
+    pretrained: str | None = option(
+        None,
+        "darknet weights to start from, e.g. darknet53.conv.74 (its first 75 layers); "
+        "default: darknet's random initialisation",
+    )
+    iterations: int | None = option(
+        None, "updates to run (default: the cfg's max_batches, else darknet's max(6000, 2000 x classes))", type=int
+    )
+    eval_every: int = option(500, "evaluate every N iterations")
+    batch: int | None = option(None, "override [net] batch (images per update)", type=int)
+    subdivisions: int | None = option(
+        None, "override [net] subdivisions (mini-batches per update; memory only)", type=int
+    )
+    img_size: int | None = option(None, "override [net] width and height (square, multiple of 32)", type=int)
+    seed: int = option(0, "seed of initialisation, image draws and augmentation")
+    device: str = option("auto", "auto (CUDA when present), cpu, cuda, cuda:N")
+    workers: int = option(0, "data-loading worker processes")
+    amp: bool = option(False, "mixed precision on CUDA (float16 autocast)")
+    eval_batch_size: int = option(8, "images per forward pass in evaluation")
+    checkpoint_every: int = option(100, "save OUT/last.* every N iterations besides evaluations (darknet: 100)")
+    log_interval: float = option(10.0, "seconds between progress lines")
