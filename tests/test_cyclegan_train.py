@@ -52,7 +52,17 @@ def crops(tmp_path_factory):
 
 
 def _args(crops, out, *extra):
-    return ["train-cyclegan", "--a", crops / "synthia", "--b", crops / "bdd100k", "--out", out, *TINY, *extra]
+    return [
+        "train-cyclegan",
+        "--domain-a",
+        crops / "synthia",
+        "--domain-b",
+        crops / "bdd100k",
+        "--out",
+        out,
+        *TINY,
+        *extra,
+    ]
 
 
 def _interrupt(cmd, after_iteration: int, sig: int) -> subprocess.CompletedProcess:
@@ -281,3 +291,34 @@ def test_image_cache_trains_exactly_like_the_pil_loader(crops, tmp_path):
     run_cli(*_args(crops, cached, *extra, "--cache-images"))
     _assert_same_nets(_nets(pil, 1), _nets(cached, 1))
     assert [e["G_A"] for e in _log(pil)] == [e["G_A"] for e in _log(cached)]
+
+
+def test_second_run_in_the_same_folder_is_refused_while_the_first_holds_it(crops, tmp_path):
+    """A duplicate job (a scheduler restart) must not train into a folder another run is using."""
+    from cycleaug.cyclegan.checkpoint import RunLock
+
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cycleaug.cyclegan.checkpoint import RunLock; "
+            "lock = RunLock(sys.argv[1]); print('held', flush=True); sys.stdin.read()",
+            str(run),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PBS_JOBID": "123.pbs1"},
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = run_cli(*_args(crops, run, "--n-epochs", "1", "--n-epochs-decay", "0"), check=False)
+        assert proc.returncode == 2
+        assert "another training run holds this folder (job 123.pbs1 on" in proc.stderr
+        assert not (run / "checkpoints" / "latest.pt").exists()
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    # The holder is gone (its lock went with it): the folder is free again.
+    RunLock(run).release()

@@ -183,15 +183,26 @@ def test_unknown_job_falls_back_to_its_exit_record(tmp_path):
     assert "unknown to PBS" in never.stderr
 
 
-def test_qstat_that_keeps_failing_stops_snakemake_instead_of_hanging(tmp_path):
+def test_qstat_outage_reports_running_until_the_exit_record_decides(tmp_path):
     calls = tmp_path / "calls"
     qstat = write_script(
         tmp_path, f'echo x >> "{calls}"\necho "qstat: cannot connect to server pbs1 (errno=15010)" >&2\nexit 1\n'
     )
-    proc = run_status(tmp_path, "7.pbs1", qstat)
-    assert proc.returncode == 1 and proc.stdout == ""
+    exit_dir = tmp_path / "exit"
+    proc = run_status(tmp_path, "7.pbs1", qstat, exit_dir)
+    assert proc.returncode == 0 and proc.stdout == "running\n"
     assert "cannot connect to server" in proc.stderr
     assert len(calls.read_text().split()) == 3  # CYCLEAUG_PBS_STATUS_ATTEMPTS
+    exit_dir.mkdir()
+    (exit_dir / "7.pbs1").write_text("0\n")  # the job finished meanwhile and said so itself
+    assert run_status(tmp_path, "7.pbs1", qstat, exit_dir).stdout == "success\n"
+    (exit_dir / "7.pbs1").write_text("1\n")
+    assert run_status(tmp_path, "7.pbs1", qstat, exit_dir).stdout == "failed\n"
+
+
+def test_missing_qstat_is_an_error(tmp_path):
+    proc = run_status(tmp_path, "7.pbs1", tmp_path / "no-such-qstat")
+    assert proc.returncode == 1 and "command not found" in proc.stderr
 
 
 def test_transient_qstat_failure_is_retried(tmp_path):
@@ -392,6 +403,9 @@ def test_abci_profile_settings():
     assert cfg["cluster-generic-cancel-cmd"] == "true"
     assert os.access(ABCI / cfg["cluster-generic-sidecar-cmd"], os.X_OK)
     assert cfg["retries"] >= 1 and cfg["use-envmodules"] is True
+    assert "rerun-incomplete" not in cfg  # it resubmits jobs still in the queue instead of re-attaching
+    # Jobs start with `module purge`: the Python module the venv was made with must be loaded again.
+    assert abci_config()["envmodules"][0].startswith("python/3.")
     assert {"nodes", "ppn", "runtime", "pbs_queue", "gpu"} <= set(cfg["default-resources"])
     assert "set-resources" not in cfg  # queues follow the rules' own gpu resource, not a list of rule names
     for path in cfg["configfiles"]:
@@ -547,6 +561,25 @@ def test_profile_name_works_as_typed_on_the_paper_gpu_counts(tmp_path):
     assert records(tmp_path, "submissions.jsonl") == []  # a dry run submits nothing
 
 
+def test_dry_run_before_the_data_exists_shows_the_plan_and_the_downloads(tmp_path):
+    """A fresh clone, the paper's config, nothing downloaded: the dry run shows every job with its mpirun
+    line and lists what to download; a real run stops before submitting anything."""
+    env = standin_env(tmp_path)
+    work = workflow_copy(tmp_path)
+    dry = snakemake(work, env, "--profile", "profiles/abci", "--dry-run")
+    assert dry.returncode == 0, dry.stderr[-6000:]
+    out = dry.stdout + dry.stderr
+    assert "still to download (a real run stops here)" in out
+    assert "data.bdd100k.images: downloads/bdd100k_images_100k.zip does not exist" in out
+    for n in (4, 64, 128, 256, 512):
+        assert f"rule train_cyclegan_{n}gpu:" in out
+        assert f"mpirun -np {n} -map-by ppr:{min(n, 8)}:node" in out
+    real = snakemake(work, env, "--profile", "profiles/abci")
+    assert real.returncode != 0
+    assert "missing inputs:" in real.stderr
+    assert records(tmp_path, "submissions.jsonl") == []
+
+
 # ------------------------------------------------------------------ a small workflow through the profiles
 
 # The shape of the CycleGAN stage in miniature: one training rule per process count with the
@@ -674,6 +707,37 @@ def test_walltime_killed_job_is_resubmitted_and_the_run_completes(tmp_path):
     assert (work / "out" / "summary.txt").read_text().split() == ["2"]
 
 
+def test_restart_during_a_running_job_submits_nothing_new(tmp_path):
+    """Snakemake killed outright (a lost SSH session) while its job runs, then started again: it
+    re-attaches to the job in the queue instead of submitting a second one into the same run folder."""
+    work = mini_workflow(tmp_path, gpu_counts=(2,))
+    env = standin_env(tmp_path, MINI_SLEEP="8")
+    first = snakemake_in_a_terminal(work, env)
+    try:
+        wait_for(tmp_path / "pbs" / "1.fakepbs.nodes", first)
+        first.kill()
+        first.wait(timeout=60)
+        snakemake(work, env, "--unlock")
+        again = snakemake(work, env, "--profile", "profiles/abci", "--seconds-between-status-checks", "1")
+        assert again.returncode == 0, again.stderr[-6000:]
+        assert "job 1.fakepbs is still queued or running; re-attaching to it" in again.stderr, again.stderr
+        assert [s["jobid"] for s in records(tmp_path, "submissions.jsonl")] == ["1.fakepbs"]
+        assert records(tmp_path, "qdel.jsonl") == []
+        assert (work / "out" / "summary.txt").read_text().split() == ["2"]
+    finally:
+        end_everything(first, tmp_path)
+
+
+def test_qstat_outage_keeps_the_run_alive(tmp_path):
+    """qstat never answers during the run: the jobs' own exit records tell Snakemake they succeeded."""
+    work = mini_workflow(tmp_path, gpu_counts=(2,))
+    env = standin_env(tmp_path, FAKE_PBS_QSTAT_DOWN="1", CYCLEAUG_PBS_STATUS_ATTEMPTS="1")
+    proc = snakemake(work, env, "--profile", "profiles/abci", "--seconds-between-status-checks", "1")
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert "qstat does not answer" in proc.stderr
+    assert (work / "out" / "summary.txt").read_text().split() == ["2"]
+
+
 def test_run_without_abci_group_stops_before_any_submission(tmp_path):
     work = mini_workflow(tmp_path, gpu_counts=(2,))
     env = standin_env(tmp_path)
@@ -770,8 +834,8 @@ def test_sidecar_leaves_jobs_running_when_snakemake_dies_without_ending_the_run(
     proc = snakemake_in_a_terminal(work, env)
     try:
         wait_for(tmp_path / "pbs" / "1.fakepbs.nodes", proc)
-        registry = next((work / ".snakemake" / "pbs-jobs").glob("*.jsonl"))
-        sidecar_pid = int(registry.stem)
+        (registry,) = [p for p in (work / ".snakemake" / "pbs-jobs").glob("*.jsonl") if p.stem.isdigit()]
+        sidecar_pid = int(registry.stem)  # the run's registry is named after its sidecar
         proc.kill()
         proc.communicate(timeout=60)
         deadline = time.monotonic() + 60

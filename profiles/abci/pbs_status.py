@@ -16,9 +16,10 @@ in profiles/abci/config.yaml) and needs exactly one of those words on stdout.
   job is ``failed``. Snakemake never waits for a job that no longer exists.
 * With the run's sidecar (pbs_sidecar.py), a finished job is recorded in its registry, so the
   sidecar's cancel at the end of the run leaves it alone.
-* ``qstat`` itself failing otherwise (server unreachable) is retried; if it keeps failing this
-  script exits non-zero, so Snakemake stops with "Failed to obtain job status" instead of hanging.
-  Jobs already submitted keep running; rerunning Snakemake re-attaches to them.
+* ``qstat`` itself failing otherwise (server unreachable) is retried; if it keeps failing, the job's
+  own exit record decides when there is one, and otherwise the job is reported ``running``: a qstat
+  outage must not stop Snakemake ("Failed to obtain job status") and leave its jobs unattended. Only a
+  missing qstat (not a PBS node) exits non-zero.
 
 PBS Professional's ``Exit_status``: the job script's exit code (0-255); 256 + N when the job was
 killed by signal N (so 271 = SIGTERM, the walltime kill of older PBS Pro); negative values are the
@@ -145,6 +146,10 @@ def from_exit_file(jobid: str, exit_dir: Path = EXIT_DIR) -> tuple[str, str]:
     return "failed", f"job {jobid} exited with status {code} (from {path})"
 
 
+class QstatMissing(RuntimeError):
+    """No qstat at all: not a PBS node, a set-up error (unlike a server that does not answer)."""
+
+
 def status(jobid: str, qstat: str = "qstat", attempts: int = 4, delay: float = 5.0) -> tuple[str, str]:
     """Ask PBS about ``jobid``; raise RuntimeError when qstat keeps failing."""
     error = ""
@@ -159,7 +164,7 @@ def status(jobid: str, qstat: str = "qstat", attempts: int = 4, delay: float = 5
                 timeout=60,
             )
         except FileNotFoundError:
-            raise RuntimeError(f"{qstat}: command not found (is this a PBS login node?)") from None
+            raise QstatMissing(f"{qstat}: command not found (is this a PBS login node?)") from None
         except subprocess.TimeoutExpired:
             error = f"{qstat} -x -f {jobid} timed out after 60 s"
             continue
@@ -187,9 +192,19 @@ def main(argv: list[str]) -> int:
             attempts=int(os.environ.get("CYCLEAUG_PBS_STATUS_ATTEMPTS", "4")),
             delay=float(os.environ.get("CYCLEAUG_PBS_STATUS_DELAY", "5")),
         )
-    except RuntimeError as exc:
+    except QstatMissing as exc:
         print(f"pbs_status.py: cannot get the status of job {jobid}: {exc}", file=sys.stderr)
         return 1
+    except RuntimeError as exc:
+        # The server does not answer (maintenance, overload): the job itself is fine. Its own exit
+        # record decides if it has one; otherwise it counts as running, so Snakemake keeps waiting
+        # instead of stopping with "Failed to obtain job status" and leaving the jobs unattended.
+        state, reason = from_exit_file(jobid) if (EXIT_DIR / jobid).exists() else ("running", "")
+        print(
+            f"pbs_status.py: qstat does not answer for job {jobid} ({exc}); "
+            + (f"its exit record says {state}" if reason or state != "running" else "reporting it running"),
+            file=sys.stderr,
+        )
     if reason:
         print(f"pbs_status.py: {jobid}: {reason}", file=sys.stderr)
     registry = os.environ.get("SNAKEMAKE_CLUSTER_SIDECAR_VARS")

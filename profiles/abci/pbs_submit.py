@@ -32,6 +32,10 @@ which the executor reads as the job's external id and later hands to pbs_status.
   ``source /etc/profile.d/modules.sh`` for the same reason).
 * With the run's sidecar (pbs_sidecar.py), the job id goes into the run's registry before it is
   printed, so a Ctrl-C at any moment cancels it (see :func:`submit`).
+* A job that computes the same thing (the job script's ``--target-jobs``) as one submitted earlier from
+  this folder and still queued or running is not submitted again: its id is printed instead. Snakemake
+  restarted after a lost session therefore re-attaches; its own record cannot do this once the job runs
+  (the job's Snakemake overwrites the external job id it stored).
 * The submitted script is Snakemake's job script plus two lines that record its exit status in
   ``.snakemake/pbs-exit/$PBS_JOBID``, so pbs_status.py can tell success from failure even when the
   PBS server keeps no job history (``qstat -x`` then answers "Unknown Job Id").
@@ -44,6 +48,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -52,7 +57,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pbs_sidecar import append  # noqa: E402  (beside this file; only the standard library)
+from pbs_sidecar import append, still_live  # noqa: E402  (beside this file; only the standard library)
+
+# Every job submitted from this working directory, by what it computes (pbs-jobs/ beside the runs' registries).
+SUBMITTED = Path(".snakemake/pbs-jobs/submitted.jsonl")
 
 EXIT_DIR = Path(os.environ.get("CYCLEAUG_PBS_EXIT_DIR", ".snakemake/pbs-exit"))
 
@@ -147,7 +155,28 @@ def run_qsub(command: list[str]) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def submit(command: list[str], registry: Path | None, name: str) -> tuple[int, str, str]:
+def job_key(jobscript: Path) -> str | None:
+    """What the job computes: Snakemake's ``--target-jobs`` in the job script (rule and wildcards)."""
+    m = re.search(r"--target-jobs\s+('[^']*'|\S+)", jobscript.read_text())
+    return m.group(1).strip("'") if m else None
+
+
+def live_job(key: str, submitted: Path = SUBMITTED) -> str | None:
+    """The last job submitted from this folder for ``key``, if PBS still has it queued or running."""
+    if not submitted.exists():
+        return None
+    jobids = [rec["jobid"] for rec in map(json.loads, submitted.read_text().splitlines()) if rec.get("key") == key]
+    return jobids[-1] if jobids and still_live(jobids[-1]) else None
+
+
+def record(key: str | None, jobid: str) -> None:
+    if key:
+        submitted_dir = SUBMITTED.parent
+        submitted_dir.mkdir(parents=True, exist_ok=True)
+        append(SUBMITTED, {"key": key, "jobid": jobid})
+
+
+def submit(command: list[str], registry: Path | None, name: str, key: str | None = None) -> tuple[int, str, str]:
     """Run qsub; with the run's registry (pbs_sidecar.py), record the job id as soon as qsub gives it.
 
     A Ctrl-C makes Snakemake kill this process while qsub may be talking to the server, so qsub runs in
@@ -155,7 +184,10 @@ def submit(command: list[str], registry: Path | None, name: str) -> tuple[int, s
     then hands the answer back through a pipe. The registry's pending/done lines tell the sidecar
     that a submission is in flight, so it waits for the id before it cancels."""
     if registry is None:
-        return run_qsub(command)
+        rc, out, err = run_qsub(command)
+        if rc == 0 and first_line(out):
+            record(key, first_line(out))
+        return rc, out, err
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Snakemake decides what a Ctrl-C does
     token = f"{os.getpid()}.{time.time_ns()}"
     append(registry, {"pending": token, "name": name})
@@ -168,6 +200,7 @@ def submit(command: list[str], registry: Path | None, name: str) -> tuple[int, s
         try:
             rc, out, err = run_qsub(command)
             if rc == 0 and first_line(out):
+                record(key, first_line(out))
                 append(registry, {"jobid": first_line(out), "name": name})
         finally:
             append(registry, {"done": token})
@@ -225,7 +258,17 @@ def main(argv: list[str]) -> int:
         print(f"pbs_submit.py: {exc}", file=sys.stderr)
         return 2
     registry = os.environ.get("SNAKEMAKE_CLUSTER_SIDECAR_VARS")
-    rc, out, err = submit(command, Path(registry) if registry else None, args.name)
+    key = job_key(args.jobscript)
+    running = live_job(key) if key else None
+    if running:
+        # A restarted Snakemake (lost SSH session, killed login-node process) asks again for a job that is
+        # still in the queue: hand it that job instead of a second one writing the same outputs.
+        print(f"pbs_submit.py: {key}: job {running} is still queued or running; re-attaching to it", file=sys.stderr)
+        if registry:
+            append(Path(registry), {"jobid": running, "name": args.name})
+        print(running)
+        return 0
+    rc, out, err = submit(command, Path(registry) if registry else None, args.name, key)
     if rc != 0:
         print(f"pbs_submit.py: {shlex.join(command)} failed ({rc}):\n{err.strip()}", file=sys.stderr)
         return rc

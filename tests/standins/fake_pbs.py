@@ -21,6 +21,7 @@ status recorded for qstat. Failure injection, for the tests of Snakemake's react
 - ``FAKE_PBS_TERM_WHEN=<job name>:<path>``: the first job of that name runs until <path> exists, then
   gets SIGTERM (SIGKILL 10 s later) and ends with Exit_status -29, as a job reaching its walltime.
 - ``FAKE_PBS_NO_HISTORY=1``: finished jobs are "Unknown Job Id" to qstat (server without job history).
+- ``FAKE_PBS_QSTAT_DOWN=1``: qstat cannot reach the server (exit 1), for every call.
 - ``FAKE_PBS_QDEL_DELAY=<seconds>``: qdel takes that long before it deletes anything (a busy server).
 - ``FAKE_PBS_HOLD=qsub:<path>`` / ``qstat:<path>``: a slow server. qsub (after the job exists, before it
   prints the id) or qstat (before it answers) writes ``<name>.held`` in $FAKE_PBS_DIR and waits until
@@ -226,6 +227,8 @@ def qstat(argv: list[str]) -> None:
     if argv[:2] != ["-x", "-f"] or len(argv) != 3:
         _die(f"fake qstat only answers `qstat -x -f JOBID`, got {argv}", 2)
     jobid = argv[2]
+    if os.environ.get("FAKE_PBS_QSTAT_DOWN"):
+        _die("qstat: cannot connect to server fakepbs (errno=15010)", 1)
     _hold("qstat")
     path = JOBS / f"{jobid}.json"
     if not path.exists():

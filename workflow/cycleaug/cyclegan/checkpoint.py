@@ -117,3 +117,44 @@ def trim_log(run_dir: Path, epoch: int, iteration: int) -> None:
     if len(keep) != len(records):
         with atomic_path(log_path(run_dir)) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
+
+
+class RunLock:
+    """``RUN/checkpoints/lock``: one training run per run folder. Held (``flock``, released by the kernel
+    when the process ends, however it ends) by rank 0 for the whole run; the file names the holder (host,
+    pid, batch job id) for the message another run gets. Two runs in one folder (a duplicate job after a
+    scheduler restart) would overwrite each other's checkpoints."""
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+        import socket
+        import time
+
+        self.path = Path(run_dir) / "checkpoints" / "lock"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a+")  # noqa: SIM115 (held open for the run)
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.seek(0)
+            holder = self._file.read().strip() or "unknown"
+            self._file.close()
+            raise CycleAugError(
+                f"{run_dir}: another training run holds this folder ({holder}); two runs would overwrite each "
+                "other's checkpoints. Wait for it to end, or cancel it (qdel/scancel) and rerun"
+            ) from None
+        except OSError as exc:  # a file system without locks: go on unprotected, and say so
+            print(
+                f"train-cyclegan: warning: cannot lock {self.path} ({exc}); not protected against a second run",
+                flush=True,
+            )
+        job = os.environ.get("PBS_JOBID") or os.environ.get("SLURM_JOB_ID") or "no batch job"
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(
+            f"job {job} on {socket.gethostname()}, pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        )
+        self._file.flush()
+
+    def release(self) -> None:
+        self._file.close()  # closing the descriptor releases the flock

@@ -37,7 +37,7 @@ import torch
 
 from cycleaug.cyclegan import checkpoint
 from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
-from cycleaug.cyclegan.distributed import Comm, setup
+from cycleaug.cyclegan.distributed import Comm, detect_env, setup
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, hash_seed
 from cycleaug.cyclegan.settings import TrainConfig
 from cycleaug.errors import CycleAugError
@@ -57,12 +57,20 @@ def log(comm: Comm, message: str) -> None:
 def train(cfg: TrainConfig) -> int:
     # ---- set-up ----------------------------------------------------------------------------------
     _check(cfg)
+    # Rank 0 holds the run folder before anything joins the process group: a second run (a duplicate
+    # job) stops here with a message naming the first, and its other ranks are ended by the launcher.
+    lock = checkpoint.RunLock(Path(cfg.out_dir)) if detect_env().rank == 0 else None
     stop = StopRequest()
-    comm = setup(cfg.backend, cfg.device, compression=cfg.compression)
     try:
-        return _train(cfg, comm, stop)
+        comm = setup(cfg.backend, cfg.device, compression=cfg.compression)
+        try:
+            return _train(cfg, comm, stop)
+        finally:
+            comm.close()
     finally:
-        comm.close()
+        stop.restore()
+        if lock is not None:
+            lock.release()
 
 
 def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
