@@ -322,3 +322,31 @@ def test_second_run_in_the_same_folder_is_refused_while_the_first_holds_it(crops
         holder.wait(timeout=60)
     # The holder is gone (its lock went with it): the folder is free again.
     RunLock(run).release()
+
+
+def test_stops_with_a_checkpoint_before_the_jobs_walltime_and_resumes(crops, tmp_path):
+    """In a PBS job whose walltime ends within --stop-before-walltime, training saves and exits 75; the
+    rerun (outside the job) finishes from that checkpoint. qstat is a stand-in printing `qstat -f`."""
+    import time
+
+    start = time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(time.time() - 3590))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "qstat").write_text(
+        "#!/bin/sh\n"
+        f'[ "$1 $2" = "-f 7.pbs1" ] || exit 2\n'
+        "echo 'Job Id: 7.pbs1'\n"
+        "echo '    Resource_List.walltime = 01:00:00'\n"
+        f"echo '    stime = {start}'\n"
+    )
+    (bin_dir / "qstat").chmod(0o755)
+    run = tmp_path / "run"
+    extra = ("--n-epochs", "1", "--n-epochs-decay", "1", "--shard-scale", "1", "--save-epochs", "1")
+    env = {"PBS_JOBID": "7.pbs1", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    stopped = run_cli(*_args(crops, run, *extra, "--stop-before-walltime", "600"), check=False, env=env)
+    assert stopped.returncode == 75, stopped.stderr
+    assert "stopped before the job's walltime in epoch 1 after iteration 1" in stopped.stderr
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    assert (state["epoch"], state["iteration"]) == (1, 1)
+    finished = run_cli(*_args(crops, run, *extra))
+    assert "resuming from" in finished.stderr and "finished epoch 2 of 2" in finished.stderr

@@ -235,7 +235,7 @@ def test_walltime_from_runtime_minutes(minutes, cap, expected):
     "queue, gpus, nodes, expected",
     [
         ("auto", 1, 1, "rt_HG"),
-        ("auto", 0, 1, "rt_HF"),
+        ("auto", 0, 1, "rt_HC"),
         ("auto", 8, 1, "rt_HF"),
         ("auto", 1, 2, "rt_HF"),
         ("rt_HC", 0, 1, "rt_HC"),
@@ -557,7 +557,7 @@ def test_profile_name_works_as_typed_on_the_paper_gpu_counts(tmp_path):
     # One GPU (rt_HG) for generation, FID and the detector (they declare gpu=1); CPU rules on rt_HF.
     for rule in ("samples", "translate_detector_set", "fid", "train_yolo_c_gen4gpu"):
         assert found[rule] == {"rt_HG, nodes=1, ppn=1"}, rule
-    assert found["crop_bdd100k"] == {"rt_HF, nodes=1, ppn=1"}
+    assert found["crop_bdd100k"] == {"rt_HC, nodes=1, ppn=1"}
     assert records(tmp_path, "submissions.jsonl") == []  # a dry run submits nothing
 
 

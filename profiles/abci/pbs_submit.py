@@ -105,11 +105,14 @@ def wrap_jobscript(jobscript: Path, exit_dir: Path) -> Path:
 
 
 def queue_for(queue: str, gpus: int, nodes: int) -> str:
-    """``auto``: rt_HG (one H200, an eighth of a node) for a job of one GPU on one node, rt_HF (whole
-    nodes with 8 H200s) otherwise; any other name is the queue itself."""
+    """``auto``: rt_HC (CPU cores only) for a job without GPUs on one node, rt_HG (one H200, an eighth of a
+    node) for one GPU on one node, rt_HF (whole nodes with 8 H200s) otherwise; any other name is the
+    queue itself. (ABCI 3.0 resource types; a GPU-less job on rt_HF would hold 8 idle H200s.)"""
     if queue != "auto":
         return queue
-    return "rt_HG" if gpus == 1 and nodes == 1 else "rt_HF"
+    if nodes == 1 and gpus <= 1:
+        return "rt_HC" if gpus == 0 else "rt_HG"
+    return "rt_HF"
 
 
 def qsub_command(args: argparse.Namespace, group: str, script: Path) -> list[str]:

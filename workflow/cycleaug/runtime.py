@@ -71,3 +71,33 @@ def ignore_stop_signals(_worker_id: int | None = None) -> None:
     """For data-loader workers: the stop signals are the main process's, which saves before anything exits."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+
+
+def job_deadline(environ=None, qstat: str = "qstat", squeue: str = "squeue") -> float | None:
+    """When the batch system will end this job (seconds since the epoch), or None outside a batch job.
+
+    PBS Professional sets no variable with the walltime (PBS_WALLTIME does not exist), so it comes from
+    ``qstat -f $PBS_JOBID``: ``stime`` (start) + ``Resource_List.walltime``. Slurm: ``squeue -h -j
+    $SLURM_JOB_ID -o %e`` (the end time). Any failure answers None: the run then relies on the signal
+    the scheduler sends at the walltime."""
+    import os
+    import subprocess
+    import time
+    from datetime import datetime
+
+    environ = os.environ if environ is None else environ
+    try:
+        if environ.get("PBS_JOBID"):
+            out = subprocess.run([qstat, "-f", environ["PBS_JOBID"]], capture_output=True, text=True, timeout=60).stdout
+            attrs = dict(line.strip().split(" = ", 1) for line in out.splitlines() if " = " in line)
+            h, m, s = (int(x) for x in attrs["Resource_List.walltime"].split(":"))
+            start = time.mktime(time.strptime(attrs["stime"], "%a %b %d %H:%M:%S %Y"))
+            return start + h * 3600 + m * 60 + s
+        if environ.get("SLURM_JOB_ID"):
+            out = subprocess.run(
+                [squeue, "-h", "-j", environ["SLURM_JOB_ID"], "-o", "%e"], capture_output=True, text=True, timeout=60
+            ).stdout.strip()
+            return datetime.fromisoformat(out).timestamp()
+    except (OSError, subprocess.SubprocessError, KeyError, ValueError):
+        return None
+    return None

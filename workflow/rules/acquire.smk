@@ -3,7 +3,8 @@
 # against its md5/sha256 and, for the data sets, unpacked into the raw layout the data stage reads.
 # Which archive holds what, and the --strip/--expect that follow, live in cycleaug/acquire/sources.py
 # (SOURCES[name]: .archive, .path(data_dir), .outputs(data_dir)); options: cycleaug/glue/acquire.py.
-# These are local rules: downloads need the internet, which cluster compute nodes often lack.
+# On a cluster these run as jobs (ABCI's compute nodes reach http/https, and its login nodes end heavy
+# work); where compute nodes have no internet, run `snakemake fetch_bdd100k_images ...` locally first.
 from cycleaug.glue import acquire as glue
 
 SOURCES = glue.sources(config)
@@ -19,7 +20,6 @@ if config["data"]["source"] == "real":
             "logs/acquire/bdd100k_images.log",
         benchmark:
             "benchmarks/acquire/bdd100k_images.tsv"
-        localrule: True
         conda:
             "../../envs/cycleaug.yaml"
         params:
@@ -38,7 +38,6 @@ if config["data"]["source"] == "real":
             val=SOURCES["bdd100k_labels"].outputs(DATA_DIR)[1],
         log:
             "logs/acquire/bdd100k_labels.log",
-        localrule: True
         conda:
             "../../envs/cycleaug.yaml"
         params:
@@ -56,7 +55,6 @@ if config["data"]["source"] == "real":
             "logs/acquire/synthia.log",
         benchmark:
             "benchmarks/acquire/synthia.tsv"
-        localrule: True
         conda:
             "../../envs/cycleaug.yaml"
         params:
@@ -77,7 +75,6 @@ if "darknet53" in SOURCES:
             SOURCES["darknet53"].path(DATA_DIR),
         log:
             "logs/acquire/darknet53.log",
-        localrule: True
         conda:
             "../../envs/cycleaug.yaml"
         params:
@@ -93,7 +90,6 @@ if "inception" in SOURCES:
             SOURCES["inception"].path(DATA_DIR),
         log:
             "logs/acquire/inception.log",
-        localrule: True
         conda:
             "../../envs/cycleaug.yaml"
         params:

@@ -101,6 +101,10 @@ class TrainConfig:
     seed: int = option(0, "seed of initial weights, shards, crops")
     backend: str = option("torch", "torch.distributed (NCCL/Gloo) or horovod", choices=["torch", "horovod"])
     device: str = option("auto", "auto: GPU LOCAL_RANK if CUDA is available, else CPU", choices=["auto", "cpu", "cuda"])
+    stop_before_walltime: float = option(
+        600.0,
+        "in a PBS/Slurm job: save and stop (exit 75, rerun resumes) this many seconds before its walltime; 0 = off",
+    )
     fast: FastConfig = field(default_factory=FastConfig)
     compression: str = option(
         "none", "allreduce gradients in float16 (half the bytes; horovod Compression.fp16)", choices=["none", "fp16"]

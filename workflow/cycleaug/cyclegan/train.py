@@ -42,7 +42,7 @@ from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, hash_seed
 from cycleaug.cyclegan.settings import TrainConfig
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import format_seconds
-from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest
+from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, job_deadline
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -158,6 +158,19 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
             )
         return time.perf_counter() - t
 
+    # Stop with a checkpoint a margin before the job's walltime (rank 0 asks the scheduler once; its flag
+    # reaches every rank through the per-iteration allreduce), so the kill at the walltime finds it saved.
+    deadline = job_deadline() if comm.rank == 0 and cfg.stop_before_walltime > 0 else None
+    if deadline is not None:
+        log(
+            comm,
+            f"train-cyclegan: the job ends at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(deadline))}; "
+            f"saving and stopping {cfg.stop_before_walltime:g} s before",
+        )
+
+    def near_walltime() -> bool:
+        return deadline is not None and time.time() > deadline - cfg.stop_before_walltime
+
     # ---- loop ------------------------------------------------------------------------------------
     run_start, run_iters = time.perf_counter(), 0
     while epoch <= cfg.last_epoch:
@@ -173,7 +186,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
             stats = torch.cat(
                 [
                     torch.stack([losses[n] for n in LOSS_NAMES]).double(),
-                    torch.tensor([float(stop.requested)], dtype=torch.float64, device=device),
+                    torch.tensor([float(stop.requested or near_walltime())], dtype=torch.float64, device=device),
                 ]
             )
             stats = comm.sum_(stats).cpu()
@@ -233,7 +246,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
             comm.barrier()  # nobody exits (and makes a launcher stop the others) before the save is done
             log(
                 comm,
-                f"train-cyclegan: stopped by signal in epoch {epoch} after iteration {it}; "
+                f"train-cyclegan: stopped {_why(stop, near_walltime())} in epoch {epoch} after iteration {it}; "
                 f"{checkpoint.latest_path(run)} saved, rerun to resume",
             )
             return EXIT_INTERRUPTED
@@ -242,7 +255,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
             f"epoch {epoch}/{cfg.total_epochs} done: {done} iterations in {format_seconds(seconds)} "
             f"({done * cfg.batch_size * comm.world_size / max(seconds, 1e-9):.2f} images/s), lr {lr:.3g}",
         )
-        stopping = _any(comm, stop)  # collective: every rank calls it
+        stopping = _any(comm, stop.requested or near_walltime())  # collective: every rank calls it
         keep = epoch in cfg.save_epochs or epoch == cfg.last_epoch
         if keep and comm.rank == 0:  # before `latest` moves past this epoch, so a crash cannot skip it
             checkpoint.export_epoch(run, epoch, model.nets)
@@ -251,7 +264,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
             save_latest(epoch, 0)
         if stopping and epoch <= cfg.last_epoch:
             comm.barrier()
-            log(comm, f"train-cyclegan: stopped by signal after epoch {epoch - 1}; rerun to resume")
+            log(comm, f"train-cyclegan: stopped {_why(stop, near_walltime())} after epoch {epoch - 1}; rerun to resume")
             return EXIT_INTERRUPTED
 
     # ---- final checkpoint ------------------------------------------------------------------------
@@ -266,9 +279,15 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     return 0
 
 
-def _any(comm: Comm, stop: StopRequest) -> bool:
+def _why(stop: StopRequest, near_walltime: bool) -> str:
+    if stop.requested:
+        return "by signal"
+    return "before the job's walltime" if near_walltime else "by a signal to another rank"
+
+
+def _any(comm: Comm, requested: bool) -> bool:
     """Did any rank get a signal (e.g. one that arrived during the last iteration's bookkeeping)?"""
-    flag = torch.tensor([float(stop.requested)], dtype=torch.float64, device=comm.device)
+    flag = torch.tensor([float(requested)], dtype=torch.float64, device=comm.device)
     return bool(comm.sum_(flag).item() > 0)
 
 
