@@ -953,9 +953,19 @@ def test_demo_training_rules_through_abci_profile(tmp_path):
     subs = records(tmp_path, "submissions.jsonl")
     # Only the training rules went to PBS (the data was up to date); 2gpu twice (killed, resubmitted).
     assert sorted(s["name"] for s in subs) == ["train_cyclegan_1gpu", "train_cyclegan_2gpu", "train_cyclegan_2gpu"]
+    from cycleaug.plan import cyclegan_runtime_minutes
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for name in ("profiles/abci/abci.yaml", "profiles/demo/demo.yaml", "tiny.yaml"):
+        update_config(config, yaml.safe_load((work / name).read_text()))
+    attempts = {}
     for sub in subs:
         n = int(sub["name"].split("_")[-1][:-3])
-        # gpus_per_node 8: one node, n processes (one GPU: rt_HG); the rule's runtime (24 h) as walltime.
+        attempts[n] = attempts.get(n, 0) + 1
+        # gpus_per_node 8: one node, n processes (one GPU: rt_HG); the walltime from the scaling model,
+        # longer for the resubmission (attempt 2).
+        walltime = pbs_submit.walltime(cyclegan_runtime_minutes(config, n, attempts[n]))
         assert sub["argv"][:8] == [
             "-P",
             "gxx99999",
@@ -964,9 +974,11 @@ def test_demo_training_rules_through_abci_profile(tmp_path):
             "-l",
             f"select=1:mpiprocs={n}",
             "-l",
-            "walltime=24:00:00",
+            f"walltime={walltime}",
         ]
-    assert "killed at its walltime limit 24:00:00 (Exit_status -29)" in proc.stderr
+    first, second = (s["argv"][7] for s in subs if s["name"] == "train_cyclegan_2gpu")
+    assert first < second  # HH:MM:SS of the same width: a later retry asks for more time
+    assert f"killed at its walltime limit {first[9:]} (Exit_status -29)" in proc.stderr
     runs = records(tmp_path, "mpirun.jsonl")
     assert sorted(r["np"] for r in runs) == [1, 2, 2]
     for r in runs:

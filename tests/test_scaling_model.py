@@ -7,7 +7,7 @@ import csv
 import math
 
 import pytest
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from cycleaug import scaling_model as sm
 from test_figures import lines_by_label, write_train_log
 
@@ -85,3 +85,24 @@ def test_fig4_draws_the_model_only_over_the_measured_range(tmp_path):
     model = [(r["gpus"], r["ours_overlap_fp16_speedup"]) for r in sm.predict().rows]
     line = lines_by_label(fig4.build_fig4(logs, model))["scaling model"]
     assert list(line.get_xdata()) == [4, 8, 16]
+
+
+def test_plan_walltimes_and_points_follow_the_paper_timings():
+    """`cycleaug plan` on the paper's configuration, against the timings of FACTS.md by hand: 4 GPUs,
+    200 epochs x 4,822 iterations x 0.257 s = 68.85 h; 512 GPUs, 200 x ceil(4 x 4,822 / 512) = 7,600
+    iterations x 0.35 s = 0.74 h. Walltimes carry a margin of 1.25 (+0.5 per retry)."""
+    import yaml
+    from cycleaug import plan
+    from cycleaug.cli import main as cli
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config.update(yaml.safe_load((ROOT / "profiles/abci/abci.yaml").read_text()))
+    assert plan.cyclegan_seconds(config, 4) == pytest.approx(200 * 4822 * 0.257, rel=1e-9)
+    assert plan.cyclegan_seconds(config, 512) == pytest.approx(200 * 38 * 0.35, rel=1e-9)
+    assert plan.cyclegan_runtime_minutes(config, 4) == math.ceil(200 * 4822 * 0.257 * 1.25 / 60)
+    assert plan.cyclegan_runtime_minutes(config, 4, attempt=2) == math.ceil(200 * 4822 * 0.257 * 1.75 / 60)
+    jobs = {j.name: j for j in plan.training_jobs(config)}
+    assert (jobs["train_cyclegan_512gpu"].nodes, jobs["train_cyclegan_512gpu"].queue) == (64, "rt_HF")
+    assert jobs["train_cyclegan_4gpu"].points(plan.RATES_FY2024) == pytest.approx(68.85 * 7.5, rel=1e-3)
+    assert jobs["train_yolo_a_bdd"].minutes == math.ceil(5000 * 3.0 * 1.25 / 60)
+    assert cli(["plan", str(ROOT / "config.yaml"), str(ROOT / "profiles/abci/abci.yaml"), "--rate-hf", "16"]) == 0

@@ -31,6 +31,7 @@ COMMANDS = {
     "evaluate": "cycleaug.commands.evaluate",
     "table2": "cycleaug.commands.table2",
     "scaling-model": "cycleaug.commands.scaling_model",
+    "plan": "cycleaug.commands.plan",
     "figure": "cycleaug.commands.figure",
 }
 

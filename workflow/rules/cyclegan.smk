@@ -33,8 +33,9 @@ for _gpus in glue.gpu_counts(config):
             gpu=_gpus,
             nodes=glue.nodes_for(config, _gpus),
             ppn=glue.ppn_for(config, _gpus),
-            # Minutes. Profiles override per site (set-resources); a run that hits it resumes on retry.
-            runtime=24 * 60,
+            # Minutes, from the scaling model with a margin that grows per attempt (cycleaug/plan.py); a
+            # run stopped at its walltime resumes on retry.
+            runtime=glue.runtime(config, _gpus),
         params:
             launch=glue.launcher(config, _gpus)[0],
             launch_end=glue.launcher(config, _gpus)[1],

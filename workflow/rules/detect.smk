@@ -61,6 +61,7 @@ for condition in glue.conditions(config):
         threads: glue.train_threads(config)
         resources:
             gpu=1,
+            runtime=glue.runtime(config),
         params:
             train=glue.train_set_options(config, condition),
             options=glue.train_options(config),

@@ -24,6 +24,13 @@ def ppn_for(config: dict, gpus: int) -> int:
     return math.ceil(gpus / nodes_for(config, gpus))
 
 
+def runtime(config: dict, gpus: int):
+    """The rule's runtime resource: a function of the attempt (Snakemake passes it), see cycleaug.plan."""
+    from cycleaug.plan import cyclegan_runtime_minutes
+
+    return lambda wildcards, attempt: cyclegan_runtime_minutes(config, gpus, attempt)
+
+
 def nets(config: dict, gpus: int) -> list[str]:
     return [paths.cyclegan_net(config, gpus, e) for e in saved_epochs(config)]
 

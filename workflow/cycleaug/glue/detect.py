@@ -67,6 +67,13 @@ def train_options(config: dict) -> str:
     return shell_words(words)
 
 
+def runtime(config: dict):
+    """The rule's runtime resource (minutes), a function of the attempt: see cycleaug.plan."""
+    from cycleaug.plan import yolo_runtime_minutes
+
+    return lambda wildcards, attempt: yolo_runtime_minutes(config, attempt)
+
+
 def train_threads(config: dict) -> int:
     """The training process plus its data-loading workers."""
     return config["detector"]["workers"] + 1

@@ -1,0 +1,128 @@
+"""What the study will ask of the cluster, before anything is submitted: each job's walltime and the
+GPU-hours and ABCI points of the whole run (`cycleaug plan`; the rules take their ``runtime`` from here).
+
+CycleGAN: iterations x seconds per iteration x a margin. Iterations per process: (n_epochs +
+n_epochs_decay) x ceil(shard_scale x D / n), D the larger crop set (crop.max_images, FACTS.md 4,822).
+Seconds per iteration: the scaling model's paper configuration on the paper's V100s
+(cycleaug.scaling_model.t_paper, calibrated on 0.257 s at 4 GPUs and 0.35 s at 512), an upper bound
+for ABCI 3.0's H200s. Margin: x1.25 on the first attempt and +0.5 per retry, so a run that was cut
+short gets more time (it resumes from its checkpoint). Jobs are capped at the queue's limit by
+pbs_submit.py (--max-walltime).
+
+YOLOv3: iterations x YOLO_SECONDS_PER_ITERATION (an assumed upper bound for darknet's 64-image batch at
+608 px on one GPU, evaluations included; not measured here) with the same margin.
+
+Points: ABCI 3.0's tariff per node-hour of each resource type. The defaults are the FY2024 rates of
+the ABCI 3.0 user guide ("Job Execution Resource", on-demand/spot: rt_HF 7.5, rt_HG 1.5, rt_HC 0.5
+points per hour; docs.abci.ai/v3, table of 2024-12-25, replaced for FY2025 by abci.ai's tariff page,
+which could not be read from here): check the current tariff and pass --rate-hf/--rate-hg/--rate-hc.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from cycleaug import scaling_model
+
+MARGIN_FIRST, MARGIN_PER_RETRY = 1.25, 0.5
+YOLO_SECONDS_PER_ITERATION = 3.0
+RATES_FY2024 = {"rt_HF": 7.5, "rt_HG": 1.5, "rt_HC": 0.5}  # points per node-hour (see the docstring)
+
+
+def margin(attempt: int) -> float:
+    return MARGIN_FIRST + MARGIN_PER_RETRY * (max(1, attempt) - 1)
+
+
+def cyclegan_iterations(config: dict, gpus: int) -> int:
+    cg = config["cyclegan"]
+    sizes = [n for n in (config["crop"].get("max_images") or {}).values() if n]
+    samples = max(sizes) if sizes else scaling_model.D_SAMPLES
+    per_epoch = math.ceil(cg["shard_scale"] * samples / gpus)
+    return (cg["n_epochs"] + cg["n_epochs_decay"]) * math.ceil(per_epoch / cg["batch_size"])
+
+
+def cyclegan_seconds(config: dict, gpus: int) -> float:
+    """Expected seconds of the run on ``gpus`` processes (no margin)."""
+    _, nbytes = scaling_model.gradient_bytes()
+    t_compute, epoch_cost = scaling_model.calibrate(nbytes, scaling_model.ABCI)
+    per_iteration = scaling_model.t_paper(gpus, t_compute, epoch_cost, nbytes, scaling_model.ABCI)
+    return cyclegan_iterations(config, gpus) * per_iteration
+
+
+def cyclegan_runtime_minutes(config: dict, gpus: int, attempt: int = 1) -> int:
+    return max(10, math.ceil(cyclegan_seconds(config, gpus) * margin(attempt) / 60))
+
+
+def yolo_runtime_minutes(config: dict, attempt: int = 1) -> int:
+    iterations = config["detector"].get("iterations") or 5000
+    return max(10, math.ceil(iterations * YOLO_SECONDS_PER_ITERATION * margin(attempt) / 60))
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    queue: str
+    nodes: int
+    gpus: int
+    minutes: int  # walltime asked for (first attempt)
+    expected_hours: float  # without the margin
+
+    def points(self, rates: dict[str, float]) -> float:
+        return self.nodes * self.expected_hours * rates[self.queue]
+
+
+def training_jobs(config: dict) -> list[Job]:
+    """The jobs that dominate the cost: one CycleGAN run per GPU count, one detector per condition."""
+    from cycleaug.glue.cyclegan import nodes_for
+    from cycleaug.yolo.conditions import conditions
+
+    jobs = []
+    for n in config["cyclegan"]["gpu_counts"]:
+        nodes = nodes_for(config, n)
+        queue = "rt_HG" if n == 1 else "rt_HF"
+        jobs.append(
+            Job(
+                f"train_cyclegan_{n}gpu",
+                queue,
+                nodes,
+                n,
+                cyclegan_runtime_minutes(config, n),
+                cyclegan_seconds(config, n) / 3600,
+            )
+        )
+    iterations = config["detector"].get("iterations") or 5000
+    for c in conditions(config):
+        jobs.append(
+            Job(
+                f"train_yolo_{c.name}",
+                "rt_HG",
+                1,
+                1,
+                yolo_runtime_minutes(config),
+                iterations * YOLO_SECONDS_PER_ITERATION / 3600,
+            )
+        )
+    return jobs
+
+
+def report(config: dict, rates: dict[str, float] | None = None) -> str:
+    rates = rates or RATES_FY2024
+    jobs = training_jobs(config)
+    lines = [
+        f"{'job':<28} {'queue':<6} {'nodes':>5} {'GPUs':>5} {'walltime':>9} {'expected h':>10} {'GPU-h':>8} "
+        f"{'points':>8}"
+    ]
+    for j in jobs:
+        lines.append(
+            f"{j.name:<28} {j.queue:<6} {j.nodes:>5} {j.gpus:>5} {j.minutes // 60:>6}:{j.minutes % 60:02d} "
+            f"{j.expected_hours:>10.2f} {j.gpus * j.expected_hours:>8.1f} {j.points(rates):>8.1f}"
+        )
+    gpu_h = sum(j.gpus * j.expected_hours for j in jobs)
+    pts = sum(j.points(rates) for j in jobs)
+    lines.append(
+        f"total: {gpu_h:.0f} GPU-hours, {pts:.0f} points at "
+        + ", ".join(f"{q} {r:g}" for q, r in sorted(rates.items()))
+        + " points per node-hour (ABCI 3.0 FY2024 tariff unless given; check the current one)"
+    )
+    return "\n".join(lines)
