@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import BIN, ROOT
+from cycleaug.glue import cyclegan as glue_cyclegan
 
 ABCI = ROOT / "profiles" / "abci"
 SLURM = ROOT / "profiles" / "slurm"
@@ -417,13 +418,18 @@ def test_slurm_profile_settings():
     assert cfg["executor"] == "slurm"
     for path in cfg["configfiles"]:
         assert (ROOT / path).is_file()
-    site = yaml.safe_load((SLURM / "slurm.yaml").read_text())
-    paper = yaml.safe_load((ROOT / "config.yaml").read_text())["cyclegan"]["gpu_counts"]
-    # One MPI entry per paper training rule, with the processes per node the rule's ppn will have.
-    assert set(cfg["set-resources"]) == {f"train_cyclegan_{n}gpu" for n in paper}
-    for n in paper:
-        entry = cfg["set-resources"][f"train_cyclegan_{n}gpu"]
-        assert entry["tasks_per_node"] == min(n, site["gpus_per_node"]) and entry["mpi"]
+    # No rule names in the profile: the training rules declare their MPI tasks, cores and memory from
+    # slurm.yaml (glue.site_resources); the profile no longer replaces them.
+    assert "set-resources" not in cfg and "rerun-incomplete" not in cfg
+    assert cfg["default-resources"]["mem_mb"] >= 4000
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((SLURM / "slurm.yaml").read_text()))
+    for n in config["cyclegan"]["gpu_counts"]:
+        res = glue_cyclegan.site_resources(config, n)
+        assert res["tasks_per_node"] == min(n, config["gpus_per_node"]) and res["mpi"]
+        assert res["mem_mb"] == res["tasks_per_node"] * 4000 and res["cpus_per_task"] == 8
 
 
 @pytest.mark.parametrize("site", [ABCI / "abci.yaml", SLURM / "slurm.yaml"])
@@ -586,6 +592,8 @@ def test_dry_run_before_the_data_exists_shows_the_plan_and_the_downloads(tmp_pat
 # resources gpu/nodes/ppn/runtime, site modules from config, the launcher template from the
 # profile's config file; a local rule after it. Each rank writes a file naming its rank and world size.
 MINI_SNAKEFILE = """
+from cycleaug.glue.cyclegan import site_resources
+
 configfile: "config.yaml"
 
 localrules: summary
@@ -593,7 +601,8 @@ localrules: summary
 
 def launch(n, cmd):
     nodes = -(-n // config["gpus_per_node"])
-    return config["launcher"].format(n=n, ppn=n // nodes, cmd=cmd)
+    cpus = config.get("slurm", {}).get("cpus_per_task", 1)
+    return config["launcher"].format(n=n, ppn=n // nodes, cpus=cpus, cmd=cmd)
 
 
 rule summary:
@@ -614,6 +623,7 @@ for _n in config["gpu_counts"]:
             nodes=-(-_n // config["gpus_per_node"]),
             ppn=_n // -(-_n // config["gpus_per_node"]),
             runtime=90,
+            **site_resources(config, _n),
         envmodules: *config["envmodules"]
         params:
             launch=launch(_n, f"python rank.py out/{_n}gpu"),
@@ -882,16 +892,18 @@ def test_small_workflow_through_slurm_profile(tmp_path):
     (sub,) = slurm_records(tmp_path, "submissions.jsonl")
     opts = sub["options"]
     assert sub["rule"] == "train_cyclegan_4gpu"
-    # One node, 4 MPI tasks on it with 8 cores each (set-resources), 4 GPUs, 90 minutes, the guessed
-    # account and the default partition.
+    # One node, 4 MPI tasks on it with 8 cores and 4 GB each (the rule's site resources from slurm.yaml),
+    # 4 GPUs, 90 minutes, the guessed account and the default partition.
     assert (opts["nodes"], opts["ntasks-per-node"], opts["cpus-per-task"]) == ("1", "4", "8")
+    assert opts["mem"] == "16000"
     assert (opts["gpus"], opts["t"]) == ("4", "90")
     assert (opts["A"], opts["p"]) == ("fakeacct", "gpu")
     # An MPI job: the job's Snakemake runs in the batch script itself, not under `srun -n1`; the
     # rule's srun starts the 4 ranks, each mapping Slurm's rank variables for the trainer.
     assert "--executor slurm-jobstep" in opts["wrap"]
     (run,) = slurm_records(tmp_path, "srun.jsonl")
-    assert run["argv"][:3] == ["--ntasks=4", "--ntasks-per-node=4", "--export=ALL"] and run["job"] == sub["jobid"]
+    assert run["argv"][:5] == ["--ntasks=4", "--ntasks-per-node=4", "--cpus-per-task=8", "--mpi=pmix", "--export=ALL"]
+    assert run["job"] == sub["jobid"]
     ranks = sorted((work / "out").glob("4gpu.rank*"))
     assert [p.read_text().split() for p in ranks] == [[str(r), "4", sub["jobid"], "localhost"] for r in range(4)]
     assert (work / "out" / "summary.txt").read_text().split() == ["4"]

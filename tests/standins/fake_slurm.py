@@ -107,6 +107,8 @@ def _run(jobid: str, opts_json: str) -> None:
     )
     if opts.get("gpus"):
         env["SLURM_GPUS"] = opts["gpus"]
+    if opts.get("cpus-per-task"):  # sbatch sets it in the job's environment
+        env["SLURM_CPUS_PER_TASK"] = opts["cpus-per-task"]
     log = opts.get("output", f"slurm-{jobid}.out").replace("%j", jobid)
     job["state"] = "RUNNING"
     write_json(path, job)

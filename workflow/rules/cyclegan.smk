@@ -30,6 +30,7 @@ for _gpus in glue.gpu_counts(config):
             *config["envmodules"],
         threads: _gpus
         resources:
+            **glue.site_resources(config, _gpus),
             gpu=_gpus,
             nodes=glue.nodes_for(config, _gpus),
             ppn=glue.ppn_for(config, _gpus),

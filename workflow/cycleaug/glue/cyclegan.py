@@ -24,6 +24,22 @@ def ppn_for(config: dict, gpus: int) -> int:
     return math.ceil(gpus / nodes_for(config, gpus))
 
 
+def site_resources(config: dict, gpus: int) -> dict:
+    """Resources a training rule declares for the site: its MPI tasks per node (the slurm executor's
+    ``tasks_per_node``, the rule's ppn), and on a Slurm site (config ``slurm``) ``mpi`` (the job's
+    Snakemake then runs in the batch script and the rule's srun starts the ranks), ``cpus_per_task``
+    and ``mem_mb`` (per node: ppn x mem_mb_per_process). PBS ignores them."""
+    resources = {"tasks_per_node": ppn_for(config, gpus)}
+    slurm = config.get("slurm") or {}
+    if "mpi" in slurm:
+        resources["mpi"] = slurm["mpi"]
+    if "cpus_per_task" in slurm:
+        resources["cpus_per_task"] = slurm["cpus_per_task"]
+    if "mem_mb_per_process" in slurm:
+        resources["mem_mb"] = ppn_for(config, gpus) * slurm["mem_mb_per_process"]
+    return resources
+
+
 def runtime(config: dict, gpus: int):
     """The rule's runtime resource: a function of the attempt (Snakemake passes it), see cycleaug.plan."""
     from cycleaug.plan import cyclegan_runtime_minutes
@@ -59,7 +75,11 @@ def launcher(config: dict, gpus: int) -> tuple[str, str]:
         raise ValueError(f"launcher {template!r}: expected exactly one {{cmd}}")
     before, after = template.split("{cmd}")
     values = dict(
-        n=gpus, ppn=ppn_for(config, gpus), nodes=nodes_for(config, gpus), backend=config["cyclegan"]["backend"]
+        n=gpus,
+        ppn=ppn_for(config, gpus),
+        nodes=nodes_for(config, gpus),
+        backend=config["cyclegan"]["backend"],
+        cpus=(config.get("slurm") or {}).get("cpus_per_task", 1),
     )
     after = after.format(**values).strip()
     return before.format(**values).rstrip(), f" {after}" if after else ""
