@@ -350,3 +350,22 @@ def test_stops_with_a_checkpoint_before_the_jobs_walltime_and_resumes(crops, tmp
     assert (state["epoch"], state["iteration"]) == (1, 1)
     finished = run_cli(*_args(crops, run, *extra))
     assert "resuming from" in finished.stderr and "finished epoch 2 of 2" in finished.stderr
+
+
+def test_crops_staged_to_node_local_disk_train_like_the_originals(crops, tmp_path):
+    """--stage-to '$VAR' (as the workflow passes '$PBS_LOCALDIR'): the crops are copied there once and
+    training reads the copies; the nets equal those of a run reading the originals."""
+    extra = ("--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1", "--save-epochs", "1")
+    local = tmp_path / "local"
+    run_cli(*_args(crops, tmp_path / "plain", *extra))
+    staged = run_cli(
+        *_args(crops, tmp_path / "staged", *extra, "--stage-to", "$NODE_LOCAL"), env={"NODE_LOCAL": str(local)}
+    )
+    assert "staged the crops to" in staged.stderr
+    for side, name in (("A", "synthia"), ("B", "bdd100k")):
+        assert sorted(p.name for p in (local / "cycleaug-crops" / side).iterdir()) == sorted(
+            p.name for p in (crops / name).iterdir()
+        )
+    _assert_same_nets(_nets(tmp_path / "plain", 1), _nets(tmp_path / "staged", 1))
+    unset = run_cli(*_args(crops, tmp_path / "unset", *extra, "--stage-to", "$NO_SUCH_VARIABLE"), check=False)
+    assert unset.returncode == 2 and "the variable is not set" in unset.stderr

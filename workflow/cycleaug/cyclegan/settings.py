@@ -105,6 +105,9 @@ class TrainConfig:
         600.0,
         "in a PBS/Slurm job: save and stop (exit 75, rerun resumes) this many seconds before its walltime; 0 = off",
     )
+    stage_to: str = option(
+        "", "copy the crops to this node-local folder first, once per node (e.g. '$PBS_LOCALDIR' on ABCI)"
+    )
     fast: FastConfig = field(default_factory=FastConfig)
     compression: str = option(
         "none", "allreduce gradients in float16 (half the bytes; horovod Compression.fp16)", choices=["none", "fp16"]

@@ -80,7 +80,10 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         torch.backends.cudnn.benchmark = True  # fixed input size, as the reference
 
     # ---- data ------------------------------------------------------------------------------------
-    dataset = UnalignedCrops(cfg.a_dir, cfg.b_dir, cfg.load_size, cfg.crop_size, cache=cfg.fast.cache_images)
+    a_dir, b_dir = cfg.a_dir, cfg.b_dir
+    if cfg.stage_to:
+        a_dir, b_dir = stage_crops(cfg, comm)
+    dataset = UnalignedCrops(a_dir, b_dir, cfg.load_size, cfg.crop_size, cache=cfg.fast.cache_images)
     sampler = PlanSampler()
     workers = 0 if cfg.fast.cache_images else cfg.workers
     loader = torch.utils.data.DataLoader(
@@ -277,6 +280,35 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         f"in {format_seconds(time.perf_counter() - run_start)}",
     )
     return 0
+
+
+def stage_crops(cfg: TrainConfig, comm: Comm) -> tuple[Path, Path]:
+    """Copy the two crop folders to node-local disk once per node (its local rank 0), then every rank
+    reads them there: 512 ranks reading ~8,000 small files each from a parallel file system is slow
+    for everyone on it. ``stage_to`` may name an environment variable ($PBS_LOCALDIR on ABCI)."""
+    import os
+    import shutil
+
+    root = os.path.expandvars(cfg.stage_to)
+    if "$" in root or not root:
+        raise CycleAugError(f"--stage-to {cfg.stage_to}: the variable is not set in this job")
+    staged = [Path(root) / "cycleaug-crops" / side for side in ("A", "B")]
+    if comm.env.local_rank == 0:
+        t = time.perf_counter()
+        for src, dst in zip((cfg.a_dir, cfg.b_dir), staged, strict=True):
+            tmp = dst.with_name(dst.name + ".part")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(src, tmp)
+            shutil.rmtree(dst, ignore_errors=True)
+            tmp.rename(dst)
+        print(
+            f"train-cyclegan: rank {comm.rank} staged the crops to {staged[0].parent} in "
+            f"{time.perf_counter() - t:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    comm.barrier()  # every node's copy is complete before anyone reads
+    return staged[0], staged[1]
 
 
 def _why(stop: StopRequest, near_walltime: bool) -> str:
