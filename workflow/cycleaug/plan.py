@@ -54,9 +54,13 @@ def cyclegan_runtime_minutes(config: dict, gpus: int, attempt: int = 1) -> int:
     return max(10, math.ceil(cyclegan_seconds(config, gpus) * margin(attempt) / 60))
 
 
+def yolo_iterations(config: dict) -> int:
+    """detector.iterations, or the paper's 5,000 when it defers to the cfg's max_batches."""
+    return config["detector"].get("iterations") or 5000
+
+
 def yolo_runtime_minutes(config: dict, attempt: int = 1) -> int:
-    iterations = config["detector"].get("iterations") or 5000
-    return max(10, math.ceil(iterations * YOLO_SECONDS_PER_ITERATION * margin(attempt) / 60))
+    return max(10, math.ceil(yolo_iterations(config) * YOLO_SECONDS_PER_ITERATION * margin(attempt) / 60))
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,6 @@ def training_jobs(config: dict) -> list[Job]:
                 cyclegan_seconds(config, n) / 3600,
             )
         )
-    iterations = config["detector"].get("iterations") or 5000
     for c in conditions(config):
         jobs.append(
             Job(
@@ -100,7 +103,7 @@ def training_jobs(config: dict) -> list[Job]:
                 1,
                 1,
                 yolo_runtime_minutes(config),
-                iterations * YOLO_SECONDS_PER_ITERATION / 3600,
+                yolo_iterations(config) * YOLO_SECONDS_PER_ITERATION / 3600,
             )
         )
     return jobs

@@ -52,7 +52,7 @@ def generate_targets(config: dict) -> list[str]:
 
 
 def metrics_files(config: dict) -> list[str]:
-    return [f"{paths.detector_dir(config, c.name)}/metrics.json" for c in conditions(config)]
+    return [paths.metrics(config, c.name) for c in conditions(config)]
 
 
 def detection_targets(config: dict) -> list[str]:

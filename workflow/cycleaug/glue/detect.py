@@ -81,4 +81,8 @@ def train_threads(config: dict) -> int:
 
 def outputs(config: dict, condition: Condition) -> dict[str, str]:
     root = paths.detector_dir(config, condition.name)
-    return {"metrics": f"{root}/metrics.json", "weights": f"{root}/best.weights", "eval_log": f"{root}/eval_log.jsonl"}
+    return {
+        "metrics": paths.metrics(config, condition.name),
+        "weights": f"{root}/best.weights",
+        "eval_log": f"{root}/eval_log.jsonl",
+    }

@@ -14,9 +14,7 @@ __all__ = ["metrics_files", "table2_findings"]
 def table2_options(config: dict) -> str:
     """``--metrics NAME=PATH`` per condition in Table 2's order, and ``--paper-scale`` at paper scale
     (the same test as the figures' reference marks: ``figures.paper_reference``)."""
-    metrics = " ".join(
-        f"--metrics {c.name}={paths.detector_dir(config, c.name)}/metrics.json" for c in conditions(config)
-    )
+    metrics = " ".join(f"--metrics {c.name}={paths.metrics(config, c.name)}" for c in conditions(config))
     return metrics + (" --paper-scale" if paper_reference(config) else "")
 
 

@@ -92,6 +92,11 @@ def detector_dir(config: dict, condition: str) -> str:
     return f"{results(config)}/detector/{condition}"
 
 
+def metrics(config: dict, condition: str) -> str:
+    """A condition's best evaluation (`cycleaug train-yolo`), the input of Table 2."""
+    return f"{detector_dir(config, condition)}/metrics.json"
+
+
 def table2_files(config: dict) -> list[str]:
     return [f"{results(config)}/tables/table2.{ext}" for ext in ("csv", "md", "tex")]
 
