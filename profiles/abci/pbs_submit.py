@@ -174,8 +174,7 @@ def live_job(key: str, submitted: Path = SUBMITTED) -> str | None:
 
 def record(key: str | None, jobid: str) -> None:
     if key:
-        submitted_dir = SUBMITTED.parent
-        submitted_dir.mkdir(parents=True, exist_ok=True)
+        SUBMITTED.parent.mkdir(parents=True, exist_ok=True)
         append(SUBMITTED, {"key": key, "jobid": jobid})
 
 
