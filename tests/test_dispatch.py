@@ -658,7 +658,8 @@ def mini_workflow(tmp_path: Path, gpu_counts=(2, 12)) -> Path:
 
 def test_small_workflow_through_abci_profile(tmp_path):
     work = mini_workflow(tmp_path, gpu_counts=(2, 12))
-    env = standin_env(tmp_path)
+    # Tuning and debug variables of the submitting shell (qsub -V) must reach every rank on every node.
+    env = standin_env(tmp_path, NCCL_DEBUG="INFO", NCCL_IB_HCA="mlx5", HOROVOD_FUSION_THRESHOLD="0")
     proc = snakemake(work, env, "--profile", "profiles/abci", "--seconds-between-status-checks", "1")
     assert proc.returncode == 0, proc.stderr[-6000:]
     subs = records(tmp_path, "submissions.jsonl")
@@ -679,6 +680,11 @@ def test_small_workflow_through_abci_profile(tmp_path):
     assert sorted(runs) == [2, 12]
     assert runs[12]["argv"][:6] == ["-np", "12", "-map-by", "ppr:6:node", "-hostfile", runs[12]["argv"][5]]
     assert runs[12]["exported"]["MASTER_ADDR"] == "localhost" and runs[12]["exported"]["MASTER_PORT"] == "29500"
+    assert {k: runs[12]["exported"].get(k) for k in ("NCCL_DEBUG", "NCCL_IB_HCA", "HOROVOD_FUSION_THRESHOLD")} == {
+        "NCCL_DEBUG": "INFO",
+        "NCCL_IB_HCA": "mlx5",
+        "HOROVOD_FUSION_THRESHOLD": "0",
+    }
     assert runs[12]["command"] == ["python", "rank.py", "out/12gpu"]
     # Site modules were loaded in each job, in the profile's order.
     modules = abci_config()["envmodules"]

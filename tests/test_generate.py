@@ -255,6 +255,29 @@ def test_batched_equals_one_by_one(listed_set, tmp_path):
         assert np.abs(a - b).max() <= 1
 
 
+def test_one_call_translates_with_every_checkpoint_as_separate_calls_would(listed_set, tmp_path, capsys):
+    """The samples rule's form: --checkpoint/--output pairs (every saved epoch of a GPU count in one job)."""
+    _, src, _, pixels = listed_set
+    ckpts = [save_checkpoint(tmp_path / f"{e}_net_G_A.pth", seed=e) for e in (1, 2)]
+    pairs = [
+        a for e, ckpt in zip((1, 2), ckpts) for a in ("--checkpoint", str(ckpt), "--output", str(tmp_path / f"e{e}"))
+    ]
+    assert cli(["generate", *pairs, "--input", str(src), "--device", "cpu"]) == 0
+    for e in (1, 2):
+        net = reference_generator(seed=e).eval()
+        for name, img in pixels.items():
+            got = np.asarray(Image.open(tmp_path / f"e{e}" / f"{Path(name).stem}.png")).astype(int)
+            assert np.abs(got - expected_translation(net, img).astype(int)).max() <= 1, (e, name)
+    # The two generators differ, so the pairs were not mixed up.
+    a, b = (np.asarray(Image.open(tmp_path / f"e{e}" / "0000001.png")).astype(int) for e in (1, 2))
+    assert np.abs(a - b).max() > 1
+    # An --output short: a clear error before anything is written.
+    capsys.readouterr()
+    assert cli(["generate", *pairs[:4], "--checkpoint", str(ckpts[1]), "--input", str(src)]) != 0
+    assert "2 --checkpoint and 1 --output: expected one --output per --checkpoint" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("e")) == ["e1", "e2"]
+
+
 def test_list_errors_leave_no_output(listed_set, capsys):
     tmp_path, src, frames, _ = listed_set
     ckpt = save_checkpoint(tmp_path / "2_net_G_A.pth")
@@ -415,12 +438,13 @@ def dry_run(tmp_path: Path, overrides: dict, *targets: str) -> str:
 def test_demo_dry_run_jobs(tmp_path):
     text = dry_run(tmp_path, {}, "generate")
     counts = job_counts(text)
-    # One sample set per GPU count and saved epoch, one translated detector set per GPU count, one FID table.
+    # One samples job per GPU count (all its saved epochs), one translated detector set per GPU count, one FID
+    # table.
     config = demo_config()
     gpus, epochs = config["cyclegan"]["gpu_counts"], saved_epochs(config)
     assert len(gpus) >= 2 and len(epochs) >= 2
     assert {k: counts.get(k) for k in ("samples", "translate_detector_set", "fid", "generate")} == {
-        "samples": len(gpus) * len(epochs),
+        "samples": len(gpus),
         "translate_detector_set": len(gpus),
         "fid": 1,
         "generate": 1,
@@ -438,11 +462,11 @@ def test_demo_dry_run_jobs(tmp_path):
             f"--input data/raw/synthia/RGB --list results/detector/selection/synthetic.json "
             f"--output results/generated/{n}gpu/images --labels-out results/generated/{n}gpu/labels.json"
         ) in text
-        for e in epochs:
-            assert (
-                f"cycleaug generate --checkpoint results/cyclegan/{n}gpu/checkpoints/{e}_net_G_A.pth "
-                f"--input data/crops/synthia_heldout --output results/samples/{n}gpu/epoch{e} "
-            ) in text
+        pairs = " ".join(
+            f"--checkpoint results/cyclegan/{n}gpu/checkpoints/{e}_net_G_A.pth --output results/samples/{n}gpu/epoch{e}"
+            for e in epochs
+        )
+        assert f"cycleaug generate {pairs} --input data/crops/synthia_heldout " in text
     # Published weights: fetched first (acquire.smk), then passed to fid-table.
     text = dry_run(tmp_path, {"fid": {"weights": "pretrained"}}, "results/fid/fid.csv")
     assert job_counts(text)["fetch_inception"] == 1

@@ -1,7 +1,7 @@
 # Generation and FID (paper Sec. 4.4, Figs. 5 and 6; Step 2's translated CG). Separate from training,
 # so a figure's inputs can be regenerated without retraining. Generation runs on the GPU when there is
 # one (batched, images of equal size together) and on the CPU otherwise.
-#   samples                 G_A of every GPU count and saved epoch translates the held-out SYNTHIA
+#   samples                 G_A of every saved epoch of one GPU count translates the held-out SYNTHIA
 #                           crops -> {results_dir}/samples/{n}gpu/epoch{e}/<crop>.png (Fig. 5, FID)
 #   translate_detector_set  the final G_A of every GPU count translates the SYNTHIA images chosen for
 #                           the detector at native size -> {results_dir}/generated/{n}gpu/ (Table 2 (c)-(g))
@@ -15,26 +15,28 @@ rule generate:
         glue.generate_targets(config),
 
 
+# One job per GPU count translates with every saved epoch's generator (a few seconds each): one GPU job
+# on a cluster instead of one per epoch (45 at paper scale), each with its own queue wait.
 rule samples:
     input:
-        net=glue.paths.cyclegan_net(config, "{gpus}", "{epoch}"),
+        nets=glue.saved_nets(config),
         crops=glue.paths.crops(config, "synthia_heldout"),
     output:
-        directory(glue.paths.sample_dir(config, "{gpus}", "{epoch}")),
+        *(directory(d) for d in glue.saved_sample_dirs(config, "{gpus}")),
     log:
-        "logs/generate/samples_{gpus}gpu_epoch{epoch}.log",
+        "logs/generate/samples_{gpus}gpu.log",
     benchmark:
-        "benchmarks/generate/samples_{gpus}gpu_epoch{epoch}.tsv"
+        "benchmarks/generate/samples_{gpus}gpu.tsv"
     conda:
         "../../envs/cycleaug.yaml"
     threads: 2
     resources:
         gpu=1,
     params:
+        pairs=glue.checkpoint_output_pairs,
         batch_size=config["generate"]["batch_size"],
     shell:
-        "cycleaug generate --checkpoint {input.net} --input {input.crops} --output {output} "
-        "--batch-size {params.batch_size} > {log} 2>&1"
+        "cycleaug generate {params.pairs} --input {input.crops} --batch-size {params.batch_size} > {log} 2>&1"
 
 
 # The last epoch's G_A (the model the paper's detector used), on the raw full-size SYNTHIA images.

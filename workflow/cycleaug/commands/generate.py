@@ -11,11 +11,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
         required=True,
+        action="append",
         metavar="PATH",
-        help="{epoch}_net_G_A.pth (reference layout, ngf/blocks inferred) or a latest.pt",
+        help="{epoch}_net_G_A.pth (reference layout, ngf/blocks inferred) or a latest.pt; repeat it with "
+        "--output to translate the same inputs with several generators in one job (every saved epoch)",
     )
     parser.add_argument("--input", required=True, metavar="FILE_OR_DIR", help="an image or a folder of images")
-    parser.add_argument("--output", required=True, metavar="DIR", help="translated PNGs, named <input stem>.png")
+    parser.add_argument(
+        "--output",
+        required=True,
+        action="append",
+        metavar="DIR",
+        help="translated PNGs, named <input stem>.png; one per --checkpoint, in the same order",
+    )
     parser.add_argument(
         "--net",
         choices=["G_A", "G_B"],
@@ -41,26 +49,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cycleaug.cyclegan.translate import input_paths, load_generator, translate
+    from cycleaug.errors import CycleAugError
     from cycleaug.runtime import resolve_device
-
-    if args.batch_size < 1:
-        from cycleaug.errors import CycleAugError
-
-        raise CycleAugError(f"--batch-size {args.batch_size}: expected >= 1")
-    if args.labels_out and not args.list:
-        from cycleaug.errors import CycleAugError
-
-        raise CycleAugError("--labels-out: needs --list (the boxes come from the listed frames)")
     from cycleaug.translated_sets import new_output_dir, translate_listed
 
-    generator = load_generator(args.checkpoint, args.net, resolve_device(args.device))
-    if args.list:
-        frames = translate_listed(
-            generator, args.list, args.input, args.output, args.labels_out, batch_size=args.batch_size
+    if args.batch_size < 1:
+        raise CycleAugError(f"--batch-size {args.batch_size}: expected >= 1")
+    if args.labels_out and not args.list:
+        raise CycleAugError("--labels-out: needs --list (the boxes come from the listed frames)")
+    if len(args.checkpoint) != len(args.output):
+        raise CycleAugError(
+            f"{len(args.checkpoint)} --checkpoint and {len(args.output)} --output: expected one --output per --checkpoint"
         )
-        print(f"{args.output}: {len(frames)} images, {sum(len(f.boxes) for f in frames)} boxes")
+    if args.list and len(args.checkpoint) > 1:
+        raise CycleAugError("--list: translates with one --checkpoint (its labels go to one --labels-out)")
+    device = resolve_device(args.device)
+    if args.list:
+        generator = load_generator(args.checkpoint[0], args.net, device)
+        frames = translate_listed(
+            generator, args.list, args.input, args.output[0], args.labels_out, batch_size=args.batch_size
+        )
+        print(f"{args.output[0]}: {len(frames)} images, {sum(len(f.boxes) for f in frames)} boxes")
         return 0
-    # A new --output folder appears only complete (built under a temporary name).
-    with new_output_dir(args.output) as out:
-        translate(generator, input_paths(args.input), out, batch_size=args.batch_size)
+    paths = input_paths(args.input)
+    for i, (checkpoint, output) in enumerate(zip(args.checkpoint, args.output, strict=True), 1):
+        if len(args.checkpoint) > 1:
+            print(f"[{i}/{len(args.checkpoint)}] {checkpoint} -> {output}", flush=True)
+        generator = load_generator(checkpoint, args.net, device)
+        # A new --output folder appears only complete (built under a temporary name).
+        with new_output_dir(output) as out:
+            translate(generator, paths, out, batch_size=args.batch_size)
     return 0

@@ -1,13 +1,37 @@
-"""Glue of workflow/rules/generate.smk: samples per GPU count and saved epoch, the translated detector
-sets, and `cycleaug fid-table`'s runs and options."""
+"""Glue of workflow/rules/generate.smk: samples per GPU count (one job for all its saved epochs), the
+translated detector sets, and `cycleaug fid-table`'s runs and options."""
 
 from __future__ import annotations
+
+import shlex
 
 from cycleaug.glue import paths  # glue.paths in generate.smk
 from cycleaug.glue.acquire import weights_file
 from cycleaug.glue.common import generate_targets, last_epoch, sample_dirs, saved_epochs
 
 __all__ = ["generate_targets", "last_epoch", "sample_dirs"]
+
+
+def saved_nets(config: dict):
+    """Input function: the generators of the ``{gpus}`` count's saved epochs, in order."""
+
+    def nets(wildcards) -> list[str]:
+        return [paths.cyclegan_net(config, wildcards.gpus, e) for e in saved_epochs(config)]
+
+    return nets
+
+
+def saved_sample_dirs(config: dict, gpus: int | str) -> list[str]:
+    """One sample folder per saved epoch of one GPU count, in the order of saved_nets."""
+    return [paths.sample_dir(config, gpus, e) for e in saved_epochs(config)]
+
+
+def checkpoint_output_pairs(wildcards, input, output) -> str:
+    """``--checkpoint NET --output DIR`` per saved epoch for `cycleaug generate`."""
+    return " ".join(
+        f"--checkpoint {shlex.quote(net)} --output {shlex.quote(out)}"
+        for net, out in zip(input.nets, output, strict=True)
+    )
 
 
 def fid_runs(config: dict) -> str:
