@@ -9,7 +9,9 @@ the bytes allreduced (every G and D gradient, once per iteration), and how long 
 
 and the overlap of communication with the backward pass: forward+backward of G_A and D_A then a flat
 allreduce (no overlap) vs DistributedDataParallel (bucket allreduces start during backward), with and
-without DDP's fp16_compress_hook. Loopback Gloo on a shared 2-core CPU is not a network: the absolute
+without DDP's fp16_compress_hook; and the trainer's own CycleGAN step with cycleaug's torch backend,
+its gradient buckets all-reduced during backward vs one flat buffer after backward (the headline).
+Every group of variants is timed interleaved (cycleaug.timing), min/median/max per variant. Loopback Gloo on a shared 2-core CPU is not a network: the absolute
 times only show the relative effect of each method.
 
     .venv/bin/python bench/comm.py [--quick]
@@ -93,13 +95,15 @@ def worker_torch(cfg: dict) -> dict:
 
     w, it, bar = cfg["warmup"], cfg["iters"], dist.barrier
     res = {"world_size": n, "parameters": nbytes // 4, "bytes_fp32": nbytes, "tensors": len(grads), "methods": {}}
-    for name, fn, sent in (
-        ("per_tensor", per_tensor, nbytes),
-        ("flat", flat, nbytes),
-        ("buckets_25MiB", buckets, nbytes),
-        ("flat_fp16", lambda: flat(torch.float16), nbytes // 2),
-    ):
-        res["methods"][name] = {"bytes": sent, **common.summary(common.timeit(fn, w, it, bar))}
+    methods = {
+        "per_tensor": (per_tensor, nbytes),
+        "flat": (flat, nbytes),
+        "buckets_25MiB": (buckets, nbytes),
+        "flat_fp16": (lambda: flat(torch.float16), nbytes // 2),
+    }
+    times = common.interleaved({k: fn for k, (fn, _) in methods.items()}, w, it, bar)
+    for name, (_, sent) in methods.items():
+        res["methods"][name] = {"bytes": sent, **common.summary(times[name])}
 
     # Overlap with backward: G_A -> D_A on a small image, the gradients of both allreduced.
     from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
@@ -123,13 +127,39 @@ def worker_torch(cfg: dict) -> dict:
     ddp = DDP(model)
     ddp16 = DDP(torch.nn.Sequential(*nets(cfg["ngf"], cfg["n_blocks"])[::2]))
     ddp16.register_comm_hook(None, default_hooks.fp16_compress_hook)
-    compute = common.summary(common.timeit(lambda: fwd_bwd(model), w, it, bar))
-    res["overlap"] = {
+    times = common.interleaved(
+        {
+            "compute_only": lambda: fwd_bwd(model),
+            "backward_then_flat_allreduce": no_overlap,
+            "ddp_overlapped": lambda: fwd_bwd(ddp),
+            "ddp_overlapped_fp16_hook": lambda: fwd_bwd(ddp16),
+        },
+        w,
+        it,
+        bar,
+    )
+    res["overlap"] = {"image_size": cfg["overlap_size"], **{k: common.summary(v) for k, v in times.items()}}
+
+    # The trainer's own step with cycleaug's torch backend: gradient buckets all-reduced during backward
+    # (what training runs) vs one flat buffer after backward (the backend before, overlap=False).
+    from cycleaug.cyclegan.distributed import DistEnv, TorchComm
+    from cycleaug.cyclegan.model import CycleGAN
+    from cycleaug.cyclegan.settings import ModelConfig
+
+    env = DistEnv(dist.get_rank(), n, 0, "torchrun", os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
+    mcfg = ModelConfig(ngf=cfg["ngf"], ndf=cfg["ngf"], n_blocks=cfg["n_blocks"])
+    cpu = torch.device("cpu")
+    models = {
+        "overlapped": CycleGAN(mcfg, TorchComm(env, cpu), seed=0),
+        "after_backward": CycleGAN(mcfg, TorchComm(env, cpu, overlap=False), seed=0),
+    }
+    g = torch.Generator().manual_seed(dist.get_rank())
+    a, b = (torch.rand(1, 3, cfg["overlap_size"], cfg["overlap_size"], generator=g) * 2 - 1 for _ in range(2))
+    times = common.interleaved({k: (lambda m=m: m.step(a, b)) for k, m in models.items()}, w, it, bar)
+    res["cyclegan_step"] = {
         "image_size": cfg["overlap_size"],
-        "compute_only": compute,
-        "backward_then_flat_allreduce": common.summary(common.timeit(no_overlap, w, it, bar)),
-        "ddp_overlapped": common.summary(common.timeit(lambda: fwd_bwd(ddp), w, it, bar)),
-        "ddp_overlapped_fp16_hook": common.summary(common.timeit(lambda: fwd_bwd(ddp16), w, it, bar)),
+        "buckets_last_backward": models["overlapped"].comm.last_backward,
+        **{k: common.summary(v) for k, v in times.items()},
     }
     dist.destroy_process_group()
     return res
@@ -157,12 +187,14 @@ def worker_horovod(cfg: dict) -> dict:
         hvd.allreduce(torch.zeros(1), name="barrier")
 
     res = {"world_size": hvd.size(), "bytes_fp32": nbytes, "methods": {}}
-    for name, comp, sent in (
-        ("horovod_fused", hvd.Compression.none, nbytes),
-        ("horovod_fused_fp16", hvd.Compression.fp16, nbytes // 2),
-    ):
-        times = common.timeit(lambda comp=comp: allreduce(comp), cfg["warmup"], cfg["iters"], barrier)
-        res["methods"][name] = {"bytes": sent, **common.summary(times)}
+    comps = {"horovod_fused": hvd.Compression.none, "horovod_fused_fp16": hvd.Compression.fp16}
+    for name, sent in (("horovod_fused", nbytes), ("horovod_fused_fp16", nbytes // 2)):
+        res["methods"][name] = {"bytes": sent}
+    times = common.interleaved(
+        {k: (lambda c=c: allreduce(c)) for k, c in comps.items()}, cfg["warmup"], cfg["iters"], barrier
+    )
+    for name in comps:
+        res["methods"][name].update(common.summary(times[name]))
     hvd.shutdown()
     return res
 
@@ -213,7 +245,7 @@ def main(argv=None) -> int:
     cfg = (
         {"ngf": 8, "n_blocks": 1, "warmup": 1, "iters": 2, "overlap_size": 32}
         if args.quick
-        else {"ngf": 64, "n_blocks": 9, "warmup": 1, "iters": 5, "overlap_size": 64}
+        else {"ngf": 64, "n_blocks": 9, "warmup": 1, "iters": 7, "overlap_size": 64}
     )
     res = launch("torch", cfg, timeout=900)
     hv = {"skipped": "--no-horovod"}
@@ -253,9 +285,35 @@ def main(argv=None) -> int:
             ["method", "median_s"],
             title=f"forward+backward of G_A and D_A at {o['image_size']} px plus gradient allreduce, 2 processes",
         )
+    headline = {}
+    if "cyclegan_step" in res:
+        c = res["cyclegan_step"]
+        common.table(
+            [
+                {"backend": k, **{x: c[k][x] for x in ("min_s", "median_s", "max_s")}}
+                for k in ("after_backward", "overlapped")
+            ],
+            ["backend", "min_s", "median_s", "max_s"],
+            title=f"cycleaug's CycleGAN step at {c['image_size']} px, 2 processes, torch backend (Gloo): allreduce "
+            f"after backward (one flat buffer) vs buckets during backward {c['buckets_last_backward']}",
+        )
+        headline = {
+            "figure": "CycleGAN step, torch backend: after-backward allreduce / overlapped (2 Gloo processes)",
+            "value": c["after_backward"]["median_s"] / c["overlapped"]["median_s"],
+            "spread": f"{c['after_backward']['min_s'] / c['overlapped']['max_s']:.2f}-"
+            f"{c['after_backward']['max_s'] / c['overlapped']['min_s']:.2f}",
+            "target": 1.0,
+            "note": f"{(res.get('bytes_fp32') or 0) / 1e6:.1f} MB per iteration",
+        }
     common.write(
         "comm",
-        {"config": cfg, "torch": res, "horovod": hv, "bytes_per_iteration_fp32": res.get("bytes_fp32")},
+        {
+            "config": cfg,
+            "torch": res,
+            "horovod": hv,
+            "bytes_per_iteration_fp32": res.get("bytes_fp32"),
+            "headline": headline,
+        },
         args.out_dir,
     )
     return 0 if "error" not in res else 1

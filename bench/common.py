@@ -1,7 +1,9 @@
 """Shared pieces of the benchmarks in bench/: the machine description every result carries, timing,
 a plain-text table, and the JSON writer (bench/results/<name>.json, written atomically).
 
-Every script measures its baseline in the same run (same machine, same load) and reports the ratio;
+Every script measures its baseline in the same run (same machine, same load), interleaving the variants
+(cycleaug.timing.interleaved: A B A B ..., at least 5 timed calls each in a full run), and reports the
+ratio with min/median/max per variant;
 absolute numbers from different runs or machines are not comparable (this repository's CPU machine
 is shared by other jobs: rerun a benchmark before trusting a small difference).
 """
@@ -22,6 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 if str(ROOT / "workflow") not in sys.path:  # run from a checkout without `pip install -e .` (the GPU check)
     sys.path.insert(0, str(ROOT / "workflow"))
+
+from cycleaug.timing import interleaved, summary  # noqa: E402  (re-exported for the benchmarks)
+
+__all__ = ["interleaved", "summary"]
 
 
 def cpu_model() -> str:
@@ -64,28 +70,14 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def timeit(fn: Callable[[], object], warmup: int, iters: int, sync: Callable[[], None] | None = None) -> list[float]:
-    """Seconds of each of ``iters`` calls of ``fn`` after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    if sync:
-        sync()
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        if sync:
-            sync()
-        times.append(time.perf_counter() - t)
-    return times
+    """Seconds of each of ``iters`` calls of one ``fn`` after ``warmup`` untimed ones (a single variant;
+    compare variants with ``interleaved``)."""
+    return interleaved({"fn": fn}, warmup, iters, sync)["fn"]
 
 
-def summary(times: Sequence[float]) -> dict:
-    return {
-        "times_s": [round(t, 6) for t in times],
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "mean_s": statistics.fmean(times),
-    }
+def ratio_spread(ratios: Sequence[float]) -> dict:
+    """A ratio measured in several whole runs: its median and its spread (min, max)."""
+    return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios), "runs": list(ratios)}
 
 
 def table(rows: Sequence[dict], columns: Sequence[str], title: str | None = None) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -45,37 +44,58 @@ def main(argv=None) -> int:
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=200, help="images (default 200)")
     p.add_argument("--workers", default="1,2")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per worker count, interleaved")
     args = p.parse_args(argv)
     width, height, size = 1280, 720, 256
     if args.quick:
-        args.n, width, height, size = 8, 160, 90, 32
+        args.n, width, height, size, args.repeats = 8, 160, 90, 32, 1
     from cycleaug.data.crop import crop_images
 
     rows = []
+    counts = [int(x) for x in args.workers.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         images, labels = make_set(Path(tmp), args.n, width, height)
-        for w in (int(x) for x in args.workers.split(",")):
-            out = Path(tmp) / f"crops{w}"
-            t = time.perf_counter()
-            summary = crop_images(images, labels, out, size=size, workers=w)
-            sec = time.perf_counter() - t
+        summaries: dict[int, dict] = {}
+        calls = {w: 0 for w in counts}
+
+        def crop(w: int):
+            calls[w] += 1
+            out = Path(tmp) / f"crops{w}_{calls[w]}"
+            summaries[w] = crop_images(images, labels, out, size=size, workers=w)
+
+        # Interleaved: 1 worker, 2 workers, 1, 2, ... over the whole set each time.
+        times = common.interleaved({str(w): (lambda w=w: crop(w)) for w in counts}, 0, args.repeats)
+        for w in counts:
+            s = common.summary(times[str(w)])
             rows.append(
                 {
                     "workers": w,
-                    "images": summary["visited"],
-                    "crops": summary["crops"],
-                    "seconds": sec,
-                    "images_per_s": summary["visited"] / sec,
+                    "images": summaries[w]["visited"],
+                    "crops": summaries[w]["crops"],
+                    **s,
+                    "images_per_s": summaries[w]["visited"] / s["median_s"],
                 }
             )
     for r in rows:
         r["vs_1_worker"] = r["images_per_s"] / rows[0]["images_per_s"]
     common.table(
         rows,
-        ["workers", "images", "crops", "seconds", "images_per_s", "vs_1_worker"],
-        title=f"crop {args.n} {width}x{height} JPEGs to {size}x{size} PNG",
+        ["workers", "images", "crops", "min_s", "median_s", "max_s", "images_per_s", "vs_1_worker"],
+        title=f"crop {args.n} {width}x{height} JPEGs to {size}x{size} PNG ({args.repeats} interleaved runs each)",
     )
-    common.write("crop_speed", {"config": vars(args), "rows": rows}, args.out_dir)
+    common.write(
+        "crop_speed",
+        {
+            "config": vars(args),
+            "rows": rows,
+            "headline": {
+                "figure": f"crop images/s, {rows[-1]['workers']} workers / {rows[0]['workers']}",
+                "value": rows[-1]["vs_1_worker"] if rows else None,
+                "spread": f"{rows[0]['min_s'] / rows[-1]['max_s']:.2f}-{rows[0]['max_s'] / rows[-1]['min_s']:.2f}",
+            },
+        },
+        args.out_dir,
+    )
     return 0
 
 

@@ -56,7 +56,8 @@ def main(argv=None) -> int:
         ["stage", "jobs", "seconds", "cpu_seconds", "max_rss_mb"],
         title=f"demo wall time per stage ({root}); the sum exceeds the run's wall time when jobs ran in parallel",
     )
-    common.write("demo_stages", {"benchmarks": str(root), "stages": rows, "jobs": jobs}, args.out_dir)
+    head = {"figure": "demo job seconds (sum over stages)", "value": total if jobs else None}
+    common.write("demo_stages", {"benchmarks": str(root), "stages": rows, "jobs": jobs, "headline": head}, args.out_dir)
     return 0
 
 

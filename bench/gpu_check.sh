@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One short GPU check (<= 6 minutes): the CycleGAN training-step benchmark on CUDA, baseline (fp32,
-# NCHW, per-parameter Adam, PIL decoding every iteration) against the fast path (cached uint8 crops,
-# channels_last, bf16 autocast, fused Adam, cudnn.benchmark, pinned memory), each switch alone, fp16
-# with a grad scaler, and torch.compile in a second, separately time-limited pass. Needs only python3
+# NCHW, per-parameter Adam, PIL decoding every iteration) against what `cyclegan.fast: auto` chooses on
+# this GPU (its search runs first and is reported), each switch alone, fp16 with a grad scaler, all
+# interleaved in 3 whole runs; and torch.compile in a second, separately time-limited pass. Needs only python3
 # with torch, numpy and Pillow (no install: PYTHONPATH=workflow).
 #
 #   OUT=/some/dir bash bench/gpu_check.sh                  # on the GPU machine, from the repo root
@@ -35,15 +35,15 @@ export PYTHONUNBUFFERED=1
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
 NAME=cyclegan_step_$DEVICE
-# Main pass: all switches alone and together, 3 warm-up + 20 timed iterations, loss check (25 steps).
-timeout 210 "$PY" bench/cyclegan_step.py --device "$DEVICE" --ablation --warmup 3 --iters 20 \
-  --variants baseline,ours --name "$NAME" --out-dir "$OUT" "${QUICK[@]}" 2>&1 | tee "$OUT/$NAME.log"
+# Main pass: the auto choice and every switch alone, 3 runs x (3 warm-up + 20 timed steps), interleaved.
+timeout 210 "$PY" bench/cyclegan_step.py --device "$DEVICE" --ablation --warmup 3 --iters 20 --runs 3 \
+  --variants auto --name "$NAME" --out-dir "$OUT" "${QUICK[@]}" 2>&1 | tee "$OUT/$NAME.log"
 rc1=${PIPESTATUS[0]}
 rc2=0
 if [ "$DEVICE" = cuda ]; then
   # torch.compile costs minutes of compilation: its own pass, so a timeout cannot lose the main result.
-  timeout 120 "$PY" bench/cyclegan_step.py --device cuda --warmup 3 --iters 20 --loss-steps 2 \
-    --variants baseline,ours+compile --name "${NAME}_compile" --out-dir "$OUT" 2>&1 | tee "$OUT/${NAME}_compile.log"
+  timeout 120 "$PY" bench/cyclegan_step.py --device cuda --warmup 3 --iters 20 --runs 3 --loss-steps 2 \
+    --variants auto,auto+compile --name "${NAME}_compile" --out-dir "$OUT" 2>&1 | tee "$OUT/${NAME}_compile.log"
   rc2=${PIPESTATUS[0]}
 fi
 echo "gpu_check: main pass exit $rc1, compile pass exit $rc2; results in $OUT"

@@ -23,49 +23,9 @@ import common  # noqa: E402
 BENCHMARKS = ["scaling_model", "evaluate_speed", "crop_speed", "fid_speed", "comm", "cyclegan_step", "demo_stages"]
 
 
-def headline(name: str, doc: dict) -> dict:
-    """The one ratio each benchmark is about, with its target."""
-    if name == "cyclegan_step":
-        return {
-            "figure": "training images/s, ours / plain baseline",
-            "value": doc.get("speedup_ours"),
-            "target": doc.get("target_speedup"),
-            "note": "losses within noise" if doc.get("loss_check", {}).get("all_within_noise") else "LOSSES DIFFER",
-        }
-    if name == "scaling_model":
-        c = doc["calibration"]
-        return {
-            "figure": "predicted efficiency at 512 GPUs (ours, paper hardware)",
-            "value": doc["predicted_efficiency_512_ours"],
-            "target": doc["target_efficiency_512"],
-            "note": f"model {c['model_speedup_512']:.1f}x vs paper {c['paper_speedup_512']}x at 512",
-        }
-    if name == "fid_speed":
-        return {
-            "figure": "FID features images/s, cycleaug / pytorch-fid",
-            "value": doc["speedup"],
-            "target": doc["target_speedup"],
-        }
-    if name == "evaluate_speed":
-        return {
-            "figure": "evaluation speed, cycleaug / pycocotools",
-            "value": doc["speedup"],
-            "target": doc["target_speedup"],
-        }
-    if name == "crop_speed":
-        rows = doc["rows"]
-        return {"figure": "crop images/s, 2 workers / 1", "value": rows[-1]["vs_1_worker"] if rows else None}
-    if name == "comm":
-        m = doc.get("torch", {}).get("methods", {})
-        flat, per = m.get("flat", {}).get("median_s"), m.get("per_tensor", {}).get("median_s")
-        return {
-            "figure": "allreduce speed-up, one flat buffer / per tensor",
-            "value": per / flat if flat and per else None,
-            "note": f"{(doc.get('bytes_per_iteration_fp32') or 0) / 1e6:.1f} MB per iteration",
-        }
-    if name == "demo_stages":
-        return {"figure": "demo stage seconds (sum)", "value": doc["stages"][-1]["seconds"] if doc["stages"] else None}
-    return {}
+def headline(doc: dict) -> dict:
+    """The one figure each benchmark is about, as the benchmark itself wrote it (``headline`` in its JSON)."""
+    return dict(doc.get("headline") or {})
 
 
 def main(argv=None) -> int:
@@ -92,13 +52,13 @@ def main(argv=None) -> int:
         row = {"benchmark": name, "seconds": sec, "rc": rc}
         out = Path(args.out_dir) / f"{name}.json"
         if rc == 0 and out.exists():
-            row.update(headline(name, json.loads(out.read_text())))
+            row.update(headline(json.loads(out.read_text())))
         else:
             failed.append(name)
         rows.append(row)
     common.table(
         rows,
-        ["benchmark", "seconds", "figure", "value", "target", "note"],
+        ["benchmark", "seconds", "figure", "value", "spread", "target", "note"],
         title="summary" + (" (--quick: smoke test, not measurements)" if args.quick else ""),
     )
     if failed:

@@ -8,7 +8,7 @@ training steps with the backend's allreduce and has rank 0 save the four nets to
 
 SPEC_JSON (default: the plain path in float64 on random images) names the switches under test:
 ``{"dtype": "float32", "fast": {FastConfig fields}, "compression": "none", "cache_images": true,
-"crops": DIR}``; with ``crops`` the batch is read from DIR/A and DIR/B by the trainer's own dataset
+"crops": DIR, "bucket_bytes": N}``; with ``crops`` the batch is read from DIR/A and DIR/B by the trainer's own dataset
 (UnalignedCrops, its image cache when ``cache_images``) and goes through ``CycleGAN.prepare``.
 """
 
@@ -56,7 +56,8 @@ def train_steps(model: CycleGAN, a: torch.Tensor, b: torch.Tensor, steps: int) -
 def main(out: str, backend: str, steps: int, spec: dict) -> None:
     torch.set_num_threads(1)
     torch.set_default_dtype(getattr(torch, spec.get("dtype", "float64")))
-    comm = setup(backend, "cpu", compression=spec.get("compression", "none"))
+    extra = {"bucket_bytes": spec["bucket_bytes"]} if "bucket_bytes" in spec else {}
+    comm = setup(backend, "cpu", compression=spec.get("compression", "none"), **extra)
     assert comm.world_size == 2, comm.world_size
     model = model_for(comm, spec)
     model.broadcast()
@@ -65,6 +66,9 @@ def main(out: str, backend: str, steps: int, spec: dict) -> None:
     train_steps(model, a[r : r + 1], b[r : r + 1], steps)
     if r == 0:
         torch.save({name: net.state_dict() for name, net in model.nets.items()}, out)
+        # What the last backward did with the gradient allreduces (buckets, how many started in backward).
+        with open(f"{out}.comm.json", "w") as f:
+            json.dump({"overlaps_backward": comm.overlaps_backward, **getattr(comm, "last_backward", {})}, f)
     comm.close()
 
 

@@ -23,7 +23,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 
 KEYS = {
-    "cyclegan_step": {"rows", "speedup_ours", "loss_check", "target_speedup"},
+    "cyclegan_step": {"rows", "search"},
     "scaling_model": {"parameters", "bytes_per_iteration_fp32", "calibration", "rows", "predicted_efficiency_512_ours"},
     "comm": {"torch", "horovod", "bytes_per_iteration_fp32"},
     "fid_speed": {"rows", "speedup", "max_abs_feature_difference"},
@@ -45,12 +45,20 @@ def test_run_all_quick_writes_every_result(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     for name, keys in KEYS.items():
         doc = json.loads((tmp_path / f"{name}.json").read_text())
-        assert keys <= doc.keys(), (name, keys - doc.keys())
+        assert keys | {"headline"} <= doc.keys(), (name, keys - doc.keys())
         machine = doc["machine"]
         assert {"cpu_model", "cpu_cores", "torch", "device"} <= machine.keys()
+        # run_all's summary is each file's own headline.
+        assert doc["headline"]["figure"] in proc.stdout, name
     step = json.loads((tmp_path / "cyclegan_step.json").read_text())
-    assert [r["variant"] for r in step["rows"]][:2] == ["baseline", "ours"]
-    assert len(step["loss_check"]["rows"]) == 8
+    assert [r["variant"] for r in step["rows"]] == ["baseline", "auto"]
+    # "auto" is the switch set the search chose, measured against the baseline in every run.
+    chosen = [c for c in step["search"]["candidates"] if c.get("chosen")]
+    assert len(chosen) == 1 and step["rows"][1]["switches"].startswith(chosen[0]["label"])
+    assert step["headline"]["value"] == step["rows"][1]["speedup_median"]
+    assert step["rows"][1]["speedup"]["runs"] == [step["headline"]["value"]]  # --quick: one run
+    overlap = json.loads((tmp_path / "comm.json").read_text())["torch"]["cyclegan_step"]
+    assert overlap["buckets_last_backward"]["buckets"] >= 1
     # 2 x (ResnetGenerator + NLayerDiscriminator) at ngf 64 (module docstring of networks.py): 113 MB fp32.
     model = json.loads((tmp_path / "scaling_model.json").read_text())
     assert model["parameters"] == 2 * (11_378_179 + 2_764_737)

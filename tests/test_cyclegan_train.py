@@ -142,7 +142,7 @@ def test_sigterm_then_resume_equals_uninterrupted_run(crops, tmp_path):
     assert {"epoch", "seconds", "iterations", "images_per_s", "lr", "world_size", "backend"} <= first.keys()
     assert (first["iterations"], first["world_size"], first["backend"]) == (24, 1, "torch")
     assert first["precision"] == "float32"  # the plain step on the CPU (no --amp)
-    assert "precision float32; fast path: channels_last False" in resumed.stderr
+    assert "precision float32; fast path: amp none, channels_last False" in resumed.stderr
     assert first["images_per_s"] == pytest.approx(24 / first["seconds"], rel=1e-2)
     assert [r["lr"] for r in log_whole] == pytest.approx([2e-4, 2e-4, 1e-4])  # 2 constant, 1 decaying
 

@@ -20,7 +20,7 @@ import yaml
 from conftest import ROOT
 from cycleaug import commands
 from cycleaug.cli import COMMANDS, get_args_parser
-from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig
+from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings
 from cycleaug.glue import cyclegan as glue_cyclegan
 
 RULES = ROOT / "workflow" / "rules"
@@ -68,14 +68,17 @@ def test_train_options_are_the_config_keys_and_parse_back_to_their_values():
     words = shlex.split(glue_cyclegan.train_options(config))
     flags = {w[2:].replace("-", "_") for w in words if w.startswith("--")}
     flags = {f[3:] if f.startswith("no_") else f for f in flags}
-    # Every key of the cyclegan block is passed, by its own name (gpu_counts chooses the rules).
-    assert set(cg) - {"gpu_counts", "fast"} | set(cg["fast"]) <= flags
+    # Every key of the cyclegan block is passed, by its own name (gpu_counts chooses the rules); fast: auto
+    # as --fast-auto with the searched switches, and the switches it fixes.
+    fast = fast_settings(cg["fast"])
+    flags = {"auto" if f == "fast_auto" else f for f in flags}
+    assert set(cg) - {"gpu_counts", "fast"} | set(fast) <= flags
     args = get_args_parser().parse_args(["train-cyclegan", "--domain-a", "A", "--domain-b", "B", "--out", "R", *words])
     assert (args.a_dir, args.b_dir, args.out_dir) == ("A", "B", "R")
     for key in asdict(ModelConfig()):
         assert getattr(args, key) == cg[key], key
-    for key in asdict(FastConfig()):
-        assert getattr(args, key) == cg["fast"][key], key
+    for key, value in asdict(FastConfig(**fast)).items():
+        assert getattr(args, key) == (list(value) if isinstance(value, tuple) else value), key
     for key in set(cg) & set(TrainConfig.__dataclass_fields__) - {"save_epochs", "fast"}:
         assert getattr(args, key) == cg[key], key
     assert list(args.save_epochs) == [e for e in cg["save_epochs"] if e <= cg["n_epochs"] + cg["n_epochs_decay"]]

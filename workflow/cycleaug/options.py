@@ -25,6 +25,12 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def field_flag(f: Field) -> str:
+    """The field's option: ``--field-name``, or the ``flag=`` it declares (where the bare name would be
+    ambiguous on its command line, e.g. FastConfig.auto as --fast-auto)."""
+    return f.metadata.get("flag") or flag(f.name)
+
+
 def option_fields(cls) -> list[Field]:
     return [f for f in fields(cls) if "help" in f.metadata]
 
@@ -34,6 +40,7 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls, 
         if f.name in skip:
             continue
         meta = dict(f.metadata)
+        meta.pop("flag", None)
         aliases = meta.pop("aliases", ())
         default = f.default if f.default is not MISSING else f.default_factory()
         kwargs: dict[str, Any] = {"default": default, "dest": f.name}
@@ -44,7 +51,7 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls, 
         elif default is not None and "choices" not in meta:
             kwargs["type"] = type(default)
         kwargs.update(meta)
-        parser.add_argument(flag(f.name), *aliases, **kwargs)
+        parser.add_argument(field_flag(f), *aliases, **kwargs)
 
 
 def from_args(cls, args: argparse.Namespace, **values: Any):
@@ -64,11 +71,12 @@ def command_line(cls, values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> 
             continue
         value = values[f.name]
         if isinstance(f.default, bool):
-            words.append(flag(f.name) if value else "--no-" + f.name.replace("_", "-"))
+            words.append(field_flag(f) if value else "--no-" + field_flag(f)[2:])
         elif isinstance(value, (list, tuple)):
-            words += [flag(f.name), *map(str, value)]
+            if value:
+                words += [field_flag(f), *map(str, value)]
         else:
-            words += [flag(f.name), str(value)]
+            words += [field_flag(f), str(value)]
     return words
 
 

@@ -32,8 +32,12 @@ rule scaling_model:
         "benchmarks/figures/scaling_model.tsv"
     conda:
         "../../envs/cycleaug.yaml"
+    params:
+        backend=config["cyclegan"]["backend"],
+        compression=config["cyclegan"]["compression"],
     shell:
-        "cycleaug scaling-model --out {output:q} > {log:q} 2>&1"
+        "cycleaug scaling-model --backend {params.backend} --compression {params.compression} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule fig4_scaling:

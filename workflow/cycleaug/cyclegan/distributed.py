@@ -10,10 +10,21 @@ One process per GPU (or per CPU worker in the demo). The launcher is read from t
 
 Backends (paper Sec. 3.2: gradients of every G and D update are averaged by allreduce; the learning
 rate is not scaled with the number of processes):
-- ``torch``: torch.distributed (NCCL on GPU, Gloo on CPU); after each backward the gradients are
-  flattened into one buffer, all-reduced and divided by the world size.
+- ``torch``: torch.distributed (NCCL on GPU, Gloo on CPU). The gradients are all-reduced in buckets of
+  about 25 MiB (DDP's default size) *during* the backward pass: a hook on each parameter counts the
+  gradients that have arrived, and a full bucket is flattened and its allreduce started asynchronously
+  while autograd computes the next gradients; after backward the rest is sent and every bucket waited
+  for, summed and divided by the world size. Buckets are started in a fixed order (reverse parameter
+  order, the order backward produces them; a bucket that fills early waits for the ones before it), so
+  every rank issues the same collectives in the same order, as DDP's reducer does. Not DDP itself:
+  CycleGAN calls each generator three times per step and freezes the discriminators during the
+  generators' backward, which DDP's once-per-forward bookkeeping does not allow.
 - ``horovod``: horovod.torch, a ``DistributedOptimizer`` each for G and D with distinct parameter
-  name prefixes; parameters (and a resumed optimizer state) are broadcast from rank 0.
+  name prefixes (its gradient hooks also start each allreduce during backward); parameters (and a
+  resumed optimizer state) are broadcast from rank 0.
+
+``Comm.overlaps_backward`` and ``COMPRESSION_FACTOR`` state what each backend does, for the scaling
+model (cycleaug.scaling_model.scenario), and tests/test_cyclegan_distributed.py measures it.
 """
 
 from __future__ import annotations
@@ -34,7 +45,10 @@ BACKENDS = ("torch", "horovod")
 # DDP fp16_compress_hook does, so a sum over many ranks cannot overflow), then cast back; horovod:
 # DistributedOptimizer(compression=hvd.Compression.fp16).
 COMPRESSIONS = ("none", "fp16")
+# Bytes sent per gradient byte (float32) with each compression.
+COMPRESSION_FACTOR = {"none": 1.0, "fp16": 0.5}
 DEFAULT_MASTER_PORT = 29500
+BUCKET_BYTES = 25 * 2**20  # torch DDP's bucket_cap_mb default
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,8 @@ class Comm:
     """A single process: every collective is the identity."""
 
     backend = "none"
+    # Whether gradient allreduces start during the backward pass (for the scaling model).
+    overlaps_backward = False
 
     def __init__(self, env: DistEnv, device: torch.device, compression: str = "none"):
         if compression not in COMPRESSIONS:
@@ -126,11 +142,18 @@ class Comm:
     def wrap_optimizer(self, optimizer: torch.optim.Optimizer, nets: Mapping[str, torch.nn.Module]):
         return optimizer
 
+    def begin_backward(self, params: list[torch.nn.Parameter]) -> None:
+        """Called before the backward pass whose gradients of ``params`` average_gradients will average."""
+
     def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
         pass
 
     def broadcast(self, nets: Iterable[torch.nn.Module], optimizers: Iterable[torch.optim.Optimizer]) -> None:
         pass
+
+    def broadcast_object(self, obj):
+        """Rank 0's ``obj`` on every rank (picklable)."""
+        return obj
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor
@@ -142,10 +165,40 @@ class Comm:
         pass
 
 
+class _Buckets:
+    """The gradient buckets of one parameter list, and the allreduces of one backward pass over them."""
+
+    def __init__(self, params: list[torch.nn.Parameter], bucket_bytes: int):
+        self.buckets: list[list[torch.nn.Parameter]] = []
+        size = 0
+        for p in reversed(params):  # backward produces the last layers' gradients first
+            if not self.buckets or size >= bucket_bytes:
+                self.buckets.append([])
+                size = 0
+            self.buckets[-1].append(p)
+            size += p.numel() * p.element_size()
+        self.bucket_of = {p: i for i, bucket in enumerate(self.buckets) for p in bucket}
+        self.reset()
+
+    def reset(self) -> None:
+        self.arrived = [0] * len(self.buckets)
+        self.works: list[tuple] = []  # (work, flat buffer, grads) per started bucket, in order
+        self.started_in_backward = 0
+
+
 class TorchComm(Comm):
     backend = "torch"
+    overlaps_backward = True
 
-    def __init__(self, env: DistEnv, device: torch.device, compression: str = "none"):
+    def __init__(
+        self,
+        env: DistEnv,
+        device: torch.device,
+        compression: str = "none",
+        bucket_bytes: int = BUCKET_BYTES,
+        overlap: bool = True,
+    ):
+        """``overlap=False``: the previous behaviour (one flat buffer after backward), for bench/comm.py."""
         super().__init__(env, device, compression)
         import torch.distributed as dist
 
@@ -155,6 +208,14 @@ class TorchComm(Comm):
                 "$PBS_NODEFILE to take it from); export it, e.g. mpirun -x MASTER_ADDR"
             )
         self.dist = dist
+        self.bucket_bytes = bucket_bytes
+        self.overlaps_backward = overlap
+        self._plans: dict[tuple[int, ...], _Buckets] = {}
+        self._active: _Buckets | None = None
+        self._hooked: set[int] = set()
+        self.last_backward: dict[str, int] = {}  # buckets, and how many started during backward
+        if dist.is_initialized():  # joined already (a benchmark sharing the group)
+            return
         dist.init_process_group(
             backend="nccl" if device.type == "cuda" else "gloo",
             init_method=f"tcp://{env.master_addr}:{env.master_port}",
@@ -163,23 +224,63 @@ class TorchComm(Comm):
             timeout=datetime.timedelta(minutes=30),
         )
 
-    def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
-        # One flat buffer, one allreduce: the same arithmetic as horovod's fused Average.
-        grads = [p.grad for p in params if p.grad is not None]
+    def begin_backward(self, params: list[torch.nn.Parameter]) -> None:
+        if not self.overlaps_backward:
+            return
+        params = [p for p in params if p.requires_grad]
+        key = tuple(id(p) for p in params)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _Buckets(params, self.bucket_bytes)
+        plan.reset()
+        for p in params:
+            if id(p) not in self._hooked:
+                p.register_post_accumulate_grad_hook(self._gradient_ready)
+                self._hooked.add(id(p))
+        self._active = plan
+
+    def _gradient_ready(self, p: torch.nn.Parameter) -> None:
+        plan = self._active
+        if plan is None or p not in plan.bucket_of:
+            return
+        plan.arrived[plan.bucket_of[p]] += 1
+        # Start every full bucket whose predecessors have started: the same order on every rank.
+        while len(plan.works) < len(plan.buckets) and plan.arrived[len(plan.works)] == len(
+            plan.buckets[len(plan.works)]
+        ):
+            self._start(plan, len(plan.works))
+            plan.started_in_backward += 1
+
+    def _start(self, plan: _Buckets, i: int) -> None:
+        grads = [p.grad for p in plan.buckets[i] if p.grad is not None]
         if not grads:
+            plan.works.append((None, None, grads))
             return
         flat = torch.cat([g.reshape(-1) for g in grads])
         if self.compression == "fp16":
-            half = flat.to(torch.float16).div_(self.world_size)
-            self.dist.all_reduce(half)
-            flat = half.to(flat.dtype)
-        else:
-            self.dist.all_reduce(flat)
-            flat.div_(self.world_size)
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
+            # Pre-divided before the sum, as DDP's fp16_compress_hook: a sum over many ranks cannot overflow.
+            flat = flat.to(torch.float16).div_(self.world_size)
+        plan.works.append((self.dist.all_reduce(flat, async_op=True), flat, grads))
+
+    def average_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
+        plan, self._active = self._active, None
+        if plan is None:  # no overlap: all gradients in one flat buffer, sent now
+            plan = _Buckets([p for p in params if p.grad is not None], 1 << 62)
+        while len(plan.works) < len(plan.buckets):  # the buckets backward has not filled (or started)
+            self._start(plan, len(plan.works))
+        for work, flat, grads in plan.works:
+            if work is None:
+                continue
+            work.wait()
+            if self.compression == "fp16":
+                flat = flat.to(grads[0].dtype)
+            else:
+                flat.div_(self.world_size)
+            offset = 0
+            for g in grads:
+                g.copy_(flat[offset : offset + g.numel()].view_as(g))
+                offset += g.numel()
+        self.last_backward = {"buckets": len(plan.buckets), "started_in_backward": plan.started_in_backward}
 
     def broadcast(self, nets, optimizers) -> None:
         # Every rank built the nets from the same seed and loaded the same checkpoint, so this only
@@ -187,6 +288,11 @@ class TorchComm(Comm):
         for net in nets:
             for t in list(net.parameters()) + list(net.buffers()):
                 self.dist.broadcast(t.data, src=0)
+
+    def broadcast_object(self, obj):
+        box = [obj]
+        self.dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        return box[0]
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         self.dist.all_reduce(tensor)
@@ -202,6 +308,7 @@ class TorchComm(Comm):
 
 class HorovodComm(Comm):
     backend = "horovod"
+    overlaps_backward = True  # DistributedOptimizer's hooks start each allreduce when its gradient is ready
 
     def __init__(self, env: DistEnv, device: torch.device, compression: str = "none"):
         super().__init__(env, device, compression)
@@ -216,9 +323,17 @@ class HorovodComm(Comm):
     def wrap_optimizer(self, optimizer, nets):
         named = [item for prefix, net in nets.items() for item in _named(prefix, net)]
         compression = self.hvd.Compression.fp16 if self.compression == "fp16" else self.hvd.Compression.none
-        return self.hvd.DistributedOptimizer(
+        wrapped = self.hvd.DistributedOptimizer(
             optimizer, named_parameters=named, op=self.hvd.Average, compression=compression
         )
+        self._optimizers = [*getattr(self, "_optimizers", []), wrapped]
+        return wrapped
+
+    def average_gradients(self, params) -> None:
+        # The optimizer's step() waits for the allreduces; here, right after backward, only record how
+        # many its hooks have already started (horovod's pending handles), for the overlap check.
+        started = sum(len(getattr(opt, "_handles", {})) for opt in getattr(self, "_optimizers", []))
+        self.last_backward = {"started_in_backward": started}
 
     def broadcast(self, nets, optimizers) -> None:
         for net in nets:
@@ -230,6 +345,9 @@ class HorovodComm(Comm):
             # resumed state.
             if opt.state:
                 self.hvd.broadcast_optimizer_state(opt, root_rank=0)
+
+    def broadcast_object(self, obj):
+        return self.hvd.broadcast_object(obj, root_rank=0, name="cycleaug.object")
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor.copy_(self.hvd.allreduce(tensor, op=self.hvd.Sum, name="cycleaug.stats"))
@@ -253,8 +371,19 @@ def import_horovod():
     return hvd
 
 
+def comm_class(backend: str) -> type[Comm]:
+    """The class a multi-process run of ``backend`` uses."""
+    if backend not in BACKENDS:
+        raise CycleAugError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
+    return HorovodComm if backend == "horovod" else TorchComm
+
+
 def setup(
-    backend: str, device: str = "auto", environ: Mapping[str, str] | None = None, compression: str = "none"
+    backend: str,
+    device: str = "auto",
+    environ: Mapping[str, str] | None = None,
+    compression: str = "none",
+    bucket_bytes: int = BUCKET_BYTES,
 ) -> Comm:
     """Detect the launcher, pick the device and join the process group of ``backend``."""
     if backend not in BACKENDS:
@@ -265,4 +394,4 @@ def setup(
         return HorovodComm(env, dev, compression)
     if env.world_size == 1:
         return Comm(env, dev, compression)
-    return TorchComm(env, dev, compression)
+    return TorchComm(env, dev, compression, bucket_bytes)

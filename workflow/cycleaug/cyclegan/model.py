@@ -154,6 +154,7 @@ class CycleGAN:
 
     def _update(self, loss: torch.Tensor, opt, params) -> None:
         """backward, allreduce-average, optimizer step (through the fp16 scaler when there is one)."""
+        self.comm.begin_backward(params)  # the torch backend starts allreduces as gradients arrive
         if self.scaler is None:
             loss.backward()
             self.comm.average_gradients(params)

@@ -27,6 +27,8 @@ class ModelConfig:
 
 
 AMP_MODES = ("none", "bf16", "fp16", "auto")
+# The switches `cyclegan.fast: auto` chooses by measurement (cycleaug.cyclegan.autotune).
+SEARCHABLE = ("amp", "channels_last", "fused_adam")
 
 
 @dataclass
@@ -53,6 +55,8 @@ class FastConfig:
     - fused_adam: torch's fused Adam kernel (one kernel for all parameters; CPU and CUDA) instead of the
       per-tensor loop.
     - compile: torch.compile the four nets (their state dicts keep the reference keys).
+    - auto: the switches (of amp, channels_last, fused_adam) to choose by measurement before training
+      (cycleaug.cyclegan.autotune); auto_cache: where the choice is kept per device.
     """
 
     channels_last: bool = option(
@@ -69,6 +73,31 @@ class FastConfig:
     cache_images: bool = option(
         False, "decode+resize each crop once, keep uint8 tensors (same pixels; loader without workers)"
     )
+    auto: tuple[str, ...] = option(
+        (),
+        "choose these switches by timing them on this device before training: any of amp channels_last "
+        "fused_adam (cyclegan.fast: auto gives all three)",
+        type=str,
+        metavar="SWITCH",
+        flag="--fast-auto",
+    )
+    auto_cache: str = option(
+        "",
+        "JSON file of measured choices per device (default $XDG_CACHE_HOME/cycleaug/fast_path.json)",
+        flag="--fast-cache",
+    )
+
+
+def fast_settings(value) -> dict:
+    """FastConfig fields from config.yaml's ``cyclegan.fast``: the string ``auto`` (search amp,
+    channels_last and fused_adam; image cache on; tf32 and compile off), or a mapping of switches, in which
+    ``auto: true`` searches the searchable switches the mapping does not set itself."""
+    if value == "auto":
+        return {"auto": SEARCHABLE, "cache_images": True}
+    values = dict(value or {})
+    if values.pop("auto", False):
+        values["auto"] = tuple(k for k in SEARCHABLE if k not in values)
+    return values
 
 
 @dataclass

@@ -30,12 +30,12 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from cycleaug.cyclegan import checkpoint
+from cycleaug.cyclegan import autotune, checkpoint
 from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
 from cycleaug.cyclegan.distributed import Comm, detect_env, setup
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, hash_seed
@@ -115,11 +115,16 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         f"{iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})",
     )
 
+    # ---- fast path: as configured, or measured here (fast.auto; rank 0 decides) ----------------------
+    if cfg.fast.auto:
+        fast = autotune.choose(cfg.fast, cfg.model, cfg.crop_size, cfg.batch_size, comm, log=lambda m: log(comm, m))
+        cfg = replace(cfg, fast=fast)
+
     # ---- model (fresh or resumed) ----------------------------------------------------------------
     model = CycleGAN(cfg.model, comm, seed=cfg.seed, fast=cfg.fast)
     log(
         comm,
-        f"train-cyclegan: precision {model.precision}; fast path: channels_last {cfg.fast.channels_last}, "
+        f"train-cyclegan: precision {model.precision}; fast path: amp {cfg.fast.amp}, channels_last {cfg.fast.channels_last}, "
         f"fused Adam {cfg.fast.fused_adam}, compile {cfg.fast.compile}, image cache {cfg.fast.cache_images}, "
         f"gradient compression {cfg.compression}",
     )

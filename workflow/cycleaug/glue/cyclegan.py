@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig
+from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings
 from cycleaug.glue import paths  # glue.paths in cyclegan.smk
 from cycleaug.glue.common import gpu_counts, last_epoch, saved_epochs
 from cycleaug.options import command_line, shell_words
@@ -58,7 +58,7 @@ def train_options(config: dict) -> str:
     words = [
         *command_line(ModelConfig, cg),
         *command_line(TrainConfig, cg, skip=("save_epochs", "seed")),
-        *command_line(FastConfig, cg.get("fast", {})),
+        *command_line(FastConfig, fast_settings(cg.get("fast", {}))),
         "--save-epochs",
         *map(str, saved_epochs(config)),
         "--seed",
