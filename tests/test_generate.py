@@ -278,6 +278,33 @@ def test_one_call_translates_with_every_checkpoint_as_separate_calls_would(liste
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("e")) == ["e1", "e2"]
 
 
+def test_nested_frame_names_keep_their_folders(tmp_path):
+    """SYNTHIA-SEQS frames are RGB/Stereo_Left/Omni_F/000000.png etc.: the same stem in every camera folder.
+    The translated set keeps the relative paths (no collision), and its labels name those files."""
+    src = tmp_path / "RGB"
+    names = ["Stereo_Left/Omni_F/000000.png", "Stereo_Right/Omni_F/000000.png", "Stereo_Left/Omni_B/000001.png"]
+    for i, name in enumerate(names):
+        write_image(src / name, 36, 28, i)
+    (tmp_path / "synthetic.json").write_text(json.dumps([frame(n, 36, 28, [(1.0, 2.0, 9.0, 20.0)]) for n in names]))
+    ckpt = save_checkpoint(tmp_path / "200_net_G_A.pth")
+    out, labels = tmp_path / "gen/images", tmp_path / "gen/labels.json"
+    args = ["generate", "--checkpoint", str(ckpt), "--input", str(src), "--list", str(tmp_path / "synthetic.json")]
+    assert cli([*args, "--output", str(out), "--labels-out", str(labels), "--device", "cpu"]) == 0
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == sorted(names)
+    written = json.loads(labels.read_text())
+    assert [f["name"] for f in written] == names and all((out / f["name"]).is_file() for f in written)
+    # The detector reads that labels file with the translated folder (condition (c)-(g)'s --train set).
+    from cycleaug.yolo.data import load_samples
+
+    assert len(load_samples(str(labels), str(out))) == 3
+    # A frame name that would leave the output folder is refused before anything is written.
+    (tmp_path / "evil.json").write_text(json.dumps([frame("../escape.png", 36, 28, [])]))
+    write_image(tmp_path / "escape.png", 36, 28, 9)
+    bad = [*args[:-1], str(tmp_path / "evil.json"), "--output", str(tmp_path / "gen2"), "--device", "cpu"]
+    assert cli(bad) != 0
+    assert not (tmp_path / "gen2").exists()
+
+
 def test_list_errors_leave_no_output(listed_set, capsys):
     tmp_path, src, frames, _ = listed_set
     ckpt = save_checkpoint(tmp_path / "2_net_G_A.pth")

@@ -43,12 +43,16 @@ def test_condition_names_carry_the_gpu_count(config):
 
 
 def test_every_condition_trains_on_the_same_selection(config):
-    sets = {c.name: train_sets(c, "SEL", "BDD", "SYN", "R/generated/{gpus}gpu/images") for c in conditions(config)}
+    sets = {
+        c.name: train_sets(c, "SEL", "BDD", "SYN", "R/generated/{gpus}gpu/images", "R/generated/{gpus}gpu/labels.json")
+        for c in conditions(config)
+    }
     assert all(s[0] == ("SEL/real.json", "BDD") for s in sets.values())
     assert len(sets["a_bdd"]) == 1
     assert sets["b_bdd_cg"][1] == ("SEL/synthetic.json", "SYN")
-    assert sets["e_gen128gpu"][1] == ("SEL/synthetic.json", "R/generated/128gpu/images")
-    assert {s[1][0] for n, s in sets.items() if n != "a_bdd"} == {"SEL/synthetic.json"}
+    # A translated set trains with its own labels file (the selection's frames under the output names).
+    assert sets["e_gen128gpu"][1] == ("R/generated/128gpu/labels.json", "R/generated/128gpu/images")
+    assert all(s[1][0].endswith("gpu/labels.json") for n, s in sets.items() if n not in ("a_bdd", "b_bdd_cg"))
 
 
 def test_rule_options_from_config(config):
@@ -64,7 +68,7 @@ def test_rule_options_from_config(config):
         "--train",
         "results/detector/selection/real.json:data/raw/bdd100k/images/100k/train",
         "--train",
-        "results/detector/selection/synthetic.json:results/generated/64gpu/images",
+        "results/generated/64gpu/labels.json:results/generated/64gpu/images",
     ]
 
 

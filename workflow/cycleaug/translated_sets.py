@@ -5,7 +5,8 @@ The detector trains on the SYNTHIA images chosen by ``cycleaug select-detector-s
 For each CycleGAN run, its final G_A translates exactly those images at their native resolution
 (``cycleaug.cyclegan.translate.translate`` pads each side to a multiple of 4 by reflection and crops
 the output back), so every person box of the original image is still valid on the translated one,
-and the labels file is written again with the translated images' names:
+and the labels file is written again with the translated images' names (the frame's relative path
+with a .png suffix); that file is what the detector's conditions (c)-(g) train with:
 
     cycleaug generate --checkpoint results/cyclegan/4gpu/checkpoints/200_net_G_A.pth \\
         --input data/raw/synthia/RGB --list results/detector/selection/synthetic.json \\
@@ -17,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 from PIL import Image
@@ -30,8 +31,9 @@ from cycleaug.labels import Frame, read_frames, write_frames
 
 
 def output_name(name: str) -> str:
-    """The translated image's file name: ``translate`` writes ``<input stem>.png``."""
-    return f"{Path(name).stem}.png"
+    """The translated image's name: the frame's own relative path with a .png suffix, so nested names
+    (SYNTHIA-SEQS: ``Stereo_Left/Omni_F/000000.png``, the same stem in every camera folder) stay apart."""
+    return str(PurePosixPath(name).with_suffix(".png"))
 
 
 def listed_inputs(list_file: str | os.PathLike, input_dir: str | os.PathLike) -> list[tuple[Frame, Path]]:
@@ -90,7 +92,7 @@ def translated_frames(pairs: list[tuple[Frame, Path]], out_dir: str | os.PathLik
         want = frame.attributes.get("width"), frame.attributes.get("height")
         if None not in want and (int(want[0]), int(want[1])) != (w, h):
             raise CycleAugError(f"frame {frame.name!r} records a {want[0]}x{want[1]} image, but {src} is {w}x{h}")
-        frames.append(Frame(out.name, list(frame.boxes), {**frame.attributes, "width": w, "height": h}))
+        frames.append(Frame(output_name(frame.name), list(frame.boxes), {**frame.attributes, "width": w, "height": h}))
     return frames
 
 
@@ -122,7 +124,14 @@ def translate_listed(
     ``labels_out``, write their labels (same boxes, output names); returns those frames."""
     pairs = listed_inputs(list_file, input_dir)
     with new_output_dir(out_dir) as stage:
-        translate(generator, [p for _, p in pairs], stage, batch_size=batch_size, progress=progress)
+        translate(
+            generator,
+            [p for _, p in pairs],
+            stage,
+            batch_size=batch_size,
+            progress=progress,
+            names=[output_name(f.name) for f, _ in pairs],
+        )
         frames = translated_frames(pairs, stage)
     if labels_out is not None:
         write_frames(labels_out, frames)

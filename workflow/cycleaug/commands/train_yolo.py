@@ -41,7 +41,7 @@ def run(args) -> int:
     from cycleaug.yolo.settings import TrainConfig
     from cycleaug.yolo.train import train
 
-    for flag in ("iterations", "eval_every", "batch", "subdivisions", "eval_batch_size", "checkpoint_every"):
+    for flag in ("iterations", "batch", "subdivisions", "eval_batch_size", "checkpoint_every"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise CycleAugError(f"--{flag.replace('_', '-')} {value}: expected a positive integer")

@@ -88,12 +88,22 @@ def translate(
     pad_to: int = 4,
     batch_size: int = 8,
     progress: bool = True,
+    names: Iterable[str] | None = None,
 ) -> list[Path]:
-    """Translate each image into ``out_dir/<stem>.png`` (same size as the input); returns the outputs."""
+    """Translate each image into ``out_dir/<stem>.png``, or ``out_dir/<name>`` for the matching entry of
+    ``names`` (relative paths, e.g. a SYNTHIA-SEQS frame's ``Stereo_Left/Omni_F/000000.png``), the same
+    size as the input; returns the outputs in input order."""
     paths = [Path(p) for p in paths]
-    stems = [p.stem for p in paths]
-    if len(set(stems)) != len(stems):
-        raise CycleAugError("input images with the same name stem would overwrite each other's output")
+    rel = [f"{p.stem}.png" for p in paths] if names is None else [str(n) for n in names]
+    if len(rel) != len(paths):
+        raise CycleAugError(f"{len(paths)} input images but {len(rel)} output names")
+    if len(set(rel)) != len(rel) or len(set(paths)) != len(paths):
+        raise CycleAugError("input images with the same output name would overwrite each other's output")
+    for name in rel:
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts:
+            raise CycleAugError(f"output name {name!r}: expected a relative path inside the output folder")
+    target = dict(zip(paths, rel))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = next(generator.parameters()).device
@@ -105,19 +115,20 @@ def translate(
                 sizes[im.size].append(p)
         except OSError as exc:
             raise CycleAugError(f"{p}: cannot read image ({exc})") from None
-    outputs = []
+    outputs = {}
     with Progress(len(paths), "generate", unit="img") if progress else _NoProgress() as bar:
         for group in sizes.values():
             for i in range(0, len(group), batch_size):
                 chunk = group[i : i + batch_size]
                 y = translate_batch(generator, torch.stack([_read(p) for p in chunk]).to(device), pad_to)
                 for p, img in zip(chunk, y):
-                    out = out_dir / f"{p.stem}.png"
+                    out = out_dir / target[p]
+                    out.parent.mkdir(parents=True, exist_ok=True)
                     with atomic_path(out) as tmp:
                         Image.fromarray(to_uint8(img)).save(tmp, format="PNG")
-                    outputs.append(out)
+                    outputs[p] = out
                 bar.update(len(chunk))
-    return outputs
+    return [outputs[p] for p in paths]
 
 
 class _NoProgress:

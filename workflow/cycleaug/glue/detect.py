@@ -41,6 +41,7 @@ def train_set_options(config: dict, condition: Condition) -> str:
         f"{paths.bdd100k_images(config)}/100k/train",
         f"{paths.synthia_root(config)}/RGB",
         paths.generated_images(config, "{gpus}"),
+        paths.generated_labels(config, "{gpus}"),
     )
     return " ".join(f"--train {labels}:{images}" for labels, images in sets)
 

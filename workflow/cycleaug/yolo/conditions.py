@@ -116,15 +116,20 @@ STREAM_REAL, STREAM_SYNTHETIC = 1, 2
 
 
 def train_sets(
-    condition: Condition, sets_dir: str, bdd_images: str, synthia_images: str, generated_dir: str
+    condition: Condition,
+    sets_dir: str,
+    bdd_images: str,
+    synthia_images: str,
+    generated_dir: str,
+    generated_labels: str,
 ) -> list[tuple[str, str]]:
     """``(labels, images)`` pairs a condition trains on: always ``real.json`` with the BDD100K images;
-    plus ``synthetic.json`` with the raw SYNTHIA images (b) or with their translations by the CycleGAN
-    of ``condition.gpus`` GPUs, ``generated_dir`` with ``{gpus}`` filled in (c..). The translated
-    images carry the raw images' file names and sizes, so the selection's boxes hold for them."""
+    plus ``synthetic.json`` with the raw SYNTHIA images (b), or the translated set of the CycleGAN of
+    ``condition.gpus`` GPUs with its own labels file (``generated_dir`` and ``generated_labels`` with
+    ``{gpus}`` filled in; c..): the selection's frames and boxes under the translated images' names."""
     sets = [(f"{sets_dir}/real.json", bdd_images)]
     if condition.synthetic_source == RAW:
         sets.append((f"{sets_dir}/synthetic.json", synthia_images))
     elif condition.synthetic_source == GENERATED:
-        sets.append((f"{sets_dir}/synthetic.json", generated_dir.format(gpus=condition.gpus)))
+        sets.append((generated_labels.format(gpus=condition.gpus), generated_dir.format(gpus=condition.gpus)))
     return sets

@@ -149,3 +149,39 @@ def make_optimizer(model, hyper: NetHyper):
 def set_rate(optimizer, lr: float) -> None:
     for g in optimizer.param_groups:
         g["lr"] = lr
+
+
+# darknet's `detector train ... -map` (AlexeyAB/darknet src/detector.c, train_detector, mid-2019, the
+# paper's time): after every update i (1-based),
+#     calc_map_for_each = max(4 * train_images_num / (batch * subdivisions), 100)   # every 4 epochs
+#     next_map_calc = max(iter_map + calc_map_for_each, burn_in, 1000)
+#     if (i >= next_map_calc || i == max_batches) { iter_map = i; mAP = validate_detector_map(...); }
+# with iter_map the iteration of the last evaluation (the start iteration at first). The 1000 floor was
+# commented out later in 2019; burn_in is 1000 in the paper's cfg either way. 5,000 iterations on a few
+# hundred images: 1000, 1100, ..., 5000 = 41 evaluations.
+DARKNET_FIRST_MAP = 1000
+DARKNET_MAP_EPOCHS = 4
+
+
+def evaluation_iterations(eval_every: str | int, n_train: int, hyper: NetHyper, max_iter: int) -> list[int]:
+    """The iterations at which training evaluates mAP: darknet's cadence (``eval_every`` "darknet"),
+    or every ``eval_every`` iterations; always the last. Counted from iteration 0 (an uninterrupted run),
+    so a resumed run evaluates where the uninterrupted one would."""
+    if str(eval_every) == "darknet":
+        every = max(DARKNET_MAP_EPOCHS * n_train // hyper.batch, 100)
+        out, last = [], 0
+        while True:
+            due = max(last + every, hyper.burn_in, DARKNET_FIRST_MAP)
+            if due >= max_iter:
+                break
+            out.append(due)
+            last = due
+    else:
+        try:
+            every = int(eval_every)
+        except ValueError:
+            raise CycleAugError(f"--eval-every {eval_every!r}: expected darknet or a positive integer") from None
+        if every < 1:
+            raise CycleAugError(f"--eval-every {eval_every}: expected darknet or a positive integer")
+        out = list(range(every, max_iter, every))
+    return [*out, max_iter]

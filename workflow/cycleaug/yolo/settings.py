@@ -24,7 +24,12 @@ class TrainConfig:
     iterations: int | None = option(
         None, "updates to run (default: the cfg's max_batches, else darknet's max(6000, 2000 x classes))", type=int
     )
-    eval_every: int = option(500, "evaluate every N iterations")
+    eval_every: str = option(
+        "darknet",
+        "evaluate mAP at darknet's -map cadence (darknet: from max(burn_in, 1000) every max(4 epochs, 100) "
+        "iterations, and at the end) or every N iterations",
+        metavar="darknet|N",
+    )
     batch: int | None = option(None, "override [net] batch (images per update)", type=int)
     subdivisions: int | None = option(
         None, "override [net] subdivisions (mini-batches per update; memory only)", type=int

@@ -50,7 +50,14 @@ from cycleaug.yolo.cfg import load_cfg, output_shapes
 from cycleaug.yolo.data import IterationBatches, TrainSet, collate, load_samples
 from cycleaug.yolo.loss import YoloHead, yolo_loss
 from cycleaug.yolo.model import Darknet, init_darknet_
-from cycleaug.yolo.schedule import NetHyper, default_max_batches, hyper_from_cfg, make_optimizer, set_rate
+from cycleaug.yolo.schedule import (
+    NetHyper,
+    default_max_batches,
+    evaluation_iterations,
+    hyper_from_cfg,
+    make_optimizer,
+    set_rate,
+)
 from cycleaug.yolo.settings import TrainConfig
 from cycleaug.yolo.weights import load_darknet_weights, matching_cutoffs, read_header, save_darknet_weights
 
@@ -138,6 +145,10 @@ def evaluate_model(model, frames, paths, img_size, batch_size: int, workers: int
     return evaluate_frames(frames, preds, [PERSON])
 
 
+def _iterations_text(its: list[int]) -> str:
+    return ", ".join(map(str, its)) if len(its) <= 6 else f"{its[0]}, {its[1]}, ..., {its[-2]}, {its[-1]}"
+
+
 def train(tc: TrainConfig, stream=None) -> int:
     """Train; returns 0 when done, EXIT_INTERRUPTED (75) when stopped by SIGTERM/SIGUSR1."""
     stream = stream or sys.stderr
@@ -154,11 +165,11 @@ def train(tc: TrainConfig, stream=None) -> int:
     heads = yolo_heads(cfg)
     aug = augment_params(cfg, hyper)
     multiscale = cfg.yolo_layers[-1].random
-    if tc.eval_every < 1:
-        raise CycleAugError(f"--eval-every {tc.eval_every}: expected a positive number of iterations")
+    evaluation_iterations(tc.eval_every, 1, hyper, max_iter)  # a bad --eval-every fails before any reading
 
     # ---- data
     samples = [s for labels, images in tc.train for s in load_samples(labels, images)]
+    evaluations = evaluation_iterations(tc.eval_every, len(samples), hyper, max_iter)
     val_frames = read_frames(tc.val_labels, categories={PERSON})
     val_paths = [Path(tc.val_images) / f.name for f in val_frames]
     missing = [p for p in val_paths if not p.is_file()]
@@ -226,7 +237,9 @@ def train(tc: TrainConfig, stream=None) -> int:
         f"{len(val_frames)} validation images, batch {hyper.batch} = {hyper.subdivisions} x {hyper.mini_batch}, "
         f"iterations {start}..{max_iter}, lr {hyper.learning_rate} (burn-in {hyper.burn_in}, {hyper.policy} "
         f"{list(hyper.steps)} x {list(hyper.scales)}), momentum {hyper.momentum}, decay {hyper.decay}, "
-        f"multi-scale {'on' if multiscale else 'off'}, device {device}",
+        f"multi-scale {'on' if multiscale else 'off'}, device {device}; {len(evaluations)} mAP evaluations "
+        f"({'darknet cadence' if str(tc.eval_every) == 'darknet' else f'every {tc.eval_every}'}: "
+        f"{_iterations_text(evaluations)})",
         file=stream,
         flush=True,
     )
@@ -251,6 +264,7 @@ def train(tc: TrainConfig, stream=None) -> int:
         optimizer,
         scaler,
         stream,
+        set(evaluations),
     )
     try:
         return _loop(run, state, start, max_iter, stop)
@@ -276,6 +290,7 @@ class Run:
     optimizer: torch.optim.Optimizer
     scaler: object
     stream: object
+    evaluations: set[int]  # iterations at which mAP is evaluated
 
 
 def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -> int:
@@ -340,7 +355,7 @@ def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -
         done_here += 1
 
         now = time.perf_counter()
-        evaluating = it % tc.eval_every == 0 or it == max_iter
+        evaluating = it in run.evaluations
         if now - last_print >= tc.log_interval or evaluating or it == start:
             last_print = now
             rate = (now - t_start) / done_here
