@@ -63,7 +63,10 @@ def test_rule_options_from_config(config):
     assert opts[opts.index("--img-size") + 1] == "416" and "--amp" in opts
     assert "--iterations" not in opts and "--pretrained" not in opts
     assert opts[opts.index("--cfg") + 1] == "yolov3-person-608.cfg"
-    assert glue_detect.select_options(config).split() == ["--n-real", "500", "--n-synthetic", "1017", "--seed", "0"]
+    assert glue_detect.select_options(config).split() == ["--n-real", "500", "--n-synthetic", "1017", "--seed", "0"] + [
+        "--n-heldout",
+        "1000",
+    ]
     assert glue_detect.train_set_options(config, parse_condition("d_gen64gpu")).split() == [
         "--train",
         "results/detector/selection/real.json:data/raw/bdd100k/images/100k/train",
@@ -90,7 +93,7 @@ def _labelled_images(root: Path, n: int, size, seed: int, with_person_every: int
     return labels, images
 
 
-def _select(tmp_path, out, seed=0, n_real=10, n_synthetic=6, check=True):
+def _select(tmp_path, out, seed=0, n_real=10, n_synthetic=6, check=True, *extra):
     bdd, bdd_images = tmp_path / "bdd" / "labels.json", tmp_path / "bdd" / "images"
     syn, syn_images = tmp_path / "syn" / "labels.json", tmp_path / "syn" / "images"
     val, val_images = tmp_path / "val" / "labels.json", tmp_path / "val" / "images"
@@ -116,8 +119,29 @@ def _select(tmp_path, out, seed=0, n_real=10, n_synthetic=6, check=True):
         seed,
         "--out",
         out,
+        *extra,
         check=check,
     )
+
+
+def test_heldout_split_is_disjoint_from_the_training_images(tmp_path):
+    _labelled_images(tmp_path / "bdd", 40, (64, 36), 0)
+    _labelled_images(tmp_path / "syn", 30, (64, 38), 1, with_person_every=3)
+    _labelled_images(tmp_path / "val", 9, (64, 36), 2)
+    _select(tmp_path, tmp_path / "h1", 0, 10, 6, True, "--n-heldout", "25")
+    real = {f["name"] for f in json.loads((tmp_path / "h1" / "real.json").read_text())}
+    held = json.loads((tmp_path / "h1" / "heldout.json").read_text())
+    names = [f["name"] for f in held]
+    assert len(names) == 25 and not real & set(names) and names == sorted(names)
+    assert any(not f["labels"] for f in held)  # frames without a person too, as a validation split
+    assert (held[0]["attributes"]["width"], held[0]["attributes"]["height"]) == (64, 36)
+    # The other sets do not move when a held-out split is added (separate generator streams).
+    _select(tmp_path, tmp_path / "h0")
+    for name in ("real.json", "synthetic.json", "val.json"):
+        assert (tmp_path / "h0" / name).read_bytes() == (tmp_path / "h1" / name).read_bytes()
+    assert not (tmp_path / "h0" / "heldout.json").exists()
+    too_many = _select(tmp_path, tmp_path / "h2", 0, 10, 6, False, "--n-heldout", "31")
+    assert too_many.returncode == 2 and "--n-heldout 31: only 30 images are left" in too_many.stderr
 
 
 def test_select_detector_sets(tmp_path):
@@ -210,6 +234,19 @@ def test_table2_files_and_paper_columns(tmp_path):
     assert plain[0] == "condition,label,TP,FP,FN,precision,recall,f1,map50,best_iteration,name"
     bad = run_cli("table2", "--metrics", f"x_bdd={a}", "--out-dir", tmp_path / "bad", check=False)
     assert bad.returncode == 2 and "x_bdd" in bad.stderr
+
+    # With the selection-bias figures of train-yolo (last evaluation, best checkpoint on a held-out split).
+    m = json.loads(a.read_text())
+    m.update(last={"iteration": 5000, "mAP50": 0.3301}, heldout={"images": 1000, "mAP50": 0.3208})
+    a.write_text(json.dumps(m))
+    run_cli("table2", "--metrics", f"a_bdd={a}", "--out-dir", tmp_path / "sel")
+    with open(tmp_path / "sel" / "table2.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert float(row["last_map50"]) == pytest.approx(33.01) and float(row["heldout_map50"]) == pytest.approx(32.08)
+    md = (tmp_path / "sel" / "table2.md").read_text()
+    assert "| last mAP@0.50 [%] | best ckpt on held-out [%] |" in md and "| 35.12 | 4500 | 33.01 | 32.08 |" in md
+    columns, _ = read_table2(tmp_path / "sel" / "table2.csv")
+    assert {"last_map50", "heldout_map50"} <= set(columns)
 
 
 def test_paper_table2_is_consistent():

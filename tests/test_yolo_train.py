@@ -339,6 +339,7 @@ def test_overfit_tiny_set(tmp_path):
     from cycleaug.yolo.train import TrainConfig, evaluate_model, train
 
     labels, images = draw_people_set(tmp_path / "set", 8, seed=3)
+    held_labels, held_images = draw_people_set(tmp_path / "held", 6, seed=4)
     cfg = tiny_cfg(tmp_path / "tiny.cfg", max_batches=200, steps=(170, 190))
     frames = read_frames(labels)
     paths = [images / f.name for f in frames]
@@ -356,6 +357,8 @@ def test_overfit_tiny_set(tmp_path):
         img_size=96,
         eval_every=50,
         log_interval=1e9,
+        heldout_labels=str(held_labels),
+        heldout_images=str(held_images),
     )
     assert train(tc) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -369,6 +372,14 @@ def test_overfit_tiny_set(tmp_path):
     # the kept darknet weights reproduce the best evaluation
     best = build_model(str(cfg), tmp_path / "run" / "best.weights", torch.device("cpu"))
     assert evaluate_model(best, frames, paths, 96, 8, 0).map == pytest.approx(metrics["mAP50"], abs=1e-9)
+    # Selection bias, visible: the last evaluation's figures, and the best checkpoint on a second split.
+    assert metrics["last"] == {k: log[-1][k] for k in metrics["last"]} and metrics["last"]["iteration"] == 200
+    assert metrics["evaluations"] == len(log)
+    held = read_frames(held_labels)
+    expected = evaluate_model(best, held, [held_images / f.name for f in held], 96, 8, 0)
+    assert metrics["heldout"]["images"] == 6
+    assert metrics["heldout"]["mAP50"] == pytest.approx(expected.map, abs=1e-9)
+    assert (metrics["heldout"]["TP"], metrics["heldout"]["FN"]) == (expected.tp, expected.fn)
 
 
 def _train_cmd(cfg, labels, images, out, workers=0):

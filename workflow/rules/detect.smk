@@ -5,8 +5,9 @@
 #   train_yolo_{c..}_gen{n}gpu  + the same SYNTHIA images translated by the CycleGAN of n GPUs
 # The images are chosen once (select_detector_sets) and shared by every condition; all are
 # evaluated on the same BDD100K validation images. Each run writes {results_dir}/detector/{condition}/:
-# metrics.json (best mAP@0.50 evaluation), best.weights / last.weights (darknet), best.pt / last.pt,
-# eval_log.jsonl. A run stopped by the scheduler resumes from last.pt on retry.
+# metrics.json (best mAP@0.50 evaluation; the last evaluation's figures and, with detector.n_heldout,
+# the best checkpoint's on held-out BDD100K train images), best.weights / last.weights (darknet),
+# best.pt / last.pt, eval_log.jsonl. A run stopped by the scheduler resumes from last.pt on retry.
 # Paths and options: cycleaug/glue/detect.py.
 from cycleaug.glue import detect as glue
 
@@ -19,9 +20,7 @@ rule select_detector_sets:
         bdd_images=glue.paths.bdd100k_images(config),
         synthia_root=glue.paths.synthia_root(config),
     output:
-        real=f"{glue.paths.selection_dir(config)}/real.json",
-        synthetic=f"{glue.paths.selection_dir(config)}/synthetic.json",
-        val=f"{glue.paths.selection_dir(config)}/val.json",
+        **glue.selection_outputs(config),
     log:
         "logs/detector/select_detector_sets.log",
     benchmark:
@@ -45,9 +44,7 @@ for condition in glue.conditions(config):
             f"train_yolo_{condition.name}"
         input:
             **glue.synthetic_inputs(config, condition),
-            real=f"{glue.paths.selection_dir(config)}/real.json",
-            synthetic=f"{glue.paths.selection_dir(config)}/synthetic.json",
-            val=f"{glue.paths.selection_dir(config)}/val.json",
+            **glue.selection_outputs(config),
             bdd_images=glue.paths.bdd100k_images(config),
             pretrained=glue.pretrained_weights(config),
         output:
@@ -64,8 +61,9 @@ for condition in glue.conditions(config):
             runtime=glue.runtime(config),
         params:
             train=glue.train_set_options(config, condition),
+            heldout=glue.heldout_option(config),
             options=glue.train_options(config),
         shell:
             "cycleaug train-yolo {params.train} --val-labels {input.val} "
-            "--val-images {input.bdd_images}/100k/val "
+            "--val-images {input.bdd_images}/100k/val {params.heldout} "
             '--out "$(dirname {output.metrics})" {params.options} > {log} 2>&1'

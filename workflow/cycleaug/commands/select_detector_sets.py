@@ -7,8 +7,10 @@
         --n-real 500 --n-synthetic 1017 --seed 0 --out results/detector/sets
 
 Writes ``real.json`` (n_real BDD100K training frames with at least one person), ``synthetic.json``
-(n_synthetic SYNTHIA frames with at least one person) and ``val.json`` (the evaluation frames: all,
-or --n-eval of them), in BDD100K JSON with each selected frame's image size in its attributes.
+(n_synthetic SYNTHIA frames with at least one person), ``val.json`` (the evaluation frames: all,
+or --n-eval of them) and, with --n-heldout, ``heldout.json`` (that many further BDD100K train frames,
+none of them in real.json: the second split on which the best checkpoint is scored again, to show how
+much of Table 2's best mAP is selection), in BDD100K JSON with each frame's image size in its attributes.
 """
 
 HELP = "choose the real, synthetic and validation images shared by every detector condition (Table 2)"
@@ -31,6 +33,12 @@ def add_arguments(parser):
         default=None,
         help="validation images, drawn with --seed (config detector.n_eval; default: all)",
     )
+    parser.add_argument(
+        "--n-heldout",
+        type=int,
+        default=None,
+        help="BDD100K train images outside real.json for heldout.json (config detector.n_heldout; default none)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="selection seed")
     parser.add_argument("--out", required=True, help="output folder for real.json, synthetic.json, val.json")
 
@@ -40,10 +48,11 @@ def run(args) -> int:
 
     from cycleaug.errors import CycleAugError
     from cycleaug.labels import PERSON, Frame, read_frames, write_frames
-    from cycleaug.yolo.conditions import STREAM_REAL, STREAM_SYNTHETIC, select, select_val
+    from cycleaug.yolo.conditions import STREAM_REAL, STREAM_SYNTHETIC, select, select_heldout, select_val
     from cycleaug.yolo.data import checked_boxes
 
-    for flag, value in [("--n-real", args.n_real), ("--n-synthetic", args.n_synthetic), ("--n-eval", args.n_eval)]:
+    checks = [("--n-real", args.n_real), ("--n-synthetic", args.n_synthetic), ("--n-eval", args.n_eval)]
+    for flag, value in [*checks, ("--n-heldout", args.n_heldout)]:
         if value is not None and value < 1:
             raise CycleAugError(f"{flag} {value}: must be at least 1")
     if (args.val_labels is None) != (args.val_images is None):
@@ -56,9 +65,8 @@ def run(args) -> int:
             out.append(Frame(f.name, f.boxes, {**f.attributes, "width": w, "height": h}))
         return out
 
-    real = select(
-        read_frames(args.bdd_labels, categories={PERSON}), args.n_real, args.seed, f"{args.bdd_labels}", STREAM_REAL
-    )
+    bdd = read_frames(args.bdd_labels, categories={PERSON})
+    real = select(bdd, args.n_real, args.seed, f"{args.bdd_labels}", STREAM_REAL)
     synthetic = select(
         read_frames(args.synthia_labels, categories={PERSON}),
         args.n_synthetic,
@@ -71,6 +79,9 @@ def run(args) -> int:
         "real.json": with_size(real, args.bdd_labels, args.bdd_images),
         "synthetic.json": with_size(synthetic, args.synthia_labels, args.synthia_images),
     }
+    if args.n_heldout:
+        heldout = select_heldout(bdd, real, args.n_heldout, args.seed)
+        sets["heldout.json"] = with_size(heldout, args.bdd_labels, args.bdd_images)
     if args.val_labels:
         val = select_val(read_frames(args.val_labels, categories={PERSON}), args.n_eval, args.seed)
         sets["val.json"] = with_size(val, args.val_labels, args.val_images)

@@ -47,6 +47,8 @@ def run(args) -> int:
             raise CycleAugError(f"--{flag.replace('_', '-')} {value}: expected a positive integer")
     if args.img_size is not None and (args.img_size < 32 or args.img_size % 32):
         raise CycleAugError(f"--img-size {args.img_size}: expected a positive multiple of 32")
+    if (args.heldout_labels is None) != (args.heldout_images is None):
+        raise CycleAugError("--heldout-labels and --heldout-images go together")
     if args.workers < 0:
         raise CycleAugError(f"--workers {args.workers}: expected 0 or more")
     tc = from_args(

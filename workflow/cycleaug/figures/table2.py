@@ -27,11 +27,13 @@ HEADERS = {
     "f1": "F1",
     "map50": "mAP@0.50\n(%)",
     "best_iteration": "best\niteration",
+    "last_map50": "last\nmAP (%)",
+    "heldout_map50": "held-out\nmAP (%)",
 }
 # Column widths in inches at 9 pt (the label column grows with its longest entry).
 WIDTH_CONDITION, WIDTH_NUMBER, WIDTH_WIDE = 0.38, 0.62, 0.8
 INTEGER = {"TP", "FP", "FN", "best_iteration"}
-TWO_DECIMALS = {"precision", "recall", "f1", "map50"}
+TWO_DECIMALS = {"precision", "recall", "f1", "map50", "last_map50", "heldout_map50"}
 
 
 def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -52,6 +54,7 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
     columns = [
         *REQUIRED,
         *(["best_iteration"] if "best_iteration" in fields else []),
+        *(c for c in ("last_map50", "heldout_map50") if c in fields),
         *(c for c in fields if c.startswith("paper_")),
     ]
     for lineno, row in enumerate(rows, 2):

@@ -17,7 +17,28 @@ def select_options(config: dict) -> str:
     options = [f"--n-real {det['n_real']}", f"--n-synthetic {det['n_synthetic']}", f"--seed {config['seed']}"]
     if det["n_eval"] is not None:
         options.append(f"--n-eval {det['n_eval']}")
+    if det.get("n_heldout"):
+        options.append(f"--n-heldout {det['n_heldout']}")
     return " ".join(options)
+
+
+def selection_outputs(config: dict) -> dict:
+    """real.json, synthetic.json, val.json, and heldout.json when detector.n_heldout asks for one."""
+    sel = paths.selection_dir(config)
+    out = {name: f"{sel}/{name}.json" for name in ("real", "synthetic", "val")}
+    if config["detector"].get("n_heldout"):
+        out["heldout"] = f"{sel}/heldout.json"
+    return out
+
+
+def heldout_option(config: dict) -> str:
+    """``--heldout-labels/--heldout-images`` of train-yolo: the held-out split (BDD100K train images)."""
+    if not config["detector"].get("n_heldout"):
+        return ""
+    return (
+        f"--heldout-labels {paths.selection_dir(config)}/heldout.json "
+        f"--heldout-images {paths.bdd100k_images(config)}/100k/train"
+    )
 
 
 def synthetic_inputs(config: dict, condition: Condition) -> dict:
@@ -58,7 +79,7 @@ def train_options(config: dict) -> str:
     words = [
         "--cfg",
         det["cfg"],
-        *command_line(TrainConfig, det, skip=("pretrained", "seed")),
+        *command_line(TrainConfig, det, skip=("pretrained", "seed", "heldout_labels", "heldout_images")),
         "--seed",
         str(config["seed"]),
     ]

@@ -111,8 +111,23 @@ def select_val(frames: list[Frame], n: int | None, seed: int) -> list[Frame]:
     return [frames[i] for i in sorted(idx)]
 
 
+def select_heldout(frames: list[Frame], exclude: list[Frame], n: int, seed: int) -> list[Frame]:
+    """A second evaluation split for the selection-bias check: ``n`` frames (with or without persons, as a
+    validation set) drawn with the seed from ``frames`` minus ``exclude`` (the detector's training
+    images), sorted by name. Disjoint from the training images, and, drawn from BDD100K *train*, from the
+    val set whose best mAP Table 2 reports."""
+    taken = {f.name for f in exclude}
+    pool = sorted((f for f in frames if f.name not in taken), key=lambda f: f.name)
+    if n > len(pool):
+        raise CycleAugError(
+            f"--n-heldout {n}: only {len(pool)} images are left besides the {len(taken)} training images"
+        )
+    idx = np.random.default_rng([seed, STREAM_HELDOUT]).choice(len(pool), size=n, replace=False)
+    return [pool[i] for i in sorted(idx)]
+
+
 # Streams of the selection generator: one per set, so changing one count leaves the others alone.
-STREAM_REAL, STREAM_SYNTHETIC = 1, 2
+STREAM_REAL, STREAM_SYNTHETIC, STREAM_HELDOUT = 1, 2, 4
 
 
 def train_sets(

@@ -40,5 +40,11 @@ class TrainConfig:
     workers: int = option(0, "data-loading worker processes")
     amp: bool = option(False, "mixed precision on CUDA (float16 autocast)")
     eval_batch_size: int = option(8, "images per forward pass in evaluation")
+    heldout_labels: str | None = option(
+        None,
+        "a second, disjoint evaluation split (BDD100K JSON): at the end the best checkpoint is scored on it "
+        "too, beside the last checkpoint's mAP, to show how much of the best mAP is selection",
+    )
+    heldout_images: str | None = option(None, "folder of the --heldout-labels images")
     checkpoint_every: int = option(100, "save OUT/last.* every N iterations besides evaluations (darknet: 100)")
     log_interval: float = option(10.0, "seconds between progress lines")

@@ -33,12 +33,21 @@ COLUMNS = [
 ]
 
 
+# Selection bias, visible (metrics.json "last" and "heldout", percent): the last checkpoint's mAP on the
+# val images and the best checkpoint's on the held-out split, beside the best-on-val number darknet reports.
+SELECTION = [
+    ("last_map50", "last mAP@0.50 [%]"),
+    ("heldout_map50", "best ckpt on held-out [%]"),
+]
+
+
 @dataclass
 class Row:
     condition: Condition
     values: dict  # column key -> number (mAP50 in percent) or None
     iteration: int
     paper: dict | None = None
+    selection: dict | None = None  # SELECTION key -> percent or None
 
 
 def read_row(condition: str, path: str | os.PathLike) -> Row:
@@ -54,7 +63,18 @@ def read_row(condition: str, path: str | os.PathLike) -> Row:
         raise CycleAugError(f"{path}: missing {', '.join(missing)}; expected the metrics.json of cycleaug train-yolo")
     values = {k: m[k] for k, _, _, _ in COLUMNS}
     values["mAP50"] = None if m["mAP50"] is None else 100.0 * m["mAP50"]
-    return Row(cond, values, int(m["iteration"]))
+
+    def pct(section: str):
+        v = (m.get(section) or {}).get("mAP50")
+        return None if v is None else 100.0 * v
+
+    selection = {"last_map50": pct("last"), "heldout_map50": pct("heldout")}
+    return Row(cond, values, int(m["iteration"]), selection=selection)
+
+
+def _has_selection(rows: list[Row]) -> list[str]:
+    """The selection columns any row has a value for."""
+    return [k for k, _ in SELECTION if any((r.selection or {}).get(k) is not None for r in rows)]
 
 
 def attach_paper(rows: list[Row]) -> None:
@@ -78,13 +98,14 @@ def _diff(ours, paper):
 
 
 def csv_rows(rows: list[Row], paper_scale: bool) -> tuple[list[str], list[list]]:
-    header = ["condition", "label"] + [c for _, c, _, _ in COLUMNS] + ["best_iteration", "name"]
+    extra = _has_selection(rows)
+    header = ["condition", "label"] + [c for _, c, _, _ in COLUMNS] + ["best_iteration", "name"] + extra
     if paper_scale:
         header += [f"paper_{c}" for _, c, _, _ in COLUMNS] + [f"diff_{c}" for _, c, _, _ in COLUMNS]
     body = []
     for r in rows:
         line = [r.condition.tag, r.condition.label] + [r.values[k] for k, _, _, _ in COLUMNS]
-        line += [r.iteration, r.condition.name]
+        line += [r.iteration, r.condition.name] + [(r.selection or {}).get(k) for k in extra]
         if paper_scale:
             p = r.paper or {}
             line += [p.get(k) for k, _, _, _ in COLUMNS] + [_diff(r.values[k], p.get(k)) for k, _, _, _ in COLUMNS]
@@ -103,24 +124,36 @@ def _cells(r: Row, paper_scale: bool) -> list[str]:
     return cells
 
 
-def _titles() -> list[str]:
-    return ["", "training set"] + [t for _, _, t, _ in COLUMNS] + ["best iteration"]
+def _titles(extra: list[str] = ()) -> list[str]:
+    titles = dict(SELECTION)
+    return ["", "training set"] + [t for _, _, t, _ in COLUMNS] + ["best iteration"] + [titles[k] for k in extra]
 
 
-def _line(r: Row, paper_scale: bool) -> list[str]:
-    return [r.condition.tag, r.condition.label] + _cells(r, paper_scale) + [str(r.iteration)]
+def _line(r: Row, paper_scale: bool, extra: list[str] = ()) -> list[str]:
+    sel = [_fmt((r.selection or {}).get(k), 2) for k in extra]
+    return [r.condition.tag, r.condition.label] + _cells(r, paper_scale) + [str(r.iteration)] + sel
+
+
+SELECTION_NOTE = (
+    "The mAP@0.50 column is darknet's: the best of the evaluations during training, on the images it is "
+    "scored on. Last: the last checkpoint on the same images; held-out: the best checkpoint on BDD100K "
+    "images no evaluation chose from. Their gap to the best is what the choice adds."
+)
 
 
 def markdown(rows: list[Row], paper_scale: bool) -> str:
-    titles = _titles()
+    extra = _has_selection(rows)
+    titles = _titles(extra)
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for r in rows:
-        lines.append("| " + " | ".join(_line(r, paper_scale)) + " |")
+        lines.append("| " + " | ".join(_line(r, paper_scale, extra)) + " |")
     note = (
         "\nEach cell: ours (paper, ours - paper). Paper: Nishikawa et al., Table 2.\n"
         if paper_scale
         else "\nDarknet `detector map` figures at the best-mAP checkpoint (TP/FP/FN at confidence 0.25).\n"
     )
+    if extra:
+        note += SELECTION_NOTE + "\n"
     return "\n".join(lines) + "\n" + note
 
 
@@ -129,7 +162,8 @@ def _tex_escape(s: str) -> str:
 
 
 def latex(rows: list[Row], paper_scale: bool) -> str:
-    titles = _titles()
+    extra = _has_selection(rows)
+    titles = _titles(extra)
     spec = "ll" + "r" * (len(titles) - 2)
     lines = [
         r"\begin{tabular}{" + spec + "}",
@@ -138,7 +172,7 @@ def latex(rows: list[Row], paper_scale: bool) -> str:
         r"\hline",
     ]
     for r in rows:
-        cells = _line(r, paper_scale)
+        cells = _line(r, paper_scale, extra)
         lines.append(" & ".join(_tex_escape(c) for c in cells) + r" \\")
     lines += [r"\hline", r"\end{tabular}"]
     if paper_scale:

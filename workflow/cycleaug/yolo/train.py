@@ -175,6 +175,8 @@ def train(tc: TrainConfig, stream=None) -> int:
     missing = [p for p in val_paths if not p.is_file()]
     if missing:
         raise CycleAugError(f"{tc.val_labels}: {len(missing)} validation images are missing, e.g. {missing[0]}")
+    if tc.heldout_labels:
+        _heldout_frames(tc)  # a missing held-out image stops the run now, not after training
     signature = {
         "cfg": str(cfg.path),
         "train": [list(t) for t in tc.train],
@@ -397,8 +399,41 @@ def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -
 
     del batches, loader
     state["elapsed"] = elapsed_before + time.perf_counter() - t_start
-    _finish(out, state)
+    _finish(out, state, _heldout_scores(run))
     return 0
+
+
+def _heldout_frames(tc: TrainConfig) -> tuple[list, list[Path]]:
+    frames = read_frames(tc.heldout_labels, categories={PERSON})
+    paths = [Path(tc.heldout_images) / f.name for f in frames]
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise CycleAugError(f"{tc.heldout_labels}: {len(missing)} held-out images are missing, e.g. {missing[0]}")
+    return frames, paths
+
+
+def _heldout_scores(run: Run) -> dict:
+    """The best checkpoint's darknet figures on the held-out split (``--heldout-labels``), or nothing.
+
+    darknet's -map keeps the checkpoint with the best mAP on the very images it then reports, an
+    optimistic choice among ~40 evaluations; the same checkpoint scored on images no choice has seen
+    shows how much of that number is selection (as does the last checkpoint's mAP, beside it)."""
+    tc = run.tc
+    if not tc.heldout_labels:
+        return {}
+    frames, paths = _heldout_frames(tc)
+    best = Darknet(run.model.cfg).to(run.device)
+    best.load_state_dict(torch.load(run.out / "best.pt", map_location=run.device, weights_only=True)["model"])
+    result = evaluate_model(best, frames, paths, run.tc.img_size, run.tc.eval_batch_size, run.tc.workers)
+    record = _eval_record(0, float("nan"), float("nan"), result, 0.0, 0.0)
+    keys = ("TP", "FP", "FN", "precision", "recall", "F1", "mAP50")
+    print(
+        f"train-yolo: best checkpoint on the held-out split ({len(frames)} images): mAP@0.50 "
+        f"{100 * record['mAP50']:.2f} %",
+        file=run.stream,
+        flush=True,
+    )
+    return {"heldout": {"images": len(frames), **{k: record[k] for k in keys}}}
 
 
 def _f(x) -> str:
@@ -420,11 +455,12 @@ def _restore_outputs(out: Path, cfg, state: dict) -> None:
         save_darknet_weights(best, out / "best.weights", seen=iteration * state["signature"]["batch"])
 
 
-def _finish(out: Path, state: dict) -> None:
+def _finish(out: Path, state: dict, extra: dict | None = None) -> None:
     best = state["best"]
     if best is None:
         raise CycleAugError("no evaluation was run; nothing to report")
     _write_eval_log(out, state["history"])
+    last = state["history"][-1]
     write_json(
         out / "metrics.json",
         {
@@ -432,5 +468,9 @@ def _finish(out: Path, state: dict) -> None:
             "iterations": state["iteration"],
             "images_seen": state["seen"],
             "train_seconds": round(state["elapsed"], 1),
+            "evaluations": len(state["history"]),
+            # The last checkpoint's figures on the same val images (no choice involved).
+            "last": {k: last[k] for k in ("iteration", "TP", "FP", "FN", "precision", "recall", "F1", "mAP50")},
+            **(extra or {}),
         },
     )
