@@ -53,6 +53,14 @@ def test_every_condition_trains_on_the_same_selection(config):
     # A translated set trains with its own labels file (the selection's frames under the output names).
     assert sets["e_gen128gpu"][1] == ("R/generated/128gpu/labels.json", "R/generated/128gpu/images")
     assert all(s[1][0].endswith("gpu/labels.json") for n, s in sets.items() if n not in ("a_bdd", "b_bdd_cg"))
+    # Aligned (cycleaug.yolo.align): every synthetic set from its aligned copy, the real set unchanged.
+    aligned = {
+        c.name: train_sets(c, "SEL", "BDD", "SYN", "G/{gpus}/images", "G/{gpus}/labels.json", "A/{source}")
+        for c in conditions(config)
+    }
+    assert aligned["a_bdd"] == sets["a_bdd"]
+    assert aligned["b_bdd_cg"][1] == ("A/raw/labels.json", "A/raw/images")
+    assert aligned["e_gen128gpu"][1] == ("A/gen128gpu/labels.json", "A/gen128gpu/images")
 
 
 def test_rule_options_from_config(config):
@@ -71,8 +79,14 @@ def test_rule_options_from_config(config):
         "--train",
         "results/detector/selection/real.json:data/raw/bdd100k/images/100k/train",
         "--train",
-        "results/generated/64gpu/labels.json:results/generated/64gpu/images",
+        "results/detector/aligned/gen64gpu/labels.json:results/detector/aligned/gen64gpu/images",
     ]
+    # detector.align none: the translated set as generation wrote it, with its own labels.
+    plain = copy.deepcopy(config)
+    plain["detector"]["align"]["mode"] = "none"
+    assert glue_detect.train_set_options(plain, parse_condition("d_gen64gpu")).split()[-1] == (
+        "results/generated/64gpu/labels.json:results/generated/64gpu/images"
+    )
 
 
 def _labelled_images(root: Path, n: int, size, seed: int, with_person_every: int = 2) -> tuple[Path, Path]:

@@ -25,6 +25,7 @@ COMMANDS = {
     "fid": "cycleaug.commands.fid",
     "fid-table": "cycleaug.commands.fid_table",
     "select-detector-sets": "cycleaug.commands.select_detector_sets",
+    "align-images": "cycleaug.commands.align_images",
     "yolo-init": "cycleaug.commands.yolo_init",
     "train-yolo": "cycleaug.commands.train_yolo",
     "detect": "cycleaug.commands.detect",

@@ -37,6 +37,29 @@ rule select_detector_sets:
         '--out "$(dirname {output.real})" {params.options} > {log} 2>&1'
 
 
+# The synthetic sets at the real images' size (paper: "画像サイズを揃えた上で"; cycleaug/yolo/align.py):
+# raw = the selected SYNTHIA images (condition b), gen{n}gpu = their translation by the n-GPU CycleGAN.
+rule align_detector_set:
+    input:
+        unpack(glue.align_inputs(config)),
+    output:
+        directory(glue.paths.aligned_dir(config, "{source}")),
+    log:
+        "logs/detector/align_detector_set_{source}.log",
+    benchmark:
+        "benchmarks/detector/align_detector_set_{source}.tsv"
+    wildcard_constraints:
+        source="raw|gen[0-9]+gpu",
+    conda:
+        "../../envs/cycleaug.yaml"
+    params:
+        images=glue.align_images_dir,
+        options=glue.align_options(config),
+    shell:
+        "cycleaug align-images --labels {input.labels} --images {params.images} {params.options} "
+        "--out {output} > {log} 2>&1"
+
+
 for condition in glue.conditions(config):
 
     rule:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from cycleaug.glue import paths  # glue.paths in detect.smk
 from cycleaug.glue.acquire import weights_file
 from cycleaug.options import command_line, shell_words
-from cycleaug.yolo.conditions import GENERATED, RAW, Condition, conditions, train_sets
+from cycleaug.yolo.conditions import GENERATED, RAW, Condition, aligned_source, conditions, train_sets
 from cycleaug.yolo.settings import TrainConfig
 
 __all__ = ["conditions"]
@@ -41,9 +41,16 @@ def heldout_option(config: dict) -> str:
     )
 
 
+def aligning(config: dict) -> bool:
+    return config["detector"]["align"]["mode"] != "none"
+
+
 def synthetic_inputs(config: dict, condition: Condition) -> dict:
-    """Inputs a condition needs beyond the real selection: the raw SYNTHIA folder (b), or the
-    translated images and their labels from the generation stage (c..)."""
+    """Inputs a condition needs beyond the real selection: its aligned synthetic set (b..), or without
+    alignment the raw SYNTHIA folder (b) or the translated images and their labels (c..)."""
+    source = aligned_source(condition)
+    if aligning(config) and source is not None:
+        return {"synthetic_set": paths.aligned_dir(config, source)}
     if condition.synthetic_source == RAW:
         return {"synthetic_images": paths.synthia_root(config)}
     if condition.synthetic_source == GENERATED:
@@ -63,6 +70,7 @@ def train_set_options(config: dict, condition: Condition) -> str:
         f"{paths.synthia_root(config)}/RGB",
         paths.generated_images(config, "{gpus}"),
         paths.generated_labels(config, "{gpus}"),
+        paths.aligned_dir(config, "{source}") if aligning(config) else None,
     )
     return " ".join(f"--train {labels}:{images}" for labels, images in sets)
 
@@ -108,3 +116,28 @@ def outputs(config: dict, condition: Condition) -> dict[str, str]:
         "weights": f"{root}/best.weights",
         "eval_log": f"{root}/eval_log.jsonl",
     }
+
+
+def align_inputs(config: dict):
+    """Input function of align_detector_set: the raw selection (source raw) or a translated set (gen{n}gpu)."""
+
+    def inputs(wildcards) -> dict:
+        if wildcards.source == "raw":
+            return {
+                "labels": f"{paths.selection_dir(config)}/synthetic.json",
+                "images": paths.synthia_root(config),
+            }
+        gpus = wildcards.source[3:-3]
+        return {"labels": paths.generated_labels(config, gpus), "images": paths.generated_images(config, gpus)}
+
+    return inputs
+
+
+def align_images_dir(wildcards, input) -> str:
+    """The folder the labels' frame names are relative to (SYNTHIA: its RGB folder)."""
+    return f"{input.images}/RGB" if wildcards.source == "raw" else input.images
+
+
+def align_options(config: dict) -> str:
+    a = config["detector"]["align"]
+    return f"--size {a['size'][0]} {a['size'][1]} --mode {a['mode']}"

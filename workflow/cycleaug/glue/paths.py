@@ -82,6 +82,12 @@ def fid_cache(config: dict) -> str:
 # ---- detector stage
 
 
+def aligned_dir(config: dict, source: str) -> str:
+    """A synthetic detector set brought to the real images' size: ``source`` raw (condition b) or
+    gen{n}gpu (the set translated by the CycleGAN of n GPUs); images/ and labels.json."""
+    return f"{results(config)}/detector/aligned/{source}"
+
+
 def selection_dir(config: dict) -> str:
     """real.json, synthetic.json and val.json of `cycleaug select-detector-sets`; the generation stage
     translates the images of synthetic.json."""

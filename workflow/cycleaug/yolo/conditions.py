@@ -130,6 +130,15 @@ def select_heldout(frames: list[Frame], exclude: list[Frame], n: int, seed: int)
 STREAM_REAL, STREAM_SYNTHETIC, STREAM_HELDOUT = 1, 2, 4
 
 
+def aligned_source(condition: Condition) -> str | None:
+    """The name of a condition's synthetic set among the aligned ones: raw, gen{n}gpu, or None (a)."""
+    if condition.synthetic_source == RAW:
+        return "raw"
+    if condition.synthetic_source == GENERATED:
+        return f"gen{condition.gpus}gpu"
+    return None
+
+
 def train_sets(
     condition: Condition,
     sets_dir: str,
@@ -137,13 +146,19 @@ def train_sets(
     synthia_images: str,
     generated_dir: str,
     generated_labels: str,
+    aligned_dir: str | None = None,
 ) -> list[tuple[str, str]]:
     """``(labels, images)`` pairs a condition trains on: always ``real.json`` with the BDD100K images;
     plus ``synthetic.json`` with the raw SYNTHIA images (b), or the translated set of the CycleGAN of
     ``condition.gpus`` GPUs with its own labels file (``generated_dir`` and ``generated_labels`` with
-    ``{gpus}`` filled in; c..): the selection's frames and boxes under the translated images' names."""
+    ``{gpus}`` filled in; c..): the selection's frames and boxes under the translated images' names.
+    With ``aligned_dir`` (``{source}`` in it), the synthetic set is its aligned copy (cycleaug.yolo.align)."""
     sets = [(f"{sets_dir}/real.json", bdd_images)]
-    if condition.synthetic_source == RAW:
+    source = aligned_source(condition)
+    if aligned_dir is not None and source is not None:
+        root = aligned_dir.format(source=source)
+        sets.append((f"{root}/labels.json", f"{root}/images"))
+    elif condition.synthetic_source == RAW:
         sets.append((f"{sets_dir}/synthetic.json", synthia_images))
     elif condition.synthetic_source == GENERATED:
         sets.append((generated_labels.format(gpus=condition.gpus), generated_dir.format(gpus=condition.gpus)))
