@@ -35,6 +35,7 @@ detector:
   n_synthetic: 12
   iterations: 4
   eval_every: 2
+  n_heldout: 8
 """
 
 
@@ -69,6 +70,8 @@ def test_whole_dag_on_tiny_demo(tmp_path):
         tp, fn = int(row["TP"]), int(row["FN"])
         assert tp + fn > 0  # every condition is evaluated on the same, non-empty validation set
     assert len({int(r["TP"]) + int(r["FN"]) for r in rows}) == 1
+    # The selection-bias columns: the last evaluation and the best checkpoint on the held-out split.
+    assert all(r["last_map50"] != "" and r["heldout_map50"] != "" for r in rows)
 
     # Every CycleGAN run logged its epoch with the world size it ran at.
     for n in (1, 2, 3, 4, 5):
@@ -91,6 +94,11 @@ def test_whole_dag_on_tiny_demo(tmp_path):
         out = Image.open(results / "generated/3gpu/images" / frame["name"])
         src = Image.open(raw / frame["name"])
         assert out.size == src.size
+    # ... and the detector trains on their copies at the BDD-like images' size (detector.align).
+    aligned = json.loads((results / "detector/aligned/gen3gpu/labels.json").read_text())
+    assert [f["name"] for f in aligned] == [f["name"] for f in gen_labels]
+    bdd_size = Image.open(next((work / "data/raw/bdd100k/images/100k/val").iterdir())).size
+    assert Image.open(results / "detector/aligned/gen3gpu/images" / aligned[0]["name"]).size == bdd_size
 
     for name in ("fig4_scaling", "fig5_samples", "fig6_fid", "table2"):
         for ext in ("png", "pdf"):

@@ -500,32 +500,6 @@ def test_pretrained_weights_load_the_layers_the_file_holds(tmp_path):
         load_pretrained(target, str(tmp_path / "bad.weights"))
 
 
-def _darknet_map_loop(n_train: int, batch: int, burn_in: int, max_batches: int) -> list[int]:
-    """AlexeyAB/darknet train_detector's -map bookkeeping (src/detector.c, mid-2019), update by update."""
-    iter_map, done = 0, []
-    for i in range(1, max_batches + 1):
-        calc_map_for_each = max(4 * n_train // batch, 100)
-        next_map_calc = max(iter_map + calc_map_for_each, burn_in, 1000)
-        if i >= next_map_calc or i == max_batches:
-            iter_map = i
-            done.append(i)
-    return done
-
-
-@pytest.mark.parametrize(
-    "n_train, batch, burn_in, max_iter",
-    [(1517, 64, 1000, 5000), (20000, 64, 1000, 5000), (3000, 16, 2500, 7777), (10, 4, 0, 1050), (10, 4, 0, 600)],
-)
-def test_darknet_evaluation_cadence(n_train, batch, burn_in, max_iter):
-    from cycleaug.yolo.schedule import evaluation_iterations
-
-    hyper = NetHyper(batch=batch, burn_in=burn_in)
-    got = evaluation_iterations("darknet", n_train, hyper, max_iter)
-    assert got == _darknet_map_loop(n_train, batch, burn_in, max_iter)
-    if (n_train, max_iter) == (1517, 5000):  # the paper's run: 1000, 1100, ..., 5000
-        assert got == list(range(1000, 5001, 100)) and len(got) == 41
-
-
 def test_numeric_evaluation_cadence_and_bad_values():
     from cycleaug.yolo.schedule import evaluation_iterations
 

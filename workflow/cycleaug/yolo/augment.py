@@ -177,21 +177,42 @@ def largest_size(init: int, coef: float = RANDOM_COEF, step: int = RESIZE_STEP) 
 
 
 def random_size(
-    rng: np.random.Generator, init_w: int, init_h: int, coef: float = RANDOM_COEF, step: int = RESIZE_STEP
+    rng: np.random.Generator,
+    init_w: int,
+    init_h: int,
+    coef: float = RANDOM_COEF,
+    step: int = RESIZE_STEP,
+    clamp_shrink: bool = False,
 ) -> tuple[int, int]:
-    """One multi-scale draw: the same random factor for both sides, as ``train_detector`` does."""
+    """One multi-scale draw: the same random factor for both sides, as ``train_detector`` does. With
+    ``clamp_shrink`` (darknet from 2020-01-09, a66bc8d6) a shrinking draw (r < 1) that rounds above the
+    initial size gives the initial size."""
     r = rand_scale(rng, coef)
-    return (max(step, _roundl(r * init_w / step + 1) * step), max(step, _roundl(r * init_h / step + 1) * step))
+    w, h = _roundl(r * init_w / step + 1) * step, _roundl(r * init_h / step + 1) * step
+    if clamp_shrink and r < 1 and (w > init_w or h > init_h):
+        w, h = init_w, init_h
+    return max(step, w), max(step, h)
 
 
 def net_size_for_iteration(
-    iteration: int, init_w: int, init_h: int, random: bool, seed: int, every: int = RESIZE_EVERY
+    iteration: int,
+    init_w: int,
+    init_h: int,
+    random: bool,
+    seed: int,
+    every: int = RESIZE_EVERY,
+    semantics: str = "mid-2019",
+    max_batches: int | None = None,
 ) -> tuple[int, int]:
     """Network input size for the 1-based ``iteration``: redrawn every ``every`` iterations from a
-    generator seeded by (seed, block), so a resumed run continues with the same sizes."""
+    generator seeded by (seed, block), so a resumed run continues with the same sizes. early-2020
+    (cycleaug.yolo.semantics): shrinking draws are clamped to the initial size, and a resize after
+    ``max_batches - 100`` completed iterations takes the largest size (c814d56e, 2020-03-02)."""
     if not random:
         return init_w, init_h
     block = (iteration - 1) // every
-    if block == 0:
+    early = semantics == "early-2020"
+    if block == 0 or (early and max_batches is not None and block * every > max_batches - 100):
         return largest_size(init_w), largest_size(init_h)
-    return random_size(np.random.default_rng([seed, 0x5CA1E, block]), init_w, init_h)
+    rng = np.random.default_rng([seed, 0x5CA1E, block])
+    return random_size(rng, init_w, init_h, clamp_shrink=early)

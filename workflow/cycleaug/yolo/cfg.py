@@ -118,6 +118,8 @@ class Yolo:
     truth_thresh: float = 1.0
     random: bool = False
     max_boxes: int = 90
+    # parser.c parse_yolo default since 2019-06-01; darknet scales mse box deltas by it from 2 Dec 2019.
+    iou_normalizer: float = 0.75
 
     @property
     def masked_anchors(self) -> tuple[tuple[float, float], ...]:
@@ -432,6 +434,7 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> DarknetCfg:
                 truth_thresh=opts.float("truth_thresh", 1.0),
                 random=bool(opts.int("random", 0)),
                 max_boxes=opts.int("max", 90),
+                iou_normalizer=opts.float("iou_normalizer", 0.75),
             )
             if classes < 1:
                 raise CycleAugError(f"{source}:{opts.line_of('classes')}: classes must be positive")

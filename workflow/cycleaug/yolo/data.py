@@ -157,16 +157,19 @@ class IterationBatches:
         seed: int,
         init_size: tuple[int, int],
         random: bool,
+        semantics: str = "mid-2019",
     ):
         self.n, self.batch, self.subdivisions = n_images, batch, subdivisions
         self.start, self.end, self.seed = start, end, seed
-        self.init_size, self.random = init_size, random
+        self.init_size, self.random, self.semantics = init_size, random, semantics
 
     def __len__(self) -> int:
         return max(0, self.end - self.start + 1) * self.subdivisions
 
     def size(self, iteration: int) -> tuple[int, int]:
-        return net_size_for_iteration(iteration, *self.init_size, self.random, self.seed)
+        return net_size_for_iteration(
+            iteration, *self.init_size, self.random, self.seed, semantics=self.semantics, max_batches=self.end
+        )
 
     def keys(self, iteration: int) -> list[tuple[int, int, int, int]]:
         w, h = self.size(iteration)

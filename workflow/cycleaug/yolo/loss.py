@@ -1,8 +1,10 @@
 """Darknet's YOLOv3 layer loss, as a differentiable objective whose gradient is darknet's delta.
 
 Source: ``src/yolo_layer.c`` ``forward_yolo_layer`` / ``delta_yolo_box`` / ``delta_yolo_class``
-(pjreddie/darknet and AlexeyAB/darknet with the yolov3.cfg defaults ``iou_loss=mse``,
-``cls_normalizer=1``, ``scale_x_y=1``). Darknet writes ``delta = target - output`` and passes it back
+(pjreddie/darknet, and AlexeyAB/darknet before 14 Nov 2019, which agree here; with the yolov3.cfg
+defaults ``iou_loss=mse``, ``cls_normalizer=1``, ``scale_x_y=1``). That is ``darknet_semantics``
+mid-2019, described below; early-2020 (AlexeyAB from Nov 2019 to Mar 2020) differs in three points,
+listed after it (cycleaug.yolo.semantics has the commits). Darknet writes ``delta = target - output`` and passes it back
 unchanged as minus the gradient w.r.t. the layer's *raw* input z (the conv output), where
 ``output = sigmoid(z)`` for x, y, objectness and classes, and ``output = z`` for w, h. For every
 image and every prediction (anchor ``a`` of the layer's mask at cell ``(i, j)``):
@@ -25,6 +27,11 @@ The objective below has exactly ``dL/dz = -delta`` for every entry:
 - w, h: ``scale * (tw - z)^2 / 2``;
 - objectness and classes: binary cross-entropy with logits (targets 0/1), objectness skipped where ignored.
 
+early-2020: (1) an anchor is ignored only if also max over classes of sigmoid(z_class) > 0.25; (2) every
+truth on a cell and anchor contributes its box term (darknet adds the deltas) and the box terms of that
+anchor are divided by the number of classes with a positive class delta there (averages_yolo_deltas);
+(3) the box terms are multiplied by the [yolo] layer's iou_normalizer (0.75 by default).
+
 It is summed over the mini-batch; the trainer divides by darknet's ``batch`` (see `schedule`).
 Darknet's printed cost is ``sum(delta^2)``; `yolo_loss` also returns it (``darknet_cost``) for logs.
 """
@@ -46,6 +53,8 @@ class YoloHead:
     classes: int
     ignore_thresh: float = 0.5
     truth_thresh: float = 1.0
+    iou_normalizer: float = 0.75
+    semantics: str = "mid-2019"  # darknet_semantics: mid-2019 or early-2020 (cycleaug.yolo.semantics)
 
 
 def _iou_cxcywh(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -129,9 +138,15 @@ def head_loss(raw: torch.Tensor, head: YoloHead, targets: torch.Tensor, net_w: i
             rows[img[order], slot] = order
             best_t = rows.gather(1, best_slot)
 
+    early = head.semantics == "early-2020"
+    if early and head.truth_thresh < 1:
+        raise ValueError("truth_thresh < 1 is not modelled with darknet_semantics early-2020")
+    ignored = best_iou > head.ignore_thresh
+    if early:  # compare_yolo_class: some class's probability at that anchor above 0.25
+        ignored &= (torch.sigmoid(zd[..., 5:]) > 0.25).any(-1).view(n, -1)
     shape = (n, na, gh, gw)
     obj_t = torch.zeros(shape, dtype=dt, device=dev)
-    obj_w = (best_iou <= head.ignore_thresh).to(dt).view(shape)
+    obj_w = (~ignored).to(dt).view(shape)
     box_t = torch.zeros(shape + (4,), dtype=dt, device=dev)
     box_w = torch.zeros(shape, dtype=dt, device=dev)
     cls_t = torch.zeros(shape + (nc,), dtype=dt, device=dev)
@@ -161,6 +176,7 @@ def head_loss(raw: torch.Tensor, head: YoloHead, targets: torch.Tensor, net_w: i
             assign(hit, rows, anchors[a_idx], cell_i.to(dt), cell_j.to(dt))
             cls_t.view(-1, nc)[hit, targets[rows, 1].long()] = 1.0
 
+    per_truth = None  # early-2020: (flat index, targets, scale) of every assigned truth
     if len(targets):
         best = best_anchors(
             targets[:, 4:6] * torch.tensor([net_w, net_h], dtype=targets.dtype, device=dev),
@@ -182,30 +198,63 @@ def head_loss(raw: torch.Tensor, head: YoloHead, targets: torch.Tensor, net_w: i
             assign(flat[last], sel[last], anchors[a_idx[last]], cell_i[last].to(dt), cell_j[last].to(dt))
             # Classes accumulate over all truths on the cell.
             cls_t.view(-1, nc)[flat, t[:, 1].long()] = 1.0
+            if early:
+                anchor_wh = anchors[a_idx]
+                tt = torch.stack(
+                    [
+                        t[:, 2] * gw - cell_i.to(t.dtype),
+                        t[:, 3] * gh - cell_j.to(t.dtype),
+                        torch.log(t[:, 4] * net_w / anchor_wh[:, 0]),
+                        torch.log(t[:, 5] * net_h / anchor_wh[:, 1]),
+                    ],
+                    1,
+                ).to(dt)
+                per_truth = (flat, tt, (2 - t[:, 4] * t[:, 5]).to(dt))
 
     zx, zy, zw, zh, zo, zc = z[..., 0], z[..., 1], z[..., 2], z[..., 3], z[..., 4], z[..., 5:]
-    box_xy = (_kl_logits(zx, box_t[..., 0]) + _kl_logits(zy, box_t[..., 1])) * box_w
-    box_wh = 0.5 * ((box_t[..., 2] - zw) ** 2 + (box_t[..., 3] - zh) ** 2) * box_w
     obj = F.binary_cross_entropy_with_logits(zo, obj_t, reduction="none") * obj_w
     cls = F.binary_cross_entropy_with_logits(zc, cls_t, reduction="none").sum(-1) * cls_w
-
     with torch.no_grad():
-        # darknet's cost: sum of squared deltas (box deltas are on the sigmoid of x, y and raw w, h)
-        dx = box_w * (box_t[..., 0] - torch.sigmoid(zx.detach()))
-        dy = box_w * (box_t[..., 1] - torch.sigmoid(zy.detach()))
-        dw = box_w * (box_t[..., 2] - zw.detach())
-        dh = box_w * (box_t[..., 3] - zh.detach())
         do = obj_w * (obj_t - torch.sigmoid(zo.detach()))
         dc = cls_w[..., None] * (cls_t - torch.sigmoid(zc.detach()))
-        cost = (dx**2 + dy**2 + dw**2 + dh**2 + do**2).sum() + (dc**2).sum()
+    if per_truth is None:
+        box_xy = (_kl_logits(zx, box_t[..., 0]) + _kl_logits(zy, box_t[..., 1])) * box_w
+        box_wh = 0.5 * ((box_t[..., 2] - zw) ** 2 + (box_t[..., 3] - zh) ** 2) * box_w
+        box = box_xy.sum() + box_wh.sum()
+        with torch.no_grad():  # darknet's box deltas: on the sigmoid of x, y and the raw w, h
+            out = torch.stack([torch.sigmoid(zx), torch.sigmoid(zy), zw, zh], -1).detach()
+            d_box = box_w[..., None] * (box_t - out)
+    else:
+        box, d_box = _summed_box_terms(z, per_truth, dc, head.iou_normalizer)
+
+    # darknet's cost: sum of squared deltas
+    cost = (d_box**2).sum() + (do**2).sum() + (dc**2).sum()
 
     return {
-        "box": box_xy.sum() + box_wh.sum(),
+        "box": box,
         "obj": obj.sum(),
         "cls": cls.sum(),
         "darknet_cost": float(cost),
         "n_assigned": int((box_w > 0).sum()),
     }
+
+
+def _summed_box_terms(z: torch.Tensor, per_truth, dc: torch.Tensor, iou_normalizer: float):
+    """early-2020 box objective: one term per assigned truth, scale x iou_normalizer / (classes with a
+    positive class delta at its anchor), so that -dL/dz is darknet's summed and averaged delta; and those
+    deltas (for the cost)."""
+    flat, tt, scale = per_truth
+    zf = z.reshape(-1, z.shape[-1])[flat]  # [K, 5 + C] rows of the assigned anchors
+    with torch.no_grad():
+        classes = (dc.reshape(-1, dc.shape[-1])[flat] > 0).sum(-1).clamp_min(1).to(z.dtype)
+        weight = scale * iou_normalizer / classes
+    terms = _kl_logits(zf[:, 0], tt[:, 0]) + _kl_logits(zf[:, 1], tt[:, 1])
+    terms = terms + 0.5 * ((tt[:, 2] - zf[:, 2]) ** 2 + (tt[:, 3] - zf[:, 3]) ** 2)
+    with torch.no_grad():
+        out = torch.stack([torch.sigmoid(zf[:, 0]), torch.sigmoid(zf[:, 1]), zf[:, 2], zf[:, 3]], -1)
+        d_box = torch.zeros(z.shape[:-1] + (4,), dtype=z.dtype, device=z.device).reshape(-1, 4)
+        d_box.index_add_(0, flat, weight[:, None] * (tt - out))
+    return (terms * weight).sum(), d_box
 
 
 def _first_occurrence(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,7 @@
 """Darknet's learning-rate policy and SGD update, read from a cfg's ``[net]`` section.
 
-Sources (AlexeyAB/darknet, the fork the paper trained with; pjreddie/darknet is identical here):
+Sources (AlexeyAB/darknet, the fork the paper trained with; pjreddie/darknet is identical here, and
+neither changed these parts between 2019 and March 2020, so both darknet_semantics share them):
 
 - ``src/parser.c`` ``parse_net_options``: defaults ``learning_rate`` 0.001, ``momentum`` 0.9,
   ``decay`` 0.0001, ``burn_in`` 0, ``power`` 4, ``policy`` constant; the cfg's ``batch`` is the
@@ -151,27 +152,30 @@ def set_rate(optimizer, lr: float) -> None:
         g["lr"] = lr
 
 
-# darknet's `detector train ... -map` (AlexeyAB/darknet src/detector.c, train_detector, mid-2019, the
-# paper's time): after every update i (1-based),
+# darknet's `detector train ... -map` (AlexeyAB/darknet src/detector.c, train_detector): after every
+# update i (1-based),
 #     calc_map_for_each = max(4 * train_images_num / (batch * subdivisions), 100)   # every 4 epochs
-#     next_map_calc = max(iter_map + calc_map_for_each, burn_in, 1000)
+#     next_map_calc = max(iter_map + calc_map_for_each, burn_in, 400)
 #     if (i >= next_map_calc || i == max_batches) { iter_map = i; mAP = validate_detector_map(...); }
-# with iter_map the iteration of the last evaluation (the start iteration at first). The 1000 floor was
-# commented out later in 2019; burn_in is 1000 in the paper's cfg either way. 5,000 iterations on a few
-# hundred images: 1000, 1100, ..., 5000 = 41 evaluations.
-DARKNET_FIRST_MAP = 1000
+# with iter_map the iteration of the last evaluation (the start iteration at first). The floor was 1000
+# from 2019-03-02, 400 from 31dc6c86 (2019-05-06: mid-2019), and commented out in 4f70fc14 (2019-11-23:
+# early-2020). burn_in is 1000 in the paper's cfg either way. 5,000 iterations on a few hundred images:
+# 1000, 1100, ..., 5000 = 41 evaluations.
+DARKNET_FIRST_MAP = {"mid-2019": 400, "early-2020": 0}
 DARKNET_MAP_EPOCHS = 4
 
 
-def evaluation_iterations(eval_every: str | int, n_train: int, hyper: NetHyper, max_iter: int) -> list[int]:
-    """The iterations at which training evaluates mAP: darknet's cadence (``eval_every`` "darknet"),
-    or every ``eval_every`` iterations; always the last. Counted from iteration 0 (an uninterrupted run),
-    so a resumed run evaluates where the uninterrupted one would."""
+def evaluation_iterations(
+    eval_every: str | int, n_train: int, hyper: NetHyper, max_iter: int, semantics: str = "mid-2019"
+) -> list[int]:
+    """The iterations at which training evaluates mAP: darknet's cadence (``eval_every`` "darknet", as the
+    ``semantics``' darknet computes it), or every ``eval_every`` iterations; always the last. Counted from
+    iteration 0 (an uninterrupted run), so a resumed run evaluates where the uninterrupted one would."""
     if str(eval_every) == "darknet":
         every = max(DARKNET_MAP_EPOCHS * n_train // hyper.batch, 100)
         out, last = [], 0
         while True:
-            due = max(last + every, hyper.burn_in, DARKNET_FIRST_MAP)
+            due = max(last + every, hyper.burn_in, DARKNET_FIRST_MAP[semantics])
             if due >= max_iter:
                 break
             out.append(due)

@@ -30,6 +30,13 @@ class TrainConfig:
         "iterations, and at the end) or every N iterations",
         metavar="darknet|N",
     )
+    darknet_semantics: str = option(
+        "mid-2019",
+        "which AlexeyAB/darknet the training follows: mid-2019 (loss as of 2019-06..10, the paper's time) or "
+        "early-2020 (ignore rule with class check, summed and averaged box deltas, iou_normalizer on mse, "
+        "2020 multi-scale rules, no 400-iteration floor before the first mAP); see cycleaug.yolo.semantics",
+        choices=["mid-2019", "early-2020"],
+    )
     batch: int | None = option(None, "override [net] batch (images per update)", type=int)
     subdivisions: int | None = option(
         None, "override [net] subdivisions (mini-batches per update; memory only)", type=int

@@ -58,14 +58,18 @@ from cycleaug.yolo.schedule import (
     make_optimizer,
     set_rate,
 )
+from cycleaug.yolo.semantics import check as check_semantics
 from cycleaug.yolo.settings import TrainConfig
 from cycleaug.yolo.weights import load_darknet_weights, matching_cutoffs, read_header, save_darknet_weights
 
 
 # darknet saves `<cfg>_last.weights` every 100 iterations (src/detector.c, train_detector).
-def yolo_heads(cfg) -> list[YoloHead]:
+def yolo_heads(cfg, semantics: str = "mid-2019") -> list[YoloHead]:
     return [
-        YoloHead(tuple(y.anchors), tuple(y.mask), y.classes, y.ignore_thresh, y.truth_thresh) for y in cfg.yolo_layers
+        YoloHead(
+            tuple(y.anchors), tuple(y.mask), y.classes, y.ignore_thresh, y.truth_thresh, y.iou_normalizer, semantics
+        )
+        for y in cfg.yolo_layers
     ]
 
 
@@ -162,14 +166,15 @@ def train(tc: TrainConfig, stream=None) -> int:
     )
     output_shapes(cfg, hyper.width, hyper.height)
     max_iter = tc.iterations or hyper.max_batches or default_max_batches(cfg.classes)
-    heads = yolo_heads(cfg)
+    semantics = check_semantics(tc.darknet_semantics)
+    heads = yolo_heads(cfg, semantics)
     aug = augment_params(cfg, hyper)
     multiscale = cfg.yolo_layers[-1].random
-    evaluation_iterations(tc.eval_every, 1, hyper, max_iter)  # a bad --eval-every fails before any reading
+    evaluation_iterations(tc.eval_every, 1, hyper, max_iter, semantics)  # a bad --eval-every fails before reading
 
     # ---- data
     samples = [s for labels, images in tc.train for s in load_samples(labels, images)]
-    evaluations = evaluation_iterations(tc.eval_every, len(samples), hyper, max_iter)
+    evaluations = evaluation_iterations(tc.eval_every, len(samples), hyper, max_iter, semantics)
     val_frames = read_frames(tc.val_labels, categories={PERSON})
     val_paths = [Path(tc.val_images) / f.name for f in val_frames]
     missing = [p for p in val_paths if not p.is_file()]
@@ -186,6 +191,7 @@ def train(tc: TrainConfig, stream=None) -> int:
         "width": hyper.width,
         "height": hyper.height,
         "pretrained": tc.pretrained,
+        "darknet_semantics": semantics,
     }
 
     # ---- model and optimizer
@@ -210,7 +216,7 @@ def train(tc: TrainConfig, stream=None) -> int:
     last_pt = out / "last.pt"
     if last_pt.exists():
         ckpt = torch.load(last_pt, map_location="cpu", weights_only=True)
-        theirs = ckpt.get("signature", {})
+        theirs = {"darknet_semantics": "mid-2019", **ckpt.get("signature", {})}  # older checkpoints: mid-2019
         differ = sorted(k for k in signature if theirs.get(k) != signature[k])
         if differ:
             raise CycleAugError(
@@ -239,7 +245,8 @@ def train(tc: TrainConfig, stream=None) -> int:
         f"{len(val_frames)} validation images, batch {hyper.batch} = {hyper.subdivisions} x {hyper.mini_batch}, "
         f"iterations {start}..{max_iter}, lr {hyper.learning_rate} (burn-in {hyper.burn_in}, {hyper.policy} "
         f"{list(hyper.steps)} x {list(hyper.scales)}), momentum {hyper.momentum}, decay {hyper.decay}, "
-        f"multi-scale {'on' if multiscale else 'off'}, device {device}; {len(evaluations)} mAP evaluations "
+        f"multi-scale {'on' if multiscale else 'off'}, device {device}, darknet semantics {semantics}; "
+        f"{len(evaluations)} mAP evaluations "
         f"({'darknet cadence' if str(tc.eval_every) == 'darknet' else f'every {tc.eval_every}'}: "
         f"{_iterations_text(evaluations)})",
         file=stream,
@@ -307,7 +314,15 @@ def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -
         save_darknet_weights(model, out / "last.weights", seen=state["seen"])
 
     sampler = IterationBatches(
-        len(samples), hyper.batch, hyper.subdivisions, start, max_iter, tc.seed, (hyper.width, hyper.height), multiscale
+        len(samples),
+        hyper.batch,
+        hyper.subdivisions,
+        start,
+        max_iter,
+        tc.seed,
+        (hyper.width, hyper.height),
+        multiscale,
+        tc.darknet_semantics,
     )
     loader = torch.utils.data.DataLoader(
         TrainSet(samples, aug),
