@@ -23,7 +23,9 @@ implemented; each is tested against a port of the reference C code (tests/test_y
   2020-01-09), and resize steps after iteration max_batches - 100 use the largest size (c814d56e);
 - ``-map``: the 400-iteration floor is gone (commented out in 4f70fc14, 2019-11-23).
 
-pjreddie/darknet's yolo layer equals the mid-2019 behaviour (it never took these changes).
+pjreddie/darknet's yolo loss equals the mid-2019 one (it never took these changes), but not its training
+loop: its multi-scale draws (rand() % 10 + 10) * 32, i.e. 320-608 px whatever the cfg's size, and uses 608
+for the last 200 iterations (examples/detector.c), and it has no -map; neither version here follows that.
 """
 
 from __future__ import annotations
