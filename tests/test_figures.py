@@ -24,7 +24,7 @@ from PIL import Image
 # Hand-written inputs
 
 
-def write_train_log(path: Path, world_size: int, seconds: list, iterations: int = 10):
+def write_train_log(path: Path, world_size: int, seconds: list, iterations: int = 10, **extra):
     """A train_log.jsonl as cycleaug.cyclegan.train writes it: one JSON object per epoch, or per part of an
     epoch interrupted at the walltime. An entry of ``seconds`` is one epoch's time, or a list of
     (seconds, iterations, complete) parts of one epoch."""
@@ -47,6 +47,7 @@ def write_train_log(path: Path, world_size: int, seconds: list, iterations: int 
                     batch_size=1,
                     start_iteration=start,
                     complete=complete,
+                    **extra,
                     save_seconds=0.1,
                 )
             )
@@ -141,6 +142,25 @@ def test_fig4_speedup_against_an_independent_computation(tmp_path):
     out = tmp_path / "figures/fig4_scaling.png"
     run_cli("figure", "fig4", "--logs", *logs, "--out", out)
     assert_png_pdf(out)
+
+
+def test_fig4_says_processes_for_cpu_runs(tmp_path):
+    """The demo trains on CPU processes sharing a machine's cores: Fig. 4 must not call them GPUs."""
+    for n, sec in ((1, 100.0), (2, 60.0), (4, 40.0)):
+        write_train_log(tmp_path / f"{n}gpu/train_log.jsonl", n, [sec], device="cpu", cpu_cores=2)
+    logs = [tmp_path / f"{n}gpu/train_log.jsonl" for n in (1, 2, 4)]
+    fig = fig4.build_fig4([fig4.read_log(p) for p in logs])
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "training processes (one machine, 2 CPU cores; no GPUs)"
+    assert ax.get_ylabel() == "speed-up over 1 process" and "GPU" not in ax.get_ylabel()
+    summary = fig4.findings(logs)
+    assert "4 processes: 40.0 s per epoch" in summary and "GPU" not in summary.replace("not GPUs", "")
+    assert "CPU processes sharing 2 cores of one machine, not GPUs." in summary
+    # A GPU run (or an older log without a device) keeps its GPUs.
+    write_train_log(tmp_path / "g/4gpu/train_log.jsonl", 4, [40.0], device="cuda", cpu_cores=64)
+    write_train_log(tmp_path / "g/1gpu/train_log.jsonl", 1, [100.0])
+    fig = fig4.build_fig4([fig4.read_log(tmp_path / f"g/{n}gpu/train_log.jsonl") for n in (1, 4)])
+    assert fig.axes[0].get_xlabel() == "GPUs (training processes)"
 
 
 def test_fig4_paper_reference_and_scaling_model(tmp_path):

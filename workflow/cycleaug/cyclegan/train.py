@@ -28,6 +28,7 @@ the number of processes).
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import asdict, replace
@@ -241,6 +242,8 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
                     **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, sums)},
                     "lr": lr,
                     "world_size": comm.world_size,
+                    "device": device.type,  # Fig. 4 says "processes" and the cores for CPU runs
+                    "cpu_cores": os.cpu_count(),
                     "backend": cfg.backend,
                     "precision": model.precision,
                     "batch_size": cfg.batch_size,

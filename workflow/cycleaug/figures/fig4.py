@@ -30,6 +30,8 @@ class RunTiming:
     epochs: int
     total_seconds: float
     path: str
+    device: str = "cuda"  # what the log says the processes ran on (older logs: GPUs)
+    cpu_cores: int | None = None
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -60,6 +62,7 @@ def read_log(path: str | Path) -> RunTiming:
     seconds: dict[int, float] = {}
     complete: dict[int, bool] = {}
     sizes = set()
+    devices, cores = set(), set()
     for lineno, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -77,6 +80,10 @@ def read_log(path: str | Path) -> RunTiming:
         complete[epoch] = complete.get(epoch, False) or bool(row.get("complete", True))
         if "world_size" in row:
             sizes.add(int(row["world_size"]))
+        if "device" in row:
+            devices.add(str(row["device"]))
+        if row.get("cpu_cores"):
+            cores.add(int(row["cpu_cores"]))
     done = [e for e in seconds if complete[e]]
     if not done:
         raise CycleAugError(f"{path}: no complete epoch logged; the run has not finished an epoch yet")
@@ -98,7 +105,21 @@ def read_log(path: str | Path) -> RunTiming:
     total = sum(seconds[e] for e in done)
     if not total > 0:
         raise CycleAugError(f"{path}: the complete epochs took {total} s; expected a positive wall time")
-    return RunTiming(gpus, len(done), total, str(path))
+    device = "cpu" if devices == {"cpu"} else "cuda"
+    return RunTiming(gpus, len(done), total, str(path), device, max(cores) if cores else None)
+
+
+def unit_label(n: int, device: str) -> str:
+    """``4 GPUs``, or ``4 processes`` for CPU runs (the demo: processes sharing one machine's cores)."""
+    if device == "cpu":
+        return f"{n} process" if n == 1 else f"{n} processes"
+    return gpu_label(n)
+
+
+def _device(runs: Sequence[RunTiming]) -> tuple[str, int | None]:
+    cpu = all(r.device == "cpu" for r in runs)
+    cores = max((r.cpu_cores for r in runs if r.cpu_cores), default=None)
+    return ("cpu" if cpu else "cuda"), cores
 
 
 def scaling(runs: Sequence[RunTiming]) -> list[ScalingPoint]:
@@ -198,8 +219,13 @@ def build_fig4(
             yticks = sorted({1, *(round(p.ideal, 2) for p in points)})
             ax.set_yticks(yticks, [f"{t:g}" for t in yticks])
         ax.set_ylim(top=ymax * (1.25 if ax.get_yscale() == "log" else 1.08))
-        ax.set_xlabel("GPUs (training processes)")
-        ax.set_ylabel(f"speed-up over {gpu_label(base)}")
+        device, cores = _device(runs)
+        if device == "cpu":
+            on = f"one machine, {cores} CPU cores" if cores else "CPU"
+            ax.set_xlabel(f"training processes ({on}; no GPUs)")
+        else:
+            ax.set_xlabel("GPUs (training processes)")
+        ax.set_ylabel(f"speed-up over {unit_label(base, device)}")
         ax.set_title("CycleGAN training speed-up (%: parallel efficiency)")
         ax.legend(loc="upper left", frameon=False)
     return fig
@@ -211,16 +237,19 @@ def findings(log_paths: Sequence[str | Path]) -> str:
     points = scaling(timings)
     runs = {r.gpus: r for r in timings}
     base = points[0]
+    device, cores = _device(timings)
     parts = [
-        f"{gpu_label(p.gpus)}: {p.seconds_per_epoch:.1f} s per epoch "
+        f"{unit_label(p.gpus, device)}: {p.seconds_per_epoch:.1f} s per epoch "
         f"({runs[p.gpus].epochs} epochs, {runs[p.gpus].total_seconds / 3600:.2f} h)"
         for p in points
     ]
     text = "; ".join(parts) + "."
+    if device == "cpu":
+        text += f" CPU processes sharing {cores or 'the'} cores of one machine, not GPUs."
     if len(points) > 1:
         last = points[-1]
         text += (
-            f" Speed-up at {gpu_label(last.gpus)} over {gpu_label(base.gpus)}: {last.speedup:.2f}x "
+            f" Speed-up at {unit_label(last.gpus, device)} over {unit_label(base.gpus, device)}: {last.speedup:.2f}x "
             f"(ideal {last.ideal:g}x, parallel efficiency {100 * last.efficiency:.0f}%)."
         )
     return text
