@@ -303,7 +303,18 @@ def test_fid_table_csv(tmp_path, count_extractions, capsys):
     )
     with open(out, newline="") as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == ["gpus", "epoch", "fid", "n_real", "n_fake", "weights", "dims"]
+        assert reader.fieldnames == [
+            "gpus",
+            "epoch",
+            "fid",
+            "kid",
+            "kid_std",
+            "kid_subset",
+            "n_real",
+            "n_fake",
+            "weights",
+            "dims",
+        ]
         rows = list(reader)
     assert {r["dims"] for r in rows} == {"64"}
     assert [(r["gpus"], r["epoch"], r["n_real"], r["n_fake"], r["weights"]) for r in rows] == [
@@ -320,7 +331,51 @@ def test_fid_table_csv(tmp_path, count_extractions, capsys):
     # Each row equals the pairwise FID, which reads the real set from the cache.
     pair = fid.compute_fid(real, e1, weights="random-init", dims=64, device="cpu", cache_dir=cache)
     assert float(rows[0]["fid"]) == pair.fid and rows[1]["fid"] == rows[2]["fid"]
+    # KID from the same features: the sets' own sizes bound the subsets; same generated set, same KID.
+    assert [r["kid_subset"] for r in rows] == ["4", "3", "3"] and rows[1]["kid"] == rows[2]["kid"]
+    assert all(np.isfinite(float(r["kid"])) and float(r["kid_std"]) >= 0 for r in rows)
     assert pair.label == fid.LABEL_RANDOM and pair.to_json()["random_init_seed"] == fid.RANDOM_INIT_SEED
+
+
+def _kid_by_hand(x: np.ndarray, y: np.ndarray) -> float:
+    """The unbiased MMD^2 of Binkowski et al. 2018 (Sec. 3), term by term."""
+    d = x.shape[1]
+
+    def k(a, b):
+        return (float(np.dot(a, b)) / d + 1) ** 3
+
+    m, n = len(x), len(y)
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return xx + yy - 2 * xy
+
+
+def test_kid_against_the_formula_by_hand():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(7, 4)), rng.normal(0.5, 1.2, size=(7, 4))
+    # Subsets as large as both sets are permutations of them: every subset gives the full-set value.
+    mean, std, m = fid.kernel_inception_distance(x, y, subsets=5, subset_size=100)
+    assert m == 7 and mean == pytest.approx(_kid_by_hand(x, y), rel=1e-10) and std < 1e-12
+    # Smaller subsets: each subset's value is the by-hand value of those rows.
+    mean, std, m = fid.kernel_inception_distance(x, y, subsets=3, subset_size=4, seed=5)
+    rng2 = np.random.default_rng(5)
+    values = []
+    for _ in range(3):
+        xs, ys = x[rng2.choice(7, 4, replace=False)], y[rng2.choice(7, 4, replace=False)]
+        values.append(_kid_by_hand(xs, ys))
+    assert (mean, std, m) == (pytest.approx(np.mean(values), rel=1e-10), pytest.approx(np.std(values), rel=1e-8), 4)
+
+
+def test_kid_is_unbiased_near_zero_for_one_distribution_and_positive_for_two():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16))
+    same, same_std, _ = fid.kernel_inception_distance(a, b, subsets=50, subset_size=100)
+    shifted, shifted_std, _ = fid.kernel_inception_distance(a, b + 0.5, subsets=50, subset_size=100)
+    assert abs(same) < 3 * same_std  # unbiased: can be negative, centred on 0
+    assert shifted > 5 * shifted_std and shifted > 20 * abs(same)
+    with pytest.raises(fid.CycleAugError, match="at least 2"):
+        fid.kernel_inception_distance(a[:1], b)
 
 
 def test_run_spec_parsing():

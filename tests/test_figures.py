@@ -312,6 +312,24 @@ def test_fig6_random_features_curves_and_small_set_warning(tmp_path):
     assert_png_pdf(out)
 
 
+def test_fig6_kid_panel_with_error_bars(tmp_path):
+    rows = [r + [192, 0.01 * r[0] + 0.001 * r[1], 0.002] for r in fid_rows([1, 2], [1, 2], 300, 300, "random-init")]
+    path = tmp_path / "fid.csv"
+    write_csv(path, FID_HEADER + ["dims", "kid", "kid_std"], rows)
+    fig = fig6.build_fig6(fig6.read_fid(path))
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "KID (random features)"
+    bars = {c.get_label(): c for c in fig.axes[1].containers}
+    for g in (1, 2):
+        label = "1 GPU" if g == 1 else f"{g} GPUs"
+        data_line, _caps, (bar_lines,) = bars[label].lines
+        np.testing.assert_allclose(np.asarray(data_line.get_ydata(), float), [0.01 * g + 0.001 * e for e in (1, 2)])
+        # each error bar spans kid +- kid_std
+        spans = [seg[1, 1] - seg[0, 1] for seg in bar_lines.get_segments()]
+        np.testing.assert_allclose(spans, [0.004, 0.004])
+    assert "KID 1 GPU: 0.0120 +- 0.0020 at epoch 2" in fig6.findings(path)
+    assert check_font_sizes(fig) == []
+
+
 def test_fig6_small_set_warning_follows_the_feature_dimensions(tmp_path):
     # The covariance of n vectors has rank <= n - 1: 100 images are enough for 64 dimensions,
     # not for 192 (as cycleaug fid-table writes the table, with its dims column).

@@ -1,7 +1,9 @@
 """Fig. 6: FID between real BDD100K crops and translated SYNTHIA crops, per epoch, one curve per GPU count.
 
-Input: ``R/fid/fid.csv`` with columns ``gpus, epoch, fid, n_real, n_fake, weights, dims`` (written by
-``cycleaug.fid``; a table without ``dims`` means 2048). ``weights`` is "random-init" when the features come from a randomly initialised
+Input: ``R/fid/fid.csv`` with columns ``gpus, epoch, fid, n_real, n_fake, weights, dims`` and, when
+present, ``kid, kid_std`` (written by ``cycleaug.fid``; a table without ``dims`` means 2048). With KID the
+figure has a second panel: KID with its standard deviation over subsets as error bars (unbiased, so it
+can be read at sizes where FID is biased). ``weights`` is "random-init" when the features come from a randomly initialised
 Inception (the demo, which cannot download the FID weights): those values only rank the runs of the
 same table and are labelled as such. With no more images in a set than feature dimensions (2,048 for
 the paper's pool3 features) the feature covariance is rank-deficient (rank <= n - 1) and FID is biased
@@ -40,6 +42,8 @@ class FIDRow:
     n_fake: int
     weights: str
     dims: int = DEFAULT_DIMS
+    kid: float | None = None
+    kid_std: float | None = None
 
 
 def read_fid(path: str | Path) -> list[FIDRow]:
@@ -62,6 +66,8 @@ def read_fid(path: str | Path) -> list[FIDRow]:
                             int(r["n_fake"]),
                             r["weights"].strip(),
                             int(r.get("dims") or DEFAULT_DIMS),
+                            float(r["kid"]) if (r.get("kid") or "").strip() else None,
+                            float(r["kid_std"]) if (r.get("kid_std") or "").strip() else None,
                         )
                     )
                 except (TypeError, ValueError) as exc:
@@ -112,9 +118,10 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
 
     by_gpus = curves(rows)
     random = is_random(rows)
+    has_kid = all(r.kid is not None for r in rows)
     with style():
-        fig = new_figure(5.0, 3.4)
-        ax = fig.add_subplot()
+        fig = new_figure(5.0, 6.2 if has_kid else 3.4)
+        ax = fig.add_subplot(2, 1, 1) if has_kid else fig.add_subplot()
         styles = {}
         for i, (gpus, rs) in enumerate(by_gpus.items()):
             styles[gpus] = series_style(i)
@@ -150,6 +157,21 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
                 horizontalalignment="left",
             )
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        if has_kid:
+            kx = fig.add_subplot(2, 1, 2, sharex=ax)
+            for gpus, rs in by_gpus.items():
+                kx.errorbar(
+                    [r.epoch for r in rs],
+                    [r.kid for r in rs],
+                    yerr=[r.kid_std or 0.0 for r in rs],
+                    capsize=3,
+                    label=gpu_label(gpus),
+                    **styles[gpus],
+                )
+            kx.axhline(0.0, color="0.6", linewidth=0.8)
+            kx.set_xlabel("epoch")
+            kx.set_ylabel("KID (random features)" if random else "KID")
+            kx.set_title("KID (unbiased; bars: std over subsets)")
     return fig
 
 
@@ -163,6 +185,12 @@ def findings(path: str | Path) -> str:
             f"{gpu_label(gpus)}: {rs[-1].fid:.1f} at epoch {rs[-1].epoch} (lowest {best.fid:.1f} at epoch {best.epoch})"
         )
     text = "FID " + "; ".join(parts) + "."
+    if all(r.kid is not None for r in rows):
+        kid = [
+            f"{gpu_label(g)}: {rs[-1].kid:.4f} +- {rs[-1].kid_std:.4f} at epoch {rs[-1].epoch}"
+            for g, rs in curves(rows).items()
+        ]
+        text += " KID " + "; ".join(kid) + "."
     if is_random(rows):
         text += " Random-feature FID: it ranks this run's models but is not comparable to published FID."
     small = small_sets(rows)
