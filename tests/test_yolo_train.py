@@ -372,6 +372,11 @@ def test_overfit_tiny_set(tmp_path):
     # the kept darknet weights reproduce the best evaluation
     best = build_model(str(cfg), tmp_path / "run" / "best.weights", torch.device("cpu"))
     assert evaluate_model(best, frames, paths, 96, 8, 0).map == pytest.approx(metrics["mAP50"], abs=1e-9)
+    # The best checkpoint's val detections (Table 2's bootstrap resamples them) score its mAP.
+    from cycleaug.yolo.evaluate import evaluate_frames
+
+    kept = read_frames(tmp_path / "run" / "val_predictions.json")
+    assert evaluate_frames(frames, kept).map == pytest.approx(metrics["mAP50"], abs=1e-9)
     # Selection bias, visible: the last evaluation's figures, and the best checkpoint on a second split.
     assert metrics["last"] == {k: log[-1][k] for k in metrics["last"]} and metrics["last"]["iteration"] == 200
     assert metrics["evaluations"] == len(log)

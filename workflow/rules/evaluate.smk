@@ -8,6 +8,7 @@ from cycleaug.glue import evaluate as glue
 rule table2:
     input:
         metrics=glue.metrics_files(config),
+        predictions=glue.prediction_files(config),
     output:
         csv=report(
             glue.table2_outputs(config)["csv"],

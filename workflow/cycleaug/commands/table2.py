@@ -17,6 +17,16 @@ def add_arguments(parser) -> None:
         metavar="CONDITION=metrics.json",
         help="a condition (a_bdd, b_bdd_cg, c_gen4gpu, ...) and its metrics.json; repeat per row",
     )
+    parser.add_argument(
+        "--predictions",
+        action="append",
+        default=[],
+        metavar="CONDITION=val_predictions.json",
+        help="a condition's best-checkpoint detections on the val images (train-yolo writes them): with "
+        "--val-labels, 95%% bootstrap intervals of mAP and of the paired difference to the first condition",
+    )
+    parser.add_argument("--val-labels", default=None, help="the val images' labels the predictions were scored on")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the val images")
     parser.add_argument("--out-dir", required=True, help="folder for table2.csv, table2.md, table2.tex")
     parser.add_argument(
         "--paper-scale",
@@ -38,6 +48,29 @@ def run(args) -> int:
             raise CycleAugError(f"--metrics {spec!r}: condition {name} given twice")
         seen.add(name)
         rows.append(read_row(name, path))
+    if args.predictions:
+        if not args.val_labels:
+            raise CycleAugError("--predictions: needs --val-labels (the images they are scored on)")
+        if args.resamples < 100:
+            raise CycleAugError(f"--resamples {args.resamples}: expected at least 100 for a 95% interval")
+        from cycleaug.labels import PERSON, read_frames
+        from cycleaug.yolo.bootstrap import bootstrap_table
+
+        preds = {}
+        for spec in args.predictions:
+            name, sep, path = spec.partition("=")
+            if not sep or name not in seen:
+                raise CycleAugError(f"--predictions {spec!r}: expected CONDITION=file for a condition of --metrics")
+            preds[name] = read_frames(path)
+        missing = seen - preds.keys()
+        if missing:
+            raise CycleAugError(f"--predictions: none for {', '.join(sorted(missing))}")
+        gt = read_frames(args.val_labels, categories={PERSON})
+        reference = rows[0].condition.name
+        table = bootstrap_table(gt, preds, reference=reference, n=args.resamples)
+        for row in rows:
+            row.bootstrap = table[row.condition.name]
+        print(f"table2: {args.resamples} bootstrap resamples of {len(gt)} val images, differences to {reference}")
     for path in write_table2(rows, args.out_dir, args.paper_scale):
         print(f"table2: {path}")
     return 0

@@ -29,7 +29,10 @@ HEADERS = {
     "best_iteration": "best\niteration",
     "last_map50": "last\nmAP (%)",
     "heldout_map50": "held-out\nmAP (%)",
+    "map50_ci": "mAP\n95% CI",
+    "diff_vs_a": "vs (a)\n[95% CI]",
 }
+DERIVED = ("map50_ci", "diff_vs_a")  # text cells built from the bootstrap columns
 # Column widths in inches at 9 pt (the label column grows with its longest entry).
 WIDTH_CONDITION, WIDTH_NUMBER, WIDTH_WIDE = 0.38, 0.62, 0.8
 INTEGER = {"TP", "FP", "FN", "best_iteration"}
@@ -55,11 +58,27 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
         *REQUIRED,
         *(["best_iteration"] if "best_iteration" in fields else []),
         *(c for c in ("last_map50", "heldout_map50") if c in fields),
+        *(DERIVED if "map50_ci_low" in fields else ()),
         *(c for c in fields if c.startswith("paper_")),
     ]
     for lineno, row in enumerate(rows, 2):
+        for c in ("map50_ci_low", "map50_ci_high", "diff_vs_a", "diff_vs_a_ci_low", "diff_vs_a_ci_high"):
+            if c in fields and (row.get(c) or "").strip():
+                try:
+                    float(row[c])
+                except ValueError:
+                    raise CycleAugError(f"{path}:{lineno}: {c} = {row[c]!r}; expected a number") from None
+        if "map50_ci_low" in fields:
+            lo, hi = (row.get("map50_ci_low") or "").strip(), (row.get("map50_ci_high") or "").strip()
+            row["map50_ci"] = f"{float(lo):.2f}\u2013{float(hi):.2f}" if lo and hi else ""
+            d = (row.get("diff_vs_a") or "").strip()
+            row["diff_vs_a"] = (
+                f"{float(d):+.2f} [{float(row['diff_vs_a_ci_low']):+.2f}, {float(row['diff_vs_a_ci_high']):+.2f}]"
+                if d
+                else ""
+            )
         for c in columns:
-            if c in ("condition", "label") or (row.get(c) or "").strip() in ("",):
+            if c in ("condition", "label", *DERIVED) or (row.get(c) or "").strip() in ("",):
                 continue
             try:
                 float(row[c])
@@ -71,7 +90,7 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
 def format_cell(column: str, value: str | None) -> str:
     value = (value or "").strip()
     base = column.removeprefix("paper_")
-    if value == "" or base in ("condition", "label"):
+    if value == "" or base in ("condition", "label", *DERIVED):
         return value if value else "\u2013"
     number = float(value)
     if base in INTEGER:
@@ -99,7 +118,9 @@ def build_table2(columns: list[str], rows: list[dict[str, str]]):
         else max(0.75, 0.075 * label_width)
         if c == "label"
         else 1.0
-        if c == "paper_map50"
+        if c in ("paper_map50", "map50_ci")
+        else 1.35
+        if c == "diff_vs_a"
         else WIDTH_WIDE
         if c.removeprefix("paper_") in ("map50", "best_iteration", "precision")
         else WIDTH_NUMBER

@@ -115,6 +115,7 @@ def outputs(config: dict, condition: Condition) -> dict[str, str]:
         "metrics": paths.metrics(config, condition.name),
         "weights": f"{root}/best.weights",
         "eval_log": f"{root}/eval_log.jsonl",
+        "val_predictions": f"{root}/val_predictions.json",
     }
 
 

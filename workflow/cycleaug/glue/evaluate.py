@@ -12,10 +12,23 @@ __all__ = ["metrics_files", "table2_findings"]
 
 
 def table2_options(config: dict) -> str:
-    """``--metrics NAME=PATH`` per condition in Table 2's order, and ``--paper-scale`` at paper scale
-    (the same test as the figures' reference marks: ``figures.paper_reference``)."""
-    metrics = " ".join(f"--metrics {c.name}={paths.metrics(config, c.name)}" for c in conditions(config))
-    return metrics + (" --paper-scale" if paper_reference(config) else "")
+    """``--metrics NAME=PATH`` and ``--predictions NAME=PATH`` per condition in Table 2's order, the
+    validation labels they were scored on (for the bootstrap intervals), and ``--paper-scale`` at paper
+    scale (the same test as the figures' reference marks: ``figures.paper_reference``)."""
+    words = []
+    for c in conditions(config):
+        words.append(f"--metrics {c.name}={paths.metrics(config, c.name)}")
+        words.append(f"--predictions {c.name}={val_predictions(config, c.name)}")
+    words.append(f"--val-labels {paths.selection_dir(config)}/val.json")
+    return " ".join(words) + (" --paper-scale" if paper_reference(config) else "")
+
+
+def val_predictions(config: dict, condition: str) -> str:
+    return f"{paths.detector_dir(config, condition)}/val_predictions.json"
+
+
+def prediction_files(config: dict) -> list[str]:
+    return [val_predictions(config, c.name) for c in conditions(config)] + [f"{paths.selection_dir(config)}/val.json"]
 
 
 def table2_outputs(config: dict) -> dict[str, str]:

@@ -48,6 +48,7 @@ class Row:
     iteration: int
     paper: dict | None = None
     selection: dict | None = None  # SELECTION key -> percent or None
+    bootstrap: dict | None = None  # cycleaug.yolo.bootstrap.bootstrap_table's row (fractions)
 
 
 def read_row(condition: str, path: str | os.PathLike) -> Row:
@@ -70,6 +71,32 @@ def read_row(condition: str, path: str | os.PathLike) -> Row:
 
     selection = {"last_map50": pct("last"), "heldout_map50": pct("heldout")}
     return Row(cond, values, int(m["iteration"]), selection=selection)
+
+
+# Bootstrap columns (percent points): the 95% interval of mAP@0.50 over resampled val images, and the
+# paired difference to the first condition (a) with its interval and the share of resamples above 0.
+BOOTSTRAP = ["map50_ci_low", "map50_ci_high", "diff_vs_a", "diff_vs_a_ci_low", "diff_vs_a_ci_high", "p_better_than_a"]
+
+
+def _bootstrap_values(r: Row) -> list:
+    b = r.bootstrap or {}
+    if not b:
+        return [None] * len(BOOTSTRAP)
+    pct = [100 * b["ci"][0], 100 * b["ci"][1]]
+    if "diff" in b:
+        return pct + [100 * b["diff"], 100 * b["diff_ci"][0], 100 * b["diff_ci"][1], b["p_better"]]
+    return pct + [None, None, None, None]
+
+
+def _has_bootstrap(rows: list[Row]) -> bool:
+    return any(r.bootstrap for r in rows)
+
+
+def _bootstrap_cells(r: Row) -> list[str]:
+    lo, hi, d, dlo, dhi, _ = _bootstrap_values(r)
+    ci = "–" if lo is None else f"{lo:.2f}–{hi:.2f}"
+    diff = "–" if d is None else f"{d:+.2f} [{dlo:+.2f}, {dhi:+.2f}]"
+    return [ci, diff]
 
 
 def _has_selection(rows: list[Row]) -> list[str]:
@@ -99,13 +126,15 @@ def _diff(ours, paper):
 
 def csv_rows(rows: list[Row], paper_scale: bool) -> tuple[list[str], list[list]]:
     extra = _has_selection(rows)
-    header = ["condition", "label"] + [c for _, c, _, _ in COLUMNS] + ["best_iteration", "name"] + extra
+    boot = BOOTSTRAP if _has_bootstrap(rows) else []
+    header = ["condition", "label"] + [c for _, c, _, _ in COLUMNS] + ["best_iteration", "name"] + extra + boot
     if paper_scale:
         header += [f"paper_{c}" for _, c, _, _ in COLUMNS] + [f"diff_{c}" for _, c, _, _ in COLUMNS]
     body = []
     for r in rows:
         line = [r.condition.tag, r.condition.label] + [r.values[k] for k, _, _, _ in COLUMNS]
         line += [r.iteration, r.condition.name] + [(r.selection or {}).get(k) for k in extra]
+        line += _bootstrap_values(r) if boot else []
         if paper_scale:
             p = r.paper or {}
             line += [p.get(k) for k, _, _, _ in COLUMNS] + [_diff(r.values[k], p.get(k)) for k, _, _, _ in COLUMNS]
@@ -124,14 +153,28 @@ def _cells(r: Row, paper_scale: bool) -> list[str]:
     return cells
 
 
-def _titles(extra: list[str] = ()) -> list[str]:
+def _titles(extra: list[str] = (), boot: bool = False) -> list[str]:
     titles = dict(SELECTION)
-    return ["", "training set"] + [t for _, _, t, _ in COLUMNS] + ["best iteration"] + [titles[k] for k in extra]
+    boot_titles = ["mAP 95% CI", "vs (a) [95% CI]"] if boot else []
+    return (
+        ["", "training set"]
+        + [t for _, _, t, _ in COLUMNS]
+        + ["best iteration"]
+        + [titles[k] for k in extra]
+        + boot_titles
+    )
 
 
-def _line(r: Row, paper_scale: bool, extra: list[str] = ()) -> list[str]:
+def _line(r: Row, paper_scale: bool, extra: list[str] = (), boot: bool = False) -> list[str]:
     sel = [_fmt((r.selection or {}).get(k), 2) for k in extra]
-    return [r.condition.tag, r.condition.label] + _cells(r, paper_scale) + [str(r.iteration)] + sel
+    cells = [r.condition.tag, r.condition.label] + _cells(r, paper_scale) + [str(r.iteration)] + sel
+    return cells + (_bootstrap_cells(r) if boot else [])
+
+
+BOOTSTRAP_NOTE = (
+    "95% CI: percentile bootstrap over the validation images (1,000 resamples); vs (a): the paired "
+    "difference in mAP@0.50 points on the same resamples, with its 95% interval."
+)
 
 
 SELECTION_NOTE = (
@@ -142,11 +185,11 @@ SELECTION_NOTE = (
 
 
 def markdown(rows: list[Row], paper_scale: bool) -> str:
-    extra = _has_selection(rows)
-    titles = _titles(extra)
+    extra, boot = _has_selection(rows), _has_bootstrap(rows)
+    titles = _titles(extra, boot)
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for r in rows:
-        lines.append("| " + " | ".join(_line(r, paper_scale, extra)) + " |")
+        lines.append("| " + " | ".join(_line(r, paper_scale, extra, boot)) + " |")
     note = (
         "\nEach cell: ours (paper, ours - paper). Paper: Nishikawa et al., Table 2.\n"
         if paper_scale
@@ -154,6 +197,8 @@ def markdown(rows: list[Row], paper_scale: bool) -> str:
     )
     if extra:
         note += SELECTION_NOTE + "\n"
+    if boot:
+        note += BOOTSTRAP_NOTE + "\n"
     return "\n".join(lines) + "\n" + note
 
 
@@ -162,8 +207,8 @@ def _tex_escape(s: str) -> str:
 
 
 def latex(rows: list[Row], paper_scale: bool) -> str:
-    extra = _has_selection(rows)
-    titles = _titles(extra)
+    extra, boot = _has_selection(rows), _has_bootstrap(rows)
+    titles = _titles(extra, boot)
     spec = "ll" + "r" * (len(titles) - 2)
     lines = [
         r"\begin{tabular}{" + spec + "}",
@@ -172,7 +217,7 @@ def latex(rows: list[Row], paper_scale: bool) -> str:
         r"\hline",
     ]
     for r in rows:
-        cells = _line(r, paper_scale, extra)
+        cells = _line(r, paper_scale, extra, boot)
         lines.append(" & ".join(_tex_escape(c) for c in cells) + r" \\")
     lines += [r"\hline", r"\end{tabular}"]
     if paper_scale:

@@ -42,7 +42,7 @@ import torch
 
 from cycleaug.atomic import atomic_path, write_json, write_text
 from cycleaug.errors import CycleAugError
-from cycleaug.labels import PERSON, read_frames
+from cycleaug.labels import PERSON, read_frames, write_frames
 from cycleaug.progress import format_seconds
 from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, ignore_stop_signals, resolve_device
 from cycleaug.yolo.augment import AugmentParams
@@ -135,8 +135,9 @@ def _eval_record(iteration: int, loss: float, avg_loss: float, result, lr: float
     }
 
 
-def evaluate_model(model, frames, paths, img_size, batch_size: int, workers: int):
-    """darknet ``detector map`` figures of ``model`` on the validation frames."""
+def evaluate_model(model, frames, paths, img_size, batch_size: int, workers: int, predictions: list | None = None):
+    """darknet ``detector map`` figures of ``model`` on the validation frames; the detections are appended
+    to ``predictions`` when given."""
     from cycleaug.yolo.detect import detect_images
     from cycleaug.yolo.evaluate import evaluate_frames
 
@@ -146,6 +147,8 @@ def evaluate_model(model, frames, paths, img_size, batch_size: int, workers: int
         preds = detect_images(model, paths, img_size, batch_size=batch_size, workers=workers, progress=False)
     finally:
         model.train(was_training)
+    if predictions is not None:
+        predictions.extend(preds)
     return evaluate_frames(frames, preds, [PERSON])
 
 
@@ -385,7 +388,8 @@ def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -
             )
 
         if evaluating:
-            result = evaluate_model(model, val_frames, val_paths, tc.img_size, tc.eval_batch_size, tc.workers)
+            preds: list = []
+            result = evaluate_model(model, val_frames, val_paths, tc.img_size, tc.eval_batch_size, tc.workers, preds)
             record = _eval_record(
                 it, loss_it, state["avg_loss"], result, lr, elapsed_before + time.perf_counter() - t_start
             )
@@ -403,6 +407,8 @@ def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -
                 state["best"] = record
                 save_checkpoint(out / "best.pt", model, optimizer, scaler, state)
                 save_darknet_weights(model, out / "best.weights", seen=state["seen"])
+                # Its detections on the val images: Table 2's bootstrap intervals resample them.
+                write_frames(out / "val_predictions.json", preds)
             _write_eval_log(out, state["history"])
             save_last()
         elif it % tc.checkpoint_every == 0 or stop.requested:
@@ -414,8 +420,22 @@ def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -
 
     del batches, loader
     state["elapsed"] = elapsed_before + time.perf_counter() - t_start
+    _ensure_val_predictions(run)
     _finish(out, state, _heldout_scores(run))
     return 0
+
+
+def _ensure_val_predictions(run: Run) -> None:
+    """val_predictions.json is written at each new best; a run resumed after its outputs were removed (a
+    scheduler retry) may have had its last best before the restart: detect again with best.pt."""
+    path = run.out / "val_predictions.json"
+    if path.exists() or not (run.out / "best.pt").exists():
+        return
+    best = Darknet(run.model.cfg).to(run.device)
+    best.load_state_dict(torch.load(run.out / "best.pt", map_location=run.device, weights_only=True)["model"])
+    preds: list = []
+    evaluate_model(best, run.val_frames, run.val_paths, run.tc.img_size, run.tc.eval_batch_size, run.tc.workers, preds)
+    write_frames(path, preds)
 
 
 def _heldout_frames(tc: TrainConfig) -> tuple[list, list[Path]]:

@@ -1,0 +1,116 @@
+"""Uncertainty of Table 2's mAP@0.50: a bootstrap over validation images (Efron & Tibshirani 1993, the
+percentile interval), paired across conditions.
+
+Each resample draws the validation images with replacement. A condition's mAP on a resample is darknet's
+AP (cycleaug.yolo.evaluate: pooled score order, running-max precision envelope) with every image counted
+as often as it was drawn: a detection is TP or FP by matching *within its image*, which resampling does
+not change, so the TP/FP flags are computed once and a resample only re-weights them. An image drawn k
+times adds k to the cumulative TP/FP at each of its detections and k x its boxes to the truth count; this
+equals evaluating the literally duplicated set (the copies of a detection are adjacent in the pooled
+order, and a TP run gains nothing from splitting; tests/test_yolo_bootstrap.py checks it against
+evaluate_frames on duplicated frames).
+
+Paired: every condition is evaluated on the same resamples, so the difference to condition (a) per
+resample gives an interval for the difference itself, which is much narrower than the two marginal
+intervals suggest when the conditions err on the same images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cycleaug.errors import CycleAugError
+from cycleaug.labels import PERSON, Frame
+from cycleaug.yolo.evaluate import CANDIDATE_THRESH, frames_to_labels, match_detections
+
+N_RESAMPLES, CONFIDENCE = 1000, 0.95
+
+
+@dataclass
+class Pooled:
+    """One condition's candidates on the validation images, in darknet's pooled score order."""
+
+    image: np.ndarray  # image index of each candidate
+    is_tp: np.ndarray  # bool
+    truth_per_image: np.ndarray  # ground-truth boxes per image
+
+
+def pool(gt_frames: list[Frame], pred_frames: list[Frame], iou_thresh: float = 0.5) -> Pooled:
+    """TP/FP of every candidate (score > 0.005) as evaluate_arrays decides it, in pooled score order."""
+    gt = frames_to_labels(gt_frames, [PERSON])
+    pred = frames_to_labels(pred_frames, [PERSON])
+    image_of = {name: i for i, name in enumerate(gt.names)}
+    unknown = [n for n in pred.names if n not in image_of]
+    if unknown:
+        raise CycleAugError(f"predictions for images not in the validation set, e.g. {unknown[0]!r}")
+    det_img = np.array([image_of[n] for n in pred.names], dtype=np.int64)[pred.frame] if pred.frame.size else pred.frame
+    keep = pred.scores > CANDIDATE_THRESH
+    det_img, det_box, det_score = det_img[keep], pred.boxes[keep], pred.scores[keep]
+    g_order = np.argsort(gt.frame, kind="stable")
+    g_key, g_box = gt.frame[g_order], gt.boxes[g_order]
+    by_score = np.argsort(-det_score, kind="stable")
+    order = by_score[np.argsort(det_img[by_score], kind="stable")]  # by image, score order within
+    best, _ = match_detections(det_img[order], det_box[order], g_key, g_box, iou_thresh)
+    matched = np.flatnonzero(best >= 0)
+    _, first = np.unique(best[matched], return_index=True)
+    is_tp = np.zeros(order.size, dtype=bool)
+    is_tp[matched[first]] = True
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    pooled = position[by_score]
+    truth = np.bincount(gt.frame, minlength=len(gt.names))
+    return Pooled(det_img[order][pooled], is_tp[pooled], truth)
+
+
+def weighted_ap(p: Pooled, weights: np.ndarray) -> float:
+    """darknet's AP with image ``i`` counted ``weights[i]`` times (weights of ones: the plain AP)."""
+    w = weights[p.image].astype(np.float64)
+    tp = np.cumsum(w * p.is_tp)
+    fp = np.cumsum(w * ~p.is_tp)
+    truth = float(np.dot(weights, p.truth_per_image))
+    if tp.size == 0 or truth == 0:
+        return 0.0
+    precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-300), 0.0)
+    recall = tp / truth
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    return float(np.sum(np.diff(recall) * envelope[:-1]) + recall[0] * envelope[0])
+
+
+def resample_weights(n_images: int, n: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:
+    """``n`` x ``n_images`` draw counts: row b says how often each image is in resample b."""
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_images, size=(n, n_images))
+    return np.stack([np.bincount(d, minlength=n_images) for d in draws])
+
+
+def interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    lo, hi = np.quantile(values, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(lo), float(hi)
+
+
+def bootstrap_table(
+    gt_frames: list[Frame],
+    predictions: dict[str, list[Frame]],
+    reference: str | None = None,
+    n: int = N_RESAMPLES,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> dict[str, dict]:
+    """Per condition: mAP@0.50 (fraction) on the validation set, its percentile interval, and with
+    ``reference`` the paired difference to it with its interval and the share of resamples above 0."""
+    weights = resample_weights(len(gt_frames), n, seed)
+    pooled = {name: pool(gt_frames, frames) for name, frames in predictions.items()}
+    ones = np.ones(len(gt_frames), dtype=np.int64)
+    aps = {name: np.array([weighted_ap(p, w) for w in weights]) for name, p in pooled.items()}
+    out = {}
+    for name, p in pooled.items():
+        row = {"map50": weighted_ap(p, ones), "ci": interval(aps[name], confidence)}
+        if reference is not None and name != reference and reference in aps:
+            diff = aps[name] - aps[reference]
+            row["diff"] = row["map50"] - weighted_ap(pooled[reference], ones)
+            row["diff_ci"] = interval(diff, confidence)
+            row["p_better"] = float((diff > 0).mean())
+        out[name] = row
+    return out
