@@ -25,20 +25,9 @@ RESULTS = ROOT / "bench" / "results"
 if str(ROOT / "workflow") not in sys.path:  # run from a checkout without `pip install -e .` (the GPU check)
     sys.path.insert(0, str(ROOT / "workflow"))
 
-from cycleaug.timing import interleaved, summary  # noqa: E402  (re-exported for the benchmarks)
+from cycleaug.timing import cpu_model, interleaved, summary  # noqa: E402  (re-exported for the benchmarks)
 
-__all__ = ["interleaved", "summary"]
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+__all__ = ["cpu_model", "interleaved", "summary"]
 
 
 def machine(device: str = "cpu") -> dict:

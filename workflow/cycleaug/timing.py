@@ -8,9 +8,22 @@ Used by `cyclegan.fast: auto` (cycleaug.cyclegan.autotune) and by every timing b
 
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+
+
+def cpu_model() -> str:
+    """The CPU's model name (what a timing was measured on)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def interleaved(

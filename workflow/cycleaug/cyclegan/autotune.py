@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -45,7 +44,7 @@ from cycleaug.cyclegan.distributed import Comm, DistEnv
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, resolve_amp
 from cycleaug.cyclegan.settings import SEARCHABLE, FastConfig, ModelConfig
 from cycleaug.errors import CycleAugError
-from cycleaug.timing import interleaved
+from cycleaug.timing import cpu_model, interleaved
 
 CACHE_VERSION = 1
 LOSS_SIZE, LOSS_NGF, LOSS_STEPS = 64, 16, 25  # the bench's loss check (bench/cyclegan_step.py)
@@ -59,14 +58,7 @@ def default_cache_path() -> Path:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return cpu_model()
 
 
 def signature(device: torch.device, model: ModelConfig, crop_size: int, batch_size: int, fast: FastConfig) -> dict:
