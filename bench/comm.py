@@ -151,6 +151,7 @@ def worker_torch(cfg: dict) -> dict:
     cpu = torch.device("cpu")
     models = {
         "overlapped": CycleGAN(mcfg, TorchComm(env, cpu), seed=0),
+        "overlapped_4MiB_buckets": CycleGAN(mcfg, TorchComm(env, cpu, bucket_bytes=4 * 2**20), seed=0),
         "after_backward": CycleGAN(mcfg, TorchComm(env, cpu, overlap=False), seed=0),
     }
     g = torch.Generator().manual_seed(dist.get_rank())
@@ -291,7 +292,7 @@ def main(argv=None) -> int:
         common.table(
             [
                 {"backend": k, **{x: c[k][x] for x in ("min_s", "median_s", "max_s")}}
-                for k in ("after_backward", "overlapped")
+                for k in ("after_backward", "overlapped", "overlapped_4MiB_buckets")
             ],
             ["backend", "min_s", "median_s", "max_s"],
             title=f"cycleaug's CycleGAN step at {c['image_size']} px, 2 processes, torch backend (Gloo): allreduce "

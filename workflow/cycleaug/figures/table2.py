@@ -118,9 +118,13 @@ def build_table2(columns: list[str], rows: list[dict[str, str]]):
         else max(0.75, 0.075 * label_width)
         if c == "label"
         else 1.0
-        if c in ("paper_map50", "map50_ci")
-        else 1.35
+        if c == "paper_map50"
+        else 1.3
+        if c == "map50_ci"
+        else 1.95
         if c == "diff_vs_a"
+        else 0.85
+        if c in ("last_map50", "heldout_map50")
         else WIDTH_WIDE
         if c.removeprefix("paper_") in ("map50", "best_iteration", "precision")
         else WIDTH_NUMBER
