@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from cycleaug.atomic import write_json
 from cycleaug.errors import CycleAugError
@@ -107,3 +107,18 @@ def read_frames(path: str | os.PathLike, categories: set[str] | None = None) -> 
             boxes.append(Box(x1, y1, x2, y2, cat, None if score is None else float(score)))
         frames.append(Frame(item["name"], boxes, item.get("attributes") or {}))
     return frames
+
+
+def relative_name(name: str) -> PurePosixPath:
+    """A frame or output name as a path inside its folder; one that would leave it (absolute, ``..``) or
+    is empty is refused, so a label file can never make us write elsewhere."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise CycleAugError(f"name {name!r}: expected a relative path inside the output folder")
+    return path
+
+
+def png_name(frame_name: str) -> str:
+    """The name of an image written for a frame: the frame's relative path with a .png suffix, so nested
+    names (SYNTHIA-SEQS: ``Stereo_Left/Omni_F/000000.png``, the same stem in every camera folder) stay apart."""
+    return str(relative_name(frame_name).with_suffix(".png"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import torch
 from PIL import Image
@@ -27,13 +27,7 @@ from cycleaug.atomic import atomic_dir
 from cycleaug.cyclegan.data import IMAGE_SUFFIXES
 from cycleaug.cyclegan.translate import translate
 from cycleaug.errors import CycleAugError
-from cycleaug.labels import Frame, read_frames, write_frames
-
-
-def output_name(name: str) -> str:
-    """The translated image's name: the frame's own relative path with a .png suffix, so nested names
-    (SYNTHIA-SEQS: ``Stereo_Left/Omni_F/000000.png``, the same stem in every camera folder) stay apart."""
-    return str(PurePosixPath(name).with_suffix(".png"))
+from cycleaug.labels import Frame, png_name, read_frames, write_frames
 
 
 def listed_inputs(list_file: str | os.PathLike, input_dir: str | os.PathLike) -> list[tuple[Frame, Path]]:
@@ -52,7 +46,7 @@ def listed_inputs(list_file: str | os.PathLike, input_dir: str | os.PathLike) ->
             raise CycleAugError(
                 f"--list {list_file}: frame {frame.name!r} is not an image name ({', '.join(IMAGE_SUFFIXES)} expected)"
             )
-        out = output_name(frame.name)
+        out = png_name(frame.name)
         if out in seen:
             raise CycleAugError(
                 f"--list {list_file}: frames {seen[out]!r} and {frame.name!r} would both be written as {out}"
@@ -82,7 +76,7 @@ def translated_frames(pairs: list[tuple[Frame, Path]], out_dir: str | os.PathLik
     out_dir = Path(out_dir)
     frames = []
     for frame, src in pairs:
-        out = out_dir / output_name(frame.name)
+        out = out_dir / png_name(frame.name)
         w, h = _size(out)
         if (w, h) != _size(src):
             raise CycleAugError(
@@ -92,7 +86,7 @@ def translated_frames(pairs: list[tuple[Frame, Path]], out_dir: str | os.PathLik
         want = frame.attributes.get("width"), frame.attributes.get("height")
         if None not in want and (int(want[0]), int(want[1])) != (w, h):
             raise CycleAugError(f"frame {frame.name!r} records a {want[0]}x{want[1]} image, but {src} is {w}x{h}")
-        frames.append(Frame(output_name(frame.name), list(frame.boxes), {**frame.attributes, "width": w, "height": h}))
+        frames.append(Frame(png_name(frame.name), list(frame.boxes), {**frame.attributes, "width": w, "height": h}))
     return frames
 
 
@@ -130,7 +124,7 @@ def translate_listed(
             stage,
             batch_size=batch_size,
             progress=progress,
-            names=[output_name(f.name) for f, _ in pairs],
+            names=[png_name(f.name) for f, _ in pairs],
         )
         frames = translated_frames(pairs, stage)
     if labels_out is not None:

@@ -26,6 +26,7 @@ from cycleaug.cyclegan import checkpoint
 from cycleaug.cyclegan.data import IMAGE_SUFFIXES, list_images, to_tensor
 from cycleaug.cyclegan.networks import ResnetGenerator, generator_from_state_dict
 from cycleaug.errors import CycleAugError
+from cycleaug.labels import relative_name
 from cycleaug.progress import Progress
 
 
@@ -100,9 +101,7 @@ def translate(
     if len(set(rel)) != len(rel) or len(set(paths)) != len(paths):
         raise CycleAugError("input images with the same output name would overwrite each other's output")
     for name in rel:
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or not parts:
-            raise CycleAugError(f"output name {name!r}: expected a relative path inside the output folder")
+        relative_name(name)
     target = dict(zip(paths, rel))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from PIL import Image
 
 from cycleaug.atomic import atomic_path
 from cycleaug.errors import CycleAugError
-from cycleaug.labels import Box, Frame
+from cycleaug.labels import Box, Frame, png_name
 
 MODES = ("resize", "crop", "none")
 MIN_KEPT_AREA = 0.5  # crop mode: the fraction of a box's area that must stay inside the region
@@ -79,11 +79,6 @@ def align_image(src: Path, dst: Path, tw: int, th: int, mode: str) -> tuple[int,
     return w, h
 
 
-def output_name(name: str) -> str:
-    """The aligned image's name: the frame's relative path with a .png suffix."""
-    return str(Path(name).with_suffix(".png"))
-
-
 def align_set(
     frames: list[Frame], images: str | os.PathLike, out_dir: str | os.PathLike, size: tuple[int, int], mode: str
 ) -> list[Frame]:
@@ -97,10 +92,7 @@ def align_set(
     images, out_dir = Path(images), Path(out_dir)
     out = []
     for frame in frames:
-        name = output_name(frame.name)
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts:
-            raise CycleAugError(f"frame {frame.name!r}: expected a relative path inside {images}")
+        name = png_name(frame.name)
         src = images / frame.name
         if not src.is_file():
             raise CycleAugError(f"{src}: image of frame {frame.name!r} not found")
