@@ -178,13 +178,9 @@ def train(tc: TrainConfig, stream=None) -> int:
     # ---- data
     samples = [s for labels, images in tc.train for s in load_samples(labels, images)]
     evaluations = evaluation_iterations(tc.eval_every, len(samples), hyper, max_iter, semantics)
-    val_frames = read_frames(tc.val_labels, categories={PERSON})
-    val_paths = [Path(tc.val_images) / f.name for f in val_frames]
-    missing = [p for p in val_paths if not p.is_file()]
-    if missing:
-        raise CycleAugError(f"{tc.val_labels}: {len(missing)} validation images are missing, e.g. {missing[0]}")
-    if tc.heldout_labels:
-        _heldout_frames(tc)  # a missing held-out image stops the run now, not after training
+    val_frames, val_paths = _evaluation_set(tc.val_labels, tc.val_images, "validation")
+    if tc.heldout_labels:  # a missing held-out image stops the run now, not after training
+        _evaluation_set(tc.heldout_labels, tc.heldout_images, "held-out")
     signature = {
         "cfg": str(cfg.path),
         "train": [list(t) for t in tc.train],
@@ -431,20 +427,27 @@ def _ensure_val_predictions(run: Run) -> None:
     path = run.out / "val_predictions.json"
     if path.exists() or not (run.out / "best.pt").exists():
         return
-    best = Darknet(run.model.cfg).to(run.device)
-    best.load_state_dict(torch.load(run.out / "best.pt", map_location=run.device, weights_only=True)["model"])
+    best = _load_best(run.model.cfg, run.out, run.device)
     preds: list = []
     evaluate_model(best, run.val_frames, run.val_paths, run.tc.img_size, run.tc.eval_batch_size, run.tc.workers, preds)
     write_frames(path, preds)
 
 
-def _heldout_frames(tc: TrainConfig) -> tuple[list, list[Path]]:
-    frames = read_frames(tc.heldout_labels, categories={PERSON})
-    paths = [Path(tc.heldout_images) / f.name for f in frames]
+def _evaluation_set(labels: str, images: str, what: str) -> tuple[list, list[Path]]:
+    """The person frames of ``labels`` and their image paths in ``images``; all must exist."""
+    frames = read_frames(labels, categories={PERSON})
+    paths = [Path(images) / f.name for f in frames]
     missing = [p for p in paths if not p.is_file()]
     if missing:
-        raise CycleAugError(f"{tc.heldout_labels}: {len(missing)} held-out images are missing, e.g. {missing[0]}")
+        raise CycleAugError(f"{labels}: {len(missing)} {what} images are missing, e.g. {missing[0]}")
     return frames, paths
+
+
+def _load_best(cfg, out: Path, device) -> Darknet:
+    """The network of ``out/best.pt`` (the checkpoint of the best evaluation)."""
+    best = Darknet(cfg).to(device)
+    best.load_state_dict(torch.load(out / "best.pt", map_location=device, weights_only=True)["model"])
+    return best
 
 
 def _heldout_scores(run: Run) -> dict:
@@ -456,9 +459,8 @@ def _heldout_scores(run: Run) -> dict:
     tc = run.tc
     if not tc.heldout_labels:
         return {}
-    frames, paths = _heldout_frames(tc)
-    best = Darknet(run.model.cfg).to(run.device)
-    best.load_state_dict(torch.load(run.out / "best.pt", map_location=run.device, weights_only=True)["model"])
+    frames, paths = _evaluation_set(tc.heldout_labels, tc.heldout_images, "held-out")
+    best = _load_best(run.model.cfg, run.out, run.device)
     result = evaluate_model(best, frames, paths, run.tc.img_size, run.tc.eval_batch_size, run.tc.workers)
     record = _eval_record(0, float("nan"), float("nan"), result, 0.0, 0.0)
     keys = ("TP", "FP", "FN", "precision", "recall", "F1", "mAP50")
@@ -484,8 +486,7 @@ def _restore_outputs(out: Path, cfg, state: dict) -> None:
     if state["history"]:
         _write_eval_log(out, state["history"])
     if (out / "best.pt").exists() and not (out / "best.weights").exists():
-        best = Darknet(cfg)
-        best.load_state_dict(torch.load(out / "best.pt", map_location="cpu", weights_only=True)["model"])
+        best = _load_best(cfg, out, "cpu")
         iteration = state["best"]["iteration"] if state["best"] else 0
         save_darknet_weights(best, out / "best.weights", seen=iteration * state["signature"]["batch"])
 
