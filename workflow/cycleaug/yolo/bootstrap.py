@@ -23,7 +23,7 @@ import numpy as np
 
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import PERSON, Frame
-from cycleaug.yolo.evaluate import CANDIDATE_THRESH, frames_to_labels, match_detections
+from cycleaug.yolo.evaluate import CANDIDATE_THRESH, darknet_ap, frames_to_labels, ranked_matches
 
 N_RESAMPLES, CONFIDENCE = 1000, 0.95
 
@@ -47,35 +47,19 @@ def pool(gt_frames: list[Frame], pred_frames: list[Frame], iou_thresh: float = 0
         raise CycleAugError(f"predictions for images not in the validation set, e.g. {unknown[0]!r}")
     det_img = np.array([image_of[n] for n in pred.names], dtype=np.int64)[pred.frame] if pred.frame.size else pred.frame
     keep = pred.scores > CANDIDATE_THRESH
-    det_img, det_box, det_score = det_img[keep], pred.boxes[keep], pred.scores[keep]
+    det_img = det_img[keep]
     g_order = np.argsort(gt.frame, kind="stable")
-    g_key, g_box = gt.frame[g_order], gt.boxes[g_order]
-    by_score = np.argsort(-det_score, kind="stable")
-    order = by_score[np.argsort(det_img[by_score], kind="stable")]  # by image, score order within
-    best, _ = match_detections(det_img[order], det_box[order], g_key, g_box, iou_thresh)
-    matched = np.flatnonzero(best >= 0)
-    _, first = np.unique(best[matched], return_index=True)
-    is_tp = np.zeros(order.size, dtype=bool)
-    is_tp[matched[first]] = True
-    position = np.empty_like(order)
-    position[order] = np.arange(order.size)
-    pooled = position[by_score]
+    order, is_tp, _, pooled = ranked_matches(
+        det_img, pred.boxes[keep], pred.scores[keep], gt.frame[g_order], gt.boxes[g_order], iou_thresh
+    )
     truth = np.bincount(gt.frame, minlength=len(gt.names))
     return Pooled(det_img[order][pooled], is_tp[pooled], truth)
 
 
 def weighted_ap(p: Pooled, weights: np.ndarray) -> float:
     """darknet's AP with image ``i`` counted ``weights[i]`` times (weights of ones: the plain AP)."""
-    w = weights[p.image].astype(np.float64)
-    tp = np.cumsum(w * p.is_tp)
-    fp = np.cumsum(w * ~p.is_tp)
-    truth = float(np.dot(weights, p.truth_per_image))
-    if tp.size == 0 or truth == 0:
-        return 0.0
-    precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-300), 0.0)
-    recall = tp / truth
-    envelope = np.maximum.accumulate(precision[::-1])[::-1]
-    return float(np.sum(np.diff(recall) * envelope[:-1]) + recall[0] * envelope[0])
+    w = weights[p.image]
+    return darknet_ap(np.cumsum(w * p.is_tp), np.cumsum(w * ~p.is_tp), int(np.dot(weights, p.truth_per_image)))[0]
 
 
 def resample_weights(n_images: int, n: int = N_RESAMPLES, seed: int = 0) -> np.ndarray:

@@ -353,6 +353,44 @@ def match_detections(
     return best, best_iou
 
 
+def ranked_matches(
+    key: np.ndarray, det_box: np.ndarray, det_score: np.ndarray, g_key: np.ndarray, g_box: np.ndarray, iou_thresh: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """darknet's TP/FP decision for detections with keys (image, class) against sorted ground truth.
+
+    Returns ``order`` (the detections by key, score-descending within a key), ``is_tp`` and the IoU with
+    the chosen box in that order, and ``pooled``: positions into ``order`` in the pooled ranking of all
+    images by score (ties as within an image). A detection is TP the first time its box is taken."""
+    # By score (descending; stable, so equal scores keep their input order), then by key with a stable
+    # sort, which keeps the score order inside each image and class.
+    by_score = np.argsort(-det_score, kind="stable")
+    order = by_score[np.argsort(key[by_score], kind="stable")]
+    best, best_iou = match_detections(key[order], det_box[order], g_key, g_box, iou_thresh)
+    matched = np.flatnonzero(best >= 0)
+    _, first = np.unique(best[matched], return_index=True)
+    is_tp = np.zeros(order.size, dtype=bool)
+    is_tp[matched[first]] = True
+    # ``by_score`` mapped through the inverse of ``order``.
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    return order, is_tp, best_iou, position[by_score]
+
+
+def darknet_ap(tp: np.ndarray, fp: np.ndarray, truth: float, legacy: bool = False):
+    """(AP, precision, recall) from cumulative TP and FP counts in pooled score order (see the module
+    docstring: running-max precision envelope, plus the stretch from recall 0 unless ``legacy``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+    recall = tp / truth if truth else np.zeros(tp.size)
+    ap = 0.0
+    if tp.size:
+        envelope = np.maximum.accumulate(precision[::-1])[::-1]  # max(precision[r:])
+        ap = float(np.sum(np.diff(recall) * envelope[:-1]))
+        if not legacy:
+            ap += float(recall[0] * envelope[0])
+    return ap, precision, recall
+
+
 def evaluate_arrays(
     gt_img,
     gt_cls,
@@ -374,24 +412,9 @@ def evaluate_arrays(
     g_order = np.argsort(g_key, kind="stable")
     g_key, g_box = g_key[g_order], gt_box[g_order]
     g_cls = gt_cls[g_order]
-    # Detections by score (descending; stable, so equal scores keep their input order), then by
-    # (image, class) with a stable sort, which keeps the score order inside each image and class.
     key = det_img * n_classes + det_cls
-    by_score = np.argsort(-det_score, kind="stable")
-    order = by_score[np.argsort(key[by_score], kind="stable")]
-    d_key, d_box, d_score, d_cls = key[order], det_box[order], det_score[order], det_cls[order]
-    # The pooled ranking (all images, by score) in terms of the sorted arrays: ``by_score`` mapped
-    # through the inverse of ``order``. Ties rank in the same relative order as within an image.
-    position = np.empty_like(order)
-    position[order] = np.arange(order.size)
-    pooled = position[by_score]
-
-    best, best_iou = match_detections(d_key, d_box, g_key, g_box, iou_thresh)
-    # A box counts for the first detection (in score order within its image) that takes it.
-    matched = np.flatnonzero(best >= 0)
-    _, first = np.unique(best[matched], return_index=True)
-    is_tp = np.zeros(d_key.size, dtype=bool)
-    is_tp[matched[first]] = True
+    order, is_tp, best_iou, pooled = ranked_matches(key, det_box, det_score, g_key, g_box, iou_thresh)
+    d_score, d_cls = det_score[order], det_cls[order]
 
     above = d_score > conf_thresh
     truth = np.bincount(g_cls, minlength=n_classes)
@@ -407,15 +430,7 @@ def evaluate_arrays(
         mine = p_cls == c
         tp = np.cumsum(p_tp & mine)
         fp = np.cumsum(~p_tp & mine)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
-        recall = tp / truth[c] if truth[c] else np.zeros(tp.size)
-        ap = 0.0
-        if tp.size:
-            envelope = np.maximum.accumulate(precision[::-1])[::-1]  # max(precision[r:])
-            ap = float(np.sum(np.diff(recall) * envelope[:-1]))
-            if not legacy_ap:
-                ap += float(recall[0] * envelope[0])
+        ap, precision, recall = darknet_ap(tp, fp, truth[c], legacy_ap)
         aps.append(ap)
         idx = np.flatnonzero(mine)
         curves.append(ClassCurve(idx, p_score[idx], tp[idx], fp[idx], truth[c] - tp[idx], precision[idx], recall[idx]))
