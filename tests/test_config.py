@@ -51,6 +51,8 @@ def test_paper_values_in_config(config):
         (("cyclegan", "lr"), -1.0, "cyclegan.lr:"),
         (("cyclegan", "gpu_counts"), [4, 4], "cyclegan.gpu_counts:"),
         (("fid", "dims"), 100, "fid.dims: 100 is not one of"),
+        (("detector", "seeds"), [1, 1], "detector.seeds:"),
+        (("detector", "seeds"), [], "detector.seeds:"),
         (("data", "bdd100k", "images", "sha256"), "xyz", "data.bdd100k.images.sha256:"),
     ],
 )

@@ -189,3 +189,35 @@ def test_demo_data_cli(tmp_path):
     assert len(list((tmp_path / "raw/synthia/GT/LABELS").iterdir())) == 2
     bad = run_cli("demo-data", "--out", tmp_path / "x", "--bdd-size", "8", "8", check=False)
     assert bad.returncode == 2 and "--bdd-size" in bad.stderr
+
+
+def test_paired_rendering_is_the_same_scene_in_the_photo_style(demo):
+    """PAIRED/RGB: one per SYNTHIA-like image, same size. One scene seed drawn in either style gives the
+    same geometry (identical class maps: the palettes take equally many draws) with the photo domain's
+    colours, and the rendered pair shares its edges."""
+    from cycleaug.data.demo import PEDESTRIAN as PED
+    from cycleaug.data.demo import make_scene
+
+    rgb_dir, paired_dir = demo / "synthia" / "RGB", demo / "synthia" / "PAIRED" / "RGB"
+    assert sorted(p.name for p in paired_dir.iterdir()) == sorted(p.name for p in rgb_dir.iterdir())
+    for name in sorted(p.name for p in rgb_dir.iterdir()):
+        assert Image.open(paired_dir / name).size == Image.open(rgb_dir / name).size
+    W, H = SMALL["synthia_size"]
+    saturation = {True: [], False: []}
+    for index in range(40):
+        maps = {}
+        for cg in (True, False):
+            scenery, objs, info = make_scene(np.random.default_rng([0, 0x5A, 0, index]), W, H, cg=cg)
+            maps[cg] = rasterise(W, H, scenery, objs, info, cg=cg)[1]
+            saturation[cg] += [max(c) - min(c) for o in objs if o.cls == PED for _, _, c, _ in o.parts]
+        assert np.array_equal(maps[True], maps[False]), index
+    # Clothes and skin: CG saturated, photos dull (chroma in 0-255 units).
+    assert np.mean(saturation[False]) < 0.5 * np.mean(saturation[True])
+
+    def edges(img):
+        grey = ndimage.gaussian_filter(np.asarray(Image.open(img).convert("L"), np.float64), 1)
+        return np.hypot(ndimage.sobel(grey, 0), ndimage.sobel(grey, 1)).ravel()
+
+    own = np.corrcoef(edges(rgb_dir / "0000003.png"), edges(paired_dir / "0000003.png"))[0, 1]
+    other = np.corrcoef(edges(rgb_dir / "0000004.png"), edges(paired_dir / "0000003.png"))[0, 1]
+    assert own > 0.3 and own > other + 0.2, (own, other)

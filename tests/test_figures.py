@@ -18,6 +18,7 @@ from conftest import BIN, ROOT, run_cli, run_snakemake
 from cycleaug.errors import CycleAugError
 from cycleaug.figures import fig4, fig5, fig6, table2
 from cycleaug.figures.style import check_font_sizes
+from cycleaug.paired import COLUMNS as PAIRED_COLUMNS
 from PIL import Image
 
 # ---------------------------------------------------------------------------------------------
@@ -430,6 +431,9 @@ def test_fig6_rule_regenerates_alone_and_report_caption(tmp_path):
     # keeps Snakemake from asking for the upstream stages that made it (their inputs are not here).
     path = tmp_path / "results/fid/fid.csv"
     write_csv(path, FID_HEADER, fid_rows([4, 64, 128, 256, 512], [1, 100, 200], 4822, 3163, "real"))
+    # On demo data the figure also reads the paired-truth distances.
+    paired = tmp_path / "results/fid/paired.csv"
+    write_csv(paired, PAIRED_COLUMNS, [[4, 200, 100] + [0.1] * (len(PAIRED_COLUMNS) - 3)])
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text("data:\n  source: demo\nfigures:\n  paper_reference: true\n")
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
@@ -454,11 +458,49 @@ def test_fig6_rule_regenerates_alone_and_report_caption(tmp_path):
     first = pdf.stat().st_mtime_ns
     proc = run_snakemake(*common, "--forcerun", "fig6_fid", "--printshellcmds", env=env)
     assert "localrule fig6_fid" in proc.stderr and pdf.stat().st_mtime_ns > first
-    assert "cycleaug figure fig6 --fid results/fid/fid.csv --paper-reference" in proc.stderr
+    assert (
+        "cycleaug figure fig6 --fid results/fid/fid.csv --paired 'results/fid/paired.csv' --paper-reference"
+        in proc.stderr
+    )
     assert sorted(p.name for p in pdf.parent.iterdir()) == ["fig6_fid.pdf", "fig6_fid.png"]
 
     report = tmp_path / "results/report.html"
     run_snakemake(*common, "--report", report, env=env)
     html = report.read_text()
     # The caption carries the paper's numbers and this run's, read from fid.csv when the report was built.
-    assert "269.2" in html and fig6.findings(path) in html
+    assert "269.2" in html and fig6.findings(path, paired) in html and "Paired ground truth (100 held-out crops" in html
+
+
+def test_fig6_paired_truth_panels(tmp_path):
+    """With the demo's paired-truth table: L1 and SSIM panels whose bars span the bootstrap intervals,
+    the untranslated input as a dashed line, and the caption saying which side of it each count ends."""
+    from cycleaug.paired import COLUMNS, read_paired
+
+    rows = [r + [64, 0.01, 0.002] for r in fid_rows([1, 2], [1, 2], 300, 100, "random-init")]
+    write_csv(tmp_path / "fid.csv", FID_HEADER + ["dims", "kid", "kid_std"], rows)
+    paired = []
+    for g in (1, 2):
+        for e in (1, 2):
+            row = dict.fromkeys(COLUMNS, 0.0) | {"gpus": g, "epoch": e, "n": 100, "l1_input": 0.16, "ssim_input": 0.4}
+            l1 = 0.2 - 0.03 * e - 0.01 * g
+            row |= {"l1": l1, "l1_ci_low": l1 - 0.01, "l1_ci_high": l1 + 0.02, "ssim": 0.3, "ssim_ci_low": 0.29}
+            row |= {"ssim_ci_high": 0.31, "l1_gain": 0.16 - l1, "l1_gain_ci_low": 0.16 - l1 - 0.02}
+            row |= {"l1_gain_ci_high": 0.16 - l1 + 0.01}
+            paired.append([row[c] for c in COLUMNS])
+    write_csv(tmp_path / "paired.csv", COLUMNS, paired)
+    fig = fig6.build_fig6(fig6.read_fid(tmp_path / "fid.csv"), paired=read_paired(tmp_path / "paired.csv"))
+    assert len(fig.axes) == 4
+    l1_ax = fig.axes[2]
+    assert l1_ax.get_ylabel() == "L1 to paired truth" and fig.axes[3].get_ylabel() == "SSIM to paired truth"
+    bars = {c.get_label(): c for c in l1_ax.containers}
+    data_line, _caps, (bar_lines,) = bars["2 GPUs"].lines
+    np.testing.assert_allclose(np.asarray(data_line.get_ydata(), float), [0.15, 0.12])
+    spans = [(seg[0, 1], seg[1, 1]) for seg in bar_lines.get_segments()]
+    np.testing.assert_allclose(spans, [(0.14, 0.17), (0.11, 0.14)])
+    dashed = [line for line in l1_ax.get_lines() if line.get_label() == "untranslated input"]
+    assert len(dashed) == 1 and dashed[0].get_ydata()[0] == 0.16
+    text = fig6.findings(tmp_path / "fid.csv", tmp_path / "paired.csv")
+    # 1 GPU ends at L1 0.13 with gain interval [0.01, 0.04]: closer; 2 GPUs at 0.12: [0.02, 0.05]: closer.
+    assert "1 GPU: L1 0.130 [0.120, 0.150], SSIM 0.300 at epoch 2, closer to the truth than the input" in text
+    assert "untranslated input: L1 0.160, SSIM 0.400" in text
+    assert check_font_sizes(fig) == []

@@ -35,6 +35,8 @@ def test_dry_run_of_the_whole_demo_dag(tmp_path):
         "fig5_samples",
         "fig6_fid",
         "table2_figure",
+        "paired_distance",
+        "verdict",
     ):
         assert counts.get(rule) == "1", (rule, counts)
     assert counts["samples"] == "5"  # one job per GPU count for all its saved epochs
@@ -65,3 +67,32 @@ def test_fig4_gets_the_scaling_model_when_the_smallest_run_has_four_gpus(tmp_pat
     counts = dry_run_rules(tmp_path, extra)
     assert counts.get("scaling_model") == "1" and counts.get("fig4_scaling") == "1"
     assert {k for k in counts if k.startswith("train_cyclegan_")} == {"train_cyclegan_4gpu", "train_cyclegan_8gpu"}
+
+
+def test_detector_seeds_repeat_every_condition(tmp_path):
+    """detector.seeds: [3, 5]: each condition trains twice, the second run into {condition}/seed5/, and
+    Table 2 reads both (the second through --seed-metrics)."""
+    extra = tmp_path / "seeds.yaml"
+    extra.write_text("detector:\n  seeds: [3, 5]\n")
+    counts = dry_run_rules(tmp_path, extra)
+    names = {k for k in counts if k.startswith("train_yolo_")}
+    assert len(names) == 14 and "train_yolo_a_bdd" in names and "train_yolo_a_bdd_seed5" in names
+    proc = run_snakemake(
+        "-s", ROOT / "Snakefile", "--directory", tmp_path, "-n", "-p", "table2", "train_yolo_a_bdd_seed5",
+        "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", extra,
+    )  # fmt: skip
+    assert "--seed-metrics a_bdd=results/detector/a_bdd/seed5/metrics.json" in proc.stdout
+    assert re.search(
+        r"train-yolo .*--out \"\$\(dirname results/detector/a_bdd/seed5/metrics.json\)\".*--seed 5", proc.stdout
+    )
+
+
+def test_paired_truth_only_on_demo_data(tmp_path):
+    """Real SYNTHIA has no paired rendering: the paired-distance step exists only for data.source demo,
+    while the verdict is part of every run."""
+    from cycleaug.glue import common, figures
+
+    demo = {"data": {"source": "demo"}, "results_dir": "r", "data_dir": "d"}
+    real = {**demo, "data": {"source": "real"}}
+    assert common.paired_outputs(demo) == ["r/fid/paired.csv"] and common.paired_outputs(real) == []
+    assert "r/verdict.md" in figures.figure_targets(real)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cycleaug.errors import CycleAugError
 from cycleaug.labels import Box, Frame
 from cycleaug.yolo.bootstrap import bootstrap_table, pool, resample_weights, weighted_ap
 from cycleaug.yolo.evaluate import evaluate_frames
@@ -59,16 +60,22 @@ def test_reweighted_ap_equals_the_duplicated_set(seed):
 def test_paired_intervals():
     gt, good = _sets(4, n_images=80, quality=0.9)
     _, bad = _sets(4, n_images=80, quality=0.2)
-    table = bootstrap_table(gt, {"a": bad, "b": good, "a_again": bad}, reference="a", n=300, seed=0)
+    table = bootstrap_table(gt, {"a": bad, "b": good, "a_again": bad}, references=("a", "b"), n=300, seed=0)
     a, b, again = table["a"], table["b"], table["a_again"]
     assert a["ci"][0] <= a["map50"] <= a["ci"][1]
-    assert b["map50"] > a["map50"] and b["diff"] == pytest.approx(b["map50"] - a["map50"])
+    assert b["map50"] > a["map50"] and b["vs"]["a"]["diff"] == pytest.approx(b["map50"] - a["map50"])
+    assert set(a["vs"]) == {"b"} and set(b["vs"]) == {"a"} and set(again["vs"]) == {"a", "b"}
     # The same detections as the reference: the paired difference is exactly 0 on every resample.
-    assert again["diff_ci"] == (0.0, 0.0) and again["p_better"] == 0.0
+    assert again["vs"]["a"]["diff_ci"] == (0.0, 0.0) and again["vs"]["a"]["p_better"] == 0.0
+    # Against the other reference, the mirror image of b vs a on the same resamples.
+    assert again["vs"]["b"]["diff_ci"] == pytest.approx(tuple(-x for x in reversed(b["vs"]["a"]["diff_ci"])))
     # Paired: the difference's interval is narrower than the sum of the two marginal half-widths.
-    width = b["diff_ci"][1] - b["diff_ci"][0]
+    diff = b["vs"]["a"]
+    width = diff["diff_ci"][1] - diff["diff_ci"][0]
     assert width < (a["ci"][1] - a["ci"][0]) + (b["ci"][1] - b["ci"][0])
-    assert b["diff_ci"][0] > 0 and b["p_better"] > 0.97
+    assert diff["diff_ci"][0] > 0 and diff["p_better"] > 0.97
+    with pytest.raises(CycleAugError, match="reference 'z' has no predictions"):
+        bootstrap_table(gt, {"a": bad}, references=("z",), n=10)
 
 
 def test_table2_command_writes_the_intervals_and_the_figure_shows_them(tmp_path):
@@ -98,14 +105,16 @@ def test_table2_command_writes_the_intervals_and_the_figure_shows_them(tmp_path)
     run_cli(*args)
     with open(tmp_path / "t/table2.csv", newline="") as f:
         a, b = list(csv.DictReader(f))
-    expected = bootstrap_table(gt, {"a_bdd": bad, "b_bdd_cg": good}, reference="a_bdd", n=200)
+    expected = bootstrap_table(gt, {"a_bdd": bad, "b_bdd_cg": good}, references=("a_bdd", "b_bdd_cg"), n=200)
     assert float(a["map50_ci_low"]) == pytest.approx(100 * expected["a_bdd"]["ci"][0], rel=1e-5)
-    assert a["diff_vs_a"] == "" and float(b["diff_vs_a"]) == pytest.approx(100 * expected["b_bdd_cg"]["diff"], rel=1e-5)
+    diff = expected["b_bdd_cg"]["vs"]["a_bdd"]["diff"]
+    assert a["diff_vs_a"] == "" and float(b["diff_vs_a"]) == pytest.approx(100 * diff, rel=1e-5)
+    assert b["diff_vs_b"] == "" and float(a["diff_vs_b"]) == pytest.approx(-100 * diff, rel=1e-5)
     assert float(b["diff_vs_a_ci_low"]) > 0  # the better detector is better on the paired resamples
     md = (tmp_path / "t/table2.md").read_text()
-    assert "| mAP 95% CI | vs (a) [95% CI] |" in md and "percentile bootstrap" in md
+    assert "| mAP 95% CI | vs (a) [95% CI] | vs (b) [95% CI] |" in md and "percentile bootstrap" in md
     columns, rows = read_table2(tmp_path / "t/table2.csv")
-    assert columns[-2:] == ["map50_ci", "diff_vs_a"] and rows[1]["diff_vs_a"].startswith("+")
+    assert columns[-3:] == ["map50_ci", "diff_vs_a", "diff_vs_b"] and rows[1]["diff_vs_a"].startswith("+")
     build_table2(columns, rows)
     # Predictions without their labels: a clear error, nothing written.
     bad_args = [a for a in args if a not in ("--val-labels", tmp_path / "val.json")]

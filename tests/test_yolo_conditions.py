@@ -66,7 +66,8 @@ def test_every_condition_trains_on_the_same_selection(config):
 def test_rule_options_from_config(config):
     cfg = copy.deepcopy(config)
     cfg["detector"].update(batch=16, subdivisions=4, img_size=416, amp=True, pretrained=False, iterations=None)
-    opts = glue_detect.train_options(cfg).split()
+    opts = glue_detect.train_options(cfg, 7).split()
+    assert opts[opts.index("--seed") + 1] == "7"
     assert opts[opts.index("--batch") + 1] == "16" and opts[opts.index("--subdivisions") + 1] == "4"
     assert opts[opts.index("--img-size") + 1] == "416" and "--amp" in opts
     assert "--iterations" not in opts and "--pretrained" not in opts
@@ -261,6 +262,36 @@ def test_table2_files_and_paper_columns(tmp_path):
     assert "| last mAP@0.50 [%] | best ckpt on held-out [%] |" in md and "| 35.12 | 4500 | 33.01 | 32.08 |" in md
     columns, _ = read_table2(tmp_path / "sel" / "table2.csv")
     assert {"last_map50", "heldout_map50"} <= set(columns)
+
+
+def test_table2_with_repeated_seeds(tmp_path):
+    """--seed-metrics (detector.seeds): mean, sample standard deviation and range of mAP@0.50 over a
+    condition's runs, checked against numpy; a condition run once says so."""
+    from cycleaug.figures.table2 import build_table2, read_table2
+
+    a = _metrics(tmp_path / "a_bdd" / "metrics.json", 40, 30, 67, 0.20, 500)
+    a1 = _metrics(tmp_path / "a_bdd" / "seed1" / "metrics.json", 41, 30, 66, 0.26, 500)
+    a2 = _metrics(tmp_path / "a_bdd" / "seed2" / "metrics.json", 42, 30, 65, 0.17, 500)
+    c = _metrics(tmp_path / "c_gen4gpu" / "metrics.json", 48, 40, 59, 0.31, 500)
+    run_cli("table2", "--metrics", f"a_bdd={a}", "--metrics", f"c_gen4gpu={c}", "--seed-metrics", f"a_bdd={a1}",
+            "--seed-metrics", f"a_bdd={a2}", "--out-dir", tmp_path / "t")  # fmt: skip
+    with open(tmp_path / "t" / "table2.csv", newline="") as f:
+        ra, rc = list(csv.DictReader(f))
+    runs = np.array([20.0, 26.0, 17.0])
+    assert int(ra["n_seeds"]) == 3 and float(ra["map50_seed_mean"]) == pytest.approx(runs.mean())
+    assert float(ra["map50_seed_sd"]) == pytest.approx(runs.std(ddof=1), rel=1e-5)
+    assert (float(ra["map50_seed_min"]), float(ra["map50_seed_max"])) == (17.0, 26.0)
+    assert float(ra["map50"]) == pytest.approx(20.0)  # the first seed's run stays the table's number
+    assert int(rc["n_seeds"]) == 1 and rc["map50_seed_sd"] == ""
+    md = (tmp_path / "t" / "table2.md").read_text()
+    assert f"| 21.00 ± {runs.std(ddof=1):.2f} (17.00–26.00, 3 runs) |" in md and "| 31.00 (1 run) |" in md
+    assert r"$\pm$" in (tmp_path / "t" / "table2.tex").read_text()
+    columns, rows = read_table2(tmp_path / "t" / "table2.csv")
+    assert columns[-1] == "map50_seeds" and rows[0]["map50_seeds"] == f"21.00 ± {runs.std(ddof=1):.2f} (3)"
+    build_table2(columns, rows)
+    bad = run_cli("table2", "--metrics", f"a_bdd={a}", "--seed-metrics", f"b_bdd_cg={a1}", "--out-dir",
+                  tmp_path / "bad", check=False)  # fmt: skip
+    assert bad.returncode == 2 and "--seed-metrics 'b_bdd_cg=" in bad.stderr and not (tmp_path / "bad").exists()
 
 
 def test_paper_table2_is_consistent():

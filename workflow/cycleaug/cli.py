@@ -24,6 +24,7 @@ COMMANDS = {
     "generate": "cycleaug.commands.generate",
     "fid": "cycleaug.commands.fid",
     "fid-table": "cycleaug.commands.fid_table",
+    "paired-distance": "cycleaug.commands.paired_distance",
     "select-detector-sets": "cycleaug.commands.select_detector_sets",
     "align-images": "cycleaug.commands.align_images",
     "yolo-init": "cycleaug.commands.yolo_init",
@@ -34,6 +35,7 @@ COMMANDS = {
     "scaling-model": "cycleaug.commands.scaling_model",
     "plan": "cycleaug.commands.plan",
     "figure": "cycleaug.commands.figure",
+    "verdict": "cycleaug.commands.verdict",
 }
 
 

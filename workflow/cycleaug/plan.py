@@ -95,10 +95,11 @@ def training_jobs(config: dict) -> list[Job]:
                 cyclegan_seconds(config, n) / 3600,
             )
         )
-    for c in conditions(config):
+    seeds = config["detector"].get("seeds") or [config["seed"]]
+    for c, seed in ((c, s) for c in conditions(config) for s in seeds):
         jobs.append(
             Job(
-                f"train_yolo_{c.name}",
+                f"train_yolo_{c.name}" + ("" if seed == seeds[0] else f"_seed{seed}"),
                 "rt_HG",
                 1,
                 1,

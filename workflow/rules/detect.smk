@@ -60,33 +60,35 @@ rule align_detector_set:
         "--out {output} > {log} 2>&1"
 
 
+# detector.seeds repeats each condition: train_yolo_{condition}_seed{s} into {condition}/seed{s}/.
 for condition in glue.conditions(config):
+    for seed, run in glue.seed_runs(config):
 
-    rule:
-        name:
-            f"train_yolo_{condition.name}"
-        input:
-            **glue.synthetic_inputs(config, condition),
-            **glue.selection_outputs(config),
-            bdd_images=glue.paths.bdd100k_images(config),
-            pretrained=glue.pretrained_weights(config),
-        output:
-            **glue.outputs(config, condition),
-        log:
-            f"logs/detector/train_yolo_{condition.name}.log",
-        benchmark:
-            f"benchmarks/detector/train_yolo_{condition.name}.tsv"
-        conda:
-            "../../envs/cycleaug.yaml"
-        threads: glue.train_threads(config)
-        resources:
-            gpu=1,
-            runtime=glue.runtime(config),
-        params:
-            train=glue.train_set_options(config, condition),
-            heldout=glue.heldout_option(config),
-            options=glue.train_options(config),
-        shell:
-            "cycleaug train-yolo {params.train} --val-labels {input.val} "
-            "--val-images {input.bdd_images}/100k/val {params.heldout} "
-            '--out "$(dirname {output.metrics})" {params.options} > {log} 2>&1'
+        rule:
+            name:
+                glue.rule_name(condition, run)
+            input:
+                **glue.synthetic_inputs(config, condition),
+                **glue.selection_outputs(config),
+                bdd_images=glue.paths.bdd100k_images(config),
+                pretrained=glue.pretrained_weights(config),
+            output:
+                **glue.outputs(config, condition, run),
+            log:
+                f"logs/detector/{glue.rule_name(condition, run)}.log",
+            benchmark:
+                f"benchmarks/detector/{glue.rule_name(condition, run)}.tsv"
+            conda:
+                "../../envs/cycleaug.yaml"
+            threads: glue.train_threads(config)
+            resources:
+                gpu=1,
+                runtime=glue.runtime(config),
+            params:
+                train=glue.train_set_options(config, condition),
+                heldout=glue.heldout_option(config),
+                options=glue.train_options(config, seed),
+            shell:
+                "cycleaug train-yolo {params.train} --val-labels {input.val} "
+                "--val-images {input.bdd_images}/100k/val {params.heldout} "
+                '--out "$(dirname {output.metrics})" {params.options} > {log} 2>&1'

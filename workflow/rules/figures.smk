@@ -9,6 +9,7 @@ from cycleaug.glue import figures as glue
 
 localrules:
     figures,
+    verdict,
     scaling_model,
     fig4_scaling,
     fig5_samples,
@@ -87,6 +88,7 @@ rule fig5_samples:
 rule fig6_fid:
     input:
         fid=glue.paths.fid_csv(config),
+        paired=glue.paired_outputs(config),
     output:
         **glue.figure_outputs(config, "fig6_fid", "fig6.rst", "Fig. 6 FID"),
     log:
@@ -98,8 +100,9 @@ rule fig6_fid:
     params:
         paper=glue.paper_reference_option(config),
         findings=glue.fig6_findings,
+        paired=glue.paired_option,
     shell:
-        "cycleaug figure fig6 --fid {input.fid:q} {params.paper} --out {output.png:q} 2> {log:q}"
+        "cycleaug figure fig6 --fid {input.fid:q} {params.paired} {params.paper} --out {output.png:q} 2> {log:q}"
 
 
 rule table2_figure:
@@ -117,3 +120,30 @@ rule table2_figure:
         findings=glue.table2_findings,
     shell:
         "cycleaug figure table2 --table {input.table:q} --out {output.png:q} 2> {log:q}"
+
+
+# Claim by claim: does this run reproduce the paper? (cycleaug/verdict.py: the numbers, their intervals,
+# and "reproduced", "not reproduced", "inconclusive" or "not testable here".)
+rule verdict:
+    input:
+        logs=glue.train_logs(config),
+        fid=glue.paths.fid_csv(config),
+        table=glue.paths.table2_files(config)[0],
+        paired=glue.paired_outputs(config),
+    output:
+        report(
+            glue.paths.verdict(config),
+            caption="../report/verdict.rst",
+            category="Verdict",
+            labels={"verdict": "claim by claim"},
+        ),
+    log:
+        "logs/figures/verdict.log",
+    conda:
+        "../../envs/cycleaug.yaml"
+    params:
+        paired=glue.paired_option,
+        summary=glue.verdict_summary,
+    shell:
+        "cycleaug verdict --logs {input.logs:q} --fid {input.fid:q} --table {input.table:q} {params.paired}"
+        " --out {output:q} 2> {log:q}"

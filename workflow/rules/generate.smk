@@ -65,6 +65,31 @@ rule translate_detector_set:
         "--batch-size {params.batch_size} > {log} 2>&1"
 
 
+# Demo data only: the distance of every sample set to the paired ground truth (the same scenes rendered
+# in the BDD-like style by the demo generator), beside the untranslated crops' distance.
+if config["data"]["source"] == "demo":
+
+    rule paired_distance:
+        input:
+            synthia=glue.paths.synthia_root(config),
+            heldout=glue.paths.crops(config, "synthia_heldout"),
+            samples=glue.sample_dirs(config),
+        output:
+            glue.paths.paired_csv(config),
+        log:
+            "logs/generate/paired_distance.log",
+        benchmark:
+            "benchmarks/generate/paired_distance.tsv"
+        conda:
+            "../../envs/cycleaug.yaml"
+        params:
+            truth=glue.paired_truth(config),
+            runs=glue.fid_runs(config),
+        shell:
+            "cycleaug paired-distance --truth {params.truth} --heldout {input.heldout} "
+            "--runs {params.runs} --out {output} > {log} 2>&1"
+
+
 # One FID per GPU count and saved epoch (Fig. 6), one network load; the real set's statistics are
 # cached under {results_dir}/fid/cache, keyed by the images' content.
 rule fid:

@@ -4,7 +4,8 @@
         [--model results/bench/scaling_model.csv] [--paper-reference] --out results/figures/fig4_scaling.png
     cycleaug figure fig5 --samples-root results/samples --gpus 4 128 512 --epochs 1 100 200 \\
         --inputs-dir data/crops/synthia_heldout --n-inputs 4 --out results/figures/fig5_samples.png
-    cycleaug figure fig6 --fid results/fid/fid.csv [--paper-reference] --out results/figures/fig6_fid.png
+    cycleaug figure fig6 --fid results/fid/fid.csv [--paired results/fid/paired.csv] [--paper-reference] \
+        --out results/figures/fig6_fid.png
     cycleaug figure table2 --table results/tables/table2.csv --out results/figures/table2.png
 
 ``--out`` names the PNG (or the PDF); both are written, under their final names only once both are complete.
@@ -67,6 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="mark the paper's epoch-200 FIDs (not drawn for random-feature FID)",
     )
+    p.add_argument(
+        "--paired",
+        metavar="CSV",
+        help="paired.csv of `cycleaug paired-distance` (demo data): adds L1 and SSIM to the paired truth",
+    )
     _out(p)
 
     p = sub.add_parser("table2", help="Table 2 as a figure-quality table")
@@ -107,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
             print(
                 "cycleaug figure fig6: paper reference not drawn: random-feature FID is not comparable", file=sys.stderr
             )
-        fig = fig6.build_fig6(rows, args.paper_reference)
-        summary = fig6.findings(args.fid)
+        from cycleaug.paired import read_paired
+
+        paired = read_paired(args.paired) if args.paired else None
+        fig = fig6.build_fig6(rows, args.paper_reference, paired)
+        summary = fig6.findings(args.fid, args.paired)
     else:
         from cycleaug.figures import table2
 

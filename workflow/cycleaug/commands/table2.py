@@ -23,7 +23,15 @@ def add_arguments(parser) -> None:
         default=[],
         metavar="CONDITION=val_predictions.json",
         help="a condition's best-checkpoint detections on the val images (train-yolo writes them): with "
-        "--val-labels, 95%% bootstrap intervals of mAP and of the paired difference to the first condition",
+        "--val-labels, 95%% bootstrap intervals of mAP and of the paired differences to conditions (a) and (b)",
+    )
+    parser.add_argument(
+        "--seed-metrics",
+        action="append",
+        default=[],
+        metavar="CONDITION=metrics.json",
+        help="the metrics.json of a repeat of a condition with another seed (detector.seeds): adds the "
+        "mean, standard deviation and range of mAP@0.50 over the condition's runs; repeat per run",
     )
     parser.add_argument("--val-labels", default=None, help="the val images' labels the predictions were scored on")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the val images")
@@ -37,7 +45,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from cycleaug.errors import CycleAugError
-    from cycleaug.yolo.table2 import read_row, write_table2
+    from cycleaug.yolo.table2 import REFERENCE_LETTERS, read_row, write_table2
 
     rows, seen = [], set()
     for spec in args.metrics:
@@ -48,6 +56,14 @@ def run(args) -> int:
             raise CycleAugError(f"--metrics {spec!r}: condition {name} given twice")
         seen.add(name)
         rows.append(read_row(name, path))
+    by_name = {r.condition.name: r for r in rows}
+    for spec in args.seed_metrics:
+        name, sep, path = spec.partition("=")
+        if not sep or name not in by_name:
+            raise CycleAugError(
+                f"--seed-metrics {spec!r}: expected CONDITION=metrics.json for a condition of --metrics"
+            )
+        by_name[name].seed_map50.append(read_row(name, path).values["mAP50"])
     if args.predictions:
         if not args.val_labels:
             raise CycleAugError("--predictions: needs --val-labels (the images they are scored on)")
@@ -66,11 +82,15 @@ def run(args) -> int:
         if missing:
             raise CycleAugError(f"--predictions: none for {', '.join(sorted(missing))}")
         gt = read_frames(args.val_labels, categories={PERSON})
-        reference = rows[0].condition.name
-        table = bootstrap_table(gt, preds, reference=reference, n=args.resamples)
+        # The paper's comparisons: everything against BDD alone (a), the generated sets against raw CG (b).
+        references = [r.condition.name for r in rows if r.condition.letter in REFERENCE_LETTERS]
+        table = bootstrap_table(gt, preds, references=references, n=args.resamples)
         for row in rows:
             row.bootstrap = table[row.condition.name]
-        print(f"table2: {args.resamples} bootstrap resamples of {len(gt)} val images, differences to {reference}")
+        print(
+            f"table2: {args.resamples} bootstrap resamples of {len(gt)} val images, "
+            f"differences to {', '.join(references)}"
+        )
     for path in write_table2(rows, args.out_dir, args.paper_scale):
         print(f"table2: {path}")
     return 0

@@ -10,6 +10,9 @@ Writes (the layout of the real releases):
   same boxes as det_20 ``OUT/bdd100k/labels/det_20/det_{train,val}.json`` (Scalabel names).
 - ``OUT/synthia/RGB/0000000.png`` and ``OUT/synthia/GT/LABELS/0000000.png`` (16-bit, 3 channels:
   class id, instance id, 0; pedestrian = 10, RAND-CITYSCAPES classes, see ``synthia.py``).
+- ``OUT/synthia/PAIRED/RGB/0000000.png``: the same scene rendered in the BDD-like style, a ground truth
+  for the translation that no real data set has (never read by training; ``cycleaug paired-distance``
+  compares G_A(CG) with it). Not part of the real SYNTHIA release.
 
 Both domains share one scene model (road to a vanishing point, buildings, trees, signs, cars and
 people of varied size, pose and clothing) and differ where CG differs from dash-cam photos:
@@ -80,7 +83,11 @@ def _rect(x0, y0, x1, y1):
 
 
 class Palette:
-    """Colours of one domain: saturated for CG, dull for photos."""
+    """Colours of one domain: saturated for CG, dull for photos.
+
+    Both domains take the same number of draws from the generator for every colour, so one scene seed
+    gives the same geometry in either style (the paired ground truth, ``render_synthia``), and a
+    photo colour is the CG colour's counterpart at the same quantiles of its own distribution."""
 
     def __init__(self, rng: np.random.Generator, cg: bool):
         self.rng, self.cg = rng, cg
@@ -89,17 +96,21 @@ class Palette:
         r, g, b = colorsys.hsv_to_rgb(h % 1.0, min(max(s, 0), 1), min(max(v, 0), 1))
         return (round(r * 255), round(g * 255), round(b * 255))
 
-    def pick(self, sat_cg=(0.65, 1.0), sat_photo=(0.05, 0.35), val=(0.35, 0.95), hue=None):
+    def pick(self, sat_cg=(0.65, 1.0), sat_photo=(0.05, 0.35), val=(0.35, 0.95), hue=None, u=None):
+        """Three draws (hue, saturation, value); ``u``: a hue already drawn by the caller."""
         rng = self.rng
-        h = rng.random() if hue is None else hue + rng.normal(0, 0.03)
+        h = (rng.random() if u is None else u) if hue is None else hue + rng.normal(0, 0.03)
         s = rng.uniform(*sat_cg) if self.cg else rng.uniform(*sat_photo)
         return self.hsv(h, s, rng.uniform(*val))
 
     def clothing(self):
-        rng = self.rng
-        if not self.cg and rng.random() < 0.6:  # street clothes are mostly dark and grey
-            return self.hsv(rng.choice([0.6, 0.08, 0.0, 0.62]), rng.uniform(0, 0.35), rng.uniform(0.08, 0.45))
-        return self.pick(val=(0.45, 1.0) if self.cg else (0.2, 0.8))
+        if self.cg:
+            return self.pick(val=(0.45, 1.0))
+        u = self.rng.random()  # the draw CG spends on the hue decides the kind of clothes
+        if u < 0.6:  # street clothes are mostly dark and grey
+            hue = (0.6, 0.08, 0.0, 0.62)[int(u / 0.6 * 4)]
+            return self.hsv(hue, self.rng.uniform(0, 0.35), self.rng.uniform(0.08, 0.45))
+        return self.pick(val=(0.2, 0.8), u=(u - 0.6) / 0.4)
 
     def skin(self):
         return self.hsv(self.rng.uniform(0.04, 0.09), self.rng.uniform(0.25, 0.6), self.rng.uniform(0.35, 0.95))
@@ -147,8 +158,12 @@ def make_person(rng, pal: Palette, x, feet, h, rider=False) -> list[Obj]:
 def make_car(rng, pal: Palette, x, bottom, ch, side_view: bool) -> Obj:
     cw = ch * (2.6 if side_view else 1.7)
     car = Obj("car", CAR, depth=bottom)
-    body = pal.pick(sat_photo=(0.0, 0.3), val=(0.15, 0.95)) if pal.cg or rng.random() < 0.5 else \
-        pal.hsv(0, 0, rng.choice([0.1, 0.5, 0.75, 0.92]))
+    u = 0.0 if pal.cg else rng.random()  # photo cars: half coloured, half black/grey/silver/white
+    if u < 0.5:
+        body = pal.pick(sat_photo=(0.0, 0.3), val=(0.15, 0.95), u=None if pal.cg else 2 * u)
+    else:  # as many draws as a coloured car (the hue was u)
+        rng.uniform(size=2)
+        body = pal.hsv(0, 0, (0.1, 0.5, 0.75, 0.92)[int((u - 0.5) * 8)])
     glass = (40, 50, 70) if pal.cg else (35, 38, 42)
     x0, x1 = x - cw / 2, x + cw / 2
     car.add("poly", _rect(x0, bottom - 0.62 * ch, x1, bottom - 0.15 * ch), body)
@@ -423,7 +438,9 @@ def render_bdd(job) -> dict:
 
 
 def render_synthia(job) -> int:
-    """Worker: one SYNTHIA-like RGB PNG and its 16-bit GT/LABELS PNG; returns the person count."""
+    """Worker: one SYNTHIA-like RGB PNG, its 16-bit GT/LABELS PNG and the paired BDD-style rendering of
+    the same scene (PAIRED/RGB; its own generator draws time of day and weather as the BDD-like images
+    do, so the truths are distributed as the target domain is); returns the person count."""
     seed, index, (W, H), folder = job
     rng = np.random.default_rng([seed, 0x5A, 0, index])
     scenery, objs, info = make_scene(rng, W, H, cg=True)
@@ -433,6 +450,14 @@ def render_synthia(job) -> int:
     gt = np.zeros((H, W, 3), np.uint16)
     gt[:, :, 0], gt[:, :, 1] = cls, inst
     write_png16(Path(folder) / "GT" / "LABELS" / name, gt)
+    # The same seed in the photo style: same geometry (Palette takes as many draws in both domains),
+    # colours drawn as the BDD-like images draw theirs.
+    photo_scene = make_scene(np.random.default_rng([seed, 0x5A, 0, index]), W, H, cg=False)
+    flat, cls, _ = rasterise(W, H, *photo_scene, cg=False)
+    paired_rng = np.random.default_rng([seed, 0x5A, 1, index])
+    weather, timeofday = _choice(paired_rng, _WEATHER), _choice(paired_rng, _TIME)
+    photo = photo_style(paired_rng, flat, cls, timeofday, weather)
+    photo.save(Path(folder) / "PAIRED" / "RGB" / name, format="PNG")
     return int(sum(o.cls == PEDESTRIAN for o in objs))
 
 
@@ -524,6 +549,7 @@ def write_demo(
             jobs += [(seed, code, i, n, tuple(bdd_size), str(folder)) for i, n in enumerate(names[split])]
         (sstage / "RGB").mkdir()
         (sstage / "GT" / "LABELS").mkdir(parents=True)
+        (sstage / "PAIRED" / "RGB").mkdir(parents=True)
         with Progress(len(jobs) + n_synthia, "demo-data", unit="img") as progress:
             frames = _run(render_bdd, jobs, workers, progress)
             persons = _run(render_synthia, [(seed, i, tuple(synthia_size), str(sstage)) for i in range(n_synthia)],

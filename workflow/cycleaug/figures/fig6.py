@@ -9,7 +9,13 @@ same table and are labelled as such. With no more images in a set than feature d
 the paper's pool3 features) the feature covariance is rank-deficient (rank <= n - 1) and FID is biased
 upward, so the figure says so.
 
-    cycleaug figure fig6 --fid results/fid/fid.csv --out results/figures/fig6_fid.png
+With ``--paired`` (demo data: ``cycleaug paired-distance``'s table) two more panels show the L1 distance
+and the SSIM of the translated crops to their paired ground truth with 95 % bootstrap intervals, and the
+untranslated crops' value as a dashed line: a translation that learned something is below the line in
+L1 and above it in SSIM.
+
+    cycleaug figure fig6 --fid results/fid/fid.csv [--paired results/fid/paired.csv] \
+        --out results/figures/fig6_fid.png
 """
 
 from __future__ import annotations
@@ -111,17 +117,20 @@ def small_sets(rows: list[FIDRow]) -> tuple[int, int, int] | None:
     return (n_real, n_fake, dims) if min(n_real, n_fake) <= dims else None
 
 
-def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
+def build_fig6(rows: list[FIDRow], paper_reference: bool = False, paired: list[dict] | None = None):
     """FID vs epoch per GPU count; a warning for small sets; at paper scale (and only with the real FID
-    weights, whose values are comparable) the paper's epoch-200 FIDs as hollow stars of the same colour."""
+    weights, whose values are comparable) the paper's epoch-200 FIDs as hollow stars of the same colour;
+    KID and the paired-truth distances (``paired``: cycleaug.paired.read_paired rows) when given."""
     from matplotlib.ticker import MaxNLocator
 
     by_gpus = curves(rows)
     random = is_random(rows)
     has_kid = all(r.kid is not None for r in rows)
+    n_panels = 1 + has_kid + 2 * bool(paired)
     with style():
-        fig = new_figure(5.0, 6.2 if has_kid else 3.4)
-        ax = fig.add_subplot(2, 1, 1) if has_kid else fig.add_subplot()
+        fig = new_figure(5.0 if n_panels < 3 else 9.4, 3.4 if n_panels == 1 else 6.2)
+        grid = (1, 1) if n_panels == 1 else (2, 1) if n_panels == 2 else (2, 2)
+        ax = fig.add_subplot(*grid, 1)
         styles = {}
         for i, (gpus, rs) in enumerate(by_gpus.items()):
             styles[gpus] = series_style(i)
@@ -156,9 +165,12 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
                 x=0.02,
                 horizontalalignment="left",
             )
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        if grid[1] == 1:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        else:  # a 2 x 2 grid has no room beside the panels
+            ax.legend(loc="best", fontsize=9)
         if has_kid:
-            kx = fig.add_subplot(2, 1, 2, sharex=ax)
+            kx = fig.add_subplot(*grid, 2, sharex=ax)
             for gpus, rs in by_gpus.items():
                 kx.errorbar(
                     [r.epoch for r in rs],
@@ -172,11 +184,68 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False):
             kx.set_xlabel("epoch")
             kx.set_ylabel("KID (random features)" if random else "KID")
             kx.set_title("KID (unbiased; bars: std over subsets)")
+        if paired:
+            _paired_panels(fig, grid, 2 + has_kid, paired, styles, ax)
     return fig
 
 
-def findings(path: str | Path) -> str:
-    """One sentence on this run's FID for the report caption."""
+def _paired_panels(fig, grid, first: int, paired: list[dict], styles: dict, share) -> None:
+    """L1 and SSIM to the paired ground truth per epoch and GPU count, with the input's value dashed."""
+    by_gpus: dict[int, list[dict]] = {}
+    for r in sorted(paired, key=lambda r: (r["gpus"], r["epoch"])):
+        by_gpus.setdefault(r["gpus"], []).append(r)
+    for k, (key, label, better) in enumerate(
+        (("l1", "L1 to paired truth", "lower"), ("ssim", "SSIM to paired truth", "higher"))
+    ):
+        px = fig.add_subplot(*grid, first + k, sharex=share)
+        for i, (gpus, rs) in enumerate(by_gpus.items()):
+            y = [r[key] for r in rs]
+            px.errorbar(
+                [r["epoch"] for r in rs],
+                y,
+                yerr=[
+                    [v - r[f"{key}_ci_low"] for v, r in zip(y, rs)],
+                    [r[f"{key}_ci_high"] - v for v, r in zip(y, rs)],
+                ],
+                capsize=3,
+                label=gpu_label(gpus),
+                **styles.get(gpus, series_style(i)),
+            )
+        px.axhline(paired[0][f"{key}_input"], color="0.4", linestyle="--", linewidth=1.0, label="untranslated input")
+        px.set_xlabel("epoch")
+        px.set_ylabel(label)
+        px.set_title(f"{label} ({better} is better; n = {paired[0]['n']} crops, 95% CI)", fontsize=9)
+        if k == 0:
+            px.legend(handles=px.get_lines()[-1:], loc="best", fontsize=9)
+
+
+def paired_findings(paired: list[dict]) -> str:
+    """The paired-truth check in words: per GPU count, the last epoch's L1 against the input's."""
+    parts = []
+    last = {}
+    for r in sorted(paired, key=lambda r: (r["gpus"], r["epoch"])):
+        last[r["gpus"]] = r
+    for gpus, r in last.items():
+        verdict = (
+            "closer to"
+            if r["l1_gain_ci_low"] > 0
+            else "farther from"
+            if r["l1_gain_ci_high"] < 0
+            else "no clearer than"
+        )
+        parts.append(
+            f"{gpu_label(gpus)}: L1 {r['l1']:.3f} [{r['l1_ci_low']:.3f}, {r['l1_ci_high']:.3f}], SSIM {r['ssim']:.3f} at "
+            f"epoch {r['epoch']}, {verdict} the truth than the input"
+        )
+    first = paired[0]
+    return (
+        f" Paired ground truth ({first['n']} held-out crops; untranslated input: L1 {first['l1_input']:.3f}, "
+        f"SSIM {first['ssim_input']:.3f}): " + "; ".join(parts) + "."
+    )
+
+
+def findings(path: str | Path, paired_path: str | Path | None = None) -> str:
+    """One sentence on this run's FID (and paired-truth distances) for the report caption."""
     rows = read_fid(path)
     parts = []
     for gpus, rs in curves(rows).items():
@@ -199,4 +268,8 @@ def findings(path: str | Path) -> str:
             f" Sets of {small[0]} real and {small[1]} translated images (<= {small[2]} feature dimensions) make the "
             "covariance rank-deficient, so the values are biased upward."
         )
+    if paired_path:
+        from cycleaug.paired import read_paired  # noqa: PLC0415
+
+        text += paired_findings(read_paired(paired_path))
     return text

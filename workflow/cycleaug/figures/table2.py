@@ -31,8 +31,12 @@ HEADERS = {
     "heldout_map50": "held-out\nmAP (%)",
     "map50_ci": "mAP\n95% CI",
     "diff_vs_a": "vs (a)\n[95% CI]",
+    "diff_vs_b": "vs (b)\n[95% CI]",
+    "map50_seeds": "mAP over seeds\nmean ± sd (runs)",
 }
-DERIVED = ("map50_ci", "diff_vs_a")  # text cells built from the bootstrap columns
+# Text cells built from the bootstrap and detector.seeds columns.
+DERIVED = ("map50_ci", "diff_vs_a", "diff_vs_b", "map50_seeds")
+DIFFS = ("diff_vs_a", "diff_vs_b")
 # Column widths in inches at 9 pt (the label column grows with its longest entry).
 WIDTH_CONDITION, WIDTH_NUMBER, WIDTH_WIDE = 0.38, 0.62, 0.8
 INTEGER = {"TP", "FP", "FN", "best_iteration"}
@@ -58,11 +62,13 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
         *REQUIRED,
         *(["best_iteration"] if "best_iteration" in fields else []),
         *(c for c in ("last_map50", "heldout_map50") if c in fields),
-        *(DERIVED if "map50_ci_low" in fields else ()),
+        *(["map50_ci"] if "map50_ci_low" in fields else []),
+        *(d for d in DIFFS if d in fields),
+        *(["map50_seeds"] if "map50_seed_mean" in fields else []),
         *(c for c in fields if c.startswith("paper_")),
     ]
     for lineno, row in enumerate(rows, 2):
-        for c in ("map50_ci_low", "map50_ci_high", "diff_vs_a", "diff_vs_a_ci_low", "diff_vs_a_ci_high"):
+        for c in ("map50_ci_low", "map50_ci_high", *(f"{d}{s}" for d in DIFFS for s in ("", "_ci_low", "_ci_high"))):
             if c in fields and (row.get(c) or "").strip():
                 try:
                     float(row[c])
@@ -71,12 +77,23 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
         if "map50_ci_low" in fields:
             lo, hi = (row.get("map50_ci_low") or "").strip(), (row.get("map50_ci_high") or "").strip()
             row["map50_ci"] = f"{float(lo):.2f}\u2013{float(hi):.2f}" if lo and hi else ""
-            d = (row.get("diff_vs_a") or "").strip()
-            row["diff_vs_a"] = (
-                f"{float(d):+.2f} [{float(row['diff_vs_a_ci_low']):+.2f}, {float(row['diff_vs_a_ci_high']):+.2f}]"
-                if d
-                else ""
-            )
+        if "map50_seed_mean" in fields:
+            try:
+                mean, sd = (row.get("map50_seed_mean") or "").strip(), (row.get("map50_seed_sd") or "").strip()
+                n = int(row.get("n_seeds") or 0)
+                row["map50_seeds"] = (
+                    "" if not mean else f"{float(mean):.2f} ± {float(sd):.2f} ({n})" if sd else f"{float(mean):.2f} (1)"
+                )
+            except (TypeError, ValueError):
+                raise CycleAugError(f"{path}:{lineno}: bad map50_seed_mean/sd or n_seeds; expected numbers") from None
+        for col in DIFFS:
+            if col in fields:
+                d = (row.get(col) or "").strip()
+                row[col] = (
+                    f"{float(d):+.2f} [{float(row[col + '_ci_low']):+.2f}, {float(row[col + '_ci_high']):+.2f}]"
+                    if d
+                    else ""
+                )
         for c in columns:
             if c in ("condition", "label", *DERIVED) or (row.get(c) or "").strip() in ("",):
                 continue
@@ -122,7 +139,7 @@ def build_table2(columns: list[str], rows: list[dict[str, str]]):
         else 1.3
         if c == "map50_ci"
         else 1.95
-        if c == "diff_vs_a"
+        if c in DIFFS or c == "map50_seeds"
         else 0.85
         if c in ("last_map50", "heldout_map50")
         else WIDTH_WIDE

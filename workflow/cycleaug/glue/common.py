@@ -40,19 +40,34 @@ def sample_dirs(config: dict) -> list[str]:
     return [paths.sample_dir(config, n, e) for n in gpu_counts(config) for e in saved_epochs(config)]
 
 
+def paired_outputs(config: dict) -> list[str]:
+    """The paired-truth distance table, which only the demo data allow (their generator renders each CG
+    scene in both styles)."""
+    return [paths.paired_csv(config)] if config["data"]["source"] == "demo" else []
+
+
 def generate_targets(config: dict) -> list[str]:
-    """Samples per GPU count and saved epoch, the translated detector sets with their labels, the FID table."""
+    """Samples per GPU count and saved epoch, the translated detector sets with their labels, the FID table
+    (and, on demo data, the paired-truth distances)."""
     counts = gpu_counts(config)
     return [
         *sample_dirs(config),
         *(paths.generated_images(config, n) for n in counts),
         *(paths.generated_labels(config, n) for n in counts),
         paths.fid_csv(config),
+        *paired_outputs(config),
     ]
 
 
+def seed_runs(config: dict) -> list[tuple[int, str]]:
+    """(seed, run name) of every training of one condition: detector.seeds, or the workflow's seed once.
+    The first run is the condition's own folder (run name ""); the others are ``seed{s}`` inside it."""
+    seeds = config["detector"].get("seeds") or [config["seed"]]
+    return [(s, "" if i == 0 else f"seed{s}") for i, s in enumerate(seeds)]
+
+
 def metrics_files(config: dict) -> list[str]:
-    return [paths.metrics(config, c.name) for c in conditions(config)]
+    return [paths.metrics(config, c.name, run) for c in conditions(config) for _, run in seed_runs(config)]
 
 
 def detection_targets(config: dict) -> list[str]:
@@ -60,7 +75,11 @@ def detection_targets(config: dict) -> list[str]:
 
 
 def figure_targets(config: dict) -> list[str]:
-    return [paths.figure(config, name, ext) for name in paths.FIGURE_NAMES for ext in ("png", "pdf")]
+    """Every figure as PNG and PDF, and the claim-by-claim verdict that reads them."""
+    return [
+        *(paths.figure(config, name, ext) for name in paths.FIGURE_NAMES for ext in ("png", "pdf")),
+        paths.verdict(config),
+    ]
 
 
 def all_outputs(config: dict) -> list[str]:

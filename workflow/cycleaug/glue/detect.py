@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from cycleaug.glue import paths  # glue.paths in detect.smk
 from cycleaug.glue.acquire import weights_file
+from cycleaug.glue.common import seed_runs
 from cycleaug.options import command_line, shell_words
 from cycleaug.yolo.conditions import GENERATED, RAW, Condition, aligned_source, conditions, train_sets
 from cycleaug.yolo.settings import TrainConfig
 
-__all__ = ["conditions"]
+__all__ = ["conditions", "seed_runs"]
 
 
 def select_options(config: dict) -> str:
@@ -80,16 +81,16 @@ def pretrained_weights(config: dict) -> list[str]:
     return [weights_file(config, "darknet53")] if config["detector"]["pretrained"] else []
 
 
-def train_options(config: dict) -> str:
+def train_options(config: dict, seed: int) -> str:
     """`cycleaug train-yolo` options: every config.detector key that is a field of its TrainConfig, by
-    the field's flag; the cfg, the workflow's seed, and the verified darknet53 weights when pretrained."""
+    the field's flag; the cfg, the run's seed, and the verified darknet53 weights when pretrained."""
     det = config["detector"]
     words = [
         "--cfg",
         det["cfg"],
         *command_line(TrainConfig, det, skip=("pretrained", "seed", "heldout_labels", "heldout_images")),
         "--seed",
-        str(config["seed"]),
+        str(seed),
     ]
     weights = pretrained_weights(config)
     if weights:
@@ -109,10 +110,14 @@ def train_threads(config: dict) -> int:
     return config["detector"]["workers"] + 1
 
 
-def outputs(config: dict, condition: Condition) -> dict[str, str]:
-    root = paths.detector_dir(config, condition.name)
+def rule_name(condition: Condition, run: str) -> str:
+    return f"train_yolo_{condition.name}" + (f"_{run}" if run else "")
+
+
+def outputs(config: dict, condition: Condition, run: str = "") -> dict[str, str]:
+    root = paths.detector_dir(config, condition.name, run)
     return {
-        "metrics": paths.metrics(config, condition.name),
+        "metrics": paths.metrics(config, condition.name, run),
         "weights": f"{root}/best.weights",
         "eval_log": f"{root}/eval_log.jsonl",
         "val_predictions": f"{root}/val_predictions.json",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cycleaug.glue import paths  # glue.paths in evaluate.smk
-from cycleaug.glue.common import metrics_files
+from cycleaug.glue.common import metrics_files, seed_runs
 from cycleaug.glue.figures import paper_reference
 from cycleaug.yolo.conditions import conditions
 from cycleaug.yolo.table2 import findings_param as table2_findings
@@ -12,13 +12,15 @@ __all__ = ["metrics_files", "table2_findings"]
 
 
 def table2_options(config: dict) -> str:
-    """``--metrics NAME=PATH`` and ``--predictions NAME=PATH`` per condition in Table 2's order, the
-    validation labels they were scored on (for the bootstrap intervals), and ``--paper-scale`` at paper
-    scale (the same test as the figures' reference marks: ``figures.paper_reference``)."""
+    """``--metrics NAME=PATH`` and ``--predictions NAME=PATH`` per condition in Table 2's order (and
+    ``--seed-metrics NAME=PATH`` per further detector.seeds run), the validation labels they were scored
+    on (for the bootstrap intervals), and ``--paper-scale`` at paper scale (the same test as the figures'
+    reference marks: ``figures.paper_reference``)."""
     words = []
     for c in conditions(config):
         words.append(f"--metrics {c.name}={paths.metrics(config, c.name)}")
         words.append(f"--predictions {c.name}={val_predictions(config, c.name)}")
+        words += [f"--seed-metrics {c.name}={paths.metrics(config, c.name, run)}" for _, run in seed_runs(config)[1:]]
     words.append(f"--val-labels {paths.selection_dir(config)}/val.json")
     return " ".join(words) + (" --paper-scale" if paper_reference(config) else "")
 

@@ -19,9 +19,9 @@ from cycleaug import paper
 from cycleaug.errors import CycleAugError
 from cycleaug.figures import fig4, fig6, table2
 from cycleaug.glue import paths  # glue.paths in figures.smk
-from cycleaug.glue.common import figure_targets, gpu_counts
+from cycleaug.glue.common import figure_targets, gpu_counts, paired_outputs
 
-__all__ = ["figure_targets", "gpu_counts"]
+__all__ = ["figure_targets", "gpu_counts", "paired_outputs"]
 
 
 def figure_outputs(config: dict, name: str, caption: str, label: str, category: str = "Figures") -> dict:
@@ -85,7 +85,19 @@ def fig4_findings(wildcards, input) -> str:
 
 
 def fig6_findings(wildcards, input) -> str:
-    return _safely(fig6.findings, input.fid)
+    return _safely(fig6.findings, input.fid, input.paired[0] if len(input.paired) else None)
+
+
+def verdict_summary(wildcards, input) -> str:
+    from cycleaug import verdict  # noqa: PLC0415
+
+    paired = input.paired[0] if len(input.paired) else None
+    return _safely(lambda: verdict.summary(verdict.claims(list(input.logs), input.fid, input.table, paired)))
+
+
+def paired_option(wildcards, input) -> str:
+    """``--paired CSV`` when the paired-truth table is among the inputs (demo data only)."""
+    return f"--paired '{input.paired[0]}'" if len(input.paired) else ""
 
 
 def table2_findings(wildcards, input) -> str:

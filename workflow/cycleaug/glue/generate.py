@@ -12,6 +12,11 @@ from cycleaug.glue.common import generate_targets, last_epoch, sample_dirs, save
 __all__ = ["generate_targets", "last_epoch", "sample_dirs"]
 
 
+def paired_truth(config: dict) -> str:
+    """The demo generator's BDD-style renderings of the SYNTHIA-like scenes (cycleaug.data.demo)."""
+    return f"{paths.synthia_root(config)}/PAIRED/RGB"
+
+
 def saved_nets(config: dict):
     """Input function: the generators of the ``{gpus}`` count's saved epochs, in order."""
 

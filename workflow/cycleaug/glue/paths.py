@@ -75,6 +75,11 @@ def fid_csv(config: dict) -> str:
     return f"{results(config)}/fid/fid.csv"
 
 
+def paired_csv(config: dict) -> str:
+    """Distance of translated crops to their paired ground truth (demo data only)."""
+    return f"{results(config)}/fid/paired.csv"
+
+
 def fid_cache(config: dict) -> str:
     return f"{results(config)}/fid/cache"
 
@@ -94,13 +99,14 @@ def selection_dir(config: dict) -> str:
     return f"{results(config)}/detector/selection"
 
 
-def detector_dir(config: dict, condition: str) -> str:
-    return f"{results(config)}/detector/{condition}"
+def detector_dir(config: dict, condition: str, run: str = "") -> str:
+    """A condition's training run; ``run`` names a repeat with another seed (``seed1``), inside it."""
+    return f"{results(config)}/detector/{condition}" + (f"/{run}" if run else "")
 
 
-def metrics(config: dict, condition: str) -> str:
+def metrics(config: dict, condition: str, run: str = "") -> str:
     """A condition's best evaluation (`cycleaug train-yolo`), the input of Table 2."""
-    return f"{detector_dir(config, condition)}/metrics.json"
+    return f"{detector_dir(config, condition, run)}/metrics.json"
 
 
 def table2_files(config: dict) -> list[str]:
@@ -115,6 +121,11 @@ FIGURE_NAMES = ("fig4_scaling", "fig5_samples", "fig6_fid", "table2")
 
 def figure(config: dict, name: str, ext: str) -> str:
     return f"{results(config)}/figures/{name}.{ext}"
+
+
+def verdict(config: dict) -> str:
+    """The paper's claims checked against this run (`cycleaug verdict`)."""
+    return f"{results(config)}/verdict.md"
 
 
 def scaling_model_csv(config: dict) -> str:

@@ -10,13 +10,14 @@ equals evaluating the literally duplicated set (the copies of a detection are ad
 order, and a TP run gains nothing from splitting; tests/test_yolo_bootstrap.py checks it against
 evaluate_frames on duplicated frames).
 
-Paired: every condition is evaluated on the same resamples, so the difference to condition (a) per
-resample gives an interval for the difference itself, which is much narrower than the two marginal
+Paired: every condition is evaluated on the same resamples, so the difference to condition (a) (or (b))
+per resample gives an interval for the difference itself, which is much narrower than the two marginal
 intervals suggest when the conditions err on the same images.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,24 +78,32 @@ def interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float,
 def bootstrap_table(
     gt_frames: list[Frame],
     predictions: dict[str, list[Frame]],
-    reference: str | None = None,
+    references: Sequence[str] = (),
     n: int = N_RESAMPLES,
     seed: int = 0,
     confidence: float = CONFIDENCE,
 ) -> dict[str, dict]:
-    """Per condition: mAP@0.50 (fraction) on the validation set, its percentile interval, and with
-    ``reference`` the paired difference to it with its interval and the share of resamples above 0."""
+    """Per condition: mAP@0.50 (fraction) on the validation set, its percentile interval, and under
+    ``"vs"`` for each other condition of ``references`` the paired difference to it (``diff``), its
+    interval (``diff_ci``) and the share of resamples above 0 (``p_better``)."""
+    unknown = [r for r in references if r not in predictions]
+    if unknown:
+        raise CycleAugError(f"bootstrap reference {unknown[0]!r} has no predictions")
     weights = resample_weights(len(gt_frames), n, seed)
     pooled = {name: pool(gt_frames, frames) for name, frames in predictions.items()}
     ones = np.ones(len(gt_frames), dtype=np.int64)
     aps = {name: np.array([weighted_ap(p, w) for w in weights]) for name, p in pooled.items()}
+    plain = {name: weighted_ap(p, ones) for name, p in pooled.items()}
     out = {}
-    for name, p in pooled.items():
-        row = {"map50": weighted_ap(p, ones), "ci": interval(aps[name], confidence)}
-        if reference is not None and name != reference and reference in aps:
-            diff = aps[name] - aps[reference]
-            row["diff"] = row["map50"] - weighted_ap(pooled[reference], ones)
-            row["diff_ci"] = interval(diff, confidence)
-            row["p_better"] = float((diff > 0).mean())
-        out[name] = row
+    for name in pooled:
+        vs = {}
+        for ref in references:
+            if ref != name:
+                diff = aps[name] - aps[ref]
+                vs[ref] = {
+                    "diff": plain[name] - plain[ref],
+                    "diff_ci": interval(diff, confidence),
+                    "p_better": float((diff > 0).mean()),
+                }
+        out[name] = {"map50": plain[name], "ci": interval(aps[name], confidence), "vs": vs}
     return out

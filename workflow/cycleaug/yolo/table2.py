@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cycleaug.atomic import write_text
@@ -49,6 +50,30 @@ class Row:
     paper: dict | None = None
     selection: dict | None = None  # SELECTION key -> percent or None
     bootstrap: dict | None = None  # cycleaug.yolo.bootstrap.bootstrap_table's row (fractions)
+    seed_map50: list = field(default_factory=list)  # mAP50 (percent) of the repeats with other seeds
+
+
+# Repeated seeds (detector.seeds): mAP@0.50 over the condition's runs, this row's included.
+SEEDS = ["n_seeds", "map50_seed_mean", "map50_seed_sd", "map50_seed_min", "map50_seed_max"]
+
+
+def _seed_values(r: Row) -> list:
+    runs = [v for v in [r.values["mAP50"], *r.seed_map50] if v is not None]
+    if not runs:
+        return [0, None, None, None, None]
+    sd = statistics.stdev(runs) if len(runs) > 1 else None  # the sample standard deviation (n - 1)
+    return [len(runs), statistics.fmean(runs), sd, min(runs), max(runs)]
+
+
+def _has_seeds(rows: list[Row]) -> bool:
+    return any(r.seed_map50 for r in rows)
+
+
+def _seed_cell(r: Row) -> str:
+    n, mean, sd, lo, hi = _seed_values(r)
+    if sd is None:
+        return "–" if mean is None else f"{mean:.2f} (1 run)"
+    return f"{mean:.2f} ± {sd:.2f} ({lo:.2f}–{hi:.2f}, {n} runs)"
 
 
 def read_row(condition: str, path: str | os.PathLike) -> Row:
@@ -74,29 +99,43 @@ def read_row(condition: str, path: str | os.PathLike) -> Row:
 
 
 # Bootstrap columns (percent points): the 95% interval of mAP@0.50 over resampled val images, and the
-# paired difference to the first condition (a) with its interval and the share of resamples above 0.
-BOOTSTRAP = ["map50_ci_low", "map50_ci_high", "diff_vs_a", "diff_vs_a_ci_low", "diff_vs_a_ci_high", "p_better_than_a"]
+# paired differences to (a) BDD alone and to (b) raw CG (the paper's two comparisons: does CG help, and
+# does translating it help more) with their intervals and the share of resamples above 0.
+REFERENCE_LETTERS = ("a", "b")
+BOOTSTRAP = ["map50_ci_low", "map50_ci_high"] + [
+    f"{c}{letter}{suffix}"
+    for letter in REFERENCE_LETTERS
+    for c, suffix in (("diff_vs_", ""), ("diff_vs_", "_ci_low"), ("diff_vs_", "_ci_high"), ("p_better_than_", ""))
+]
 
 
-def _bootstrap_values(r: Row) -> list:
+def _bootstrap_values(r: Row, rows: list[Row]) -> list:
     b = r.bootstrap or {}
     if not b:
         return [None] * len(BOOTSTRAP)
-    pct = [100 * b["ci"][0], 100 * b["ci"][1]]
-    if "diff" in b:
-        return pct + [100 * b["diff"], 100 * b["diff_ci"][0], 100 * b["diff_ci"][1], b["p_better"]]
-    return pct + [None, None, None, None]
+    out = [100 * b["ci"][0], 100 * b["ci"][1]]
+    for letter in REFERENCE_LETTERS:
+        ref = next((x.condition.name for x in rows if x.condition.letter == letter), None)
+        vs = b.get("vs", {}).get(ref)
+        out += (
+            [None] * 4
+            if vs is None
+            else [100 * vs["diff"], 100 * vs["diff_ci"][0], 100 * vs["diff_ci"][1], vs["p_better"]]
+        )
+    return out
 
 
 def _has_bootstrap(rows: list[Row]) -> bool:
     return any(r.bootstrap for r in rows)
 
 
-def _bootstrap_cells(r: Row) -> list[str]:
-    lo, hi, d, dlo, dhi, _ = _bootstrap_values(r)
-    ci = "–" if lo is None else f"{lo:.2f}–{hi:.2f}"
-    diff = "–" if d is None else f"{d:+.2f} [{dlo:+.2f}, {dhi:+.2f}]"
-    return [ci, diff]
+def _bootstrap_cells(r: Row, rows: list[Row]) -> list[str]:
+    lo, hi, *diffs = _bootstrap_values(r, rows)
+    cells = ["–" if lo is None else f"{lo:.2f}–{hi:.2f}"]
+    for i in range(len(REFERENCE_LETTERS)):
+        d, dlo, dhi, _ = diffs[4 * i : 4 * i + 4]
+        cells.append("–" if d is None else f"{d:+.2f} [{dlo:+.2f}, {dhi:+.2f}]")
+    return cells
 
 
 def _has_selection(rows: list[Row]) -> list[str]:
@@ -127,14 +166,16 @@ def _diff(ours, paper):
 def csv_rows(rows: list[Row], paper_scale: bool) -> tuple[list[str], list[list]]:
     extra = _has_selection(rows)
     boot = BOOTSTRAP if _has_bootstrap(rows) else []
-    header = ["condition", "label"] + [c for _, c, _, _ in COLUMNS] + ["best_iteration", "name"] + extra + boot
+    seeds = SEEDS if _has_seeds(rows) else []
+    header = ["condition", "label"] + [c for _, c, _, _ in COLUMNS] + ["best_iteration", "name"] + extra + boot + seeds
     if paper_scale:
         header += [f"paper_{c}" for _, c, _, _ in COLUMNS] + [f"diff_{c}" for _, c, _, _ in COLUMNS]
     body = []
     for r in rows:
         line = [r.condition.tag, r.condition.label] + [r.values[k] for k, _, _, _ in COLUMNS]
         line += [r.iteration, r.condition.name] + [(r.selection or {}).get(k) for k in extra]
-        line += _bootstrap_values(r) if boot else []
+        line += _bootstrap_values(r, rows) if boot else []
+        line += _seed_values(r) if seeds else []
         if paper_scale:
             p = r.paper or {}
             line += [p.get(k) for k, _, _, _ in COLUMNS] + [_diff(r.values[k], p.get(k)) for k, _, _, _ in COLUMNS]
@@ -153,27 +194,28 @@ def _cells(r: Row, paper_scale: bool) -> list[str]:
     return cells
 
 
-def _titles(extra: list[str] = (), boot: bool = False) -> list[str]:
+def _titles(extra: list[str] = (), boot: bool = False, seeds: bool = False) -> list[str]:
     titles = dict(SELECTION)
-    boot_titles = ["mAP 95% CI", "vs (a) [95% CI]"] if boot else []
+    boot_titles = ["mAP 95% CI"] + [f"vs ({x}) [95% CI]" for x in REFERENCE_LETTERS] if boot else []
     return (
         ["", "training set"]
         + [t for _, _, t, _ in COLUMNS]
         + ["best iteration"]
         + [titles[k] for k in extra]
         + boot_titles
+        + (["mAP over seeds: mean ± sd (range, runs)"] if seeds else [])
     )
 
 
-def _line(r: Row, paper_scale: bool, extra: list[str] = (), boot: bool = False) -> list[str]:
+def _line(r: Row, rows: list[Row], paper_scale: bool, extra: list[str] = (), boot: bool = False) -> list[str]:
     sel = [_fmt((r.selection or {}).get(k), 2) for k in extra]
     cells = [r.condition.tag, r.condition.label] + _cells(r, paper_scale) + [str(r.iteration)] + sel
-    return cells + (_bootstrap_cells(r) if boot else [])
+    return cells + (_bootstrap_cells(r, rows) if boot else []) + ([_seed_cell(r)] if _has_seeds(rows) else [])
 
 
 BOOTSTRAP_NOTE = (
-    "95% CI: percentile bootstrap over the validation images (1,000 resamples); vs (a): the paired "
-    "difference in mAP@0.50 points on the same resamples, with its 95% interval."
+    "95% CI: percentile bootstrap over the validation images (1,000 resamples); vs (a), vs (b): the paired "
+    "difference in mAP@0.50 points to BDD alone and to raw CG on the same resamples, with its 95% interval."
 )
 
 
@@ -186,10 +228,10 @@ SELECTION_NOTE = (
 
 def markdown(rows: list[Row], paper_scale: bool) -> str:
     extra, boot = _has_selection(rows), _has_bootstrap(rows)
-    titles = _titles(extra, boot)
+    titles = _titles(extra, boot, _has_seeds(rows))
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for r in rows:
-        lines.append("| " + " | ".join(_line(r, paper_scale, extra, boot)) + " |")
+        lines.append("| " + " | ".join(_line(r, rows, paper_scale, extra, boot)) + " |")
     note = (
         "\nEach cell: ours (paper, ours - paper). Paper: Nishikawa et al., Table 2.\n"
         if paper_scale
@@ -203,12 +245,12 @@ def markdown(rows: list[Row], paper_scale: bool) -> str:
 
 
 def _tex_escape(s: str) -> str:
-    return s.replace("%", r"\%").replace("&", r"\&").replace("_", r"\_").replace("–", "--")
+    return s.replace("%", r"\%").replace("&", r"\&").replace("_", r"\_").replace("–", "--").replace("±", r"$\pm$")
 
 
 def latex(rows: list[Row], paper_scale: bool) -> str:
     extra, boot = _has_selection(rows), _has_bootstrap(rows)
-    titles = _titles(extra, boot)
+    titles = _titles(extra, boot, _has_seeds(rows))
     spec = "ll" + "r" * (len(titles) - 2)
     lines = [
         r"\begin{tabular}{" + spec + "}",
@@ -217,7 +259,7 @@ def latex(rows: list[Row], paper_scale: bool) -> str:
         r"\hline",
     ]
     for r in rows:
-        cells = _line(r, paper_scale, extra, boot)
+        cells = _line(r, rows, paper_scale, extra, boot)
         lines.append(" & ".join(_tex_escape(c) for c in cells) + r" \\")
     lines += [r"\hline", r"\end{tabular}"]
     if paper_scale:
