@@ -258,6 +258,31 @@ def test_fig5_grid_shows_each_input_per_gpu_count_and_epoch(tmp_path):
     assert_png_pdf(out.with_suffix(".png"))
 
 
+def test_fig5_paired_truth_column(tmp_path):
+    """--truth-dir (demo): beside each input, the same window of its paired rendering, as the crop
+    step's manifest records it."""
+    gpus, epochs, names = [1, 2], [1], ["s_0000.png", "s_0001.png"]
+    samples, inputs, _ = make_samples(tmp_path, gpus, epochs, names)
+    truth_dir = tmp_path / "paired"
+    truth_dir.mkdir()
+    rng = np.random.default_rng(1)
+    rows, windows = [], {}
+    for i, name in enumerate(names):
+        full = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+        Image.fromarray(full).save(truth_dir / f"src{i}.png")
+        x0, y0 = 3 + i, 5
+        windows[name] = full[y0 : y0 + 32, x0 : x0 + 32]
+        rows.append([name, f"src{i}.png", x0, y0, x0 + 32, y0 + 32])
+    write_csv(inputs / "manifest.csv", ["crop", "source", "crop_x0", "crop_y0", "crop_x1", "crop_y1"], rows)
+    fig = fig5.build_fig5(samples, gpus, epochs, inputs, names, truth_dir=truth_dir)
+    shown = [ax for ax in fig.axes if ax.get_images()]
+    assert len(shown) == len(names) * (2 + len(gpus))
+    for b, name in enumerate(names):
+        truth_ax = shown[b * (2 + len(gpus)) + 1]
+        np.testing.assert_array_equal(np.asarray(truth_ax.get_images()[0].get_array()), windows[name])
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()][:2] == ["input\ns_0000", "paired truth\n(demo)"]
+
+
 def test_fig5_missing_sample_fails_without_writing(tmp_path):
     samples, inputs, _ = make_samples(tmp_path, [1, 2], [1], ["a.png", "b.png"])
     (samples / "2gpu/epoch1/b.png").unlink()

@@ -66,6 +66,7 @@ rule fig5_samples:
     input:
         samples=glue.fig5_sample_dirs(config),
         inputs=glue.paths.crops(config, "synthia_heldout"),
+        truth=glue.fig5_truth(config),
     output:
         **glue.figure_outputs(config, "fig5_samples", "fig5.rst", "Fig. 5 samples"),
     log:
@@ -79,9 +80,10 @@ rule fig5_samples:
         gpus=glue.gpu_counts(config),
         epochs=config["generate"]["sample_epochs"],
         n_inputs=config["generate"]["n_samples"],
+        truth=glue.truth_option,
     shell:
         "cycleaug figure fig5 --samples-root {params.root:q} --gpus {params.gpus}"
-        " --epochs {params.epochs} --inputs-dir {input.inputs:q} --n-inputs {params.n_inputs}"
+        " --epochs {params.epochs} --inputs-dir {input.inputs:q} --n-inputs {params.n_inputs} {params.truth}"
         " --out {output.png:q} 2> {log:q}"
 
 

@@ -3,7 +3,8 @@
     cycleaug figure fig4 --logs results/cyclegan/4gpu/train_log.jsonl results/cyclegan/64gpu/train_log.jsonl \\
         [--model results/bench/scaling_model.csv] [--paper-reference] --out results/figures/fig4_scaling.png
     cycleaug figure fig5 --samples-root results/samples --gpus 4 128 512 --epochs 1 100 200 \\
-        --inputs-dir data/crops/synthia_heldout --n-inputs 4 --out results/figures/fig5_samples.png
+        --inputs-dir data/crops/synthia_heldout --n-inputs 4 [--truth-dir data/raw/synthia/PAIRED/RGB] \
+        --out results/figures/fig5_samples.png
     cycleaug figure fig6 --fid results/fid/fid.csv [--paired results/fid/paired.csv] [--paper-reference] \
         --out results/figures/fig6_fid.png
     cycleaug figure table2 --table results/tables/table2.csv --out results/figures/table2.png
@@ -57,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--inputs-dir", required=True, metavar="DIR", help="the untranslated crops, same file names as the samples"
     )
     p.add_argument("--n-inputs", type=int, default=4, help="inputs shown, one block each")
+    p.add_argument(
+        "--truth-dir",
+        metavar="DIR",
+        help="demo data: the paired BDD-style renderings (synthia/PAIRED/RGB), shown beside each input",
+    )
     _out(p)
 
     p = sub.add_parser("fig6", help="FID vs epoch, one curve per GPU count (paper Fig. 6)")
@@ -103,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
         from cycleaug.figures import fig5
 
         names = fig5.choose_inputs(args.samples_root, args.gpus, args.epochs, args.inputs_dir, args.n_inputs)
-        fig = fig5.build_fig5(args.samples_root, args.gpus, args.epochs, args.inputs_dir, names)
+        fig = fig5.build_fig5(
+            args.samples_root, args.gpus, args.epochs, args.inputs_dir, names, truth_dir=args.truth_dir
+        )
         summary = f"{len(names)} inputs x {len(args.epochs)} epochs x {len(args.gpus)} GPU counts"
     elif args.figure == "fig6":
         from cycleaug.figures import fig6

@@ -3,7 +3,8 @@
 Inputs: ``R/samples/{n}gpu/epoch{e}/<name>.png`` (the translation of ``<name>``) and the input crops
 ``D/crops/synthia_heldout/<name>.png``. As in the paper's Fig. 5, rows are epochs and columns GPU
 counts; with several inputs the grid is repeated in one block per input, the input itself in a first
-column spanning its block.
+column spanning its block. On demo data (``--truth-dir``, the generator's paired BDD-style renderings) a
+second column shows what a perfect translation of that crop looks like (cycleaug.paired).
 
     cycleaug figure fig5 --samples-root results/samples --gpus 4 128 512 --epochs 1 100 200 \\
         --inputs-dir data/crops/synthia_heldout --n-inputs 4 --out results/figures/fig5_samples.png
@@ -67,10 +68,21 @@ def build_fig5(
     inputs_dir: str | Path,
     names: Sequence[str],
     cell_in: float = 1.0,
+    truth_dir: str | Path | None = None,
 ):
-    """One block per input: ``len(epochs)`` rows x (input + one column per GPU count)."""
+    """One block per input: ``len(epochs)`` rows x (input [+ paired truth] + one column per GPU count)."""
     gpus, epochs = list(gpus), list(epochs)
-    n_cols = 1 + len(gpus)
+    truths = None
+    if truth_dir is not None:
+        from cycleaug.paired import truth_crops  # noqa: PLC0415
+
+        pairs = truth_crops(truth_dir, inputs_dir)
+        missing = [n for n in names if n not in pairs]
+        if missing:
+            raise CycleAugError(f"{inputs_dir}/manifest.csv: no rows for {missing}; expected every shown input")
+        truths = {n: pairs[n][1] for n in names}
+    first = 1 + (truths is not None)  # the first GPU column
+    n_cols = first + len(gpus)
     # Rows: each input's epochs, then a thin spacer row that separates it from the next input.
     spacer = 0.12
     ratios = []
@@ -85,9 +97,14 @@ def build_fig5(
             ax.imshow(_load(Path(inputs_dir) / name))
             _bare(ax)
             ax.set_title(f"input\n{Path(name).stem}" if b == 0 else Path(name).stem, fontsize=9)
+            if truths is not None:
+                ax = fig.add_subplot(grid[top : top + len(epochs), 1])
+                ax.imshow(truths[name])
+                _bare(ax)
+                ax.set_title("paired truth\n(demo)" if b == 0 else "truth", fontsize=9)
             for i, epoch in enumerate(epochs):
                 for j, g in enumerate(gpus):
-                    ax = fig.add_subplot(grid[top + i, 1 + j])
+                    ax = fig.add_subplot(grid[top + i, first + j])
                     ax.imshow(_load(sample_dir(samples_root, g, epoch) / name))
                     _bare(ax)
                     if b == 0 and i == 0:

@@ -88,6 +88,16 @@ def fig6_findings(wildcards, input) -> str:
     return _safely(fig6.findings, input.fid, input.paired[0] if len(input.paired) else None)
 
 
+def fig5_truth(config: dict) -> list[str]:
+    """The SYNTHIA folder whose PAIRED/RGB holds the demo's paired truths (demo data only)."""
+    return [paths.synthia_root(config)] if paired_outputs(config) else []
+
+
+def truth_option(wildcards, input) -> str:
+    """``--truth-dir ROOT/PAIRED/RGB`` for Fig. 5 on demo data."""
+    return f"--truth-dir '{input.truth[0]}/PAIRED/RGB'" if len(input.truth) else ""
+
+
 def verdict_summary(wildcards, input) -> str:
     from cycleaug import verdict  # noqa: PLC0415
 
