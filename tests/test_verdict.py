@@ -44,25 +44,26 @@ def _table(path, diffs: dict[str, tuple]):
     write_csv(path, TABLE_HEADER, rows)
 
 
-def test_detector_claim(tmp_path):
-    up = (3.0, 1.0, 5.0)
-    _table(
-        tmp_path / "t.csv",
-        {"a": (None, (-3.0, -5.0, -1.0)), "b": (up, None), "c": (up, up), "d": (up, (2.0, 0.5, 4.0))},
-    )
-    c = verdict.detector_claim(tmp_path / "t.csv")
-    assert c.verdict == verdict.REPRODUCED and "(b) - (a) +3.00 [+1.00, +5.00] points" in c.this_run
-    # One generated set worse than raw CG beyond its interval: the claim is contradicted.
-    _table(tmp_path / "t.csv", {"b": (up, None), "c": (up, up), "d": (up, (-2.0, -4.0, -0.5))})
-    c = verdict.detector_claim(tmp_path / "t.csv")
-    assert c.verdict == verdict.NOT_REPRODUCED and "1 of 5 comparisons" in c.why
+def test_detector_claims(tmp_path):
+    """2a: (b)-(g) against (a); 2b: (c)-(g) against (b), each judged by where its intervals lie."""
+    up, down, zero = (3.0, 1.0, 5.0), (-3.0, -5.0, -1.0), (1.0, -1.0, 3.0)
+    _table(tmp_path / "t.csv", {"a": (None, down), "b": (up, None), "c": (up, up), "d": (up, (2.0, 0.5, 4.0))})
+    more, better = verdict.detector_claims(tmp_path / "t.csv")
+    assert more.verdict == better.verdict == verdict.REPRODUCED
+    assert "vs (a): (b) +3.00 [+1.00, +5.00], (c) +3.00" in more.this_run and "(a) 30.00, (b) 30.00" in more.this_run
+    assert better.this_run == "vs (b): (c) +3.00 [+1.00, +5.00], (d) +2.00 [+0.50, +4.00] points"
+    # The demo's case: CG costs against BDD alone, translated CG beats raw CG.
+    _table(tmp_path / "t.csv", {"b": (down, None), "c": (down, up), "d": (zero, up)})
+    more, better = verdict.detector_claims(tmp_path / "t.csv")
+    assert more.verdict == verdict.NOT_REPRODUCED and "2 of 3 comparisons are negative" in more.why
+    assert better.verdict == verdict.REPRODUCED
     # Intervals that include zero: no decision either way.
-    _table(tmp_path / "t.csv", {"b": (up, None), "c": (up, (1.0, -1.0, 3.0)), "d": (up, up)})
-    c = verdict.detector_claim(tmp_path / "t.csv")
-    assert c.verdict == verdict.INCONCLUSIVE and "4 of 5 comparisons are positive" in c.why
+    _table(tmp_path / "t.csv", {"b": (up, None), "c": (up, zero), "d": (up, up)})
+    assert verdict.detector_claims(tmp_path / "t.csv")[1].verdict == verdict.INCONCLUSIVE
+    assert "1 of 2 comparisons are positive" in verdict.detector_claims(tmp_path / "t.csv")[1].why
     # A table without the bootstrap (no val predictions) cannot be judged.
     write_csv(tmp_path / "plain.csv", TABLE_HEADER[:9], [["(a)", "BDD only", 1, 1, 1, 0.5, 0.5, 0.5, 30.0]])
-    assert verdict.detector_claim(tmp_path / "plain.csv").verdict == verdict.NOT_TESTABLE
+    assert {c.verdict for c in verdict.detector_claims(tmp_path / "plain.csv")} == {verdict.NOT_TESTABLE}
 
 
 def _fid(path, kid_lo: float, kid_hi: float, std: float):
@@ -121,7 +122,7 @@ def test_verdict_command_writes_markdown(tmp_path):
     run_cli("verdict", "--logs", *logs, "--fid", tmp_path / "f.csv", "--table", tmp_path / "t.csv",
             "--paired", tmp_path / "p.csv", "--out", out)  # fmt: skip
     text = out.read_text()
-    assert text.count("## ") == 4 and text.count("**reproduced**") == 4
+    assert text.count("## ") == 5 and text.count("**reproduced**") == 5
     # 2 processes at 1.75x on 2 cores: efficiency 88%, within the cores.
     assert "1.75x (ideal 2x, efficiency 88%)" in text
     proc = run_cli("verdict", "--logs", *logs, "--fid", tmp_path / "missing.csv", "--table", tmp_path / "t.csv",
