@@ -137,3 +137,22 @@ def test_errors_name_the_file(tmp_path, pairs):
     (held / "manifest.csv").unlink()
     with pytest.raises(CycleAugError, match="manifest.csv: not found"):
         paired_table(truth, held, [Run(1, 2, str(runs["perfect"]))], tmp_path / "x.csv")
+
+
+def test_reading_a_bad_table_names_file_line_and_column(tmp_path):
+    from cycleaug.paired import COLUMNS
+
+    path = tmp_path / "paired.csv"
+    with pytest.raises(CycleAugError, match="paired-distance table not found"):
+        read_paired(path)
+    path.write_text(",".join(COLUMNS[:-1]) + "\n")
+    with pytest.raises(CycleAugError, match=r"missing columns \['ssim_gain_ci_high'\]"):
+        read_paired(path)
+    path.write_text(",".join(COLUMNS) + "\n" + ",".join(["1", "2", "3"] + ["0.5"] * (len(COLUMNS) - 3)) + "\n")
+    assert read_paired(path)[0]["n"] == 3
+    path.write_text(",".join(COLUMNS) + "\n" + ",".join(["1", "x", "3"] + ["0.5"] * (len(COLUMNS) - 3)) + "\n")
+    with pytest.raises(CycleAugError, match=r"paired.csv:2: bad value .*expected numbers"):
+        read_paired(path)
+    path.write_text(",".join(COLUMNS) + "\n")
+    with pytest.raises(CycleAugError, match="no rows"):
+        read_paired(path)

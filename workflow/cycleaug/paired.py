@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from cycleaug.atomic import atomic_path
+from cycleaug.csvtable import read_table
 from cycleaug.errors import CycleAugError
 from cycleaug.fid import Run
 from cycleaug.yolo.bootstrap import interval, resample_weights
@@ -163,23 +164,10 @@ def paired_table(
 
 def read_paired(path: str | Path) -> list[dict]:
     """Rows of a paired-distance CSV with numbers parsed; a clear error for a bad file."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise CycleAugError(
-                    f"{path}: missing columns {missing}; expected the output of `cycleaug paired-distance`"
-                )
-            rows = []
-            for lineno, r in enumerate(reader, 2):
-                try:
-                    rows.append({c: (int(r[c]) if c in ("gpus", "epoch", "n") else float(r[c])) for c in COLUMNS})
-                except (TypeError, ValueError) as exc:
-                    raise CycleAugError(f"{path}:{lineno}: bad value ({exc})") from None
-    except FileNotFoundError:
-        raise CycleAugError(f"{path}: not found; expected the output of `cycleaug paired-distance`") from None
-    if not rows:
-        raise CycleAugError(f"{path}: no rows")
-    return rows
+
+    def parse(r: dict) -> dict:
+        return {c: (int(r[c]) if c in ("gpus", "epoch", "n") else float(r[c])) for c in COLUMNS}
+
+    return read_table(
+        path, COLUMNS, parse, "paired-distance table", "numbers; the output of `cycleaug paired-distance`"
+    )

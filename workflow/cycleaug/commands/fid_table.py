@@ -17,15 +17,20 @@ from cycleaug.commands.fid import add_common_arguments
 HELP = "FID of generated sets (one per GPU count and epoch) against a real set, as a CSV"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--real", required=True, metavar="DIR", help="real image directory (BDD crops)")
+def add_runs_argument(parser: argparse.ArgumentParser) -> None:
+    """``--runs GPUS:EPOCH:DIR ...`` (cycleaug.fid.Run), as fid-table and paired-distance take them."""
     parser.add_argument(
         "--runs",
         required=True,
         nargs="+",
         metavar="GPUS:EPOCH:DIR",
-        help="generated sets, e.g. 4:200:results/samples/4gpu/epoch200",
+        help="translated held-out crops per GPU count and epoch, e.g. 4:200:results/samples/4gpu/epoch200",
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--real", required=True, metavar="DIR", help="real image directory (BDD crops)")
+    add_runs_argument(parser)
     parser.add_argument("--out", required=True, metavar="CSV", help="output CSV (results/fid/fid.csv)")
     add_common_arguments(parser)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from cycleaug.commands.fid_table import add_runs_argument
+
 HELP = "distance of translated held-out crops to their paired ground truth (demo data), as a CSV"
 
 
@@ -18,13 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--heldout", required=True, metavar="DIR", help="held-out SYNTHIA crops with their manifest.csv"
     )
-    parser.add_argument(
-        "--runs",
-        required=True,
-        nargs="+",
-        metavar="GPUS:EPOCH:DIR",
-        help="translated held-out crops, e.g. 4:2:results/samples/4gpu/epoch2",
-    )
+    add_runs_argument(parser)
     parser.add_argument("--out", required=True, metavar="CSV", help="output CSV (results/fid/paired.csv)")
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples over crops")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples")

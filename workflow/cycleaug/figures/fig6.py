@@ -20,11 +20,11 @@ L1 and above it in SSIM.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from cycleaug import paper
+from cycleaug.csvtable import read_table
 from cycleaug.errors import CycleAugError
 from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, series_style, style
 
@@ -52,39 +52,29 @@ class FIDRow:
     kid_std: float | None = None
 
 
+def _fid_row(r: dict) -> FIDRow:
+    return FIDRow(
+        int(r["gpus"]),
+        int(r["epoch"]),
+        float(r["fid"]),
+        int(r["n_real"]),
+        int(r["n_fake"]),
+        r["weights"].strip(),
+        int(r.get("dims") or DEFAULT_DIMS),
+        float(r["kid"]) if (r.get("kid") or "").strip() else None,
+        float(r["kid_std"]) if (r.get("kid_std") or "").strip() else None,
+    )
+
+
 def read_fid(path: str | Path) -> list[FIDRow]:
     path = Path(path)
-    try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise CycleAugError(f"{path}: missing columns {missing}; expected {', '.join(COLUMNS)}")
-            rows = []
-            for lineno, r in enumerate(reader, 2):
-                try:
-                    rows.append(
-                        FIDRow(
-                            int(r["gpus"]),
-                            int(r["epoch"]),
-                            float(r["fid"]),
-                            int(r["n_real"]),
-                            int(r["n_fake"]),
-                            r["weights"].strip(),
-                            int(r.get("dims") or DEFAULT_DIMS),
-                            float(r["kid"]) if (r.get("kid") or "").strip() else None,
-                            float(r["kid_std"]) if (r.get("kid_std") or "").strip() else None,
-                        )
-                    )
-                except (TypeError, ValueError) as exc:
-                    raise CycleAugError(
-                        f"{path}:{lineno}: bad value ({exc}); expected integer gpus, epoch, "
-                        "n_real, n_fake, dims and a numeric fid"
-                    ) from None
-    except FileNotFoundError:
-        raise CycleAugError(f"{path}: FID table not found; expected the output of the FID step") from None
-    if not rows:
-        raise CycleAugError(f"{path}: no rows")
+    rows = read_table(
+        path,
+        COLUMNS,
+        _fid_row,
+        "FID table",
+        "integer gpus, epoch, n_real, n_fake, dims and a numeric fid; the output of the FID step",
+    )
     kinds = {r.weights for r in rows}
     if len(kinds) > 1:
         raise CycleAugError(
