@@ -410,8 +410,13 @@ def saved_epochs(config: dict) -> list[int]:
     return sorted({e for e in cg["save_epochs"] if e <= last} | {last})
 
 
+# Two saved epochs whatever the demo trains, so that the expected strings can be written out.
+TWO_EPOCHS = {"n_epochs": 1, "n_epochs_decay": 1, "save_epochs": [1, 2]}
+TWO_SAMPLE_EPOCHS = {"sample_epochs": [1, 2]}  # Fig. 5 rows must be saved epochs
+
+
 def test_rule_arguments():
-    config = demo_config(cyclegan={"gpu_counts": [1, 2]})
+    config = demo_config(cyclegan={"gpu_counts": [1, 2], **TWO_EPOCHS})
     assert glue_generate.fid_runs(config) == (
         "1:1:results/samples/1gpu/epoch1 1:2:results/samples/1gpu/epoch2 "
         "2:1:results/samples/2gpu/epoch1 2:2:results/samples/2gpu/epoch2"
@@ -432,7 +437,9 @@ def test_rule_arguments():
         "results/generated/1gpu/labels.json",
         "results/generated/2gpu/labels.json",
         "results/fid/fid.csv",
+        "results/fid/paired.csv",  # demo data: the paired-truth distances
     ]
+    assert glue_generate.paired_truth(config) == "data/raw/synthia/PAIRED/RGB"
 
 
 def job_counts(text: str) -> dict[str, int]:
@@ -507,12 +514,20 @@ def pngs(folder: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_generate_rules_run(tmp_path):
-    """samples, translate_detector_set and fid for real on tiny inputs (upstream outputs put in place)."""
+    """samples, translate_detector_set, fid and paired_distance for real on tiny inputs (upstream outputs
+    put in place)."""
     rng = np.random.default_rng(0)
     for name, n in (("bdd100k", 6), ("synthia_heldout", 3)):
         for i in range(n):
             write_image(tmp_path / f"data/crops/{name}/{name}_{i}.png", 32, 32, int(rng.integers(1 << 30)))
-    (tmp_path / "data/crops/synthia_heldout/manifest.csv").write_text("crop,source\n")
+    # The held-out crops' manifest and the demo generator's paired truths they were cut from.
+    truths = {}
+    rows = ["crop,source,crop_x0,crop_y0,crop_x1,crop_y1"]
+    for i in range(3):
+        full = write_image(tmp_path / f"data/raw/synthia/PAIRED/RGB/src{i}.png", 70, 45, 100 + i)
+        truths[f"synthia_heldout_{i}.png"] = full[3:35, 5 * i : 5 * i + 32]
+        rows.append(f"synthia_heldout_{i}.png,src{i}.png,{5 * i},3,{5 * i + 32},35")
+    (tmp_path / "data/crops/synthia_heldout/manifest.csv").write_text("\n".join(rows) + "\n")
     for e in (1, 2):
         save_checkpoint(tmp_path / f"results/cyclegan/1gpu/checkpoints/{e}_net_G_A.pth", seed=e)
     write_image(tmp_path / "data/raw/synthia/RGB/0000001.png", 70, 45, 1)
@@ -522,7 +537,15 @@ def test_generate_rules_run(tmp_path):
     selection.write_text(json.dumps([frame("0000002.png", 70, 45, [(5.0, 6.0, 30.0, 44.0)])]))
     over = tmp_path / "overrides.yaml"
     # One GPU count (each job is a process that imports torch); dims 64: the first Inception block only.
-    over.write_text(yaml.safe_dump({"cyclegan": {"gpu_counts": [1]}, "fid": {"dims": 64, "batch_size": 8}}))
+    over.write_text(
+        yaml.safe_dump(
+            {
+                "cyclegan": {"gpu_counts": [1], **TWO_EPOCHS},
+                "generate": TWO_SAMPLE_EPOCHS,
+                "fid": {"dims": 64, "batch_size": 8},
+            }
+        )
+    )
     run_snakemake(
         "generate",
         "-s",
@@ -539,6 +562,7 @@ def test_generate_rules_run(tmp_path):
         "samples",
         "translate_detector_set",
         "fid",
+        "paired_distance",
         "generate",
         env={"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
     )
@@ -553,4 +577,13 @@ def test_generate_rules_run(tmp_path):
         ("1", str(e), "6", "3", "random-init") for e in (1, 2)
     ]
     assert all(np.isfinite(float(r["fid"])) and float(r["fid"]) >= 0 for r in rows)
+    # L1 of each epoch's translations to the truth windows, by hand.
+    from cycleaug.paired import read_paired
+
+    for r in read_paired(tmp_path / "results/fid/paired.csv"):
+        d = tmp_path / f"results/samples/1gpu/epoch{r['epoch']}"
+        expected = [
+            np.abs(np.asarray(Image.open(d / n).convert("RGB"), float) - t).mean() / 255 for n, t in truths.items()
+        ]
+        assert r["n"] == 3 and r["l1"] == pytest.approx(np.mean(expected))
     assert (tmp_path / "benchmarks/generate/fid.tsv").is_file()

@@ -50,11 +50,11 @@ class Claim:
 
 
 def scaling_claim(log_paths: Sequence[str | Path]) -> Claim:
-    from cycleaug.figures.fig4 import _device, read_log, scaling, unit_label  # noqa: PLC0415
+    from cycleaug.figures.fig4 import read_log, run_device, scaling, unit_label  # noqa: PLC0415
 
     runs = [read_log(p) for p in log_paths]
     points = scaling(runs)
-    device, cores = _device(runs)
+    device, cores = run_device(runs)
     base, last = points[0], points[-1]
     measured = (
         f"{unit_label(last.gpus, device)} vs {unit_label(base.gpus, device)}: {last.speedup:.2f}x "

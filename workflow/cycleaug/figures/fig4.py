@@ -116,7 +116,8 @@ def unit_label(n: int, device: str) -> str:
     return gpu_label(n)
 
 
-def _device(runs: Sequence[RunTiming]) -> tuple[str, int | None]:
+def run_device(runs: Sequence[RunTiming]) -> tuple[str, int | None]:
+    """("cpu", cores) when every run was on CPU processes, else ("cuda", cores)."""
     cpu = all(r.device == "cpu" for r in runs)
     cores = max((r.cpu_cores for r in runs if r.cpu_cores), default=None)
     return ("cpu" if cpu else "cuda"), cores
@@ -219,7 +220,7 @@ def build_fig4(
             yticks = sorted({1, *(round(p.ideal, 2) for p in points)})
             ax.set_yticks(yticks, [f"{t:g}" for t in yticks])
         ax.set_ylim(top=ymax * (1.25 if ax.get_yscale() == "log" else 1.08))
-        device, cores = _device(runs)
+        device, cores = run_device(runs)
         if device == "cpu":
             on = f"one machine, {cores} CPU cores" if cores else "CPU"
             ax.set_xlabel(f"training processes ({on}; no GPUs)")
@@ -237,7 +238,7 @@ def findings(log_paths: Sequence[str | Path]) -> str:
     points = scaling(timings)
     runs = {r.gpus: r for r in timings}
     base = points[0]
-    device, cores = _device(timings)
+    device, cores = run_device(timings)
     parts = [
         f"{unit_label(p.gpus, device)}: {p.seconds_per_epoch:.1f} s per epoch "
         f"({runs[p.gpus].epochs} epochs, {runs[p.gpus].total_seconds / 3600:.2f} h)"

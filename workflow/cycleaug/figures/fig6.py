@@ -217,15 +217,15 @@ def paired_findings(paired: list[dict]) -> str:
         last[r["gpus"]] = r
     for gpus, r in last.items():
         verdict = (
-            "closer to"
+            "closer to the truth than the input"
             if r["l1_gain_ci_low"] > 0
-            else "farther from"
+            else "farther from the truth than the input"
             if r["l1_gain_ci_high"] < 0
-            else "no clearer than"
+            else "as close to the truth as the input, within its interval"
         )
         parts.append(
             f"{gpu_label(gpus)}: L1 {r['l1']:.3f} [{r['l1_ci_low']:.3f}, {r['l1_ci_high']:.3f}], SSIM {r['ssim']:.3f} at "
-            f"epoch {r['epoch']}, {verdict} the truth than the input"
+            f"epoch {r['epoch']}, {verdict}"
         )
     first = paired[0]
     return (
