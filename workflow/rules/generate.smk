@@ -40,6 +40,8 @@ rule samples:
 
 
 # The last epoch's G_A (the model the paper's detector used), on the raw full-size SYNTHIA images.
+# One thread: a few seconds of work that can then start beside a running single-thread detector job,
+# instead of leaving a core idle until two are free (the demo's 2-core schedule lost ~2.5 min that way).
 rule translate_detector_set:
     input:
         net=glue.paths.cyclegan_net(config, "{gpus}", glue.last_epoch(config)),
@@ -54,7 +56,7 @@ rule translate_detector_set:
         "benchmarks/generate/translate_detector_set_{gpus}gpu.tsv"
     conda:
         "../../envs/cycleaug.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     params:
