@@ -105,4 +105,9 @@ def test_plan_walltimes_and_points_follow_the_paper_timings():
     assert (jobs["train_cyclegan_512gpu"].nodes, jobs["train_cyclegan_512gpu"].queue) == (64, "rt_HF")
     assert jobs["train_cyclegan_4gpu"].points(plan.RATES_FY2024) == pytest.approx(68.85 * 7.5, rel=1e-3)
     assert jobs["train_yolo_a_bdd"].minutes == math.ceil(5000 * 3.0 * 1.25 / 60)
+    assert len([n for n in jobs if n.startswith("train_yolo_")]) == 7
+    # detector.seeds: every condition once per seed, named as the rules are.
+    config["detector"]["seeds"] = [0, 4]
+    names = [j.name for j in plan.training_jobs(config) if j.name.startswith("train_yolo_")]
+    assert len(names) == 14 and "train_yolo_a_bdd" in names and "train_yolo_g_gen512gpu_seed4" in names
     assert cli(["plan", str(ROOT / "config.yaml"), str(ROOT / "profiles/abci/abci.yaml"), "--rate-hf", "16"]) == 0
