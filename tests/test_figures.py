@@ -281,6 +281,8 @@ def test_fig5_paired_truth_column(tmp_path):
         truth_ax = shown[b * (2 + len(gpus)) + 1]
         np.testing.assert_array_equal(np.asarray(truth_ax.get_images()[0].get_array()), windows[name])
     assert [ax.get_title() for ax in fig.axes if ax.get_title()][:2] == ["input\ns_0000", "paired truth\n(demo)"]
+    with pytest.raises(CycleAugError, match=r"no rows for \['s_0009.png'\]"):
+        fig5.build_fig5(samples, gpus, epochs, inputs, ["s_0009.png"], truth_dir=truth_dir)
 
 
 def test_fig5_missing_sample_fails_without_writing(tmp_path):

@@ -73,8 +73,11 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     )
 
 
-def truth_crops(truth_dir: str | Path, heldout_dir: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Held-out crop name -> (the crop, the same window of its paired rendering)."""
+def truth_crops(
+    truth_dir: str | Path, heldout_dir: str | Path, names: Sequence[str] | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Held-out crop name -> (the crop, the same window of its paired rendering), for every crop of the
+    manifest or only ``names`` (each must be in it)."""
     truth_dir, heldout_dir = Path(truth_dir), Path(heldout_dir)
     manifest = heldout_dir / "manifest.csv"
     try:
@@ -87,6 +90,12 @@ def truth_crops(truth_dir: str | Path, heldout_dir: str | Path) -> dict[str, tup
     missing = [c for c in ("crop", "source", *WINDOW) if c not in rows[0]]
     if missing:
         raise CycleAugError(f"{manifest}: missing columns {missing}")
+    if names is not None:
+        wanted = set(names)
+        absent = sorted(wanted - {row["crop"] for row in rows})
+        if absent:
+            raise CycleAugError(f"{manifest}: no rows for {absent}; expected every shown input")
+        rows = [row for row in rows if row["crop"] in wanted]
     out = {}
     for row in rows:
         window = tuple(int(row[c]) for c in WINDOW)
@@ -171,3 +180,11 @@ def read_paired(path: str | Path) -> list[dict]:
     return read_table(
         path, COLUMNS, parse, "paired-distance table", "numbers; the output of `cycleaug paired-distance`"
     )
+
+
+def by_gpus(rows: list[dict]) -> dict[int, list[dict]]:
+    """GPU count -> its rows in epoch order (first and last epoch: ``[0]`` and ``[-1]``)."""
+    out: dict[int, list[dict]] = {}
+    for r in sorted(rows, key=lambda r: (r["gpus"], r["epoch"])):
+        out.setdefault(r["gpus"], []).append(r)
+    return out

@@ -158,15 +158,6 @@ def detector_claims(table_path: str | Path) -> list[Claim]:
     ]
 
 
-def _last_epoch_rows(paired_path: str | Path) -> dict[int, dict]:
-    from cycleaug.paired import read_paired  # noqa: PLC0415
-
-    last: dict[int, dict] = {}
-    for r in sorted(read_paired(paired_path), key=lambda r: (r["gpus"], r["epoch"])):
-        last[r["gpus"]] = r
-    return last
-
-
 def fid_claim(fid_path: str | Path, paired_path: str | Path | None = None) -> Claim:
     """Judged by KID (unbiased, with a spread); on demo data the paired truth's SSIM at the smallest and
     largest count is reported beside it as a second, paired measure of quality."""
@@ -192,9 +183,11 @@ def fid_claim(fid_path: str | Path, paired_path: str | Path | None = None) -> Cl
     spread = math.hypot(lo.kid_std or 0.0, hi.kid_std or 0.0)
     measured += f"; KID {lo.kid:.4f} +- {lo.kid_std:.4f} vs {hi.kid:.4f} +- {hi.kid_std:.4f}"
     if paired_path:
-        last = _last_epoch_rows(paired_path)
-        if lo.gpus in last and hi.gpus in last:
-            p_lo, p_hi = last[lo.gpus], last[hi.gpus]
+        from cycleaug.paired import by_gpus, read_paired  # noqa: PLC0415
+
+        paired = by_gpus(read_paired(paired_path))
+        if lo.gpus in paired and hi.gpus in paired:
+            p_lo, p_hi = paired[lo.gpus][-1], paired[hi.gpus][-1]
             measured += (
                 f"; paired truth: SSIM {p_lo['ssim']:.3f} [{p_lo['ssim_ci_low']:.3f}, {p_lo['ssim_ci_high']:.3f}] at "
                 f"{lo.gpus} vs {p_hi['ssim']:.3f} [{p_hi['ssim_ci_low']:.3f}, {p_hi['ssim_ci_high']:.3f}] at {hi.gpus}"
@@ -212,25 +205,23 @@ def fid_claim(fid_path: str | Path, paired_path: str | Path | None = None) -> Cl
 
 
 def translation_check(paired_path: str | Path) -> Claim:
-    from cycleaug.paired import read_paired  # noqa: PLC0415
+    from cycleaug.paired import by_gpus, read_paired  # noqa: PLC0415
 
     rows = read_paired(paired_path)
-    last = _last_epoch_rows(paired_path)
-    first: dict[int, dict] = {}
-    for r in sorted(rows, key=lambda r: (r["gpus"], r["epoch"])):
-        first.setdefault(r["gpus"], r)
+    curves = by_gpus(rows)
     parts, closer = [], 0
-    for gpus, r in last.items():
+    for gpus, rs in curves.items():
+        first, r = rs[0], rs[-1]
         iv = (r["l1_gain"], r["l1_gain_ci_low"], r["l1_gain_ci_high"])
         closer += _sign(iv) > 0
-        trend = f"epoch {first[gpus]['epoch']} -> {r['epoch']}: L1 {first[gpus]['l1']:.3f} -> {r['l1']:.3f}"
+        trend = f"epoch {first['epoch']} -> {r['epoch']}: L1 {first['l1']:.3f} -> {r['l1']:.3f}"
         parts.append(f"{gpus}: {trend}, gain over input {_fmt(iv, 3)}, SSIM {r['ssim']:.3f}")
     title = "Demo check (no counterpart in the paper): the translation approaches the paired ground truth"
     claim = "(the paper has no paired truth)"
     measured = f"input L1 {rows[0]['l1_input']:.3f}, SSIM {rows[0]['ssim_input']:.3f}; per process count: " + "; ".join(
         parts
     )
-    n = len(last)
+    n = len(curves)
     if closer == n:
         verdict, why = REPRODUCED, "every count's last generator is closer to the truth than its input (95% interval)"
     elif closer:

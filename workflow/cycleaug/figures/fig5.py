@@ -76,11 +76,7 @@ def build_fig5(
     if truth_dir is not None:
         from cycleaug.paired import truth_crops  # noqa: PLC0415
 
-        pairs = truth_crops(truth_dir, inputs_dir)
-        missing = [n for n in names if n not in pairs]
-        if missing:
-            raise CycleAugError(f"{inputs_dir}/manifest.csv: no rows for {missing}; expected every shown input")
-        truths = {n: pairs[n][1] for n in names}
+        truths = {n: pair[1] for n, pair in truth_crops(truth_dir, inputs_dir, names).items()}
     first = 1 + (truths is not None)  # the first GPU column
     n_cols = first + len(gpus)
     # Rows: each input's epochs, then a thin spacer row that separates it from the next input.

@@ -181,14 +181,13 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False, paired: list[d
 
 def _paired_panels(fig, grid, first: int, paired: list[dict], styles: dict, share) -> None:
     """L1 and SSIM to the paired ground truth per epoch and GPU count, with the input's value dashed."""
-    by_gpus: dict[int, list[dict]] = {}
-    for r in sorted(paired, key=lambda r: (r["gpus"], r["epoch"])):
-        by_gpus.setdefault(r["gpus"], []).append(r)
+    from cycleaug.paired import by_gpus  # noqa: PLC0415
+
     for k, (key, label, better) in enumerate(
         (("l1", "L1 to paired truth", "lower"), ("ssim", "SSIM to paired truth", "higher"))
     ):
         px = fig.add_subplot(*grid, first + k, sharex=share)
-        for i, (gpus, rs) in enumerate(by_gpus.items()):
+        for i, (gpus, rs) in enumerate(by_gpus(paired).items()):
             y = [r[key] for r in rs]
             px.errorbar(
                 [r["epoch"] for r in rs],
@@ -211,11 +210,11 @@ def _paired_panels(fig, grid, first: int, paired: list[dict], styles: dict, shar
 
 def paired_findings(paired: list[dict]) -> str:
     """The paired-truth check in words: per GPU count, the last epoch's L1 against the input's."""
+    from cycleaug.paired import by_gpus  # noqa: PLC0415
+
     parts = []
-    last = {}
-    for r in sorted(paired, key=lambda r: (r["gpus"], r["epoch"])):
-        last[r["gpus"]] = r
-    for gpus, r in last.items():
+    for gpus, rs in by_gpus(paired).items():
+        r = rs[-1]
         verdict = (
             "closer to the truth than the input"
             if r["l1_gain_ci_low"] > 0
