@@ -11,12 +11,24 @@ from pathlib import Path
 import numpy as np
 import png
 import pytest
-from conftest import run_cli
+import yaml
+from conftest import ROOT, plain_iou, run_cli
 from cycleaug.data.bdd100k import read_bdd100k
 from cycleaug.data.crop import largest_box
-from cycleaug.data.demo import bdd_names, bdd_scene, rasterise, write_demo
+from cycleaug.data.demo import (
+    CAR,
+    Obj,
+    Palette,
+    bdd_labels,
+    bdd_names,
+    bdd_scene,
+    make_person,
+    make_scene,
+    rasterise,
+    write_demo,
+)
 from cycleaug.data.pngio import read_png
-from cycleaug.data.synthia import PEDESTRIAN, synthia_frames
+from cycleaug.data.synthia import PEDESTRIAN, boxes_from_instances, synthia_frames
 from cycleaug.errors import CycleAugError
 from PIL import Image
 from scipy import ndimage
@@ -80,28 +92,109 @@ def test_synthia_boxes_match_instance_pixels(demo):
         assert [(b.x1, b.y1, b.x2, b.y2) for b in frame.boxes] == expected
 
 
-def test_bdd_person_boxes_cover_person_pixels(demo):
-    """Every pixel drawn as a person in a BDD-like image lies in a labelled person box (the boxes
-    come from the shapes' vertices; the pixels from rasterising them), and each box holds person
-    pixels unless something nearer hides it."""
+def _visible_extents(cls: np.ndarray, inst: np.ndarray, objs, cls_id: int) -> list[tuple]:
+    """Pixel-edge extent of each object's visible pixels (its class and instance id in the maps), in
+    draw order; objects with no visible pixel have none."""
+    out = []
+    for o in objs:
+        if o.cls != cls_id:
+            continue
+        ys, xs = np.nonzero((cls == cls_id) & (inst == o.instance))
+        if xs.size:
+            out.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+    return out
+
+
+def _person_boxes(labels: list[dict]) -> list[tuple]:
+    return [tuple(lab["box2d"][k] for k in ("x1", "y1", "x2", "y2")) for lab in labels if lab["category"] == "person"]
+
+
+def test_bdd_person_boxes_are_the_visible_extent(demo):
+    """BDD100K's convention (demo.py's comment: Scalabel's instructions, "only annotate visible part of the
+    object"): each person box is the extent of that person's visible pixels, found here from the instance
+    map of the same scene (rasterised with instance ids), and every person with a visible pixel has one."""
+    W, H = SMALL["bdd_size"]
     frames = json.loads((demo / "bdd100k/labels/bdd100k_labels_images_train.json").read_text())
     names = sorted(p.name for p in (demo / "bdd100k/images/100k/train").iterdir())
     assert sum(1 for f in frames if any(lab["category"] == "person" for lab in f["labels"])) >= 5
     for f in frames:
-        _, scenery, objs, info, _ = bdd_scene(0, 0, _train_index(demo, f["name"]), 128, 72)
-        _, cls, _ = rasterise(128, 72, scenery, objs, info, cg=False)
-        covered = np.zeros_like(cls, dtype=bool)
-        for lab in f["labels"]:
-            if lab["category"] != "person":
-                continue
-            b = lab["box2d"]
-            assert 0 <= b["x1"] < b["x2"] <= 127 and 0 <= b["y1"] < b["y2"] <= 71
-            x1, y1 = int(np.floor(b["x1"])) - 1, int(np.floor(b["y1"])) - 1  # 1 px for rasterisation
-            x2, y2 = int(np.ceil(b["x2"])) + 2, int(np.ceil(b["y2"])) + 2
-            covered[max(y1, 0) : y2, max(x1, 0) : x2] = True
-            assert (cls[max(y1, 0) : y2, max(x1, 0) : x2] == PEDESTRIAN).any() or lab["attributes"]["occluded"]
-        assert not ((cls == PEDESTRIAN) & ~covered).any(), f["name"]
+        _, scenery, objs, info, _ = bdd_scene(0, 0, _train_index(demo, f["name"]), W, H)
+        _, cls, inst = rasterise(W, H, scenery, objs, info, cg=True)  # same geometry, with instance ids
+        boxes = _person_boxes(f["labels"])
+        assert boxes == _visible_extents(cls, inst, objs, PEDESTRIAN), f["name"]
+        assert all(0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H for x1, y1, x2, y2 in boxes)
     assert len(names) == len(frames)
+
+
+def _demo_config() -> dict:
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((ROOT / "profiles/demo/demo.yaml").read_text()))
+    return config
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_synthia_boxes_of_the_pipeline_equal_the_bdd_style_boxes_of_the_scene(tmp_path, seed):
+    """One convention in both domains: the SYNTHIA-like person boxes `cycleaug boxes synthia` makes with
+    the demo's settings (profiles/demo/demo.yaml) are, box for box (IoU 1.0), the BDD-like labels of the
+    same scene drawn in the photo style, which is the paired truth PAIRED/RGB; and every CG person with
+    a visible pixel has its box (far ones too: the demo keeps boxes of any size)."""
+    W, H = 160, 95
+    out = tmp_path / "raw"
+    write_demo(out, seed=seed, n_bdd_train=1, n_bdd_val=1, n_synthia=12, bdd_size=(64, 36), synthia_size=(W, H))
+    syn = _demo_config()["data"]["synthia"]
+    frames = synthia_frames(out / "synthia", syn["release"], syn["boxes_override"], syn["min_box_area"])
+    assert [f.name for f in frames] == [f"{i:07d}.png" for i in range(12)]
+    n_boxes = 0
+    for i, frame in enumerate(frames):
+        scenery, objs, info = make_scene(np.random.default_rng([seed, 0x5A, 0, i]), W, H, cg=False)
+        bdd_style = _person_boxes(bdd_labels(objs, info, W, H))
+        pipeline = [(b.x1, b.y1, b.x2, b.y2) for b in frame.boxes]
+        assert len(pipeline) == len(bdd_style), frame.name
+        assert all(plain_iou(a, b) == 1.0 for a, b in zip(pipeline, bdd_style)), frame.name
+        lab = read_png(out / "synthia/GT/LABELS" / frame.name)
+        drawn = set(lab[:, :, 1][lab[:, :, 0] == PEDESTRIAN].tolist())
+        visible = {o.instance for o in objs if o.cls == PEDESTRIAN} & drawn
+        assert len(pipeline) == len(visible), frame.name
+        n_boxes += len(pipeline)
+    assert n_boxes >= 12
+
+
+def test_occluded_and_truncated_persons_are_boxed_as_bdd100k_does():
+    """A person half hidden behind a car is boxed down to the car's roof (visible part), flagged occluded;
+    one cut by the image border is boxed inside the image, flagged truncated; one hidden entirely gets no
+    box. The CG instance pixels give the SYNTHIA reader the same boxes."""
+    W, H = 128, 80
+    rng = np.random.default_rng(7)
+    pal = Palette(rng, cg=False)
+    (hidden_half,) = make_person(rng, pal, 40, 70, 50)
+    (cut,) = make_person(rng, pal, 2, 60, 40)
+    (hidden,) = make_person(rng, pal, 100, 50, 20)
+    car = Obj("car", CAR)
+    car.add("poly", [20, 45, 60, 45, 60, 79, 20, 79], (200, 0, 0))
+    wall = Obj("car", CAR)  # a van in front of the third person
+    wall.add("poly", [85, 20, 115, 20, 115, 60, 85, 60], (0, 0, 200))
+    objs = [hidden_half, cut, hidden, car, wall]
+    for i, o in enumerate(objs):
+        o.instance = i + 1
+    info = {"sky": ((90, 90, 200), (90, 90, 200)), "road": [60, 40, 68, 40, 127, 79, 0, 79]}
+    labels = [lab for lab in bdd_labels(objs, info, W, H) if lab["category"] == "person"]
+    _, cls, inst = rasterise(W, H, [], objs, info, cg=True)
+    alone = {id(o): rasterise(W, H, [], [o], info, cg=True)[1] == PEDESTRIAN for o in (hidden_half, cut)}
+
+    assert len(labels) == 2  # nothing of the third person is visible
+    (b1, b2) = (lab["box2d"] for lab in labels)
+    ys, xs = np.nonzero(alone[id(hidden_half)])
+    assert ys.max() + 1 > 60  # its feet are behind the car ...
+    assert b1["y2"] == 45 and b1["y1"] == ys.min()  # ... so the box ends at the car's roof
+    top = alone[id(hidden_half)][:45]
+    assert (b1["x1"], b1["x2"]) == (np.nonzero(top.any(0))[0].min(), np.nonzero(top.any(0))[0].max() + 1)
+    assert labels[0]["attributes"] == {"occluded": True, "truncated": False, "trafficLightColor": "none"}
+    assert b2["x1"] == 0 and cut.bbox()[0] < 0
+    assert labels[1]["attributes"]["truncated"] and not labels[1]["attributes"]["occluded"]
+    synthia = [(b.x1, b.y1, b.x2, b.y2) for b in boxes_from_instances(cls, inst)]
+    assert synthia == [tuple(b[k] for k in ("x1", "y1", "x2", "y2")) for b in (b1, b2)]
 
 
 def _train_index(demo: Path, name: str) -> int:
@@ -196,7 +289,6 @@ def test_paired_rendering_is_the_same_scene_in_the_photo_style(demo):
     same geometry (identical class maps: the palettes take equally many draws) with the photo domain's
     colours, and the rendered pair shares its edges."""
     from cycleaug.data.demo import PEDESTRIAN as PED
-    from cycleaug.data.demo import make_scene
 
     rgb_dir, paired_dir = demo / "synthia" / "RGB", demo / "synthia" / "PAIRED" / "RGB"
     assert sorted(p.name for p in paired_dir.iterdir()) == sorted(p.name for p in rgb_dir.iterdir())

@@ -460,7 +460,9 @@ def test_fig6_rule_regenerates_alone_and_report_caption(tmp_path):
     write_csv(path, FID_HEADER, fid_rows([4, 64, 128, 256, 512], [1, 100, 200], 4822, 3163, "real"))
     # On demo data the figure also reads the paired-truth distances.
     paired = tmp_path / "results/fid/paired.csv"
-    write_csv(paired, PAIRED_COLUMNS, [[4, 200, 100] + [0.1] * (len(PAIRED_COLUMNS) - 3)])
+    numbers = [0.1] * (len(PAIRED_COLUMNS) - 4)
+    baseline = ["colour_transfer", "", "", 100] + numbers[:-6] + [""] * 6
+    write_csv(paired, PAIRED_COLUMNS, [baseline, ["cyclegan", 4, 200, 100] + numbers])
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text("data:\n  source: demo\nfigures:\n  paper_reference: true\n")
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
@@ -496,38 +498,62 @@ def test_fig6_rule_regenerates_alone_and_report_caption(tmp_path):
     html = report.read_text()
     # The caption carries the paper's numbers and this run's, read from fid.csv when the report was built.
     assert "269.2" in html and fig6.findings(path, paired) in html and "Paired ground truth (100 held-out crops" in html
+    assert "colour-transfer baseline" in html and "colour transfer of the CG crops' CIELAB mean/std" in html
 
 
 def test_fig6_paired_truth_panels(tmp_path):
     """With the demo's paired-truth table: L1 and SSIM panels whose bars span the bootstrap intervals,
-    the untranslated input as a dashed line, and the caption saying which side of it each count ends."""
+    the untranslated input as a dashed line and the colour-transfer baseline as a dotted one, both in the
+    legend, and the caption saying which side of each every count ends."""
     from cycleaug.paired import COLUMNS, read_paired
 
     rows = [r + [64, 0.01, 0.002] for r in fid_rows([1, 2], [1, 2], 300, 100, "random-init")]
     write_csv(tmp_path / "fid.csv", FID_HEADER + ["dims", "kid", "kid_std"], rows)
-    paired = []
+    base = dict.fromkeys(COLUMNS, "") | {"method": "colour_transfer", "n": 100, "l1_input": 0.16, "ssim_input": 0.4}
+    base |= {"l1": 0.135, "l1_ci_low": 0.13, "l1_ci_high": 0.14, "ssim": 0.33, "ssim_ci_low": 0.32}
+    base |= {"ssim_ci_high": 0.34} | {
+        f"{k}{e}": 0.0 for k in ("l1_gain", "ssim_gain") for e in ("", "_ci_low", "_ci_high")
+    }
+    paired = [[base[c] for c in COLUMNS]]
     for g in (1, 2):
         for e in (1, 2):
             row = dict.fromkeys(COLUMNS, 0.0) | {"gpus": g, "epoch": e, "n": 100, "l1_input": 0.16, "ssim_input": 0.4}
             l1 = 0.2 - 0.03 * e - 0.01 * g
-            row |= {"l1": l1, "l1_ci_low": l1 - 0.01, "l1_ci_high": l1 + 0.02, "ssim": 0.3, "ssim_ci_low": 0.29}
-            row |= {"ssim_ci_high": 0.31, "l1_gain": 0.16 - l1, "l1_gain_ci_low": 0.16 - l1 - 0.02}
-            row |= {"l1_gain_ci_high": 0.16 - l1 + 0.01}
+            row |= {"method": "cyclegan", "l1": l1, "l1_ci_low": l1 - 0.01, "l1_ci_high": l1 + 0.02, "ssim": 0.3}
+            row |= {"ssim_ci_low": 0.29, "ssim_ci_high": 0.31, "l1_gain": 0.16 - l1, "l1_gain_ci_low": 0.16 - l1 - 0.02}
+            row |= {"l1_gain_ci_high": 0.16 - l1 + 0.01, "ssim_gain": -0.1, "ssim_gain_ci_low": -0.11}
+            row |= {"ssim_gain_ci_high": -0.09, "l1_vs_colour": 0.135 - l1, "l1_vs_colour_ci_low": 0.135 - l1 - 0.02}
+            row |= {"l1_vs_colour_ci_high": 0.135 - l1 + 0.01, "ssim_vs_colour": -0.03}
+            row |= {"ssim_vs_colour_ci_low": -0.04, "ssim_vs_colour_ci_high": 0.01}
             paired.append([row[c] for c in COLUMNS])
     write_csv(tmp_path / "paired.csv", COLUMNS, paired)
     fig = fig6.build_fig6(fig6.read_fid(tmp_path / "fid.csv"), paired=read_paired(tmp_path / "paired.csv"))
     assert len(fig.axes) == 4
-    l1_ax = fig.axes[2]
-    assert l1_ax.get_ylabel() == "L1 to paired truth" and fig.axes[3].get_ylabel() == "SSIM to paired truth"
+    l1_ax, ssim_ax = fig.axes[2], fig.axes[3]
+    assert l1_ax.get_ylabel() == "L1 to paired truth" and ssim_ax.get_ylabel() == "SSIM to paired truth"
     bars = {c.get_label(): c for c in l1_ax.containers}
+    # The baseline row is no GPU count's curve.
+    assert sorted(bars) == ["1 GPU", "2 GPUs"]
     data_line, _caps, (bar_lines,) = bars["2 GPUs"].lines
     np.testing.assert_allclose(np.asarray(data_line.get_ydata(), float), [0.15, 0.12])
     spans = [(seg[0, 1], seg[1, 1]) for seg in bar_lines.get_segments()]
     np.testing.assert_allclose(spans, [(0.14, 0.17), (0.11, 0.14)])
-    dashed = [line for line in l1_ax.get_lines() if line.get_label() == "untranslated input"]
-    assert len(dashed) == 1 and dashed[0].get_ydata()[0] == 0.16
+    for ax, input_value, colour_value in ((l1_ax, 0.16, 0.135), (ssim_ax, 0.4, 0.33)):
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        dashed, dotted = lines[fig6.LABEL_INPUT], lines[fig6.LABEL_COLOUR]
+        assert dashed.get_linestyle() == "--" and list(dashed.get_ydata()) == [input_value] * 2
+        assert dotted.get_linestyle() == ":" and list(dotted.get_ydata()) == [colour_value] * 2
+    legend = [t.get_text() for t in l1_ax.get_legend().get_texts()]
+    assert legend == [fig6.LABEL_INPUT, fig6.LABEL_COLOUR]
     text = fig6.findings(tmp_path / "fid.csv", tmp_path / "paired.csv")
-    # 1 GPU ends at L1 0.13 with gain interval [0.01, 0.04]: closer; 2 GPUs at 0.12: [0.02, 0.05]: closer.
-    assert "1 GPU: L1 0.130 [0.120, 0.150], SSIM 0.300 at epoch 2, closer to the truth than the input" in text
-    assert "untranslated input: L1 0.160, SSIM 0.400" in text
+    # 1 GPU ends at L1 0.13: gain over the input [0.01, 0.04] (closer), over the colour transfer
+    # [-0.015, 0.015] (indistinguishable); SSIM gain [-0.11, -0.09] (farther), vs colour [-0.04, 0.01].
+    assert (
+        "1 GPU: L1 0.130 [0.120, 0.150], SSIM 0.300 [0.290, 0.310] at epoch 2 (vs the input: L1 closer, SSIM "
+        "farther; vs the colour transfer: L1 indistinguishable, SSIM indistinguishable)" in text
+    )
+    # 2 GPUs at L1 0.12: vs the colour transfer [-0.005, 0.025], still indistinguishable.
+    assert "2 GPUs: L1 0.120 [0.110, 0.140], SSIM 0.300 [0.290, 0.310] at epoch 2 (vs the input: L1 closer" in text
+    assert "untranslated input: L1 0.160, SSIM 0.400; colour transfer of the CG crops' CIELAB mean/std" in text
+    assert "to the real crops': L1 0.135, SSIM 0.330)" in text
     assert check_font_sizes(fig) == []

@@ -517,7 +517,7 @@ def test_generate_rules_run(tmp_path):
     """samples, translate_detector_set, fid and paired_distance for real on tiny inputs (upstream outputs
     put in place)."""
     rng = np.random.default_rng(0)
-    for name, n in (("bdd100k", 6), ("synthia_heldout", 3)):
+    for name, n in (("bdd100k", 6), ("synthia", 2), ("synthia_heldout", 3)):
         for i in range(n):
             write_image(tmp_path / f"data/crops/{name}/{name}_{i}.png", 32, 32, int(rng.integers(1 << 30)))
     # The held-out crops' manifest and the demo generator's paired truths they were cut from.
@@ -577,10 +577,12 @@ def test_generate_rules_run(tmp_path):
         ("1", str(e), "6", "3", "random-init") for e in (1, 2)
     ]
     assert all(np.isfinite(float(r["fid"])) and float(r["fid"]) >= 0 for r in rows)
-    # L1 of each epoch's translations to the truth windows, by hand.
-    from cycleaug.paired import read_paired
+    # L1 of each epoch's translations to the truth windows, by hand; the colour-transfer baseline beside them.
+    from cycleaug.paired import by_gpus, colour_baseline, read_paired
 
-    for r in read_paired(tmp_path / "results/fid/paired.csv"):
+    paired = read_paired(tmp_path / "results/fid/paired.csv")
+    assert colour_baseline(paired)["n"] == 3 and list(by_gpus(paired)) == [1]
+    for r in by_gpus(paired)[1]:
         d = tmp_path / f"results/samples/1gpu/epoch{r['epoch']}"
         expected = [
             np.abs(np.asarray(Image.open(d / n).convert("RGB"), float) - t).mean() / 255 for n, t in truths.items()

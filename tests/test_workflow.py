@@ -6,6 +6,7 @@ import re
 import subprocess
 
 from conftest import BIN, ROOT, run_snakemake
+from test_generate import demo_config
 
 
 def test_lint_is_clean():
@@ -22,10 +23,21 @@ def test_snakefmt_check():
 def test_dry_run_of_the_whole_demo_dag(tmp_path):
     # In an empty working directory, so that outputs of an earlier `make demo` don't shrink the plan.
     counts = dry_run_rules(tmp_path)
-    # One training run per process count, seven detector conditions (paper Table 2 (a)-(g)).
-    assert {k for k in counts if k.startswith("train_cyclegan_")} == {f"train_cyclegan_{n}gpu" for n in (1, 2, 4, 6, 8)}
-    assert len([k for k in counts if k.startswith("train_yolo_")]) == 7
+    # Read from the demo's own config, not restated: one training run per process count, and per seed
+    # of detector.seeds one detector per condition: (a), (b), one per count, and the paired-truth control.
+    config = demo_config()
+    gpus, seeds = config["cyclegan"]["gpu_counts"], config["detector"]["seeds"]
+    assert {k for k in counts if k.startswith("train_cyclegan_")} == {f"train_cyclegan_{n}gpu" for n in gpus}
+    detectors = {k for k in counts if k.startswith("train_yolo_")}
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    expected = {"train_yolo_a_bdd", "train_yolo_b_bdd_cg", f"train_yolo_{letters[2 + len(gpus)]}_bdd_truth"}
+    expected |= {f"train_yolo_{letters[2 + i]}_gen{n}gpu" for i, n in enumerate(sorted(gpus))}
+    assert detectors == {e + ("" if s == seeds[0] else f"_seed{s}") for e in expected for s in seeds}
+    assert len(seeds) >= 3  # issue 23: the demo counts the training's own variance
+    # The aligned synthetic sets: raw CG, one per count, and the paired truth.
+    assert counts.get("align_detector_set") == str(len(gpus) + 2)
     for rule in (
+        "pretrain_detector",
         "demo_data",
         "crop_bdd100k",
         "crop_synthia",
@@ -39,7 +51,7 @@ def test_dry_run_of_the_whole_demo_dag(tmp_path):
         "verdict",
     ):
         assert counts.get(rule) == "1", (rule, counts)
-    assert counts["samples"] == "5"  # one job per GPU count for all its saved epochs
+    assert counts["samples"] == str(len(gpus))  # one job per GPU count for all its saved epochs
     # The scaling model's speed-ups are over one 4-GPU node: not drawn against the demo's 1 process.
     assert "scaling_model" not in counts
 
@@ -76,12 +88,19 @@ def test_detector_seeds_repeat_every_condition(tmp_path):
     extra.write_text("detector:\n  seeds: [3, 5]\n")
     counts = dry_run_rules(tmp_path, extra)
     names = {k for k in counts if k.startswith("train_yolo_")}
-    assert len(names) == 14 and "train_yolo_a_bdd" in names and "train_yolo_a_bdd_seed5" in names
+    n_conditions = len(demo_config()["cyclegan"]["gpu_counts"]) + 3
+    assert len(names) == 2 * n_conditions and "train_yolo_a_bdd" in names and "train_yolo_a_bdd_seed5" in names
     proc = run_snakemake(
         "-s", ROOT / "Snakefile", "--directory", tmp_path, "-n", "-p", "table2", "train_yolo_a_bdd_seed5",
         "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", extra,
     )  # fmt: skip
     assert "--seed-metrics a_bdd=results/detector/a_bdd/seed5/metrics.json" in proc.stdout
+    # Both seeds' held-out detections, in seed order, enter the two-level bootstrap of contrasts.csv.
+    assert re.search(
+        r"--heldout-predictions a_bdd=results/detector/a_bdd/heldout_predictions.json "
+        r"--heldout-predictions a_bdd=results/detector/a_bdd/seed5/heldout_predictions.json",
+        proc.stdout,
+    )
     assert re.search(
         r"train-yolo .*--out \"\$\(dirname results/detector/a_bdd/seed5/metrics.json\)\".*--seed 5", proc.stdout
     )

@@ -15,7 +15,7 @@ from conftest import ROOT, run_cli
 from cycleaug.errors import CycleAugError
 from cycleaug.glue import detect as glue_detect
 from cycleaug.paper import TABLE2
-from cycleaug.yolo.conditions import GENERATED, RAW, REAL, conditions, parse_condition, train_sets
+from cycleaug.yolo.conditions import GENERATED, RAW, REAL, TRUTH, conditions, parse_condition, train_sets
 from PIL import Image
 
 
@@ -40,6 +40,32 @@ def test_condition_names_carry_the_gpu_count(config):
     )
     with pytest.raises(CycleAugError, match="c_gen4gpu"):
         parse_condition("c_generated")
+
+
+def test_paired_truth_control_on_demo_data_only(config):
+    """Demo data: the positive control is lettered after the translated sets and trains on the selection's
+    CG frames and boxes with the photo-style images of the same scenes; real data has no such images."""
+    demo = copy.deepcopy(config)
+    demo["data"]["source"] = "demo"
+    demo["cyclegan"]["gpu_counts"] = [1, 2, 4]
+    names = [c.name for c in conditions(demo)]
+    assert names == ["a_bdd", "b_bdd_cg", "c_gen1gpu", "d_gen2gpu", "e_gen4gpu", "f_bdd_truth"]
+    truth = parse_condition("f_bdd_truth")
+    assert truth == conditions(demo)[-1] and truth.synthetic_source == TRUTH and truth.tag == "(f)"
+    assert "truth" not in "".join(c.name for c in conditions(config))
+    assert train_sets(truth, "SEL", "BDD", "SYN", "G", "GL", None, "SYN/PAIRED/RGB")[1] == (
+        "SEL/synthetic.json",
+        "SYN/PAIRED/RGB",
+    )
+    assert train_sets(truth, "SEL", "BDD", "SYN", "G", "GL", "A/{source}")[1] == (
+        "A/truth/labels.json",
+        "A/truth/images",
+    )
+    assert glue_detect.train_set_options(demo, truth).split()[-1] == (
+        "results/detector/aligned/truth/labels.json:results/detector/aligned/truth/images"
+    )
+    with pytest.raises(CycleAugError, match="paired-truth images"):
+        train_sets(truth, "SEL", "BDD", "SYN", "G", "GL")
 
 
 def test_every_condition_trains_on_the_same_selection(config):
@@ -157,6 +183,23 @@ def test_heldout_split_is_disjoint_from_the_training_images(tmp_path):
     assert not (tmp_path / "h0" / "heldout.json").exists()
     too_many = _select(tmp_path, tmp_path / "h2", 0, 10, 6, False, "--n-heldout", "31")
     assert too_many.returncode == 2 and "--n-heldout 31: only 30 images are left" in too_many.stderr
+
+
+def test_pretrain_and_tune_splits_are_disjoint_from_every_other(tmp_path):
+    _labelled_images(tmp_path / "bdd", 60, (64, 36), 0)
+    _labelled_images(tmp_path / "syn", 30, (64, 38), 1, with_person_every=3)
+    _labelled_images(tmp_path / "val", 9, (64, 36), 2)
+    _select(tmp_path, tmp_path / "p", 0, 10, 6, True, "--n-heldout", "15", "--n-tune", "12", "--n-pretrain", "9")
+    split = {n: {f["name"] for f in json.loads((tmp_path / "p" / f"{n}.json").read_text())}
+             for n in ("real", "heldout", "tune", "pretrain")}  # fmt: skip
+    assert [len(split[n]) for n in ("real", "heldout", "tune", "pretrain")] == [10, 15, 12, 9]
+    assert sum(len(v) for v in split.values()) == len(set().union(*split.values()))  # pairwise disjoint
+    assert all(int(n[:5]) % 2 == 0 for n in split["pretrain"])  # only frames with a person
+    # 30 person frames: 10 real, some held out or tuned; asking for more than are left names the split.
+    short = _select(
+        tmp_path, tmp_path / "q", 0, 10, 6, False, "--n-heldout", "15", "--n-tune", "12", "--n-pretrain", "25"
+    )
+    assert short.returncode == 2 and "--n-pretrain 25" in short.stderr
 
 
 def test_select_detector_sets(tmp_path):

@@ -514,3 +514,42 @@ def test_numeric_evaluation_cadence_and_bad_values():
     for bad in ("often", "0", "-5"):
         with pytest.raises(CycleAugError, match="--eval-every"):
             evaluation_iterations(bad, 10, hyper, 1000)
+
+
+def test_partial_backbone_then_two_runs_of_one_seed_are_identical(tmp_path):
+    """`cycleaug yolo-partial` keeps darknet's first N layers (the size: header + those layers' tensors,
+    counted from the network itself); two fine-tuning runs from it with one seed and one thread are
+    the same run, bit for bit, and another seed is another run (issue 23: a seed reproduces its mAP)."""
+    from cycleaug.yolo.model import Darknet, init_darknet_
+    from cycleaug.yolo.weights import save_darknet_weights
+
+    labels, images = draw_people_set(tmp_path / "set", 6, size=(96, 64), seed=3)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", max_batches=10, steps=(6, 8), batch=4)
+    source = init_darknet_(Darknet(load_cfg(cfg)), torch.Generator().manual_seed(4))
+    save_darknet_weights(source, tmp_path / "full.weights", seen=123)
+    run_cli("yolo-partial", "--cfg", cfg, "--weights", tmp_path / "full.weights", "--layers", 5,
+            "--out", tmp_path / "backbone.conv.5")  # fmt: skip
+    tensors = sum(t.numel() for i, b in enumerate(source.layers) if i < 5 and hasattr(b, "conv") for t in
+                  [b.conv.weight, *((b.bn.bias, b.bn.weight, b.bn.running_mean, b.bn.running_var) if b.bn is not None
+                                    else (b.conv.bias,))])  # fmt: skip
+    assert (tmp_path / "backbone.conv.5").stat().st_size == 20 + 4 * tensors
+    bad = run_cli("yolo-partial", "--cfg", cfg, "--weights", tmp_path / "full.weights", "--layers", 99,
+                  "--out", tmp_path / "x", check=False)  # fmt: skip
+    assert bad.returncode != 0 and "--layers 99" in bad.stderr and not (tmp_path / "x").exists()
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    outs = {}
+    for name, seed in (("one", 7), ("two", 7), ("other", 8)):
+        cmd = _train_cmd(cfg, labels, images, tmp_path / name)
+        cmd[cmd.index("40")] = "10"  # iterations
+        cmd[cmd.index("20")] = "10"  # one evaluation, at the end
+        proc = subprocess.run(
+            [*cmd, "--pretrained", str(tmp_path / "backbone.conv.5"), "--seed", str(seed), "--steps", "6", "8"],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert "loaded layers 0-4" in proc.stderr and "steps [6, 8]" in proc.stderr
+        outs[name] = tmp_path / name
+    assert (outs["one"] / "last.weights").read_bytes() == (outs["two"] / "last.weights").read_bytes()
+    assert _without_time(outs["one"] / "eval_log.jsonl") == _without_time(outs["two"] / "eval_log.jsonl")
+    assert (outs["one"] / "last.weights").read_bytes() != (outs["other"] / "last.weights").read_bytes()
+    assert json.loads((outs["one"] / "metrics.json").read_text())["torch_threads"] == 1

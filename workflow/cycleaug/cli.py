@@ -28,6 +28,7 @@ COMMANDS = {
     "select-detector-sets": "cycleaug.commands.select_detector_sets",
     "align-images": "cycleaug.commands.align_images",
     "yolo-init": "cycleaug.commands.yolo_init",
+    "yolo-partial": "cycleaug.commands.yolo_partial",
     "train-yolo": "cycleaug.commands.train_yolo",
     "detect": "cycleaug.commands.detect",
     "evaluate": "cycleaug.commands.evaluate",

@@ -48,6 +48,14 @@ def check_config(config: dict) -> None:
         raise CycleAugError(
             f"cyclegan.crop_size ({cg['crop_size']}) must not exceed cyclegan.load_size ({cg['load_size']})"
         )
+    det = config["detector"]
+    if det.get("pretrain") and det["pretrained"]:
+        raise CycleAugError(
+            "detector.pretrained and detector.pretrain: choose one start (darknet53.conv.74, or the backbone "
+            "pretrained by the workflow on its own pool)"
+        )
+    if det.get("pretrain") and not det.get("n_tune"):
+        raise CycleAugError("detector.pretrain: needs detector.n_tune (the split the pretraining is scored on)")
     kept = set(cg["save_epochs"]) | {total}
     missing = [e for e in config.get("generate", {}).get("sample_epochs", []) if e not in kept]
     if missing:

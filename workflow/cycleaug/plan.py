@@ -59,8 +59,10 @@ def yolo_iterations(config: dict) -> int:
     return config["detector"].get("iterations") or 5000
 
 
-def yolo_runtime_minutes(config: dict, attempt: int = 1) -> int:
-    return max(10, math.ceil(yolo_iterations(config) * YOLO_SECONDS_PER_ITERATION * margin(attempt) / 60))
+def yolo_runtime_minutes(config: dict, attempt: int = 1, iterations: int | None = None) -> int:
+    """A detector job's walltime: ``iterations`` (default: the conditions') at the paper's pace."""
+    its = iterations or yolo_iterations(config)
+    return max(10, math.ceil(its * YOLO_SECONDS_PER_ITERATION * margin(attempt) / 60))
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,11 @@ def training_jobs(config: dict) -> list[Job]:
                 cyclegan_seconds(config, n) / 3600,
             )
         )
+    pretrain = config["detector"].get("pretrain")
+    if pretrain:  # demo data: the backbone every condition starts from, trained once
+        its = pretrain["iterations"]
+        minutes = yolo_runtime_minutes(config, iterations=its)
+        jobs.append(Job("pretrain_detector", "rt_HG", 1, 1, minutes, its * YOLO_SECONDS_PER_ITERATION / 3600))
     seeds = config["detector"].get("seeds") or [config["seed"]]
     for c, seed in ((c, s) for c in conditions(config) for s in seeds):
         jobs.append(

@@ -38,7 +38,8 @@ rule select_detector_sets:
 
 
 # The synthetic sets at the real images' size (paper: "画像サイズを揃えた上で"; cycleaug/yolo/align.py):
-# raw = the selected SYNTHIA images (condition b), gen{n}gpu = their translation by the n-GPU CycleGAN.
+# raw = the selected SYNTHIA images (condition b), gen{n}gpu = their translation by the n-GPU CycleGAN,
+# truth = the same scenes drawn in the BDD-like style (demo data: the positive control).
 rule align_detector_set:
     input:
         unpack(glue.align_inputs(config)),
@@ -49,7 +50,7 @@ rule align_detector_set:
     benchmark:
         "benchmarks/detector/align_detector_set_{source}.tsv"
     wildcard_constraints:
-        source="raw|gen[0-9]+gpu",
+        source="raw|truth|gen[0-9]+gpu",
     conda:
         "../../envs/cycleaug.yaml"
     params:
@@ -58,6 +59,39 @@ rule align_detector_set:
     shell:
         "cycleaug align-images --labels {input.labels} --images {params.images} {params.options} "
         "--out {output} > {log} 2>&1"
+
+
+# Demo data (detector.pretrain): the miniature of darknet53.conv.74. The detector is trained once on a pool
+# of BDD-like images that no condition trains or is scored on, and its first layers (darknet's `partial`)
+# are where every condition's fine-tuning starts, as the paper's start from the ImageNet backbone.
+if config["detector"].get("pretrain"):
+
+    rule pretrain_detector:
+        input:
+            pool=glue.selection_outputs(config)["pretrain"],
+            tune=glue.selection_outputs(config)["tune"],
+            bdd_images=glue.paths.bdd100k_images(config),
+        output:
+            glue.backbone(config),
+        log:
+            "logs/detector/pretrain_detector.log",
+        benchmark:
+            "benchmarks/detector/pretrain_detector.tsv"
+        conda:
+            "../../envs/cycleaug.yaml"
+        threads: glue.train_threads(config)
+        resources:
+            gpu=1,
+            runtime=glue.runtime(config, config["detector"]["pretrain"]["iterations"]),
+        params:
+            options=glue.pretrain_options(config),
+            cfg=config["detector"]["cfg"],
+            layers=config["detector"]["pretrain"]["layers"],
+        shell:
+            'cycleaug train-yolo --train "{input.pool}:{input.bdd_images}/100k/train" --val-labels {input.tune} '
+            '--val-images "{input.bdd_images}/100k/train" --out "$(dirname {output})" {params.options} > {log} 2>&1 '
+            '&& cycleaug yolo-partial --cfg {params.cfg} --weights "$(dirname {output})/last.weights" '
+            "--layers {params.layers} --out {output} >> {log} 2>&1"
 
 
 # detector.seeds repeats each condition: train_yolo_{condition}_seed{s} into {condition}/seed{s}/.

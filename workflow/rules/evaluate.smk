@@ -23,6 +23,7 @@ rule table2:
             labels={"table": "Table 2 detection", "format": "Markdown"},
         ),
         tex=glue.table2_outputs(config)["tex"],
+        contrasts=glue.table2_outputs(config)["contrasts"],
     log:
         "logs/evaluate/table2.log",
     benchmark:

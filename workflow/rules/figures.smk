@@ -131,6 +131,7 @@ rule verdict:
         logs=glue.train_logs(config),
         fid=glue.paths.fid_csv(config),
         table=glue.paths.table2_files(config)[0],
+        contrasts=glue.paths.contrasts(config),
         paired=glue.paired_outputs(config),
     output:
         report(

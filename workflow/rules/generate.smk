@@ -68,13 +68,16 @@ rule translate_detector_set:
 
 
 # Demo data only: the distance of every sample set to the paired ground truth (the same scenes rendered
-# in the BDD-like style by the demo generator), beside the untranslated crops' distance.
+# in the BDD-like style by the demo generator), beside the untranslated crops' distance and that of a
+# per-channel colour transfer from the CG training crops' statistics to the real crops'.
 if config["data"]["source"] == "demo":
 
     rule paired_distance:
         input:
             synthia=glue.paths.synthia_root(config),
             heldout=glue.paths.crops(config, "synthia_heldout"),
+            cg=glue.paths.crops(config, "synthia"),
+            real=glue.paths.crops(config, "bdd100k"),
             samples=glue.sample_dirs(config),
         output:
             glue.paths.paired_csv(config),
@@ -89,7 +92,7 @@ if config["data"]["source"] == "demo":
             runs=glue.fid_runs(config),
         shell:
             "cycleaug paired-distance --truth {params.truth} --heldout {input.heldout} "
-            "--runs {params.runs} --out {output} > {log} 2>&1"
+            "--cg {input.cg} --real {input.real} --runs {params.runs} --out {output} > {log} 2>&1"
 
 
 # One FID per GPU count and saved epoch (Fig. 6), one network load; the real set's statistics are

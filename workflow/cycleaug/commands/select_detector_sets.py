@@ -10,7 +10,11 @@ Writes ``real.json`` (n_real BDD100K training frames with at least one person), 
 (n_synthetic SYNTHIA frames with at least one person), ``val.json`` (the evaluation frames: all,
 or --n-eval of them) and, with --n-heldout, ``heldout.json`` (that many further BDD100K train frames,
 none of them in real.json: the second split on which the best checkpoint is scored again, to show how
-much of Table 2's best mAP is selection), in BDD100K JSON with each frame's image size in its attributes.
+much of Table 2's best mAP is selection; the verdict scores the conditions on it), in BDD100K JSON with
+each frame's image size in its attributes. On demo data two more disjoint BDD100K-train splits:
+``pretrain.json`` (--n-pretrain frames with a person: the pool the demo's backbone is pretrained on, the
+miniature of darknet53.conv.74) and ``tune.json`` (--n-tune frames: where the fine-tuning budget was
+chosen, scored by no condition).
 """
 
 HELP = "choose the real, synthetic and validation images shared by every detector condition (Table 2)"
@@ -39,6 +43,19 @@ def add_arguments(parser):
         default=None,
         help="BDD100K train images outside real.json for heldout.json (config detector.n_heldout; default none)",
     )
+    parser.add_argument(
+        "--n-pretrain",
+        type=int,
+        default=None,
+        help="BDD100K train images with a person outside every other split, for pretrain.json "
+        "(config detector.pretrain.n_images; default none)",
+    )
+    parser.add_argument(
+        "--n-tune",
+        type=int,
+        default=None,
+        help="BDD100K train images outside every other split, for tune.json (config detector.n_tune; default none)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="selection seed")
     parser.add_argument("--out", required=True, help="output folder for real.json, synthetic.json, val.json")
 
@@ -48,11 +65,20 @@ def run(args) -> int:
 
     from cycleaug.errors import CycleAugError
     from cycleaug.labels import PERSON, Frame, read_frames, write_frames
-    from cycleaug.yolo.conditions import STREAM_REAL, STREAM_SYNTHETIC, select, select_heldout, select_val
+    from cycleaug.yolo.conditions import (
+        STREAM_REAL,
+        STREAM_SYNTHETIC,
+        STREAM_TUNE,
+        select,
+        select_heldout,
+        select_pretrain,
+        select_val,
+    )
     from cycleaug.yolo.data import checked_boxes
 
     checks = [("--n-real", args.n_real), ("--n-synthetic", args.n_synthetic), ("--n-eval", args.n_eval)]
-    for flag, value in [*checks, ("--n-heldout", args.n_heldout)]:
+    splits = [("--n-heldout", args.n_heldout), ("--n-pretrain", args.n_pretrain), ("--n-tune", args.n_tune)]
+    for flag, value in [*checks, *splits]:
         if value is not None and value < 1:
             raise CycleAugError(f"{flag} {value}: must be at least 1")
     if (args.val_labels is None) != (args.val_images is None):
@@ -79,9 +105,18 @@ def run(args) -> int:
         "real.json": with_size(real, args.bdd_labels, args.bdd_images),
         "synthetic.json": with_size(synthetic, args.synthia_labels, args.synthia_images),
     }
+    taken = list(real)
     if args.n_heldout:
-        heldout = select_heldout(bdd, real, args.n_heldout, args.seed)
+        heldout = select_heldout(bdd, taken, args.n_heldout, args.seed)
         sets["heldout.json"] = with_size(heldout, args.bdd_labels, args.bdd_images)
+        taken += heldout
+    if args.n_tune:  # before the pretraining pool, which takes only images with a person
+        tune = select_heldout(bdd, taken, args.n_tune, args.seed, STREAM_TUNE, "--n-tune")
+        sets["tune.json"] = with_size(tune, args.bdd_labels, args.bdd_images)
+        taken += tune
+    if args.n_pretrain:
+        pretrain = select_pretrain(bdd, taken, args.n_pretrain, args.seed)
+        sets["pretrain.json"] = with_size(pretrain, args.bdd_labels, args.bdd_images)
     if args.val_labels:
         val = select_val(read_frames(args.val_labels, categories={PERSON}), args.n_eval, args.seed)
         sets["val.json"] = with_size(val, args.val_labels, args.val_images)

@@ -7,7 +7,9 @@ Writes (the layout of the real releases):
 - ``OUT/bdd100k/images/100k/{train,val}/<8 hex>-<8 hex>.jpg``, legacy labels
   ``OUT/bdd100k/labels/bdd100k_labels_images_{train,val}.json`` (person, rider, car, bike, traffic
   sign and light boxes; "drivable area" and "lane" poly2d labels; weather/scene/timeofday) and the
-  same boxes as det_20 ``OUT/bdd100k/labels/det_20/det_{train,val}.json`` (Scalabel names).
+  same boxes as det_20 ``OUT/bdd100k/labels/det_20/det_{train,val}.json`` (Scalabel names). Every box
+  is BDD100K's: tight around the object's visible pixels (see ``visible_boxes``), the very box
+  ``cycleaug boxes synthia`` finds from the instance pixels of the same scene drawn as CG.
 - ``OUT/synthia/RGB/0000000.png`` and ``OUT/synthia/GT/LABELS/0000000.png`` (16-bit, 3 channels:
   class id, instance id, 0; pedestrian = 10, RAND-CITYSCAPES classes, see ``synthia.py``).
 - ``OUT/synthia/PAIRED/RGB/0000000.png``: the same scene rendered in the BDD-like style, a ground truth
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+from scipy import ndimage
 
 from cycleaug.atomic import atomic_dir, write_json
 from cycleaug.data.pngio import write_png16
@@ -53,6 +56,7 @@ DET20_NAME = {"person": "pedestrian", "bike": "bicycle", "motor": "motorcycle"}
 @dataclass
 class Obj:
     """A drawable object: polygons/ellipses in draw order, a label category, and the class id."""
+
     category: str  # BDD legacy category ("person", "car", ...); "" for unlabelled scenery
     cls: int
     parts: list = field(default_factory=list)  # (kind, coords, rgb, cls) with kind "poly" | "ellipse"
@@ -60,11 +64,13 @@ class Obj:
     instance: int = 0
 
     def add(self, kind, coords, rgb, cls=None):
-        self.parts.append((kind, [float(c) for c in coords], tuple(int(v) for v in rgb), self.cls if cls is None else cls))
+        self.parts.append(
+            (kind, [float(c) for c in coords], tuple(int(v) for v in rgb), self.cls if cls is None else cls)
+        )
 
     def bbox(self) -> tuple[float, float, float, float]:
         xs, ys = [], []
-        for kind, c, _, _ in self.parts:
+        for _kind, c, _, _ in self.parts:
             xs += c[0::2]
             ys += c[1::2]
         return min(xs), min(ys), max(xs), max(ys)
@@ -168,10 +174,34 @@ def make_car(rng, pal: Palette, x, bottom, ch, side_view: bool) -> Obj:
     x0, x1 = x - cw / 2, x + cw / 2
     car.add("poly", _rect(x0, bottom - 0.62 * ch, x1, bottom - 0.15 * ch), body)
     inset = 0.22 * cw if side_view else 0.12 * cw
-    car.add("poly", [x0 + inset, bottom - ch, x1 - inset, bottom - ch, x1 - 0.05 * cw, bottom - 0.6 * ch,
-                     x0 + 0.05 * cw, bottom - 0.6 * ch], body)
-    car.add("poly", [x0 + inset + 0.04 * cw, bottom - 0.93 * ch, x1 - inset - 0.04 * cw, bottom - 0.93 * ch,
-                     x1 - 0.1 * cw, bottom - 0.64 * ch, x0 + 0.1 * cw, bottom - 0.64 * ch], glass)
+    car.add(
+        "poly",
+        [
+            x0 + inset,
+            bottom - ch,
+            x1 - inset,
+            bottom - ch,
+            x1 - 0.05 * cw,
+            bottom - 0.6 * ch,
+            x0 + 0.05 * cw,
+            bottom - 0.6 * ch,
+        ],
+        body,
+    )
+    car.add(
+        "poly",
+        [
+            x0 + inset + 0.04 * cw,
+            bottom - 0.93 * ch,
+            x1 - inset - 0.04 * cw,
+            bottom - 0.93 * ch,
+            x1 - 0.1 * cw,
+            bottom - 0.64 * ch,
+            x0 + 0.1 * cw,
+            bottom - 0.64 * ch,
+        ],
+        glass,
+    )
     if side_view:
         for wx in (x0 + 0.2 * cw, x1 - 0.2 * cw):
             car.add("ellipse", [wx - 0.2 * ch, bottom - 0.4 * ch, wx + 0.2 * ch, bottom], (15, 15, 15))
@@ -201,8 +231,11 @@ def make_scene(rng: np.random.Generator, width: int, height: int, cg: bool):
             x_end = x - side * bw  # toward the vanishing point
             b = Obj("", BUILDING)
             b.add("poly", _rect(min(x, x_end), top, max(x, x_end), horizon + 0.04 * below), pal.pick(val=(0.4, 0.9)))
-            win = pal.pick(sat_cg=(0.3, 0.6), val=(0.15, 0.5), hue=0.6) if rng.random() < 0.7 else \
-                pal.pick(val=(0.7, 0.95), hue=0.13)
+            win = (
+                pal.pick(sat_cg=(0.3, 0.6), val=(0.15, 0.5), hue=0.6)
+                if rng.random() < 0.7
+                else pal.pick(val=(0.7, 0.95), hue=0.13)
+            )
             cols, rows = rng.integers(2, 6), rng.integers(2, 8)
             x_lo, bh = min(x, x_end), horizon - top
             for i in range(cols):
@@ -245,8 +278,11 @@ def make_scene(rng: np.random.Generator, width: int, height: int, cg: bool):
         if kind == "tree":
             tree = Obj("", VEGETATION, depth=bottom)
             tree.add("poly", _rect(x - 0.04 * s, bottom - 1.5 * s, x + 0.04 * s, bottom), pal.hsv(0.08, 0.5, 0.3))
-            tree.add("ellipse", [x - 0.6 * s, bottom - 2.8 * s, x + 0.6 * s, bottom - 1.3 * s],
-                     pal.pick(sat_cg=(0.7, 0.9), sat_photo=(0.3, 0.5), val=(0.25, 0.6), hue=0.28))
+            tree.add(
+                "ellipse",
+                [x - 0.6 * s, bottom - 2.8 * s, x + 0.6 * s, bottom - 1.3 * s],
+                pal.pick(sat_cg=(0.7, 0.9), sat_photo=(0.3, 0.5), val=(0.25, 0.6), hue=0.28),
+            )
             objs.append(tree)
         else:
             pole = Obj("", POLE, depth=bottom)
@@ -283,13 +319,13 @@ def make_scene(rng: np.random.Generator, width: int, height: int, cg: bool):
         for _ in range(rng.integers(0, 4)):
             feet = horizon + below * rng.uniform(0.05, 0.7)
             x = W * rng.uniform(-0.05, 1.05)
-            objs += make_person(rng, pal, x, feet, 1.1 * (feet - horizon) * rng.uniform(0.75, 1.1),
-                                rider=rng.random() < 0.1)
+            objs += make_person(
+                rng, pal, x, feet, 1.1 * (feet - horizon) * rng.uniform(0.75, 1.1), rider=rng.random() < 0.1
+            )
     objs.sort(key=lambda o: o.depth)
     for i, o in enumerate(o for o in objs if o.cls in (CAR, PEDESTRIAN, RIDER, BICYCLE)):
         o.instance = i + 1
-    info = {"horizon": horizon, "vx": vx, "road": road_poly, "lanes": lanes,
-            "sky": (sky_top, sky_bottom)}
+    info = {"horizon": horizon, "vx": vx, "road": road_poly, "lanes": lanes, "sky": (sky_top, sky_bottom)}
     return scenery, objs, info
 
 
@@ -306,7 +342,11 @@ def rasterise(width, height, scenery, objs, info, cg: bool):
     d_inst = ImageDraw.Draw(inst) if cg else None
     for o in [*scenery, *objs]:
         for kind, coords, colour, c in o.parts:
-            for draw, fill in ((d_rgb, colour), (d_cls, c), (d_inst, o.instance if c in (PEDESTRIAN, CAR, RIDER, BICYCLE) else 0)):
+            for draw, fill in (
+                (d_rgb, colour),
+                (d_cls, c),
+                (d_inst, o.instance if c in (PEDESTRIAN, CAR, RIDER, BICYCLE) else 0),
+            ):
                 if draw is None:
                     continue
                 if kind == "poly":
@@ -322,8 +362,18 @@ def _lowfreq(rng, height, width, cell):
 
 
 # Texture amplitude per class for the photo look (relative brightness variation).
-_TEXTURE = {SKY: 0.02, BUILDING: 0.12, ROAD: 0.09, SIDEWALK: 0.1, VEGETATION: 0.25, CAR: 0.04,
-            PEDESTRIAN: 0.07, RIDER: 0.07, POLE: 0.05, LANE: 0.08}
+_TEXTURE = {
+    SKY: 0.02,
+    BUILDING: 0.12,
+    ROAD: 0.09,
+    SIDEWALK: 0.1,
+    VEGETATION: 0.25,
+    CAR: 0.04,
+    PEDESTRIAN: 0.07,
+    RIDER: 0.07,
+    POLE: 0.05,
+    LANE: 0.08,
+}
 
 
 def photo_style(rng, rgb: Image.Image, cls: np.ndarray, timeofday: str, weather: str) -> Image.Image:
@@ -336,8 +386,14 @@ def photo_style(rng, rgb: Image.Image, cls: np.ndarray, timeofday: str, weather:
     # Lighting: a gentle left-right and top-bottom ramp, vignetting, and the exposure of the time of day.
     x = np.linspace(-0.5, 0.5, W, dtype=np.float32)[None, :]
     y = np.linspace(-0.5, 0.5, H, dtype=np.float32)[:, None]
-    light = (1.0 + rng.uniform(-0.25, 0.25) * x + rng.uniform(0.0, 0.2) * y) * (1.0 - rng.uniform(0.3, 0.8) * (x * x + y * y))
-    exposure = {"daytime": rng.uniform(0.85, 1.1), "dawn/dusk": rng.uniform(0.55, 0.75), "night": rng.uniform(0.3, 0.45)}
+    light = (1.0 + rng.uniform(-0.25, 0.25) * x + rng.uniform(0.0, 0.2) * y) * (
+        1.0 - rng.uniform(0.3, 0.8) * (x * x + y * y)
+    )
+    exposure = {
+        "daytime": rng.uniform(0.85, 1.1),
+        "dawn/dusk": rng.uniform(0.55, 0.75),
+        "night": rng.uniform(0.3, 0.45),
+    }
     factor = (1.0 + amp[cls] * texture) * light * np.float32(exposure[timeofday])
     # Duller colours (pull toward the pixel's grey) and a colour cast: one 3x3 colour matrix, applied by
     # Pillow to the flat rendering (it commutes with the per-pixel brightness factor above).
@@ -360,52 +416,100 @@ def photo_style(rng, rgb: Image.Image, cls: np.ndarray, timeofday: str, weather:
     return Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8))
 
 
-def _clip_box(bbox, W, H):
-    x1, y1, x2, y2 = bbox
-    # BDD100K boxes lie within [0, 1279] x [0, 719]: pixel indices of the first and last covered pixel.
-    cx1, cy1, cx2, cy2 = max(x1, 0.0), max(y1, 0.0), min(x2, W - 1.0), min(y2, H - 1.0)
-    truncated = (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2)
-    return (round(cx1, 6), round(cy1, 6), round(cx2, 6), round(cy2, 6)), truncated
+# Box convention, the same in both domains: BDD100K's. Its boxes were drawn in Scalabel
+# (https://doc.bdd100k.com/format.html: labels "compatible with the labels generated by Scalabel") under
+# Scalabel's "Bounding Box Annotation Technical Standard" (scalabel-doc, instructions/bbox.html and .rst,
+# read in its copy github.com/computationalcore/scalabel-doc): "annotate the bounding box around the object
+# as tight as possible and only annotate visible part of the object" ("occluded": "annotate all visible
+# parts"; "truncated": the box "does not correspond to the full extent of the object", e.g. "a car extending
+# outside the image"). So a box is the extent of the object's VISIBLE pixels (a person behind a car ends at
+# the car's roof; no visible pixel, no box), not the amodal full extent. Coordinates are pixel edges
+# (pixels 10..19 -> x1 = 10, x2 = 20), as ``synthia.boxes_from_instances`` gives for SYNTHIA-like persons
+# (the same visible pixels), so both domains box a scene identically. Categories stay BDD100K's: a person
+# on a bicycle is "rider" (not a person unless data.bdd100k.include_rider), as SYNTHIA's rider class 17 is
+# not pedestrian (10).
 
 
-def _overlap(a, b) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    return max(w, 0) * max(h, 0)
+def object_ids(width: int, height: int, objs: list[Obj]) -> np.ndarray:
+    """Which labelled object each pixel shows: ``i + 1`` for ``objs[i]`` (0: scenery, or an unlabelled
+    object such as a tree drawn over it), drawn in the scene's order, so nearer objects hide farther ones."""
+    ids = Image.new("I", (width, height), 0)
+    draw = ImageDraw.Draw(ids)
+    for i, o in enumerate(objs):
+        for kind, coords, _, _ in o.parts:
+            fill = i + 1 if o.category else 0
+            if kind == "poly":
+                draw.polygon(coords, fill=fill)
+            else:
+                draw.ellipse(coords, fill=fill)
+    return np.asarray(ids)
+
+
+def _own_pixels(width: int, height: int, o: Obj) -> int:
+    """Pixels inside the image that ``o`` covers when drawn alone (nothing in front of it)."""
+    mask = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(mask)
+    for kind, coords, _, _ in o.parts:
+        (draw.polygon if kind == "poly" else draw.ellipse)(coords, fill=1)
+    return int(np.count_nonzero(np.asarray(mask)))
+
+
+def visible_boxes(objs: list[Obj], W: int, H: int) -> list[tuple[Obj, tuple[float, float, float, float], bool, bool]]:
+    """(object, box, truncated, occluded) for every labelled object with a visible pixel, in ``objs``
+    order: the box is the pixel-edge extent of its visible pixels (see the convention above);
+    truncated: its drawn shape crosses the image border; occluded: a nearer object hides some of it."""
+    ids = object_ids(W, H, objs)
+    counts = np.bincount(ids.ravel(), minlength=len(objs) + 1)
+    out = []
+    for i, sl in enumerate(ndimage.find_objects(ids, max_label=len(objs))):
+        o = objs[i]
+        if sl is None or not o.category:
+            continue  # outside the image or hidden behind nearer objects: nothing to box
+        ys, xs = sl
+        x1, y1, x2, y2 = o.bbox()
+        truncated = x1 < 0 or y1 < 0 or x2 > W - 1 or y2 > H - 1
+        occluded = bool(counts[i + 1] < _own_pixels(W, H, o))
+        out.append((o, (float(xs.start), float(ys.start), float(xs.stop), float(ys.stop)), truncated, occluded))
+    return out
 
 
 def bdd_labels(objs, info, W, H) -> list[dict]:
     """Legacy BDD100K labels (without ids) for the labelled objects and the road."""
     labels = []
-    boxes = []
-    for o in objs:
-        if not o.category:
-            continue
-        box, truncated = _clip_box(o.bbox(), W, H)
-        if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
-            continue  # outside the image (tiny far-away boxes stay, as in BDD100K)
-        boxes.append((o, box, truncated))
-    for i, (o, box, truncated) in enumerate(boxes):
-        area = (box[2] - box[0]) * (box[3] - box[1])
-        occluded = any(_overlap(box, b) > 0.1 * area for _, b, _ in boxes[i + 1:])  # nearer ones come later
-        labels.append({
-            "category": o.category,
-            "attributes": {"occluded": occluded, "truncated": truncated,
-                           "trafficLightColor": "none"},
+    for o, box, truncated, occluded in visible_boxes(objs, W, H):
+        labels.append(
+            {
+                "category": o.category,
+                "attributes": {"occluded": occluded, "truncated": truncated, "trafficLightColor": "none"},
+                "manualShape": True,
+                "manualAttributes": True,
+                "box2d": dict(zip(("x1", "y1", "x2", "y2"), box)),
+            }
+        )
+    road = [
+        [round(min(max(info["road"][i], 0), W - 1), 6), round(min(info["road"][i + 1], H - 1), 6)]
+        for i in range(0, 8, 2)
+    ]
+    labels.append(
+        {
+            "category": "drivable area",
+            "attributes": {"areaType": "direct"},
             "manualShape": True,
             "manualAttributes": True,
-            "box2d": dict(zip(("x1", "y1", "x2", "y2"), box)),
-        })
-    road = [[round(min(max(info["road"][i], 0), W - 1), 6), round(min(info["road"][i + 1], H - 1), 6)]
-            for i in range(0, 8, 2)]
-    labels.append({"category": "drivable area", "attributes": {"areaType": "direct"}, "manualShape": True,
-                   "manualAttributes": True, "poly2d": [{"vertices": road, "types": "LLLL", "closed": True}]})
+            "poly2d": [{"vertices": road, "types": "LLLL", "closed": True}],
+        }
+    )
     for x_side in (0, 2):  # the road edges, as "road curb" lanes
         (x0, y0), (x1, y1) = road[x_side], road[3 - x_side]
-        labels.append({"category": "lane", "attributes": {"laneDirection": "parallel", "laneStyle": "solid",
-                                                          "laneType": "road curb"},
-                       "manualShape": True, "manualAttributes": True,
-                       "poly2d": [{"vertices": [[x0, y0], [x1, y1]], "types": "LL", "closed": False}]})
+        labels.append(
+            {
+                "category": "lane",
+                "attributes": {"laneDirection": "parallel", "laneStyle": "solid", "laneType": "road curb"},
+                "manualShape": True,
+                "manualAttributes": True,
+                "poly2d": [{"vertices": [[x0, y0], [x1, y1]], "types": "LL", "closed": False}],
+            }
+        )
     return labels
 
 
@@ -422,8 +526,7 @@ def _choice(rng, options):
 def bdd_scene(seed: int, split_code: int, index: int, width: int, height: int):
     """The frame attributes and scene of one BDD-like image, and its generator for the styling."""
     rng = np.random.default_rng([seed, 0xBDD, split_code, index])
-    attributes = {"weather": _choice(rng, _WEATHER), "scene": _choice(rng, _SCENE),
-                  "timeofday": _choice(rng, _TIME)}
+    attributes = {"weather": _choice(rng, _WEATHER), "scene": _choice(rng, _SCENE), "timeofday": _choice(rng, _TIME)}
     return attributes, *make_scene(rng, width, height, cg=False), rng
 
 
@@ -482,11 +585,20 @@ def to_det20(frames: list[dict]) -> list[dict]:
     and no ``labels`` key on frames without objects (as in det_train.json)."""
     out = []
     for f in frames:
-        labels = [{"id": str(lab["id"]), "attributes": {"occluded": lab["attributes"]["occluded"],
-                                                        "truncated": lab["attributes"]["truncated"],
-                                                        "trafficLightColor": "NA"},
-                   "category": DET20_NAME.get(lab["category"], lab["category"]), "box2d": lab["box2d"]}
-                  for lab in f["labels"] if "box2d" in lab]
+        labels = [
+            {
+                "id": str(lab["id"]),
+                "attributes": {
+                    "occluded": lab["attributes"]["occluded"],
+                    "truncated": lab["attributes"]["truncated"],
+                    "trafficLightColor": "NA",
+                },
+                "category": DET20_NAME.get(lab["category"], lab["category"]),
+                "box2d": lab["box2d"],
+            }
+            for lab in f["labels"]
+            if "box2d" in lab
+        ]
         frame = {"name": f["name"], "attributes": f["attributes"], "timestamp": f["timestamp"]}
         if labels:
             frame["labels"] = labels
@@ -536,8 +648,14 @@ def write_demo(
     for folder in (bdd_dir, syn_dir):
         _check_replaceable(folder)
     start = time.perf_counter()
-    params = {"seed": seed, "n_bdd_train": n_bdd_train, "n_bdd_val": n_bdd_val, "n_synthia": n_synthia,
-              "bdd_size": list(bdd_size), "synthia_size": list(synthia_size)}
+    params = {
+        "seed": seed,
+        "n_bdd_train": n_bdd_train,
+        "n_bdd_val": n_bdd_val,
+        "n_synthia": n_synthia,
+        "bdd_size": list(bdd_size),
+        "synthia_size": list(synthia_size),
+    }
     splits = {"train": n_bdd_train, "val": n_bdd_val}
     names = dict(zip(splits, bdd_names(seed, list(splits.values()))))
     summary = {}
@@ -552,8 +670,12 @@ def write_demo(
         (sstage / "PAIRED" / "RGB").mkdir(parents=True)
         with Progress(len(jobs) + n_synthia, "demo-data", unit="img") as progress:
             frames = _run(render_bdd, jobs, workers, progress)
-            persons = _run(render_synthia, [(seed, i, tuple(synthia_size), str(sstage)) for i in range(n_synthia)],
-                           workers, progress)
+            persons = _run(
+                render_synthia,
+                [(seed, i, tuple(synthia_size), str(sstage)) for i in range(n_synthia)],
+                workers,
+                progress,
+            )
         label_id = 0
         for f in frames:  # legacy ids count up through the file
             for lab in f["labels"]:
@@ -561,7 +683,7 @@ def write_demo(
                 label_id += 1
         start_i = 0
         for split, n in splits.items():
-            split_frames = sorted(frames[start_i:start_i + n], key=lambda f: f["name"])
+            split_frames = sorted(frames[start_i : start_i + n], key=lambda f: f["name"])
             start_i += n
             write_json(bstage / "labels" / f"bdd100k_labels_images_{split}.json", split_frames, indent=None)
             write_json(bstage / "labels" / "det_20" / f"det_{split}.json", to_det20(split_frames), indent=None)
@@ -571,6 +693,9 @@ def write_demo(
         for stage in (bstage, sstage):
             (stage / MARKER).write_text(json.dumps(params, indent=1) + "\n")
     elapsed = time.perf_counter() - start
-    print(f"demo-data: {n_bdd_train}+{n_bdd_val} BDD-like {bdd_size[0]}x{bdd_size[1]}, {n_synthia} SYNTHIA-like "
-          f"{synthia_size[0]}x{synthia_size[1]} images -> {out} in {elapsed:.1f} s", file=sys.stderr)
+    print(
+        f"demo-data: {n_bdd_train}+{n_bdd_val} BDD-like {bdd_size[0]}x{bdd_size[1]}, {n_synthia} SYNTHIA-like "
+        f"{synthia_size[0]}x{synthia_size[1]} images -> {out} in {elapsed:.1f} s",
+        file=sys.stderr,
+    )
     return summary

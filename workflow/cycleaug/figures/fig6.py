@@ -10,9 +10,11 @@ the paper's pool3 features) the feature covariance is rank-deficient (rank <= n 
 upward, so the figure says so.
 
 With ``--paired`` (demo data: ``cycleaug paired-distance``'s table) two more panels show the L1 distance
-and the SSIM of the translated crops to their paired ground truth with 95 % bootstrap intervals, and the
-untranslated crops' value as a dashed line: a translation that learned something is below the line in
-L1 and above it in SSIM.
+and the SSIM of the translated crops to their paired ground truth with 95 % bootstrap intervals, the
+untranslated crops' value as a dashed line and the colour-transfer baseline's (each CIELAB channel's mean
+and std of the CG training crops mapped to the real crops', cycleaug.paired) as a dotted one: a translation
+that learned something is below the dashed line in L1 and above it in SSIM, and one that learned more
+than colour statistics is also below (L1) and above (SSIM) the dotted line.
 
     cycleaug figure fig6 --fid results/fid/fid.csv [--paired results/fid/paired.csv] \
         --out results/figures/fig6_fid.png
@@ -179,9 +181,16 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False, paired: list[d
     return fig
 
 
+LABEL_INPUT = "untranslated input"
+LABEL_COLOUR = "colour transfer (CIELAB mean/std)"
+
+
 def _paired_panels(fig, grid, first: int, paired: list[dict], styles: dict, share) -> None:
-    """L1 and SSIM to the paired ground truth per epoch and GPU count, with the input's value dashed."""
-    from cycleaug.paired import by_gpus  # noqa: PLC0415
+    """L1 and SSIM to the paired ground truth per epoch and GPU count, with the input's value dashed and
+    the colour-transfer baseline's dotted."""
+    from cycleaug.paired import by_gpus, colour_baseline  # noqa: PLC0415
+
+    baseline = colour_baseline(paired)
 
     for k, (key, label, better) in enumerate(
         (("l1", "L1 to paired truth", "lower"), ("ssim", "SSIM to paired truth", "higher"))
@@ -200,36 +209,44 @@ def _paired_panels(fig, grid, first: int, paired: list[dict], styles: dict, shar
                 label=gpu_label(gpus),
                 **styles.get(gpus, series_style(i)),
             )
-        px.axhline(paired[0][f"{key}_input"], color="0.4", linestyle="--", linewidth=1.0, label="untranslated input")
+        lines = [
+            px.axhline(baseline[f"{key}_input"], color="0.4", linestyle="--", linewidth=1.0, label=LABEL_INPUT),
+            px.axhline(baseline[key], color="0.2", linestyle=":", linewidth=1.4, label=LABEL_COLOUR),
+        ]
         px.set_xlabel("epoch")
         px.set_ylabel(label)
-        px.set_title(f"{label} ({better} is better; n = {paired[0]['n']} crops, 95% CI)", fontsize=9)
+        px.set_title(f"{label} ({better} is better; n = {baseline['n']} crops, 95% CI)", fontsize=9)
         if k == 0:
-            px.legend(handles=px.get_lines()[-1:], loc="best", fontsize=9)
+            px.legend(handles=lines, loc="best", fontsize=9)
+
+
+def _side(row: dict, key: str) -> str:
+    """Which side of a baseline a paired difference (``key``: positive = closer to the truth) lies on."""
+    return "closer" if row[f"{key}_ci_low"] > 0 else "farther" if row[f"{key}_ci_high"] < 0 else "indistinguishable"
 
 
 def paired_findings(paired: list[dict]) -> str:
-    """The paired-truth check in words: per GPU count, the last epoch's L1 against the input's."""
-    from cycleaug.paired import by_gpus  # noqa: PLC0415
+    """The paired-truth check in words: per GPU count, the last epoch's L1 and SSIM against the input's and
+    the colour transfer's (closer to the truth, farther or indistinguishable: by where the 95% interval of
+    the paired per-crop difference lies)."""
+    from cycleaug.paired import by_gpus, colour_baseline  # noqa: PLC0415
 
     parts = []
     for gpus, rs in by_gpus(paired).items():
         r = rs[-1]
-        verdict = (
-            "closer to the truth than the input"
-            if r["l1_gain_ci_low"] > 0
-            else "farther from the truth than the input"
-            if r["l1_gain_ci_high"] < 0
-            else "as close to the truth as the input, within its interval"
+        sides = "; ".join(
+            f"vs the {name}: L1 {_side(r, f'l1_{suffix}')}, SSIM {_side(r, f'ssim_{suffix}')}"
+            for name, suffix in (("input", "gain"), ("colour transfer", "vs_colour"))
         )
         parts.append(
-            f"{gpu_label(gpus)}: L1 {r['l1']:.3f} [{r['l1_ci_low']:.3f}, {r['l1_ci_high']:.3f}], SSIM {r['ssim']:.3f} at "
-            f"epoch {r['epoch']}, {verdict}"
+            f"{gpu_label(gpus)}: L1 {r['l1']:.3f} [{r['l1_ci_low']:.3f}, {r['l1_ci_high']:.3f}], SSIM {r['ssim']:.3f} "
+            f"[{r['ssim_ci_low']:.3f}, {r['ssim_ci_high']:.3f}] at epoch {r['epoch']} ({sides})"
         )
-    first = paired[0]
+    base = colour_baseline(paired)
     return (
-        f" Paired ground truth ({first['n']} held-out crops; untranslated input: L1 {first['l1_input']:.3f}, "
-        f"SSIM {first['ssim_input']:.3f}): " + "; ".join(parts) + "."
+        f" Paired ground truth ({base['n']} held-out crops; untranslated input: L1 {base['l1_input']:.3f}, "
+        f"SSIM {base['ssim_input']:.3f}; colour transfer of the CG crops' CIELAB mean/std to the real crops': "
+        f"L1 {base['l1']:.3f}, SSIM {base['ssim']:.3f}): " + "; ".join(parts) + "."
     )
 
 

@@ -33,9 +33,10 @@ HEADERS = {
     "diff_vs_a": "vs (a)\n[95% CI]",
     "diff_vs_b": "vs (b)\n[95% CI]",
     "map50_seeds": "mAP over seeds\nmean ± sd (runs)",
+    "heldout_seeds": "held-out over seeds\nmean ± sd [95% CI]",
 }
 # Text cells built from the bootstrap and detector.seeds columns.
-DERIVED = ("map50_ci", "diff_vs_a", "diff_vs_b", "map50_seeds")
+DERIVED = ("map50_ci", "diff_vs_a", "diff_vs_b", "map50_seeds", "heldout_seeds")
 DIFFS = ("diff_vs_a", "diff_vs_b")
 # Column widths in inches at 9 pt (the label column grows with its longest entry).
 WIDTH_CONDITION, WIDTH_NUMBER, WIDTH_WIDE = 0.38, 0.62, 0.8
@@ -65,6 +66,7 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
         *(["map50_ci"] if "map50_ci_low" in fields else []),
         *(d for d in DIFFS if d in fields),
         *(["map50_seeds"] if "map50_seed_mean" in fields else []),
+        *(["heldout_seeds"] if "heldout_seed_mean" in fields else []),
         *(c for c in fields if c.startswith("paper_")),
     ]
     for lineno, row in enumerate(rows, 2):
@@ -86,6 +88,8 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
                 )
             except (TypeError, ValueError):
                 raise CycleAugError(f"{path}:{lineno}: bad map50_seed_mean/sd or n_seeds; expected numbers") from None
+        if "heldout_seed_mean" in fields:
+            row["heldout_seeds"] = _heldout_cell(path, lineno, row)
         for col in DIFFS:
             if col in fields:
                 d = (row.get(col) or "").strip()
@@ -102,6 +106,18 @@ def read_table2(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
             except ValueError:
                 raise CycleAugError(f"{path}:{lineno}: {c} = {row[c]!r}; expected a number") from None
     return columns, rows
+
+
+def _heldout_cell(path, lineno: int, row: dict) -> str:
+    """mean ± sd [low, high] of the held-out mAP over seeds (cycleaug.yolo.table2.HELDOUT columns)."""
+    keys = ("heldout_seed_mean", "heldout_seed_sd", "heldout_ci_low", "heldout_ci_high")
+    try:
+        mean, sd, lo, hi = (float(v) if (v := (row.get(k) or "").strip()) else None for k in keys)
+    except ValueError:
+        raise CycleAugError(f"{path}:{lineno}: bad {', '.join(keys)}; expected numbers") from None
+    if mean is None:
+        return ""
+    return f"{mean:.2f}" + ("" if sd is None else f" ± {sd:.2f}") + ("" if lo is None else f" [{lo:.2f}, {hi:.2f}]")
 
 
 def format_cell(column: str, value: str | None) -> str:
@@ -140,6 +156,8 @@ def build_table2(columns: list[str], rows: list[dict[str, str]]):
         if c == "map50_ci"
         else 1.95
         if c in DIFFS or c == "map50_seeds"
+        else 2.4
+        if c == "heldout_seeds"
         else 0.85
         if c in ("last_map50", "heldout_map50")
         else WIDTH_WIDE

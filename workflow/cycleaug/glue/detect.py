@@ -7,7 +7,7 @@ from cycleaug.glue import paths  # glue.paths in detect.smk
 from cycleaug.glue.acquire import weights_file
 from cycleaug.glue.common import seed_runs
 from cycleaug.options import command_line, shell_words
-from cycleaug.yolo.conditions import GENERATED, RAW, Condition, aligned_source, conditions, train_sets
+from cycleaug.yolo.conditions import GENERATED, RAW, TRUTH, Condition, aligned_source, conditions, train_sets
 from cycleaug.yolo.settings import TrainConfig
 
 __all__ = ["conditions", "seed_runs"]
@@ -20,6 +20,10 @@ def select_options(config: dict) -> str:
         options.append(f"--n-eval {det['n_eval']}")
     if det.get("n_heldout"):
         options.append(f"--n-heldout {det['n_heldout']}")
+    if det.get("n_tune"):
+        options.append(f"--n-tune {det['n_tune']}")
+    if det.get("pretrain"):
+        options.append(f"--n-pretrain {det['pretrain']['n_images']}")
     return " ".join(options)
 
 
@@ -27,8 +31,9 @@ def selection_outputs(config: dict) -> dict:
     """real.json, synthetic.json, val.json, and heldout.json when detector.n_heldout asks for one."""
     sel = paths.selection_dir(config)
     out = {name: f"{sel}/{name}.json" for name in ("real", "synthetic", "val")}
-    if config["detector"].get("n_heldout"):
-        out["heldout"] = f"{sel}/heldout.json"
+    for key, name in (("n_heldout", "heldout"), ("n_tune", "tune"), ("pretrain", "pretrain")):
+        if config["detector"].get(key):
+            out[name] = f"{sel}/{name}.json"
     return out
 
 
@@ -52,7 +57,7 @@ def synthetic_inputs(config: dict, condition: Condition) -> dict:
     source = aligned_source(condition)
     if aligning(config) and source is not None:
         return {"synthetic_set": paths.aligned_dir(config, source)}
-    if condition.synthetic_source == RAW:
+    if condition.synthetic_source in (RAW, TRUTH):
         return {"synthetic_images": paths.synthia_root(config)}
     if condition.synthetic_source == GENERATED:
         return {
@@ -72,13 +77,37 @@ def train_set_options(config: dict, condition: Condition) -> str:
         paths.generated_images(config, "{gpus}"),
         paths.generated_labels(config, "{gpus}"),
         paths.aligned_dir(config, "{source}") if aligning(config) else None,
+        truth_images(config),
     )
     return " ".join(f"--train {labels}:{images}" for labels, images in sets)
 
 
+def truth_images(config: dict) -> str:
+    """The demo's paired truth: each SYNTHIA-like scene drawn in the BDD-like style, under the same names."""
+    return f"{paths.synthia_root(config)}/PAIRED/RGB"
+
+
+def backbone(config: dict) -> str:
+    """The first detector.pretrain.layers layers of the detector pretrained on the pretraining pool."""
+    return f"{paths.detector_dir(config, 'pretrain')}/backbone.conv.{config['detector']['pretrain']['layers']}"
+
+
 def pretrained_weights(config: dict) -> list[str]:
-    """darknet53.conv.74 as the acquisition rules verify it, when the detector starts from it."""
+    """What every condition starts from: darknet53.conv.74 as the acquisition rules verify it
+    (detector.pretrained), the workflow's own pretrained backbone (detector.pretrain), or nothing."""
+    if config["detector"].get("pretrain"):
+        return [backbone(config)]
     return [weights_file(config, "darknet53")] if config["detector"]["pretrained"] else []
+
+
+def pretrain_options(config: dict) -> str:
+    """`cycleaug train-yolo` options of the pretraining run: the cfg, its own length and steps, scored once
+    at the end on the tune split, the workflow's seed."""
+    det, pre = config["detector"], config["detector"]["pretrain"]
+    words = ["--cfg", det["cfg"], "--iterations", str(pre["iterations"]), "--eval-every", str(pre["iterations"])]
+    words += ["--steps", *map(str, pre["steps"])] if pre["steps"] else []
+    words += ["--seed", str(config["seed"]), "--workers", str(det["workers"])]
+    return shell_words(words)
 
 
 def train_options(config: dict, seed: int) -> str:
@@ -88,7 +117,8 @@ def train_options(config: dict, seed: int) -> str:
     words = [
         "--cfg",
         det["cfg"],
-        *command_line(TrainConfig, det, skip=("pretrained", "seed", "heldout_labels", "heldout_images")),
+        *command_line(TrainConfig, det, skip=("pretrained", "seed", "heldout_labels", "heldout_images", "steps")),
+        *(["--steps", *map(str, det["steps"])] if det.get("steps") else []),
         "--seed",
         str(seed),
     ]
@@ -98,11 +128,11 @@ def train_options(config: dict, seed: int) -> str:
     return shell_words(words)
 
 
-def runtime(config: dict):
+def runtime(config: dict, iterations: int | None = None):
     """The rule's runtime resource (minutes), a function of the attempt: see cycleaug.plan."""
     from cycleaug.plan import yolo_runtime_minutes
 
-    return lambda wildcards, attempt: yolo_runtime_minutes(config, attempt)
+    return lambda wildcards, attempt: yolo_runtime_minutes(config, attempt, iterations)
 
 
 def train_threads(config: dict) -> int:
@@ -121,6 +151,7 @@ def outputs(config: dict, condition: Condition, run: str = "") -> dict[str, str]
         "weights": f"{root}/best.weights",
         "eval_log": f"{root}/eval_log.jsonl",
         "val_predictions": f"{root}/val_predictions.json",
+        **({"heldout_predictions": f"{root}/heldout_predictions.json"} if config["detector"].get("n_heldout") else {}),
     }
 
 
@@ -128,7 +159,7 @@ def align_inputs(config: dict):
     """Input function of align_detector_set: the raw selection (source raw) or a translated set (gen{n}gpu)."""
 
     def inputs(wildcards) -> dict:
-        if wildcards.source == "raw":
+        if wildcards.source in ("raw", "truth"):
             return {
                 "labels": f"{paths.selection_dir(config)}/synthetic.json",
                 "images": paths.synthia_root(config),
@@ -140,7 +171,10 @@ def align_inputs(config: dict):
 
 
 def align_images_dir(wildcards, input) -> str:
-    """The folder the labels' frame names are relative to (SYNTHIA: its RGB folder)."""
+    """The folder the labels' frame names are relative to (SYNTHIA: its RGB folder; the paired truth: its
+    PAIRED/RGB folder, the same names)."""
+    if wildcards.source == "truth":
+        return f"{input.images}/PAIRED/RGB"
     return f"{input.images}/RGB" if wildcards.source == "raw" else input.images
 
 

@@ -22,7 +22,19 @@ def table2_options(config: dict) -> str:
         words.append(f"--predictions {c.name}={val_predictions(config, c.name)}")
         words += [f"--seed-metrics {c.name}={paths.metrics(config, c.name, run)}" for _, run in seed_runs(config)[1:]]
     words.append(f"--val-labels {paths.selection_dir(config)}/val.json")
+    if config["detector"].get("n_heldout"):
+        words += [
+            f"--heldout-predictions {c.name}={p}"
+            for c in conditions(config)
+            for p in heldout_predictions(config, c.name)
+        ]
+        words.append(f"--heldout-labels {paths.selection_dir(config)}/heldout.json")
     return " ".join(words) + (" --paper-scale" if paper_reference(config) else "")
+
+
+def heldout_predictions(config: dict, condition: str) -> list[str]:
+    """Every seed's held-out detections of a condition, in seed order."""
+    return [f"{paths.detector_dir(config, condition, run)}/heldout_predictions.json" for _, run in seed_runs(config)]
 
 
 def val_predictions(config: dict, condition: str) -> str:
@@ -30,9 +42,13 @@ def val_predictions(config: dict, condition: str) -> str:
 
 
 def prediction_files(config: dict) -> list[str]:
-    return [val_predictions(config, c.name) for c in conditions(config)] + [f"{paths.selection_dir(config)}/val.json"]
+    files = [val_predictions(config, c.name) for c in conditions(config)] + [f"{paths.selection_dir(config)}/val.json"]
+    if config["detector"].get("n_heldout"):
+        files += [p for c in conditions(config) for p in heldout_predictions(config, c.name)]
+        files.append(f"{paths.selection_dir(config)}/heldout.json")
+    return files
 
 
 def table2_outputs(config: dict) -> dict[str, str]:
     csv, md, tex = paths.table2_files(config)
-    return {"csv": csv, "md": md, "tex": tex}
+    return {"csv": csv, "md": md, "tex": tex, "contrasts": paths.contrasts(config)}

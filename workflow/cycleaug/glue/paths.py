@@ -113,6 +113,11 @@ def table2_files(config: dict) -> list[str]:
     return [f"{results(config)}/tables/table2.{ext}" for ext in ("csv", "md", "tex")]
 
 
+def contrasts(config: dict) -> list[str]:
+    """contrasts.csv (the claim-2 comparisons on the held-out split) when there is a held-out split."""
+    return [f"{results(config)}/tables/contrasts.csv"] if config["detector"].get("n_heldout") else []
+
+
 # ---- figures
 
 

@@ -24,6 +24,11 @@ class TrainConfig:
     iterations: int | None = option(
         None, "updates to run (default: the cfg's max_batches, else darknet's max(6000, 2000 x classes))", type=int
     )
+    steps: tuple[int, ...] = option(
+        (),
+        "override [net] steps (the iterations at which the learning rate is scaled by the cfg's scales), e.g. "
+        "when --iterations changes a run's length; default: the cfg's",
+    )
     eval_every: str = option(
         "darknet",
         "evaluate mAP at darknet's -map cadence (darknet: from max(burn_in, 1000) every max(4 epochs, 100) "

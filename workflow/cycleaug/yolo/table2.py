@@ -51,6 +51,32 @@ class Row:
     selection: dict | None = None  # SELECTION key -> percent or None
     bootstrap: dict | None = None  # cycleaug.yolo.bootstrap.bootstrap_table's row (fractions)
     seed_map50: list = field(default_factory=list)  # mAP50 (percent) of the repeats with other seeds
+    heldout: dict | None = None  # held-out mAP50 over seeds (percent): mean, per_seed, ci (cycleaug.yolo.contrasts)
+
+
+# The held-out split over every seed (what the verdict judges by): mean and sample sd over the seeds'
+# best checkpoints, and the two-level bootstrap interval over seeds and images.
+HELDOUT = ["heldout_seed_mean", "heldout_seed_sd", "heldout_ci_low", "heldout_ci_high"]
+
+
+def _heldout_values(r: Row) -> list:
+    h = r.heldout
+    if not h:
+        return [None] * len(HELDOUT)
+    sd = statistics.stdev(h["per_seed"]) if len(h["per_seed"]) > 1 else None
+    return [h["mean"], sd, *h["ci"]]
+
+
+def _has_heldout(rows: list[Row]) -> bool:
+    return any(r.heldout for r in rows)
+
+
+def _heldout_cell(r: Row) -> str:
+    mean, sd, lo, hi = _heldout_values(r)
+    if mean is None:
+        return "–"
+    spread = "" if sd is None else f" ± {sd:.2f}"
+    return f"{mean:.2f}{spread} [{lo:.2f}, {hi:.2f}]"
 
 
 # Repeated seeds (detector.seeds): mAP@0.50 over the condition's runs, this row's included.
@@ -167,7 +193,9 @@ def csv_rows(rows: list[Row], paper_scale: bool) -> tuple[list[str], list[list]]
     extra = _has_selection(rows)
     boot = BOOTSTRAP if _has_bootstrap(rows) else []
     seeds = SEEDS if _has_seeds(rows) else []
+    held = HELDOUT if _has_heldout(rows) else []
     header = ["condition", "label"] + [c for _, c, _, _ in COLUMNS] + ["best_iteration", "name"] + extra + boot + seeds
+    header += held
     if paper_scale:
         header += [f"paper_{c}" for _, c, _, _ in COLUMNS] + [f"diff_{c}" for _, c, _, _ in COLUMNS]
     body = []
@@ -176,6 +204,7 @@ def csv_rows(rows: list[Row], paper_scale: bool) -> tuple[list[str], list[list]]
         line += [r.iteration, r.condition.name] + [(r.selection or {}).get(k) for k in extra]
         line += _bootstrap_values(r, rows) if boot else []
         line += _seed_values(r) if seeds else []
+        line += _heldout_values(r) if held else []
         if paper_scale:
             p = r.paper or {}
             line += [p.get(k) for k, _, _, _ in COLUMNS] + [_diff(r.values[k], p.get(k)) for k, _, _, _ in COLUMNS]
@@ -194,7 +223,7 @@ def _cells(r: Row, paper_scale: bool) -> list[str]:
     return cells
 
 
-def _titles(extra: list[str] = (), boot: bool = False, seeds: bool = False) -> list[str]:
+def _titles(extra: list[str] = (), boot: bool = False, seeds: bool = False, held: bool = False) -> list[str]:
     titles = dict(SELECTION)
     boot_titles = ["mAP 95% CI"] + [f"vs ({x}) [95% CI]" for x in REFERENCE_LETTERS] if boot else []
     return (
@@ -204,18 +233,27 @@ def _titles(extra: list[str] = (), boot: bool = False, seeds: bool = False) -> l
         + [titles[k] for k in extra]
         + boot_titles
         + (["mAP over seeds: mean ± sd (range, runs)"] if seeds else [])
+        + (["held-out over seeds: mean ± sd [95% CI]"] if held else [])
     )
 
 
 def _line(r: Row, rows: list[Row], paper_scale: bool, extra: list[str] = (), boot: bool = False) -> list[str]:
     sel = [_fmt((r.selection or {}).get(k), 2) for k in extra]
     cells = [r.condition.tag, r.condition.label] + _cells(r, paper_scale) + [str(r.iteration)] + sel
-    return cells + (_bootstrap_cells(r, rows) if boot else []) + ([_seed_cell(r)] if _has_seeds(rows) else [])
+    cells += _bootstrap_cells(r, rows) if boot else []
+    cells += [_seed_cell(r)] if _has_seeds(rows) else []
+    return cells + ([_heldout_cell(r)] if _has_heldout(rows) else [])
 
 
 BOOTSTRAP_NOTE = (
     "95% CI: percentile bootstrap over the validation images (1,000 resamples); vs (a), vs (b): the paired "
     "difference in mAP@0.50 points to BDD alone and to raw CG on the same resamples, with its 95% interval."
+)
+
+
+HELDOUT_NOTE = (
+    "Held-out over seeds: each seed's best-on-val checkpoint scored on the held-out split, mean ± sample sd "
+    "over the seeds, and the 95% two-level bootstrap interval over seeds and images (what the verdict uses)."
 )
 
 
@@ -228,7 +266,7 @@ SELECTION_NOTE = (
 
 def markdown(rows: list[Row], paper_scale: bool) -> str:
     extra, boot = _has_selection(rows), _has_bootstrap(rows)
-    titles = _titles(extra, boot, _has_seeds(rows))
+    titles = _titles(extra, boot, _has_seeds(rows), _has_heldout(rows))
     lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for r in rows:
         lines.append("| " + " | ".join(_line(r, rows, paper_scale, extra, boot)) + " |")
@@ -241,6 +279,8 @@ def markdown(rows: list[Row], paper_scale: bool) -> str:
         note += SELECTION_NOTE + "\n"
     if boot:
         note += BOOTSTRAP_NOTE + "\n"
+    if _has_heldout(rows):
+        note += HELDOUT_NOTE + "\n"
     return "\n".join(lines) + "\n" + note
 
 
@@ -250,7 +290,7 @@ def _tex_escape(s: str) -> str:
 
 def latex(rows: list[Row], paper_scale: bool) -> str:
     extra, boot = _has_selection(rows), _has_bootstrap(rows)
-    titles = _titles(extra, boot, _has_seeds(rows))
+    titles = _titles(extra, boot, _has_seeds(rows), _has_heldout(rows))
     spec = "ll" + "r" * (len(titles) - 2)
     lines = [
         r"\begin{tabular}{" + spec + "}",

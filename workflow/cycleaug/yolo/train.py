@@ -86,6 +86,21 @@ def augment_params(cfg, hyper: NetHyper) -> AugmentParams:
     )
 
 
+def deterministic(device: torch.device) -> None:
+    """Same seed, same machine, same thread count: the same run, bit for bit (torch's reproducibility
+    notes). On the CPU every kernel used here is deterministic at a fixed thread count (the rule's
+    ``threads:``, OMP_NUM_THREADS); CUDA needs cuBLAS's fixed workspace and no cuDNN autotuning, and
+    warns, rather than fails, for the few kernels that have no deterministic version (the upsample's
+    backward)."""
+    import os
+
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def load_pretrained(model: Darknet, path: str) -> int:
     """Load darknet weights, the first layers only when the file holds fewer (``darknet53.conv.74``:
     cutoff 75); returns the number of layers loaded."""
@@ -165,7 +180,11 @@ def train(tc: TrainConfig, stream=None) -> int:
     # ---- settings from the cfg (and the few command-line overrides)
     cfg = load_cfg(tc.cfg)
     hyper = hyper_from_cfg(cfg.net, f"{cfg.path} [net]").with_overrides(
-        batch=tc.batch, subdivisions=tc.subdivisions, width=tc.img_size, height=tc.img_size
+        batch=tc.batch,
+        subdivisions=tc.subdivisions,
+        width=tc.img_size,
+        height=tc.img_size,
+        steps=tuple(tc.steps) or None,
     )
     output_shapes(cfg, hyper.width, hyper.height)
     max_iter = tc.iterations or hyper.max_batches or default_max_batches(cfg.classes)
@@ -189,12 +208,14 @@ def train(tc: TrainConfig, stream=None) -> int:
         "seed": tc.seed,
         "width": hyper.width,
         "height": hyper.height,
+        "steps": list(hyper.steps),
         "pretrained": tc.pretrained,
         "darknet_semantics": semantics,
     }
 
     # ---- model and optimizer
     device = resolve_device(tc.device)
+    deterministic(device)
     torch.manual_seed(tc.seed)
     model = init_darknet_(Darknet(cfg), torch.Generator().manual_seed(tc.seed))
     loaded = load_pretrained(model, tc.pretrained) if tc.pretrained else 0
@@ -461,7 +482,10 @@ def _heldout_scores(run: Run) -> dict:
         return {}
     frames, paths = _evaluation_set(tc.heldout_labels, tc.heldout_images, "held-out")
     best = _load_best(run.model.cfg, run.out, run.device)
-    result = evaluate_model(best, frames, paths, run.tc.img_size, run.tc.eval_batch_size, run.tc.workers)
+    preds: list = []
+    result = evaluate_model(best, frames, paths, run.tc.img_size, run.tc.eval_batch_size, run.tc.workers, preds)
+    # Its detections: the verdict's two-level bootstrap (cycleaug.yolo.contrasts) resamples them.
+    write_frames(run.out / "heldout_predictions.json", preds)
     record = _eval_record(0, float("nan"), float("nan"), result, 0.0, 0.0)
     keys = ("TP", "FP", "FN", "precision", "recall", "F1", "mAP50")
     print(
@@ -505,6 +529,7 @@ def _finish(out: Path, state: dict, extra: dict | None = None) -> None:
             "images_seen": state["seen"],
             "train_seconds": round(state["elapsed"], 1),
             "evaluations": len(state["history"]),
+            "torch_threads": torch.get_num_threads(),  # a seed reproduces its run at the same count
             # The last checkpoint's figures on the same val images (no choice involved).
             "last": {k: last[k] for k in ("iteration", "TP", "FP", "FN", "precision", "recall", "F1", "mAP50")},
             **(extra or {}),
