@@ -9,6 +9,7 @@ and tarfile.
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import http.server
 import io
@@ -19,14 +20,27 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
+import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import local_http_server
 from cycleaug import acquire
-from cycleaug.acquire import ChecksumError, UnsafeArchiveError, check_sources, download, extract, fetch
+from cycleaug.acquire import (
+    ArchiveTooLargeError,
+    ChecksumError,
+    Limits,
+    UnsafeArchiveError,
+    archives,
+    check_sources,
+    download,
+    extract,
+    fetch,
+    parse_size,
+)
 from cycleaug.errors import CycleAugError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,15 +95,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.files, srv.drops, srv.requests, srv.ignore_range = {}, {}, [], False
-    srv.daemon_threads = True
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    yield from local_http_server(_Handler, files={}, drops={}, requests=[], ignore_range=False)
 
 
 def sha256(data: bytes) -> str:
@@ -409,6 +415,30 @@ def test_extracting_into_an_existing_folder_replaces_only_the_archives_entries(t
     assert (dest / "bdd100k_labels_images_train.json").read_text() == "legacy"
 
 
+def test_a_failed_rename_into_an_existing_folder_restores_it(tmp_path, monkeypatch):
+    dest = tmp_path / "labels"
+    for name in ("a", "b", "c"):
+        (dest / name).mkdir(parents=True)
+        (dest / name / "old.json").write_text("old")
+    arc = write(tmp_path, "new.zip", make_zip({f"top/{n}/new.json": b"new" for n in ("a", "b", "c")}))
+    real, placed = os.replace, []
+
+    def failing(src, dst):
+        if Path(dst).parent == dest:
+            placed.append(dst)
+            if len(placed) == 3:  # a and b are replaced already, c fails
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+        return real(src, dst)
+
+    monkeypatch.setattr(archives.os, "replace", failing)
+    with pytest.raises(CycleAugError, match="the file system is read-only while unpacking"):
+        extract(arc, dest, strip=1)
+    monkeypatch.setattr(archives.os, "replace", real)
+    assert placed[:3] == [dest / "a", dest / "b", dest / "c"]  # then a and b restored
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*.json")) == ["a/old.json", "b/old.json", "c/old.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels", "new.zip"]
+
+
 def test_corrupt_archive_is_reported(tmp_path):
     data = make_zip({"a/b.txt": payload(20_000)})
     arc = write(tmp_path, "a.zip", data[:-200])
@@ -439,6 +469,136 @@ def test_external_tool_path_lists_checks_and_extracts(tmp_path, monkeypatch):
     assert (dest / "GT" / "LABELS" / "0.png").read_bytes() == b"gt"
     shutil.rmtree(tmp_path / "work")
     assert_refused(write(tmp_path, "bad.tar", make_tar([("ok/../../evil.txt", b"x")], mode="w")), tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Size limits (issue 24 item 7; the refusals from the listing are rows of test_bad_input_acquire.py)
+
+
+def _blind_listing(monkeypatch):
+    """Make the listing's size checks see nothing, as if every header understated its member: what
+    is left are the checks on the bytes written."""
+    member, add = archives._Budget.member, archives._Budget.add
+    monkeypatch.setattr(archives._Budget, "member", lambda self, *a: None if self.declared else member(self, *a))
+    monkeypatch.setattr(archives._Budget, "add", lambda self, n: None if self.declared else add(self, n))
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_limits_hold_on_the_bytes_written_when_the_listing_understates(tmp_path, monkeypatch, kind):
+    _blind_listing(monkeypatch)
+    files = {"top/small.bin": payload(10_000), "top/big.bin": payload(300_000)}
+    data = make_zip(files) if kind == "zip" else make_tar(list(files.items()), mode="w")
+    arc = write(tmp_path, f"a.{kind}", data)
+    dest = tmp_path / "work" / "target"
+    with pytest.raises(ArchiveTooLargeError, match=r"member 'top/big.bin' wrote .* per-member limit.*nothing was kept"):
+        extract(arc, dest, limits=Limits(member=100_000))
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+    with pytest.raises(ArchiveTooLargeError, match=r"its members wrote at least .* more than the limit of .* in all"):
+        extract(arc, dest, limits=Limits(total=200_000))
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_zip_bomb_is_stopped_while_writing_too(tmp_path, monkeypatch):
+    _blind_listing(monkeypatch)
+    arc = write(tmp_path, "bomb.zip", make_zip({"zeros.bin": bytes(8 << 20)}))
+    with pytest.raises(ArchiveTooLargeError, match=r"member 'zeros.bin' wrote 1.0 MiB from .* a zip bomb"):
+        extract(arc, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.zip"]
+
+
+def test_default_limits_accept_archives_like_the_paper_runs(tmp_path):
+    # JPEG-like (incompressible) members and JSON that compresses about 10:1, several MiB each.
+    rng = payload(4 << 20)
+    text = b"".join(
+        b'{"name": "%s", "box": [%d, %d]},' % (rng[i : i + 8].hex().encode(), i, i * 7) for i in range(80_000)
+    )
+    assert 3 < len(text) / len(zlib.compress(text)) < 100
+    arc = write(tmp_path, "a.zip", make_zip({"b/images/0.jpg": rng, "b/labels/train.json": text}))
+    dest = extract(arc, tmp_path / "out", strip=1, expect=["images/0.jpg", "labels/train.json"])
+    assert (dest / "labels" / "train.json").read_bytes() == text
+
+
+def test_not_enough_free_space_is_said_before_writing(tmp_path, monkeypatch):
+    arc = write(tmp_path, "a.zip", make_zip({"top/a.bin": payload(50_000)}))
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(archives.shutil, "disk_usage", lambda p: usage._replace(free=1000))
+    with pytest.raises(CycleAugError, match=r"not enough free space: .*a.zip unpacks to 48.8 KiB but only 1000 B"):
+        extract(arc, tmp_path / "work" / "out")
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_external_tool_is_stopped_once_it_writes_past_the_limits(tmp_path):
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    arc = write(tmp_path, "a.rar", b"Rar!\x1a\x07\x01\x00")
+    writer = f"open({str(stage / 'big.bin')!r}, 'wb').write(bytes(300_000)); import time; time.sleep(30)"
+    budget = archives._Budget(arc, Limits(member=100_000))
+    budget.listed(stage)
+    start = time.perf_counter()
+    with pytest.raises(ArchiveTooLargeError, match="member 'big.bin' wrote 293.0 KiB, more than the per-member"):
+        archives._run_watched([sys.executable, "-c", writer], arc, stage, budget)
+    assert time.perf_counter() - start < 20
+
+
+def test_listing_sizes_of_bsdtar_and_unrar():
+    bsdtar = (
+        "drwxr-xr-x  0 root   root        0 Dec  3 11:00 RAND_CITYSCAPES/\n"
+        "-rw-r--r--  0 root   root     1234 Dec  3 11:00 RAND_CITYSCAPES/RGB/0 0.png\n"
+        "-rw-r--r--  0 1000   1000       56 Jan  1  2016 RAND_CITYSCAPES/GT/LABELS/0.png\n"
+    )
+    assert archives._listing_sizes(bsdtar, unrar=False) == [
+        ("RAND_CITYSCAPES/RGB/0 0.png", 1234),
+        ("RAND_CITYSCAPES/GT/LABELS/0.png", 56),
+    ]
+    unrar = (
+        "UNRAR 6.21 freeware      Copyright (c) 1993-2023 Alexander Roshal\n\nArchive: a.rar\nDetails: RAR 5\n\n"
+        "        Name: RAND_CITYSCAPES/RGB/0.png\n        Type: File\n        Size: 1234\n"
+        " Packed size: 1200\n       Ratio: 97%\n\n"
+        "        Name: RAND_CITYSCAPES/RGB\n        Type: Directory\n\n"
+    )
+    assert archives._listing_sizes(unrar, unrar=True) == [("RAND_CITYSCAPES/RGB/0.png", 1234)]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("64GiB", 64 << 30),
+        ("500MB", 500_000_000),
+        ("2G", 2 << 30),
+        ("100k", 102_400),
+        (1048576, 1 << 20),
+        ("1.5 KiB", 1536),
+    ],
+)
+def test_parse_size(text, expected):
+    assert parse_size(text, "--max-total") == expected
+
+
+def test_limits_in_the_config_reach_the_fetch_rules(real_config):
+    from cycleaug.config_check import schema_errors
+    from cycleaug.glue import acquire as glue
+
+    sources = glue.sources(real_config)
+    assert "--max" not in glue.layout_options(sources["bdd100k_images"])  # the defaults are not repeated
+    real_config["acquire"] = {"max_total": "100GiB", "max_member": 4 << 30, "max_ratio": 20}
+    sources = glue.sources(real_config)
+    assert glue.layout_options(sources["synthia"]).endswith("--max-total 100GiB --max-ratio 20")
+    assert "--max" not in glue.fetch_options(sources["darknet53"])
+    schema = REPO / "workflow" / "schemas" / "config.schema.yaml"
+    assert schema_errors(real_config, schema) == []
+    real_config["acquire"]["max_total"] = "lots"
+    real_config["pretrained"]["darknet53"]["url"] = "ftp://example.org/darknet53.conv.74"
+    keys = [m.split(":")[0] for m in schema_errors(real_config, schema)]
+    assert keys == ["acquire.max_total", "pretrained.darknet53.url"]
+
+
+def test_urls_and_checksums_are_checked_before_any_access(server, tmp_path):
+    for url in ("ftp://127.0.0.1:9/w.bin", f"file://{tmp_path}/w.bin", "127.0.0.1/w.bin", "http:///w.bin"):
+        with pytest.raises(CycleAugError, match="expected http"):
+            fetch(tmp_path / "w.bin", url=url)
+    with pytest.raises(CycleAugError, match="expected 64 hexadecimal digits"):
+        download(f"{server.url}/w.bin", tmp_path / "w.bin", sha256="12")
+    assert server.requests == [] and list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ if config["data"]["source"] == "real":
             archive=SOURCES["bdd100k_images"].archive,
             layout=glue.layout_options(SOURCES["bdd100k_images"]),
         shell:
-            "cycleaug fetch {params.fetch} --out {params.archive} "
-            "--extract-to {output} {params.layout} > {log} 2>&1"
+            "cycleaug fetch {params.fetch} --out {params.archive:q} "
+            "--extract-to {output:q} {params.layout} > {log:q} 2>&1"
 
     # Outputs are the label files themselves (legacy or det_20, per data.bdd100k.label_format);
     # the archive unpacks into their folder.
@@ -45,8 +45,8 @@ if config["data"]["source"] == "real":
             archive=SOURCES["bdd100k_labels"].archive,
             layout=glue.layout_options(SOURCES["bdd100k_labels"]),
         shell:
-            "cycleaug fetch {params.fetch} --out {params.archive} "
-            '--extract-to "$(dirname {output.train})" {params.layout} > {log} 2>&1'
+            "cycleaug fetch {params.fetch} --out {params.archive:q} "
+            '--extract-to "$(dirname {output.train:q})" {params.layout} > {log:q} 2>&1'
 
     rule fetch_synthia:
         output:
@@ -62,8 +62,8 @@ if config["data"]["source"] == "real":
             archive=SOURCES["synthia"].archive,
             layout=glue.layout_options(SOURCES["synthia"]),
         shell:
-            "cycleaug fetch {params.fetch} --out {params.archive} "
-            "--extract-to {output} {params.layout} > {log} 2>&1"
+            "cycleaug fetch {params.fetch} --out {params.archive:q} "
+            "--extract-to {output:q} {params.layout} > {log:q} 2>&1"
 
 
 # Weights: the configured path is used (verified, then hard-linked) when that file exists, else
@@ -80,7 +80,7 @@ if "darknet53" in SOURCES:
         params:
             fetch=glue.fetch_options(SOURCES["darknet53"]),
         shell:
-            "cycleaug fetch {params.fetch} --out {output} > {log} 2>&1"
+            "cycleaug fetch {params.fetch} --out {output:q} > {log:q} 2>&1"
 
 
 if "inception" in SOURCES:
@@ -95,4 +95,4 @@ if "inception" in SOURCES:
         params:
             fetch=glue.fetch_options(SOURCES["inception"]),
         shell:
-            "cycleaug fetch {params.fetch} --out {output} > {log} 2>&1"
+            "cycleaug fetch {params.fetch} --out {output:q} > {log:q} 2>&1"

@@ -2,10 +2,15 @@
 connection errors, and the file is renamed to ``OUT`` only after its checksum matched; a wrong
 checksum deletes the ``.part`` and leaves nothing under ``OUT``. A configured local ``path`` is
 verified and hard-linked (or copied) instead of downloading.
+
+Every input is checked before the first byte moves: a checksum must be hex digits of the right
+length, a URL (and every redirect it leads to) must be http or https. A full, read-only or
+forbidden disk is reported in one line naming the path (:func:`disk_error`).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import os
@@ -15,6 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +38,70 @@ class ChecksumError(CycleAugError):
 
 def _say(msg: str, stream: TextIO | None = None) -> None:
     print(msg, file=stream or sys.stderr, flush=True)
+
+
+# What a failed write means for the user, by errno: these are conditions of the disk, not of the file
+# being written, so the message names the folder and the condition instead of blaming the input.
+DISK_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "no permission to write there",
+    errno.EPERM: "no permission to write there",
+    errno.EFBIG: "a file is larger than the file system (or `ulimit -f`) allows",
+}
+
+
+def disk_error(exc: OSError, where: str | os.PathLike, action: str, tail: str = "") -> CycleAugError | None:
+    """A one-line CycleAugError for a write that failed because of the disk (full, read-only, no
+    permission), naming ``where``; None when ``exc`` is something else."""
+    reason = DISK_ERRNOS.get(exc.errno)
+    if reason is None:
+        return None
+    return CycleAugError(f"{where}: {reason} while {action} ({exc.strerror}){'; ' + tail if tail else ''}")
+
+
+def _write_error(exc: OSError, where: str | os.PathLike, action: str, tail: str = "") -> CycleAugError:
+    return disk_error(exc, where, action, tail) or CycleAugError(
+        f"{where}: cannot write while {action} ({exc.strerror or exc}){'; ' + tail if tail else ''}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs
+
+ALLOWED_SCHEMES = ("http", "https")
+
+
+def check_url(url: str, what: str = "--url") -> str:
+    """``url`` if it is http(s) with a host; else a one-line CycleAugError naming it (``ftp://`` and
+    ``file://`` would be fetched by urllib too, without the Range and checksum logic here)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise CycleAugError(f"{what} {url!r}: not a valid URL ({exc}); expected http:// or https://") from None
+    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        shown = f"URL scheme {parts.scheme!r}" if parts.scheme else "no URL scheme"
+        raise CycleAugError(f"{what} {url!r}: {shown} is not allowed; expected http:// or https://")
+    if not parts.hostname:
+        raise CycleAugError(f"{what} {url!r}: no host name; expected http://HOST/... or https://HOST/...")
+    return url
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only to http(s): urllib's own handler also follows them to ftp://."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in ALLOWED_SCHEMES:
+            fp.close()
+            raise CycleAugError(
+                f"{req.full_url}: the server redirects to {newurl!r}, which is not allowed; "
+                "expected a redirect to http:// or https://"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_RedirectHandler)
 
 
 def _human(n: float) -> str:
@@ -88,11 +158,14 @@ def file_digests(
     path = Path(path)
     hashers = {a: hashlib.new(a) for a in algorithms}
     desc = f"checksum {name or path.name}"
-    with open(path, "rb") as f, ByteProgress(path.stat().st_size, desc, stream=stream) as p:
-        while chunk := f.read(CHUNK):
-            for h in hashers.values():
-                h.update(chunk)
-            p.update(len(chunk))
+    try:
+        with open(path, "rb") as f, ByteProgress(path.stat().st_size, desc, stream=stream) as p:
+            while chunk := f.read(CHUNK):
+                for h in hashers.values():
+                    h.update(chunk)
+                p.update(len(chunk))
+    except OSError as exc:
+        raise CycleAugError(f"{path}: cannot read it to compute its checksum ({exc.strerror or exc})") from None
     return {a: h.hexdigest() for a, h in hashers.items()}
 
 
@@ -163,7 +236,7 @@ def _download_once(url: str, part: Path, timeout: float, stream: TextIO | None) 
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        resp = _OPENER.open(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:
             # Range Not Satisfiable (RFC 9110 15.5.17): the .part already holds the whole file, or it
@@ -213,7 +286,9 @@ def _download_once(url: str, part: Path, timeout: float, stream: TextIO | None) 
                     f.write(chunk)
                     p.update(len(chunk))
         except OSError as exc:
-            raise CycleAugError(f"{part}: cannot write ({exc})") from None
+            kept = part.stat().st_size if part.exists() else 0
+            tail = f"{part} keeps {kept} bytes: run again to resume" if kept else "nothing was saved"
+            raise _write_error(exc, part, f"downloading {url}", tail) from None
     got = part.stat().st_size
     if total is not None and got < total:
         raise _Transient(f"connection closed at {got} of {total} bytes")
@@ -239,9 +314,15 @@ def download(
     doubling, at most 60 s); an attempt that made progress resets the count, so a flaky connection
     still finishes a large file.
     """
+    check_url(url)
+    _normalise_hex(sha256, 64, "sha256")
+    _normalise_hex(md5, 32, "md5")
     out = Path(out)
     part = out.with_name(out.name + ".part")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(exc, out.parent, f"creating the folder for {out}") from None
     failures = 0
     while True:
         before = part.stat().st_size if part.exists() else 0
@@ -262,7 +343,10 @@ def download(
     except ChecksumError as exc:
         part.unlink()
         raise ChecksumError(f"{url}: {exc}; the download was deleted") from None
-    os.replace(part, out)
+    try:
+        os.replace(part, out)
+    except OSError as exc:
+        raise _write_error(exc, out, f"renaming {part} to it", f"{part} is complete and verified") from None
     _say(f"saved {out}", stream)
     return out
 
@@ -273,8 +357,11 @@ def download(
 
 def _place(src: Path, out: Path, stream: TextIO | None) -> None:
     """Hard-link ``src`` to ``out`` (no copy of a 5 GB archive), or copy when linking is impossible."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise _write_error(exc, out.parent, f"placing {src} at {out}", "nothing was written") from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -286,6 +373,9 @@ def _place(src: Path, out: Path, stream: TextIO | None) -> None:
             shutil.copyfile(src, tmp)
             how = "copied"
         os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(exc, out.parent, f"placing {src} at {out}", "nothing was written") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -310,6 +400,12 @@ def fetch(
     hard-linked or copied); else an existing ``out`` (verified, not downloaded again); else
     download ``url``. A local file with a wrong checksum is reported and left alone.
     """
+    # Every option is checked before anything is read or downloaded: a malformed checksum would
+    # otherwise be noticed only after a 6 GB download.
+    _normalise_hex(sha256, 64, "sha256")
+    _normalise_hex(md5, 32, "md5")
+    if url is not None:
+        check_url(url)
     out = Path(out)
     if path is not None and Path(path).is_file():
         src = Path(path)

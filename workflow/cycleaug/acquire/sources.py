@@ -6,9 +6,12 @@ fetchable.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from cycleaug.acquire.archives import Limits, parse_ratio, parse_size
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,7 @@ class Source:
     target: str  # what it becomes, relative to data_dir
     strip: int = 0  # leading folders dropped when unpacking
     expect: tuple[str, ...] = ()  # paths (relative to target) the unpacked archive must have
+    limits: tuple[str, ...] = ()  # `cycleaug fetch` size-limit options from config acquire.* (non-default ones)
 
     @property
     def is_archive(self) -> bool:
@@ -140,9 +144,27 @@ def _weight_sources(config: dict) -> list[Source]:
     return out
 
 
+def limit_options(config: dict) -> tuple[str, ...]:
+    """``--max-total``/``--max-member``/``--max-ratio`` for the values of config ``acquire`` that differ
+    from :class:`Limits`' defaults (so the rules' commands, and Snakemake's params, stay as they are
+    unless a limit is changed)."""
+    acq = config.get("acquire") or {}
+    default, args = Limits(), []
+    for key, flag, parse, base in (
+        ("max_total", "--max-total", parse_size, default.total),
+        ("max_member", "--max-member", parse_size, default.member),
+        ("max_ratio", "--max-ratio", parse_ratio, default.ratio),
+    ):
+        if acq.get(key) is not None and parse(acq[key], f"acquire.{key}") != base:
+            args += [flag, str(acq[key])]
+    return tuple(args)
+
+
 def all_sources(config: dict) -> dict[str, Source]:
     """Every source the config describes, by name."""
-    return {s.name: s for s in [*_bdd_sources(config), _synthia_source(config), *_weight_sources(config)]}
+    limits = limit_options(config)
+    found = [*_bdd_sources(config), _synthia_source(config), *_weight_sources(config)]
+    return {s.name: dataclasses.replace(s, limits=limits) if s.is_archive else s for s in found}
 
 
 def required_sources(config: dict) -> list[Source]:

@@ -23,11 +23,12 @@ def fetch_options(source: Source) -> str:
 
 
 def layout_options(source: Source) -> str:
-    """Unpacking options of an archive: ``--strip N --expect PATH ...``."""
+    """Unpacking options of an archive: ``--strip N --expect PATH ...`` and the size limits set in
+    config ``acquire`` (``--max-total`` ...)."""
     args = ["--strip", str(source.strip)]
     for e in source.expect:
         args += ["--expect", e]
-    return shlex.join(args)
+    return shlex.join([*args, *source.limits])
 
 
 def weights_file(config: dict, name: str) -> str:
