@@ -66,6 +66,30 @@ def test_schema_error_names_the_key(config, path, value, expected):
     assert any(expected in e for e in errors), errors
 
 
+@pytest.mark.parametrize(
+    "path, text, shown",
+    [
+        (("cyclegan", "lr"), ".nan", "nan"),
+        (("cyclegan", "lr"), ".inf", "inf"),
+        (("cyclegan", "lambda_cycle"), ".inf", "inf"),
+        (("cyclegan", "stop_before_walltime"), ".inf", "inf"),
+        (("crop", "max_failure_fraction"), ".nan", "nan"),
+        (("cyclegan", "shard_scale"), "-.inf", "-inf"),
+    ],
+)
+def test_non_finite_numbers_are_refused_by_key(config, path, text, shown):
+    """Issue 24: YAML's .nan and .inf pass JSON schema's comparisons; both checks name the key."""
+    bad = copy.deepcopy(config)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = yaml.safe_load(f"x: {text}")["x"]
+    expected = f"{'.'.join(path)}: {shown} is not a finite number"
+    assert expected in schema_errors(bad, SCHEMA)
+    with pytest.raises(CycleAugError, match=expected):
+        check_config(bad)
+
+
 def test_cross_key_checks(config):
     bad = copy.deepcopy(config)
     bad["cyclegan"]["save_epochs"] = [1, 500]
@@ -79,7 +103,7 @@ def test_cross_key_checks(config):
 
 def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("crop:\n  size: big\ncyclegan:\n  backend: mpi\n")
+    bad.write_text("crop:\n  size: big\ncyclegan:\n  backend: mpi\n  lr: .nan\n")
     proc = run_snakemake(
         "--profile", "profiles/demo", "-n", "--configfile", "profiles/demo/demo.yaml", bad, check=False
     )
@@ -87,3 +111,4 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
     out = proc.stdout + proc.stderr
     assert "crop.size: 'big' is not of type 'integer'" in out
     assert "cyclegan.backend: 'mpi' is not one of" in out
+    assert "cyclegan.lr: nan is not a finite number" in out

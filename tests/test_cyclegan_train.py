@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import BIN, run_cli
+import yaml
+from conftest import BIN, ROOT, run_cli, run_snakemake, workflow_command
 from cycleaug.cli import main as cli
 from PIL import Image
 
@@ -369,3 +370,86 @@ def test_crops_staged_to_node_local_disk_train_like_the_originals(crops, tmp_pat
     _assert_same_nets(_nets(tmp_path / "plain", 1), _nets(tmp_path / "staged", 1))
     unset = run_cli(*_args(crops, tmp_path / "unset", *extra, "--stage-to", "$NO_SUCH_VARIABLE"), check=False)
     assert unset.returncode == 2 and "the variable is not set" in unset.stderr
+
+
+def test_changed_settings_or_crops_start_afresh(crops, tmp_path):
+    """Issue 24: latest.pt is resumed only by a run of its fingerprint. Another lr (or seed, or crops)
+    starts afresh with one line naming the change; the old run is moved aside, never mixed in."""
+    import shutil
+
+    extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1", "--save-epochs", "1"]
+    run = tmp_path / "run"
+    run_cli(*_args(crops, run, *extra))
+    first = _log(run)
+    assert [r["lr"] for r in first] == [2e-4] and len(first[0]["fingerprint"]) == 16
+    fingerprint = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["fingerprint"]
+    assert (fingerprint["lr"], fingerprint["seed"], fingerprint["world_size"], fingerprint["ngf"]) == (2e-4, 0, 1, 4)
+    assert {"crops_a", "crops_b", "torch", "cycleaug", "precision"} <= set(fingerprint)
+    nets = _nets(run, 1)
+
+    # Options that change no number: the finished run is resumed, nothing is retrained.
+    same = run_cli(*_args(crops, run, *extra, "--log-every", "5", "--checkpoint-every", "3", "--workers", "1"))
+    assert "resuming from" in same.stderr and "starting afresh" not in same.stderr and _log(run) == first
+
+    changed = run_cli(*_args(crops, run, *extra, "--lr", "0.001"))
+    (line,) = [x for x in changed.stderr.splitlines() if "starting afresh" in x]
+    assert f"{run / 'checkpoints' / 'latest.pt'}: made with other settings (lr 0.0002 -> 0.001);" in line
+    (old,) = (run / "checkpoints").glob("superseded-*")
+    assert line.endswith(f"the old run moved to {old}")
+    assert [r["lr"] for r in _log(run)] == [0.001]
+    assert [json.loads(x)["lr"] for x in (old / "history" / "train_log.jsonl").read_text().splitlines()] == [2e-4]
+    assert (old / "latest.pt").is_file() and not (old / "train_log.jsonl").exists()
+    _assert_same_nets(nets, {n: torch.load(old / "history" / f"1_net_{n}.pth", weights_only=True) for n in NETS})
+    assert not torch.equal(_nets(run, 1)["G_A"]["model.1.weight"], nets["G_A"]["model.1.weight"])
+
+    # Another seed and other crops (one image more in A): both named.
+    more = tmp_path / "more"
+    shutil.copytree(crops / "synthia", more)
+    shutil.copy(more / "000.png", more / "100.png")
+    moved = run_cli(*[more if a == crops / "synthia" else a for a in _args(crops, run, *extra, "--lr", "0.001")],
+                    "--seed", "1")  # fmt: skip
+    (line,) = [x for x in moved.stderr.splitlines() if "starting afresh" in x]
+    assert "made with other settings (seed 0 -> 1, crops_a " in line and "crops_b" not in line
+    assert len(list((run / "checkpoints").glob("superseded-*"))) == 2
+
+
+def _snakemake_tiny(tmp_path, overrides: dict, *extra):
+    over = tmp_path / "overrides.yaml"
+    over.write_text(yaml.safe_dump(overrides))
+    args = ("train_cyclegan_1gpu", "--cores", "1", "--allowed-rules", "train_cyclegan_1gpu", *extra)
+    return run_snakemake(*workflow_command(tmp_path, *args, configfiles=(ROOT / "profiles/demo/demo.yaml", over)))
+
+
+def test_snakemake_params_change_and_forcerun_retrain(tmp_path):
+    """Issue 24, through Snakemake: a finished run is not "resumed" when Snakemake reruns its job. A
+    changed cyclegan.lr (a params change) and --forcerun each train anew."""
+    rng = np.random.default_rng(1)
+    for name in ("synthia", "bdd100k"):
+        folder = tmp_path / "data" / "crops" / name
+        folder.mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+        (folder / "manifest.csv").write_text("crop,source\n")
+    tiny = {
+        "cyclegan": {
+            "gpu_counts": [1],
+            **{"ngf": 4, "ndf": 4, "n_blocks": 1, "load_size": 36, "crop_size": 32, "pool_size": 2},
+            **{"n_epochs": 1, "n_epochs_decay": 0, "save_epochs": [1], "shard_scale": 1, "log_every": 1},
+        },
+        "generate": {"sample_epochs": [1]},
+    }
+    run, job_log = tmp_path / "results" / "cyclegan" / "1gpu", tmp_path / "logs" / "cyclegan" / "train_1gpu.log"
+    _snakemake_tiny(tmp_path, tiny)
+    assert [r["lr"] for r in _log(run)] == [2e-4]
+
+    _snakemake_tiny(tmp_path, tiny, "--forcerun", "train_cyclegan_1gpu")
+    text = job_log.read_text()
+    assert "all its outputs were removed" in text and "starting afresh" in text and "resuming" not in text
+    assert len(list((run / "checkpoints").glob("superseded-*"))) == 1 and [r["lr"] for r in _log(run)] == [2e-4]
+
+    tiny["cyclegan"]["lr"] = 0.001
+    _snakemake_tiny(tmp_path, tiny)
+    text = job_log.read_text()
+    assert "made with other settings (lr 0.0002 -> 0.001)" in text and "resuming" not in text
+    assert [r["lr"] for r in _log(run)] == [0.001]
+    assert len(list((run / "checkpoints").glob("superseded-*"))) == 2

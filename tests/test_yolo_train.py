@@ -553,3 +553,52 @@ def test_partial_backbone_then_two_runs_of_one_seed_are_identical(tmp_path):
     assert _without_time(outs["one"] / "eval_log.jsonl") == _without_time(outs["two"] / "eval_log.jsonl")
     assert (outs["one"] / "last.weights").read_bytes() != (outs["other"] / "last.weights").read_bytes()
     assert json.loads((outs["one"] / "metrics.json").read_text())["torch_threads"] == 1
+
+
+def test_changed_settings_or_removed_outputs_start_afresh(tmp_path):
+    """Issue 24: last.pt is resumed only by a run of its fingerprint (the cfg's content, every [net] value,
+    the labels' contents, the seed, ...): another one, or a finished run whose declared outputs were all
+    removed (as Snakemake does before --forcerun), starts afresh with the old files moved aside."""
+    from cycleaug.yolo.train import DECLARED
+
+    labels, images = draw_people_set(tmp_path / "set", 4, size=(64, 64), seed=6)
+    cfg = tiny_cfg(tmp_path / "tiny.cfg", max_batches=6, steps=(4, 5), batch=2, burn_in=1)
+    out = tmp_path / "run"
+
+    def train(*extra):
+        cmd = _train_cmd(cfg, labels, images, out)[1:]
+        cmd[cmd.index("40")] = "6"  # iterations
+        cmd[cmd.index("20")] = "6"  # one evaluation, at the end
+        return run_cli(*cmd, *extra)
+
+    train()
+    metrics = json.loads((out / "metrics.json").read_text())
+    fingerprint = metrics["fingerprint"]
+    assert (fingerprint["net.learning_rate"], fingerprint["seed"], fingerprint["iterations"]) == (0.01, 0, 6)
+    assert {"cfg", "train_labels", "train_images", "val_labels", "pretrained", "torch", "cycleaug"} <= set(fingerprint)
+    assert torch.load(out / "last.pt", weights_only=True)["fingerprint"] == fingerprint
+    first = (out / "last.weights").read_bytes()
+
+    # Options that change no number: the finished run is resumed, nothing is retrained.
+    same = train("--checkpoint-every", "2", "--log-interval", "5", "--eval-batch-size", "2")
+    assert "resuming" in same.stderr and "starting afresh" not in same.stderr
+    assert (out / "last.weights").read_bytes() == first
+
+    # Another learning rate in the same cfg file: a new run, the old one kept aside.
+    tiny_cfg(cfg, lr=0.02, max_batches=6, steps=(4, 5), batch=2, burn_in=1)
+    changed = train()
+    (line,) = [x for x in changed.stderr.splitlines() if "starting afresh" in x]
+    assert f"{out / 'last.pt'}: made with other settings (cfg " in line and "net.learning_rate 0.01 -> 0.02)" in line
+    (old,) = out.glob("superseded-*")
+    assert line.endswith(f"the old run moved to {old}")
+    assert {"last.pt", "best.pt", "last.weights", "metrics.json", "eval_log.jsonl"} <= {p.name for p in old.iterdir()}
+    assert json.loads((old / "metrics.json").read_text())["fingerprint"] == fingerprint
+    assert json.loads((out / "metrics.json").read_text())["fingerprint"]["net.learning_rate"] == 0.02
+    assert (out / "last.weights").read_bytes() != first
+
+    # The declared outputs removed, as Snakemake does before it reruns a job (--forcerun): retrain.
+    for name in DECLARED:
+        (out / name).unlink(missing_ok=True)
+    forced = train()
+    assert "and all its outputs were removed" in forced.stderr and "starting afresh" in forced.stderr
+    assert len(list(out.glob("superseded-*"))) == 2 and (out / "metrics.json").exists()

@@ -6,6 +6,7 @@ when that fails, ``schema_errors`` lists every violation as ``crop.size: 'big' i
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
@@ -18,10 +19,23 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
+def non_finite(config, path=()) -> list[str]:
+    """Every number in ``config`` that is NaN or infinite (YAML's ``.nan``, ``.inf``), by key: JSON schema
+    compares numbers but cannot say "finite", and ``.nan`` passes every comparison (``minimum`` included)."""
+    if isinstance(config, dict):
+        return [m for k, v in config.items() for m in non_finite(v, (*path, k))]
+    if isinstance(config, (list, tuple)):
+        return [m for i, v in enumerate(config) for m in non_finite(v, (*path, i))]
+    if isinstance(config, float) and not math.isfinite(config):
+        return [f"{_key(path)}: {config} is not a finite number"]
+    return []
+
+
 def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
-    """Every schema violation in ``config``, each naming its key and what was expected."""
+    """Every schema violation in ``config``, each naming its key and what was expected; non-finite
+    numbers first."""
     schema = yaml.safe_load(Path(schema_path).read_text())
-    messages = []
+    messages = non_finite(config)
     for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path))):
         if err.validator == "additionalProperties":
             allowed = sorted(err.schema.get("properties", {}))
@@ -36,7 +50,10 @@ def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
 
 
 def check_config(config: dict) -> None:
-    """Raise CycleAugError naming the key when keys contradict each other."""
+    """Raise CycleAugError naming the key when keys contradict each other, or a number is not finite."""
+    bad = non_finite(config)
+    if bad:
+        raise CycleAugError("; ".join(bad))
     cg = config["cyclegan"]
     total = cg["n_epochs"] + cg["n_epochs_decay"]
     if total < 1:

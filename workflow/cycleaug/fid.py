@@ -271,12 +271,9 @@ def load_weights(spec: str | os.PathLike | None) -> tuple[dict, Weights]:
     if path is None:
         state = random_init_state_dict(RANDOM_INIT_SEED)
         return state, Weights(RANDOM_INIT, None, _state_dict_sha256(state))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle/zip errors of a truncated or foreign file
-        raise CycleAugError(
-            f"{path}: cannot read FID Inception weights ({exc}); expected the state dict {WEIGHTS_URL} (re-download it)"
-        ) from exc
+    from cycleaug import torchfile
+
+    state = torchfile.load(path, f"the FID Inception state dict {WEIGHTS_URL} (re-download it)")
     if not isinstance(state, dict):
         raise CycleAugError(f"{path}: holds a {type(state).__name__}, expected a state dict of the FID Inception")
     return state, Weights("real", str(path), _file_sha256(path))

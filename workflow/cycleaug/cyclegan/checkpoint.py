@@ -4,6 +4,8 @@
                                                pools and RNG states, epoch and iteration -> resume
     RUN/checkpoints/history/{e}_net_{X}.pth    bare state dicts of G_A, G_B, D_A, D_B at save epochs
     RUN/checkpoints/history/train_log.jsonl    one JSON line per epoch (or per part of an interrupted one)
+    RUN/checkpoints/history/finished.json      the last epoch and the fingerprint, once the run is done
+    RUN/checkpoints/superseded-<digest>/       runs of another fingerprint, moved aside (cyclegan.train)
     RUN/checkpoints/{e}_net_{X}.pth            the reference's layout (``{epoch}_net_G_A.pth``, keys
     RUN/train_log.jsonl                        ``model.1.weight``...), hard links to history/ files
 
@@ -47,13 +49,50 @@ def save(path: Path, state: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise CycleAugError(f"{path}: cannot read checkpoint ({exc})") from None
+    from cycleaug import torchfile
+
+    state = torchfile.load(path, f"a cycleaug CycleGAN checkpoint, format {FORMAT!r}")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CycleAugError(f"{path}: not a cycleaug CycleGAN checkpoint (format {FORMAT!r} expected)")
     return state
+
+
+def finished_path(run_dir: Path) -> Path:
+    """``history/finished.json``: written after a run's last epoch is published (epoch, fingerprint)."""
+    return history_dir(run_dir) / "finished.json"
+
+
+def mark_finished(run_dir: Path, epoch: int, fingerprint_digest: str) -> None:
+    with atomic_path(finished_path(run_dir)) as tmp:
+        tmp.write_text(json.dumps({"epoch": epoch, "fingerprint": fingerprint_digest}) + "\n")
+
+
+def read_finished(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(finished_path(run_dir).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def published(run_dir: Path, pattern: str = "*_net_*.pth") -> list[Path]:
+    """The published names that exist: RUN/train_log.jsonl and RUN/checkpoints/{e}_net_{X}.pth (those of
+    ``pattern``; the workflow declares the G_A nets, ``*_net_G_A.pth``, and the log)."""
+    run_dir = Path(run_dir)
+    names = sorted((run_dir / "checkpoints").glob(pattern))
+    return [*names, *([run_dir / "train_log.jsonl"] if (run_dir / "train_log.jsonl").exists() else [])]
+
+
+def supersede(run_dir: Path, tag: str) -> Path:
+    """Move the run (``latest.pt`` and ``history/``) into ``checkpoints/superseded-<tag>/`` and remove the
+    declared names (links to the moved files), so that nothing of it stands for the next run. The links
+    go first and ``latest.pt`` last: a run killed in between finds the old ``latest.pt`` and its
+    fingerprint again and moves the rest on its next start."""
+    from cycleaug.fingerprint import supersede as move_aside
+
+    run_dir = Path(run_dir)
+    for name in published(run_dir):
+        name.unlink()
+    return move_aside(run_dir / "checkpoints", [history_dir(run_dir), latest_path(run_dir)], tag)
 
 
 def export_epoch(run_dir: Path, epoch: int, nets: dict[str, torch.nn.Module]) -> None:

@@ -148,31 +148,56 @@ def clean_state_dict(state: Mapping[str, torch.Tensor], net: nn.Module) -> dict[
     return out
 
 
-def generator_shape(state: Mapping[str, torch.Tensor]) -> dict[str, int]:
+def generator_shape(state: Mapping[str, torch.Tensor], source: object = None) -> dict[str, int]:
     """input_nc, output_nc, ngf and n_blocks of a ResnetGenerator state dict (ours or the reference's)."""
+    where = f"{source}: " if source is not None else ""
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    try:
-        first = state["model.1.weight"]
-    except KeyError:
+    first = state.get("model.1.weight")
+    if not isinstance(first, torch.Tensor) or first.dim() != 4:
         raise CycleAugError(
-            "checkpoint has no 'model.1.weight': not a ResNet generator state dict "
+            f"{where}no 4-d tensor 'model.1.weight': not a ResNet generator state dict "
             "(expected keys like model.1.weight, model.10.conv_block.1.weight)"
-        ) from None
-    blocks = {int(k.split(".")[1]) for k in state if ".conv_block." in k}
-    last = max(int(k.split(".")[1]) for k in state if k.startswith("model."))
-    return {
-        "input_nc": first.shape[1],
-        "output_nc": state[f"model.{last}.weight"].shape[0],
-        "ngf": first.shape[0],
-        "n_blocks": len(blocks),
-    }
-
-
-def generator_from_state_dict(state: Mapping[str, torch.Tensor]) -> ResnetGenerator:
-    """Build a generator whose width and depth fit ``state`` and load it strictly."""
-    net = ResnetGenerator(**generator_shape(state))
+        )
     try:
-        net.load_state_dict(clean_state_dict(state, net), strict=True)
-    except RuntimeError as exc:
-        raise CycleAugError(f"generator state dict does not match the reference layout: {exc}") from None
+        blocks = {int(k.split(".")[1]) for k in state if ".conv_block." in k}
+        last = max(int(k.split(".")[1]) for k in state if k.startswith("model."))
+        output_nc = state[f"model.{last}.weight"].shape[0]
+    except (KeyError, ValueError, IndexError, AttributeError) as exc:
+        raise CycleAugError(
+            f"{where}not a ResNet generator state dict (keys model.<index>.weight expected; {exc!r})"
+        ) from None
+    return {"input_nc": first.shape[1], "output_nc": output_nc, "ngf": first.shape[0], "n_blocks": len(blocks)}
+
+
+def _shape(t) -> str:
+    return "x".join(map(str, t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def check_state_dict(state: Mapping[str, torch.Tensor], net: nn.Module, source: object = None, what: str = "") -> None:
+    """Raise CycleAugError with one line naming ``source`` and the first key that is missing, unexpected or
+    of another shape (both shapes), before anything is loaded."""
+    where = f"{source}: " if source is not None else ""
+    what = f" ({what})" if what else ""
+    own = net.state_dict()
+    for key, mine in own.items():
+        if key not in state:
+            raise CycleAugError(f"{where}key {key} is missing; expected the state dict of {type(net).__name__}{what}")
+        theirs = state[key]
+        if not isinstance(theirs, torch.Tensor) or tuple(theirs.shape) != tuple(mine.shape):
+            raise CycleAugError(
+                f"{where}{key} has shape {_shape(theirs)}, expected {_shape(mine)} for {type(net).__name__}{what}"
+            )
+    extra = [k for k in state if k not in own]
+    if extra:
+        raise CycleAugError(f"{where}unexpected key {extra[0]} for {type(net).__name__}{what}")
+
+
+def generator_from_state_dict(state: Mapping[str, torch.Tensor], source: object = None) -> ResnetGenerator:
+    """Build a generator whose width and depth fit ``state`` and load it strictly; errors name ``source``
+    (the file) and the first key that does not fit."""
+    shape = generator_shape(state, source)
+    net = ResnetGenerator(**shape)
+    clean = clean_state_dict(state, net)
+    check_state_dict(clean, net, source, f"ngf {shape['ngf']}, {shape['n_blocks']} residual blocks")
+    net.load_state_dict(clean, strict=True)
     return net

@@ -6,7 +6,13 @@
 Reads top to bottom: set-up (launcher, backend, signals), data (per-rank shards), model, the loop
 (G and D steps with allreduce-averaged gradients, one small allreduce of losses and flags per
 iteration), checkpoints (``latest`` every ``checkpoint_every`` iterations and at each save epoch;
-the bare nets at save epochs). Rerunning the same command resumes from ``checkpoints/latest.pt``.
+the bare nets at save epochs). Rerunning the same command resumes from ``checkpoints/latest.pt``,
+but only a run of the same fingerprint (``run_fingerprint``: every setting that changes the numbers,
+the seed, the number of processes, the crops' digests, the torch and cycleaug versions; it is stored in
+latest.pt and in every train_log.jsonl record). Another fingerprint, or a finished run all of whose
+declared outputs were removed (what Snakemake does before rerunning a job: ``--forcerun``, a changed
+parameter), starts afresh: the old run goes to ``checkpoints/superseded-<digest>/`` with one line
+naming what changed.
 
 Learning rate (reference ``--lr_policy linear``, models/networks.py get_scheduler): epochs are
 numbered 1..n_epochs+n_epochs_decay as in the reference's train.py loop; during epoch e the rate is
@@ -36,6 +42,7 @@ from pathlib import Path
 
 import torch
 
+from cycleaug import fingerprint as fingerprints
 from cycleaug.cyclegan import autotune, checkpoint
 from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
 from cycleaug.cyclegan.distributed import Comm, detect_env, setup
@@ -130,10 +137,31 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         f"gradient compression {cfg.compression}",
     )
     epoch, start_iter, total_iters = 1, 0, 0
-    if checkpoint.latest_path(run).exists():
-        state = checkpoint.load(checkpoint.latest_path(run))
-        _check_compatible(cfg, state, comm)
-        model.load_state_dict(state["model"], pools=comm.rank == 0)
+    # Resume only a run of this fingerprint. Rank 0 decides (it alone hashes the inputs) and tells every
+    # rank through a collective, which every rank enters after looking for latest.pt and before rank 0
+    # moves a superseded run aside.
+    fingerprint = run_fingerprint(cfg, comm.world_size, model.precision) if comm.rank == 0 else {}
+    digest = fingerprints.digest(fingerprint) if comm.rank == 0 else ""
+    latest = checkpoint.latest_path(run)
+    found = latest.exists()
+    state, why = None, None
+    if found and comm.rank == 0:
+        state = checkpoint.load(latest)
+        why = _restart_reason(cfg, run, state, fingerprint)
+    if _any(comm, why is not None):
+        if comm.rank == 0:
+            moved = checkpoint.supersede(run, fingerprints.short(state.get("fingerprint") or {}))
+            log(comm, f"train-cyclegan: {latest}: {why}; starting afresh, the old run moved to {moved}")
+        found, state = False, None
+    if found:
+        state = state if state is not None else checkpoint.load(latest)
+        try:
+            model.load_state_dict(state["model"], pools=comm.rank == 0)
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CycleAugError(
+                f"{latest}: its nets or optimizer states do not fit this model ({_first_line(exc)}); "
+                "move the folder aside or choose another --out"
+            ) from None
         if comm.rank != 0:  # this rank's pools were not saved: start them afresh, deterministically
             for name, pool in (("A", model.pool_A), ("B", model.pool_B)):
                 pool.rng.seed(hash_seed(cfg.seed, comm.rank, name, state["epoch"], state["iteration"]))
@@ -163,6 +191,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
                     "rng": {"torch": torch.get_rng_state()},
                     "world_size": comm.world_size,
                     "backend": comm.backend,
+                    "fingerprint": fingerprint,
                 },
             )
         return time.perf_counter() - t
@@ -250,6 +279,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
                     "start_iteration": start_iter,
                     "complete": not interrupted,
                     "save_seconds": round(save_s, 4),
+                    "fingerprint": digest[:16],
                 },
             )
         if interrupted:
@@ -281,6 +311,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     # ---- final checkpoint ------------------------------------------------------------------------
     if comm.rank == 0:
         checkpoint.publish(run)
+        checkpoint.mark_finished(run, cfg.last_epoch, digest)
     comm.barrier()
     log(
         comm,
@@ -354,6 +385,16 @@ def _progress(
 def _check(cfg: TrainConfig) -> None:
     m = cfg.model
     for name, value in (
+        ("lr", m.lr),
+        ("beta1", m.beta1),
+        ("lambda_cycle", m.lambda_cycle),
+        ("lambda_identity", m.lambda_identity),
+        ("shard_scale", cfg.shard_scale),
+        ("stop_before_walltime", cfg.stop_before_walltime),
+    ):
+        if not math.isfinite(value):
+            raise CycleAugError(f"--{name.replace('_', '-')} {value}: expected a finite number")
+    for name, value in (
         ("ngf", m.ngf),
         ("ndf", m.ndf),
         ("batch_size", cfg.batch_size),
@@ -370,24 +411,79 @@ def _check(cfg: TrainConfig) -> None:
         raise CycleAugError("pool_size, n_blocks, lambda_cycle and lambda_identity must be >= 0")
 
 
-# Settings that change the meaning of a checkpoint: resuming with other values is refused.
-_FIXED = ("ngf", "ndf", "n_blocks", "pool_size")
+# What a run's result depends on (cycleaug.fingerprint), besides the number of processes, the precision
+# it computes in (amp, tf32 and the device's kind: cycleaug.cyclegan.model.precision_label), the crops'
+# digests and the code's versions. Left out: where a run stops and which nets it keeps (stop_epoch,
+# save_epochs: every epoch's numbers are the same), how often it saves and reports (checkpoint_every,
+# log_every), how the same samples and sums travel (workers, stage_to, backend, device, the walltime
+# margin), paths (the crops' contents count), and the speed switches that compute the same arithmetic
+# with other kernels or layouts (fast: channels_last, fused_adam, compile, cache_images, auto, auto_cache).
+FINGERPRINT_MODEL = ("ngf", "ndf", "n_blocks", "lr", "beta1", "lambda_cycle", "lambda_identity", "pool_size")
+FINGERPRINT_RUN = (
+    "load_size",
+    "crop_size",
+    "batch_size",
+    "n_epochs",
+    "n_epochs_decay",
+    "shard_scale",
+    "seed",
+    "compression",
+)
 
 
-def _check_compatible(cfg: TrainConfig, state: dict, comm: Comm) -> None:
-    old = state["config"]
-    for key in _FIXED:
-        if old["model"][key] != getattr(cfg.model, key):
-            raise CycleAugError(
-                f"{cfg.out_dir}: checkpoint has {key}={old['model'][key]}, now {getattr(cfg.model, key)}; "
-                "use another --out or delete checkpoints/latest.pt"
-            )
-    if state["world_size"] != comm.world_size:
-        log(
-            comm,
-            f"train-cyclegan: warning: checkpoint written with {state['world_size']} processes, resuming with "
-            f"{comm.world_size}; the data shards of the rest of the run differ from an uninterrupted one",
+def run_fingerprint(cfg: TrainConfig, world_size: int, precision: str) -> dict:
+    """Everything that determines the nets a run produces (see FINGERPRINT_MODEL and FINGERPRINT_RUN)."""
+    return fingerprints.plain(
+        {
+            **{k: getattr(cfg.model, k) for k in FINGERPRINT_MODEL},
+            **{k: getattr(cfg, k) for k in FINGERPRINT_RUN},
+            "world_size": world_size,
+            "precision": precision,
+            "crops_a": fingerprints.crops_digest(cfg.a_dir),
+            "crops_b": fingerprints.crops_digest(cfg.b_dir),
+            "format": checkpoint.FORMAT,
+            **fingerprints.code_versions(),
+        }
+    )
+
+
+def _restart_reason(cfg: TrainConfig, run: Path, state: dict, fingerprint: dict) -> str | None:
+    """Why ``state`` (latest.pt) must not be resumed, or None.
+
+    - another fingerprint: the run was made with other settings, inputs or code;
+    - the run finished (history/finished.json) and every output the workflow declares is gone (train_log.jsonl,
+      the G_A nets): Snakemake removes the outputs of a job it reruns (--forcerun, a changed input,
+      parameter or rule), so it asks for new ones;
+    - a save epoch the run has passed without keeping its nets (save_epochs grew): they cannot be made."""
+    reason = fingerprints.mismatch(state.get("fingerprint"), fingerprint)
+    if reason:
+        return reason
+    done = checkpoint.read_finished(run)
+    if (
+        done is not None
+        and done.get("epoch") == state["epoch"] - 1
+        and state["iteration"] == 0
+        and state["epoch"] > cfg.last_epoch
+        and not checkpoint.published(run, "*_net_G_A.pth")
+    ):
+        return (
+            f"the run finished epoch {done['epoch']} and all its outputs were removed (as snakemake does before "
+            "it reruns a job: --forcerun, or a changed input, parameter or rule)"
         )
+    lost = [
+        e
+        for e in cfg.save_epochs
+        if e < state["epoch"] and not (checkpoint.history_dir(run) / f"{e}_net_G_A.pth").exists()
+    ]
+    if lost:
+        return f"save_epochs {lost}: the run has passed them without keeping their nets"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def _plain(obj):

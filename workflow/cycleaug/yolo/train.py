@@ -22,8 +22,11 @@ Outputs in ``--out``: ``best.weights`` / ``last.weights`` (darknet format), ``be
 (complete checkpoints: model, optimizer, iteration, images seen, RNG, evaluation history),
 ``eval_log.jsonl``, and at the end ``metrics.json`` (the best evaluation and its iteration).
 
-A run resumes from ``last.pt`` when it exists; SIGTERM or SIGUSR1 (a batch system's walltime
-warning) ends the current iteration, saves ``last`` and exits with status 75
+A run resumes from ``last.pt`` when it exists and holds the same fingerprint (``run_fingerprint``,
+stored in last.pt, best.pt and metrics.json); another fingerprint, or a finished run all of whose
+declared outputs were removed (Snakemake's ``--forcerun``, a changed parameter), starts afresh with one
+line naming what changed, the old files moved to ``superseded-<digest>/``. SIGTERM or SIGUSR1 (a batch
+system's walltime warning) ends the current iteration, saves ``last`` and exits with status 75
 (cycleaug.runtime.EXIT_INTERRUPTED).
 All data randomness is a function of (seed, iteration), so a resumed run goes on exactly as an
 uninterrupted one would.
@@ -40,6 +43,7 @@ from pathlib import Path
 
 import torch
 
+from cycleaug import fingerprint as fingerprints
 from cycleaug.atomic import atomic_path, write_json, write_text
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import PERSON, read_frames, write_frames
@@ -60,7 +64,13 @@ from cycleaug.yolo.schedule import (
 )
 from cycleaug.yolo.semantics import check as check_semantics
 from cycleaug.yolo.settings import TrainConfig
-from cycleaug.yolo.weights import load_darknet_weights, matching_cutoffs, read_header, save_darknet_weights
+from cycleaug.yolo.weights import (
+    check_state_dict,
+    load_darknet_weights,
+    matching_cutoffs,
+    read_header,
+    save_darknet_weights,
+)
 
 
 # darknet saves `<cfg>_last.weights` every 100 iterations (src/detector.c, train_detector).
@@ -200,18 +210,6 @@ def train(tc: TrainConfig, stream=None) -> int:
     val_frames, val_paths = _evaluation_set(tc.val_labels, tc.val_images, "validation")
     if tc.heldout_labels:  # a missing held-out image stops the run now, not after training
         _evaluation_set(tc.heldout_labels, tc.heldout_images, "held-out")
-    signature = {
-        "cfg": str(cfg.path),
-        "train": [list(t) for t in tc.train],
-        "n_train": len(samples),
-        "batch": hyper.batch,
-        "seed": tc.seed,
-        "width": hyper.width,
-        "height": hyper.height,
-        "steps": list(hyper.steps),
-        "pretrained": tc.pretrained,
-        "darknet_semantics": semantics,
-    }
 
     # ---- model and optimizer
     device = resolve_device(tc.device)
@@ -223,6 +221,7 @@ def train(tc: TrainConfig, stream=None) -> int:
     optimizer = make_optimizer(model, hyper)
     use_amp = tc.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    fingerprint = run_fingerprint(tc, cfg.path, hyper, max_iter, semantics, samples, val_paths, device.type, use_amp)
 
     state = {
         "iteration": 0,
@@ -231,19 +230,17 @@ def train(tc: TrainConfig, stream=None) -> int:
         "best": None,
         "avg_loss": -1.0,
         "elapsed": 0.0,
-        "signature": signature,
+        "fingerprint": fingerprint,
     }
     last_pt = out / "last.pt"
-    if last_pt.exists():
-        ckpt = torch.load(last_pt, map_location="cpu", weights_only=True)
-        theirs = {"darknet_semantics": "mid-2019", **ckpt.get("signature", {})}  # older checkpoints: mid-2019
-        differ = sorted(k for k in signature if theirs.get(k) != signature[k])
-        if differ:
-            raise CycleAugError(
-                f"{last_pt}: holds a run with other settings ({', '.join(differ)}: "
-                f"{[theirs.get(k) for k in differ]} vs {[signature[k] for k in differ]}); "
-                "delete the folder or choose another --out"
-            )
+    ckpt = load_checkpoint(last_pt) if last_pt.exists() else None
+    why = _restart_reason(out, ckpt, fingerprint, max_iter) if ckpt is not None else None
+    if why is not None:
+        moved = supersede(out, fingerprints.short(ckpt.get("fingerprint") or {}))
+        print(f"train-yolo: {last_pt}: {why}; starting afresh, the old run moved to {moved}", file=stream, flush=True)
+        ckpt = None
+    if ckpt is not None:
+        check_state_dict(model, ckpt["model"], last_pt)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and ckpt.get("scaler"):
@@ -252,12 +249,12 @@ def train(tc: TrainConfig, stream=None) -> int:
         if "cuda_rng" in ckpt and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
         state = {k: ckpt[k] for k in ("iteration", "seen", "history", "best", "avg_loss", "elapsed")} | {
-            "signature": signature
+            "fingerprint": fingerprint
         }
         print(f"train-yolo: resuming {last_pt} at iteration {state['iteration']}", file=stream, flush=True)
     elif loaded:
         print(f"train-yolo: loaded layers 0-{loaded - 1} from {tc.pretrained}", file=stream, flush=True)
-    _restore_outputs(out, model.cfg, state)
+    _restore_outputs(out, model.cfg, state, hyper.batch)
 
     start = state["iteration"] + 1
     print(
@@ -467,7 +464,9 @@ def _evaluation_set(labels: str, images: str, what: str) -> tuple[list, list[Pat
 def _load_best(cfg, out: Path, device) -> Darknet:
     """The network of ``out/best.pt`` (the checkpoint of the best evaluation)."""
     best = Darknet(cfg).to(device)
-    best.load_state_dict(torch.load(out / "best.pt", map_location=device, weights_only=True)["model"])
+    state = load_checkpoint(out / "best.pt", map_location=device)["model"]
+    check_state_dict(best, state, out / "best.pt")
+    best.load_state_dict(state)
     return best
 
 
@@ -505,14 +504,14 @@ def _write_eval_log(out: Path, history: list[dict]) -> None:
     write_text(out / "eval_log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
 
 
-def _restore_outputs(out: Path, cfg, state: dict) -> None:
+def _restore_outputs(out: Path, cfg, state: dict, batch: int) -> None:
     """Outputs a workflow manager may have deleted after a kill, rebuilt from the checkpoints."""
     if state["history"]:
         _write_eval_log(out, state["history"])
     if (out / "best.pt").exists() and not (out / "best.weights").exists():
         best = _load_best(cfg, out, "cpu")
         iteration = state["best"]["iteration"] if state["best"] else 0
-        save_darknet_weights(best, out / "best.weights", seen=iteration * state["signature"]["batch"])
+        save_darknet_weights(best, out / "best.weights", seen=iteration * batch)
 
 
 def _finish(out: Path, state: dict, extra: dict | None = None) -> None:
@@ -533,5 +532,115 @@ def _finish(out: Path, state: dict, extra: dict | None = None) -> None:
             # The last checkpoint's figures on the same val images (no choice involved).
             "last": {k: last[k] for k in ("iteration", "TP", "FP", "FN", "precision", "recall", "F1", "mAP50")},
             **(extra or {}),
+            "fingerprint": state["fingerprint"],
+            "fingerprint_sha256": fingerprints.digest(state["fingerprint"]),
         },
     )
+    # Not a declared output: tells a later start that this run was complete (see _restart_reason).
+    write_json(
+        out / FINISHED, {"iteration": state["iteration"], "fingerprint": fingerprints.digest(state["fingerprint"])}
+    )
+
+
+# ---- fingerprint, checkpoints, starting afresh
+
+FINISHED = "finished.json"
+# What train-yolo writes into --out; a superseded run's files move aside together.
+RUN_FILES = (
+    "last.pt",
+    "last.weights",
+    "best.pt",
+    "best.weights",
+    "eval_log.jsonl",
+    "val_predictions.json",
+    "heldout_predictions.json",
+    "metrics.json",
+    FINISHED,
+)
+# The outputs the workflow declares (cycleaug.glue.detect.outputs); Snakemake removes them before it reruns.
+DECLARED = ("metrics.json", "best.weights", "eval_log.jsonl", "val_predictions.json", "heldout_predictions.json")
+CHECKPOINT_KEYS = ("model", "optimizer", "torch_rng", "iteration", "seen", "history", "best", "avg_loss", "elapsed")
+
+
+def run_fingerprint(
+    tc: TrainConfig,
+    cfg_path,
+    hyper: NetHyper,
+    max_iter: int,
+    semantics: str,
+    samples,
+    val_paths,
+    device: str,
+    amp: bool,
+) -> dict:
+    """Everything that determines a detector run's weights and evaluations (cycleaug.fingerprint): the cfg's
+    content, the [net] settings after the command line's overrides (batch, subdivisions, size, steps),
+    the iterations and the evaluation cadence (which checkpoint is ``best``), the darknet semantics, the
+    seed, the pretrained weights' content, the label files' contents and the images' names and sizes
+    (training and validation), the device's kind and mixed precision, and the code's versions. Left out:
+    the paths themselves, --workers (the samples do not depend on them), --eval-batch-size, --log-interval,
+    --checkpoint-every and the held-out split (scored anew at each finish)."""
+    from dataclasses import asdict
+
+    return fingerprints.plain(
+        {
+            "cfg": fingerprints.file_sha256(cfg_path),
+            **{f"net.{k}": v for k, v in asdict(hyper).items()},
+            "iterations": max_iter,
+            "eval_every": str(tc.eval_every),
+            "darknet_semantics": semantics,
+            "seed": tc.seed,
+            "pretrained": fingerprints.file_sha256(tc.pretrained) if tc.pretrained else None,
+            "train_labels": [fingerprints.file_sha256(labels) for labels, _ in tc.train],
+            "train_images": fingerprints.files_digest(s.path for s in samples),
+            "val_labels": fingerprints.file_sha256(tc.val_labels),
+            "val_images": fingerprints.files_digest(val_paths),
+            "device": device,
+            "amp": amp,
+            **fingerprints.code_versions(),
+        }
+    )
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    """A train-yolo checkpoint (last.pt, best.pt), or one line saying why the file is not one."""
+    from cycleaug import torchfile
+
+    expected = "a train-yolo checkpoint (last.pt or best.pt of cycleaug train-yolo)"
+    ckpt = torchfile.load(path, expected, map_location=map_location)
+    if not isinstance(ckpt, dict):
+        raise CycleAugError(f"{path}: holds a {type(ckpt).__name__}; expected {expected}")
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise CycleAugError(f"{path}: no {', '.join(missing)}; expected {expected}")
+    return ckpt
+
+
+def _restart_reason(out: Path, ckpt: dict, fingerprint: dict, max_iter: int) -> str | None:
+    """Why ``last.pt`` must not be resumed, or None: another fingerprint, or a finished run all of whose
+    declared outputs were removed (Snakemake does so before it reruns a job: --forcerun, a changed input,
+    parameter or rule)."""
+    reason = fingerprints.mismatch(ckpt.get("fingerprint"), fingerprint)
+    if reason:
+        return reason
+    try:
+        done = json.loads((out / FINISHED).read_text())
+    except (OSError, ValueError):
+        done = None
+    if (
+        isinstance(done, dict)
+        and done.get("iteration") == ckpt["iteration"] >= max_iter
+        and not any((out / name).exists() for name in DECLARED)
+    ):
+        return (
+            f"the run finished iteration {ckpt['iteration']} and all its outputs were removed (as snakemake does "
+            "before it reruns a job: --forcerun, or a changed input, parameter or rule)"
+        )
+    return None
+
+
+def supersede(out: Path, tag: str) -> Path:
+    """Move this run's files into ``out/superseded-<tag>/``; ``last.pt`` last, so that a start killed
+    in between finds it and moves the rest."""
+    names = [n for n in RUN_FILES if n != "last.pt"] + ["last.pt"]
+    return fingerprints.supersede(out, [out / n for n in names], tag)

@@ -173,7 +173,6 @@ def is_torch_checkpoint(path: str | os.PathLike) -> bool:
 def load_weights(model, path: str | os.PathLike) -> str:
     """Load darknet ``.weights`` or one of our PyTorch checkpoints (a state dict, or a dict with the
     state dict under ``"model"``) into ``model``; returns ``"darknet"`` or ``"torch"``."""
-    import torch
 
     path = Path(path)
     if not path.is_file():
@@ -181,20 +180,43 @@ def load_weights(model, path: str | os.PathLike) -> str:
     if not is_torch_checkpoint(path):
         load_darknet_weights(model, path)
         return "darknet"
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from cycleaug import torchfile
+
+    expected = "darknet .weights, or a PyTorch state dict / train-yolo checkpoint (best.pt, last.pt)"
+    state = torchfile.load(path, expected)
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     if not isinstance(state, dict):
-        raise CycleAugError(f"{path}: expected a state dict or a checkpoint with a 'model' state dict")
-    # Check every key and shape first, so a checkpoint of another cfg leaves the model untouched.
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        raise CycleAugError(
-            f"{path}: checkpoint does not fit {model.cfg.path}: missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}. Nothing was loaded."
-        )
+        raise CycleAugError(f"{path}: holds a {type(state).__name__}; expected {expected}")
+    check_state_dict(model, state, path)
     model.load_state_dict(state)
     return "torch"
+
+
+def check_state_dict(model, state: dict, path) -> None:
+    """Every key and shape of ``state`` against ``model`` before anything is loaded, so that a checkpoint of
+    another cfg leaves the model untouched; the error names the first key that does not fit, with both
+    shapes."""
+    import torch
+
+    def shape(t) -> str:
+        return "x".join(map(str, t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [
+        k for k in own if k in state and (not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
+    ]
+    if missing or unexpected or wrong:
+        first = (
+            f"{wrong[0]} has shape {shape(state[wrong[0]])}, expected {shape(own[wrong[0]])}"
+            if wrong
+            else f"key {missing[0]} is missing"
+            if missing
+            else f"unexpected key {unexpected[0]}"
+        )
+        raise CycleAugError(
+            f"{path}: checkpoint does not fit {model.cfg.path}: {first} ({len(wrong)} of another shape, "
+            f"{len(missing)} missing, {len(unexpected)} unexpected). Nothing was loaded."
+        )
