@@ -65,5 +65,5 @@ rule report:
         snakefile=workflow.main_snakefile,
         configfiles=report_configfiles(),
     shell:
-        "snakemake -s {params.snakefile} --nolock --cores 1 --report {output} "
-        "--configfiles {params.configfiles} > {log} 2>&1"
+        "snakemake -s {params.snakefile:q} --nolock --cores 1 --report {output:q} "
+        "--configfiles {params.configfiles} > {log:q} 2>&1"

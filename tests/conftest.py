@@ -69,3 +69,55 @@ def plain_iou(a, b) -> float:
         return 0.0
     inter = iw * ih
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def kill_once_staged(argv: list[str], folder: Path, stage: str, timeout: float = 180) -> None:
+    """Start ``argv`` in its own process group and SIGKILL the group (as a scheduler does) as soon as a
+    stage folder ``folder/<stage>-*`` holds a PNG: waits on that event, not on a fixed time."""
+    import contextlib
+    import signal
+    import time
+
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, written = time.monotonic() + timeout, False
+    while not written and proc.poll() is None and time.monotonic() < deadline:
+        for path in folder.glob(f"{stage}-*") if folder.is_dir() else []:
+            with contextlib.suppress(FileNotFoundError):
+                written = written or any(p.suffix == ".png" for p in path.iterdir())
+        time.sleep(0.002)
+    assert proc.poll() is None, f"{argv[1]} finished before it could be killed mid-write"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def local_http_server(handler, **attributes):
+    """A threaded HTTP server on 127.0.0.1 (a free port) serving ``handler``, with ``attributes`` set on it
+    and ``url``; a generator for a fixture: yields the server, shuts it down after the test."""
+    import http.server
+    import threading
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    for name, value in attributes.items():
+        setattr(srv, name, value)
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def workflow_command(directory: Path, *args, configfiles=()) -> list:
+    """Arguments of a Snakemake run of this workflow in ``directory`` with config.yaml and then
+    ``configfiles`` (``args`` first: targets and options)."""
+    return [
+        *args,
+        "-s",
+        ROOT / "Snakefile",
+        "--directory",
+        directory,
+        "--configfile",
+        ROOT / "config.yaml",
+        *configfiles,
+    ]

@@ -4,11 +4,13 @@ skipped and corrupt images, the failure fraction, held-out selection and determi
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import BIN, kill_once_staged, run_cli
 from cycleaug.data.crop import crop_images, crop_window, largest_box
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import Box, Frame, write_frames
@@ -171,3 +173,83 @@ def test_crop_cli(tmp_path):
     assert len(_manifest(tmp_path / "out")) == 4 and len(_manifest(tmp_path / "held")) == 2
     bad = run_cli("crop", "--images", tmp_path / "nope", "--labels", labels, "--out", tmp_path / "x", check=False)
     assert bad.returncode == 2 and "image folder not found" in bad.stderr
+
+
+def test_partly_outside_box_is_clipped_and_an_outside_box_is_an_error(tmp_path):
+    """Box validation (cycleaug.labels.check_box) against the image crop reads: a box partly outside is
+    clipped (the manifest records the clipped box, the window centres on it); one wholly outside is an
+    error naming the file and the frame, before anything is written (it would crop background)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (80, 60)).save(images / "a.png")
+    labels = tmp_path / "labels.json"
+    write_frames(labels, [Frame("a.png", [Box(-20, 10, 30, 50)])])
+    crop_images(images, labels, tmp_path / "out", size=32)
+    (row,) = _manifest(tmp_path / "out")
+    assert [float(row[k]) for k in ("box_x1", "box_y1", "box_x2", "box_y2")] == [0, 10, 30, 50]
+    assert (int(row["crop_x0"]), int(row["crop_y0"])) == (0, 14)  # centre (15, 30), shifted inside
+    write_frames(labels, [Frame("a.png", [Box(90, 10, 120, 50)])])
+    with pytest.raises(CycleAugError, match=r"labels.json: frame 'a.png': largest person: box \(90, 10, 120, 50\) "):
+        crop_images(images, labels, tmp_path / "out2", size=32)
+    assert not (tmp_path / "out2").exists()
+
+
+def test_crop_name_stays_inside_the_output_folder():
+    from cycleaug.data.crop import crop_name
+
+    assert crop_name("Stereo_Left/Omni_F/000000.jpg") == "Stereo_Left_Omni_F_000000.png"
+    for bad in ("/etc/passwd.png", "../x.png", "a/../../x.png", ""):
+        with pytest.raises(CycleAugError, match="expected a relative path inside its folder"):
+            crop_name(bad)
+
+
+# ---- stage folders: killed runs, stale stages (issue 24, item 6) --------------------------------
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_next_start_removes_stale_stages_of_dead_runs_only(tmp_path):
+    """Stage folders and temporaries are named .<output>.stage|tmp-<host>-<pid>-<random>: the next start
+    removes those of this host whose process is gone, and leaves a live run's, another host's and
+    anything else beside the output."""
+    from cycleaug import atomic
+
+    images, labels, _ = _scene(tmp_path, n=3)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # reaped: its pid names no process now
+    host = atomic._HOST
+    stale = tmp_path / f".crops.stage-{host}-{dead.pid}-abc12345"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "img00.png").write_bytes(b"half")
+    stale_tmp = tmp_path / f".labels.json.tmp-{host}-{dead.pid}-abc12345.json"
+    stale_tmp.write_text("[")
+    keep = [
+        tmp_path / f".crops.stage-{host}-{os.getppid()}-abc12345",  # a live process: another run
+        tmp_path / f".crops.stage-otherhost-{dead.pid}-abc12345",  # another machine's: cannot tell
+        tmp_path / ".crops.keep",
+    ]
+    for p in keep:
+        p.mkdir()
+    crop_images(images, labels, tmp_path / "crops", size=32, min_height=20)
+    assert not stale.exists() and not stale_tmp.exists()
+    assert all(p.exists() for p in keep)
+    assert len(_manifest(tmp_path / "crops")) == 3
+
+
+def test_killed_crop_rerun_gives_the_uninterrupted_output(tmp_path):
+    """SIGKILL (the whole process group, as a scheduler does) once the stage folder holds crops, then the
+    same command again: the output equals an uninterrupted run's, file for file, and the killed run's
+    stage folder is gone."""
+    images, labels, _ = _scene(tmp_path, n=240, size=(160, 120))
+    args = [*("crop", "--images", images, "--labels", labels, "--size", "32", "--min-height", "20"), "--workers", "2"]
+    args += ["--n-heldout", "5"]
+    ref, out = tmp_path / "ref", tmp_path / "run"
+    run_cli(*args, "--out", ref / "crops", "--holdout-out", ref / "held")
+    argv = [str(BIN / "cycleaug"), *map(str, args), "--out", str(out / "crops"), "--holdout-out", str(out / "held")]
+    kill_once_staged(argv, out, ".crops.stage", timeout=120)
+    assert [p.name.split("-")[0] for p in out.iterdir()] == [".crops.stage"]  # the killed run's leftover
+    run_cli(*args, "--out", out / "crops", "--holdout-out", out / "held")
+    assert _tree(out / "crops") == _tree(ref / "crops") and _tree(out / "held") == _tree(ref / "held")
+    assert sorted(p.name for p in out.iterdir()) == ["crops", "held"]

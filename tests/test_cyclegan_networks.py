@@ -188,7 +188,9 @@ def test_generate_cli_keeps_size_of_non_multiple_of_4_images(tmp_path):
     for name, (h, w) in sizes.items():
         with Image.open(tmp_path / "out" / f"{name}.png") as im:
             assert (im.size, im.mode) == ((w, h), "RGB")
-    # A single file works too, and gives the same pixels as in the batch.
+    # A single file works too, and gives the same pixels as in the batch, up to one 8-bit level: oneDNN
+    # picks its convolution kernels by batch size, so a pixel's float value may differ in the last bits
+    # and round to the neighbouring level.
     assert (
         cli(
             [
@@ -205,9 +207,9 @@ def test_generate_cli_keeps_size_of_non_multiple_of_4_images(tmp_path):
         )
         == 0
     )
-    assert np.array_equal(
-        np.asarray(Image.open(tmp_path / "one" / "a.png")), np.asarray(Image.open(tmp_path / "out" / "a.png"))
-    )
+    one = np.asarray(Image.open(tmp_path / "one" / "a.png")).astype(int)
+    batch = np.asarray(Image.open(tmp_path / "out" / "a.png")).astype(int)
+    assert np.abs(one - batch).max() <= 1 and (one == batch).mean() > 0.99
 
 
 def test_generate_rejects_a_foreign_checkpoint(tmp_path, capsys):

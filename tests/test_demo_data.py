@@ -313,3 +313,73 @@ def test_paired_rendering_is_the_same_scene_in_the_photo_style(demo):
     own = np.corrcoef(edges(rgb_dir / "0000003.png"), edges(paired_dir / "0000003.png"))[0, 1]
     other = np.corrcoef(edges(rgb_dir / "0000004.png"), edges(paired_dir / "0000003.png"))[0, 1]
     assert own > 0.3 and own > other + 0.2, (own, other)
+
+
+# ---- paths with spaces in every rule's shell command (issue 24, item 8) ---------------------------
+
+
+def _space_dirs(tmp_path: Path, **sections) -> tuple[Path, Path, Path]:
+    """A config overlay whose data_dir and results_dir hold a space (and the demo data made small)."""
+    data, results = tmp_path / "my data", tmp_path / "my results"
+    over = tmp_path / "space.yaml"
+    over.write_text(yaml.safe_dump({"data_dir": str(data), "results_dir": str(results), **sections}))
+    return data, results, over
+
+
+def _snakemake(tmp_path: Path, over: Path, *args: str):
+    from conftest import run_snakemake
+
+    return run_snakemake(
+        "-s", ROOT / "Snakefile", "--directory", tmp_path,
+        "--configfiles", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", over, "--cores", "2", *args,
+    )  # fmt: skip
+
+
+def _words(command: str) -> list[str]:
+    """The shell words of a printed command, with those of each ``"$(dirname PATH)"`` inside it."""
+    import shlex
+
+    words = []
+    for word in shlex.split(command):
+        words.append(word)
+        if m := re.fullmatch(r"\$\(dirname (.+)\)([^)]*)", word):  # "$(dirname PATH)" or "$(dirname PATH)/x"
+            inner = shlex.split(m[1])
+            assert len(inner) == 1, f"dirname of more than one word: {word!r} in {command}"
+            words.append(inner[0])
+    return words
+
+
+def test_every_rule_command_keeps_paths_with_spaces_whole(tmp_path):
+    """A dry run of the whole demo DAG (`snakemake -n -p`) with data_dir and results_dir holding a space:
+    each printed shell command, split as the shell splits it, has every path as one word."""
+    data, results, over = _space_dirs(tmp_path)
+    proc = _snakemake(tmp_path, over, "-n", "-p")
+    text = proc.stdout + proc.stderr
+    prefix = "Shell command: "
+    commands = [
+        line[len(prefix) :] for line in text.splitlines() if line.startswith(prefix) and line != f"{prefix}None"
+    ]
+    programs = {ws[i + 1] for ws in map(_words, commands) for i, w in enumerate(ws[:-1]) if w == "cycleaug"}
+    assert {"demo-data", "boxes", "crop", "train-cyclegan", "generate", "fid-table", "train-yolo", "table2"} <= programs
+    assert len(commands) >= 20, text[-3000:]
+    for command in commands:
+        words = _words(command)
+        for root in (str(data), str(results)):
+            # Each mention of the folder in the command line is inside one word that holds the whole path.
+            assert sum(w.count(root) for w in words if "$(dirname" not in w) == command.count(root.split("/")[-1]), (
+                f"{root!r} split in: {command}"
+            )
+        assert not any(w.endswith("/my") or w.startswith(("data/", "results/")) for w in words), command
+
+
+def test_first_data_rules_run_with_a_space_in_data_dir(tmp_path):
+    """A real run of demo_data and the boxes rules into a data_dir with a space (small demo data)."""
+    small = {"n_bdd_train": 6, "n_bdd_val": 2, "n_synthia": 4, "bdd_size": [96, 64], "synthia_size": [96, 68]}
+    data, _, over = _space_dirs(tmp_path, data={"demo": small})
+    targets = [data / "labels/bdd100k_train.json", data / "labels/synthia.json"]
+    _snakemake(tmp_path, over, *map(str, targets))
+    from cycleaug.labels import read_frames
+
+    assert len(read_frames(targets[0])) == 6
+    assert len(json.loads(targets[1].read_text())) == 4
+    assert not (tmp_path / "my").exists()  # nothing went to a half of the path

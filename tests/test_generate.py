@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import BIN, ROOT, run_snakemake
+from conftest import BIN, ROOT, kill_once_staged, run_snakemake, workflow_command
 from cycleaug.cli import main as cli
 from cycleaug.glue import generate as glue_generate
 from PIL import Image
@@ -362,6 +362,49 @@ def test_list_errors_leave_no_output(listed_set, capsys):
     assert "--labels-out: needs --list" in capsys.readouterr().err
 
 
+def test_generate_into_an_existing_output_holds_one_run_only(listed_set, tmp_path):
+    """`generate` into a folder that holds an earlier run's images (another epoch's generator, more
+    inputs): the folder is replaced whole, so it never mixes the images of two runs (issue 24, item 6)."""
+    _, src, _, pixels = listed_set
+    out = tmp_path / "samples"
+    first = save_checkpoint(tmp_path / "1_net_G_A.pth", seed=1)
+    assert cli(["generate", "--checkpoint", str(first), "--input", str(src), "--output", str(out)]) == 0
+    assert len(list(out.glob("*.png"))) == 5
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    for name in ("0000001.png", "0000002.png"):
+        (fewer / name).write_bytes((src / name).read_bytes())
+    second = save_checkpoint(tmp_path / "2_net_G_A.pth", seed=2)
+    assert cli(["generate", "--checkpoint", str(second), "--input", str(fewer), "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["0000001.png", "0000002.png"]
+    net = reference_generator(seed=2).eval()
+    for name in ("0000001.png", "0000002.png"):
+        got = np.asarray(Image.open(out / name)).astype(int)
+        assert np.abs(got - expected_translation(net, pixels[name]).astype(int)).max() <= 1
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".samples")) == []
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_killed_generate_rerun_gives_the_uninterrupted_output(tmp_path):
+    """SIGKILL once the stage folder holds translated images, then the same command again: the output
+    equals an uninterrupted run's, file for file, and the killed run's stage folder is gone."""
+    src = tmp_path / "crops"
+    for i in range(60):
+        write_image(src / f"{i:04d}.png", 96, 64, i)
+    ckpt = save_checkpoint(tmp_path / "3_net_G_A.pth", seed=3)
+    args = ["generate", "--checkpoint", str(ckpt), "--input", str(src), "--batch-size", "1", "--device", "cpu"]
+    ref, out = tmp_path / "ref", tmp_path / "run" / "epoch3"
+    assert cli([*args, "--output", str(ref)]) == 0
+    kill_once_staged([str(BIN / "cycleaug"), *args, "--output", str(out)], out.parent, ".epoch3.stage")
+    assert [p.name.split("-")[0] for p in out.parent.iterdir()] == [".epoch3.stage"]
+    assert cli([*args, "--output", str(out)]) == 0
+    assert _tree(out) == _tree(ref)
+    assert [p.name for p in out.parent.iterdir()] == ["epoch3"]
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu(listed_set):
@@ -451,21 +494,10 @@ def job_counts(text: str) -> dict[str, int]:
 def dry_run(tmp_path: Path, overrides: dict, *targets: str) -> str:
     over = tmp_path / "overrides.yaml"
     over.write_text(yaml.safe_dump(overrides))
-    proc = run_snakemake(
-        *targets,
-        "-n",
-        "-p",
-        "-s",
-        ROOT / "Snakefile",
-        "--directory",
-        tmp_path,
-        "--configfile",
-        ROOT / "config.yaml",
-        ROOT / "profiles/demo/demo.yaml",
-        over,
-        "--cores",
-        "2",
+    args = workflow_command(
+        tmp_path, *targets, "-n", "-p", "--cores", "2", configfiles=(ROOT / "profiles/demo/demo.yaml", over)
     )
+    proc = run_snakemake(*args)
     return proc.stdout + proc.stderr
 
 

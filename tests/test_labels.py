@@ -410,3 +410,46 @@ def test_rule_options_follow_config():
     assert "--n-heldout" not in glue_data.crop_options(config, "bdd100k")
     syn = glue_data.crop_options(config, "synthia")
     assert "--max-images" not in syn and "--n-heldout 100" in syn and "--seed 3" in syn
+
+
+def test_raw_bdd100k_zero_width_boxes_are_dropped_with_a_count(tmp_path, capsys):
+    """The raw release has a few boxes with x1 = x2 (github.com/bdd100k/bdd100k issue 4): `boxes bdd100k`
+    drops them with a count on stderr; every later reader of our labels refuses such a box."""
+    data = json.loads(json.dumps(LEGACY))
+    flat = {"category": "person", "box2d": {"x1": 0, "y1": 122.8, "x2": 0, "y2": 160.0}}
+    data[0]["labels"].append(flat)
+    path = _write(tmp_path / "l.json", data)
+    frames = read_bdd100k(path, "legacy")
+    assert frames[0].boxes == [Box(45.240919, 254.530367, 357.805838, 487.906215, "pedestrian")]
+    assert "dropped 1 box(es) of zero width or height (first: frame 'b1c66a42-6f7d68ca.jpg' label" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(
+        CycleAugError, match=r"frame 'b1c66a42-6f7d68ca.jpg' label \d+: box \(0, 122.8, 0, 160\) has zero"
+    ):
+        read_frames(path)
+
+
+def test_label_reader_checks_types_names_and_boxes(tmp_path):
+    """read_frames, which every stage reads labels with: one error per kind of bad input, naming the file,
+    the frame and the key (the full table, through the command line: tests/test_bad_input_data.py)."""
+
+    def bad(data, match):
+        path = _write(tmp_path / "bad.json", data)
+        with pytest.raises(CycleAugError, match=match):
+            read_frames(path)
+
+    box = {"x1": 1, "y1": 2, "x2": 3, "y2": 4}
+    bad([{"name": "/abs.jpg", "labels": []}], r"bad.json: frame 0: name '/abs.jpg': expected a relative path")
+    bad([{"name": "a/../../b.jpg", "labels": []}], r"frame 0: name 'a/../../b.jpg': expected a relative path")
+    bad([{"name": "a.jpg", "labels": [{"category": "person", "box2d": {**box, "x1": "1"}}]}], r"box2d.x1 is '1'")
+    bad([{"name": "a.jpg", "labels": {"category": "person"}}], r"frame 'a.jpg': 'labels' is an object")
+    bad([{"name": "a.jpg", "labels": [{"category": "person", "box2d": {**box, "y2": None}}]}], r"box2d.y2 is None")
+    bad([{"name": "a.jpg", "labels": [{"category": 3, "box2d": box}]}], r"label 0: 'category' is 3 \(int\)")
+    sized = {"name": "a.jpg", "attributes": {"width": 2, "height": 2}, "labels": [{"category": "person", "box2d": box}]}
+    bad([sized], r"label 0: box \(1, 2, 3, 4\) lies outside the 2x2 image")
+    # A prediction (scored) clipped flat at the border is kept: only labels must have an area.
+    (tmp_path / "pred.json").write_text(
+        json.dumps([{"name": "a.jpg", "labels": [{"category": "person", "box2d": {**box, "x2": 1}, "score": 0.5}]}])
+    )
+    assert len(read_frames(tmp_path / "pred.json")[0].boxes) == 1

@@ -63,6 +63,7 @@ from cycleaug.atomic import atomic_path
 from cycleaug.csvtable import read_table
 from cycleaug.errors import CycleAugError
 from cycleaug.fid import IMAGE_EXTENSIONS, Run
+from cycleaug.labels import relative_name
 from cycleaug.yolo.bootstrap import interval, resample_weights
 
 COLUMNS = [
@@ -167,6 +168,15 @@ def truth_crops(
     missing = [c for c in ("crop", "source", *WINDOW) if c not in rows[0]]
     if missing:
         raise CycleAugError(f"{manifest}: missing columns {missing}")
+    for i, row in enumerate(rows, 2):  # line 1 is the header
+        for column in ("crop", "source"):  # names inside their folders, never a path elsewhere
+            relative_name(row[column], f"{manifest}: line {i}: {column}")
+        try:
+            row.update({c: int(row[c]) for c in WINDOW})
+        except (TypeError, ValueError):
+            raise CycleAugError(
+                f"{manifest}: line {i}: crop window {[row[c] for c in WINDOW]}; expected whole pixel numbers"
+            ) from None
     if names is not None:
         wanted = set(names)
         absent = sorted(wanted - {row["crop"] for row in rows})
@@ -175,7 +185,7 @@ def truth_crops(
         rows = [row for row in rows if row["crop"] in wanted]
     out = {}
     for row in rows:
-        window = tuple(int(row[c]) for c in WINDOW)
+        window = tuple(row[c] for c in WINDOW)
         crop = _read_rgb(heldout_dir / row["crop"])
         truth = _read_rgb(truth_dir / row["source"])
         x0, y0, x1, y1 = window

@@ -92,15 +92,12 @@ def translated_frames(pairs: list[tuple[Frame, Path]], out_dir: str | os.PathLik
 
 @contextlib.contextmanager
 def new_output_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Where to write a folder of outputs: a temporary folder that replaces ``path`` only when complete
-    if ``path`` does not exist yet (a Snakemake ``directory()`` output never holds a partial set), else
-    ``path`` itself (each file is still written atomically)."""
+    """Where to write a folder of outputs: a fresh temporary folder that replaces ``path`` whole when it is
+    complete, so ``path`` holds the outputs of one run only (never epochs of two runs mixed), and stage
+    folders of killed runs are removed on the next start (cycleaug.atomic.atomic_dir)."""
     path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise CycleAugError(f"--output {path}: exists and is not a folder")
-        yield path
-        return
+    if path.exists() and not path.is_dir():
+        raise CycleAugError(f"--output {path}: exists and is not a folder; expected a folder (replaced whole)")
     with atomic_dir(path) as tmp:
         yield tmp
 

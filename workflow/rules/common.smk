@@ -69,4 +69,4 @@ def all_outputs():
 
 def report_configfiles():
     """The config files of this run, so the nested `snakemake --report` sees the same config."""
-    return " ".join(str(path) for path in workflow.configfiles)
+    return " ".join(glue_common.paths.quote(str(path)) for path in workflow.configfiles)

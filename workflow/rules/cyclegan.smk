@@ -42,5 +42,5 @@ for _gpus in glue.gpu_counts(config):
             launch_end=glue.launcher(config, _gpus)[1],
             options=glue.train_options(config),
         shell:
-            "{params.launch} cycleaug train-cyclegan --domain-a {input.a} --domain-b {input.b} "
-            '--out "$(dirname {output.log})" {params.options}{params.launch_end} > {log} 2>&1'
+            "{params.launch} cycleaug train-cyclegan --domain-a {input.a:q} --domain-b {input.b:q} "
+            '--out "$(dirname {output.log:q})" {params.options}{params.launch_end} > {log:q} 2>&1'

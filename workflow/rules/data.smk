@@ -29,8 +29,8 @@ if config["data"]["source"] == "demo":
         params:
             options=glue.demo_data_options(config),
         shell:
-            'cycleaug demo-data --out "$(dirname {output.synthia})" {params.options} '
-            "--workers {threads} > {log} 2>&1"
+            'cycleaug demo-data --out "$(dirname {output.synthia:q})" {params.options} '
+            "--workers {threads} > {log:q} 2>&1"
 
 
 rule boxes_bdd100k:
@@ -48,8 +48,8 @@ rule boxes_bdd100k:
     params:
         options=glue.bdd100k_box_options(config),
     shell:
-        "cycleaug boxes bdd100k --labels {input.labels} --images {input.images}/100k/{wildcards.split} "
-        "--out {output} {params.options} > {log} 2>&1"
+        "cycleaug boxes bdd100k --labels {input.labels:q} --images {input.images:q}/100k/{wildcards.split} "
+        "--out {output:q} {params.options} > {log:q} 2>&1"
 
 
 rule boxes_synthia:
@@ -68,8 +68,8 @@ rule boxes_synthia:
     params:
         options=glue.synthia_box_options(config),
     shell:
-        "cycleaug boxes synthia --root {input.root} --out {output} {params.options} "
-        "--workers {threads} > {log} 2>&1"
+        "cycleaug boxes synthia --root {input.root:q} --out {output:q} {params.options} "
+        "--workers {threads} > {log:q} 2>&1"
 
 
 # BDD crops come from the train split; val stays untouched for the detector's evaluation.
@@ -89,8 +89,8 @@ rule crop_bdd100k:
     params:
         options=glue.crop_options(config, "bdd100k"),
     shell:
-        "cycleaug crop --images {input.images}/100k/train --labels {input.labels} --out {output} "
-        "{params.options} --workers {threads} > {log} 2>&1"
+        "cycleaug crop --images {input.images:q}/100k/train --labels {input.labels:q} --out {output:q} "
+        "{params.options} --workers {threads} > {log:q} 2>&1"
 
 
 # SYNTHIA crops, with crop.n_heldout of them set aside (chosen with the seed) for the FID curve
@@ -112,5 +112,5 @@ rule crop_synthia:
     params:
         options=glue.crop_options(config, "synthia"),
     shell:
-        "cycleaug crop --images {input.root}/RGB --labels {input.labels} --out {output.crops} "
-        "--holdout-out {output.heldout} {params.options} --workers {threads} > {log} 2>&1"
+        "cycleaug crop --images {input.root:q}/RGB --labels {input.labels:q} --out {output.crops:q} "
+        "--holdout-out {output.heldout:q} {params.options} --workers {threads} > {log:q} 2>&1"

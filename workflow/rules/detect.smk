@@ -25,16 +25,17 @@ rule select_detector_sets:
         "logs/detector/select_detector_sets.log",
     benchmark:
         "benchmarks/detector/select_detector_sets.tsv"
+    priority: 1
     conda:
         "../../envs/cycleaug.yaml"
     params:
         options=glue.select_options(config),
     shell:
-        "cycleaug select-detector-sets --bdd-labels {input.bdd} "
-        "--bdd-images {input.bdd_images}/100k/train --synthia-labels {input.synthia} "
-        "--synthia-images {input.synthia_root}/RGB --val-labels {input.val} "
-        "--val-images {input.bdd_images}/100k/val "
-        '--out "$(dirname {output.real})" {params.options} > {log} 2>&1'
+        "cycleaug select-detector-sets --bdd-labels {input.bdd:q} "
+        "--bdd-images {input.bdd_images:q}/100k/train --synthia-labels {input.synthia:q} "
+        "--synthia-images {input.synthia_root:q}/RGB --val-labels {input.val:q} "
+        "--val-images {input.bdd_images:q}/100k/val "
+        '--out "$(dirname {output.real:q})" {params.options} > {log:q} 2>&1'
 
 
 # The synthetic sets at the real images' size (paper: "画像サイズを揃えた上で"; cycleaug/yolo/align.py):
@@ -57,8 +58,8 @@ rule align_detector_set:
         images=glue.align_images_dir,
         options=glue.align_options(config),
     shell:
-        "cycleaug align-images --labels {input.labels} --images {params.images} {params.options} "
-        "--out {output} > {log} 2>&1"
+        "cycleaug align-images --labels {input.labels:q} --images {params.images:q} {params.options} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 # Demo data (detector.pretrain): the miniature of darknet53.conv.74. The detector is trained once on a pool
@@ -77,6 +78,8 @@ if config["detector"].get("pretrain"):
             "logs/detector/pretrain_detector.log",
         benchmark:
             "benchmarks/detector/pretrain_detector.tsv"
+        # Every detector waits for it: start it as soon as the selection exists.
+        priority: 1
         conda:
             "../../envs/cycleaug.yaml"
         threads: glue.train_threads(config)
@@ -88,10 +91,10 @@ if config["detector"].get("pretrain"):
             cfg=config["detector"]["cfg"],
             layers=config["detector"]["pretrain"]["layers"],
         shell:
-            'cycleaug train-yolo --train "{input.pool}:{input.bdd_images}/100k/train" --val-labels {input.tune} '
-            '--val-images "{input.bdd_images}/100k/train" --out "$(dirname {output})" {params.options} > {log} 2>&1 '
-            '&& cycleaug yolo-partial --cfg {params.cfg} --weights "$(dirname {output})/last.weights" '
-            "--layers {params.layers} --out {output} >> {log} 2>&1"
+            "cycleaug train-yolo --train {input.pool:q}:{input.bdd_images:q}/100k/train --val-labels {input.tune:q} "
+            '--val-images {input.bdd_images:q}/100k/train --out "$(dirname {output:q})" {params.options} > {log:q} 2>&1 '
+            '&& cycleaug yolo-partial --cfg {params.cfg:q} --weights "$(dirname {output:q})/last.weights" '
+            "--layers {params.layers} --out {output:q} >> {log:q} 2>&1"
 
 
 # detector.seeds repeats each condition: train_yolo_{condition}_seed{s} into {condition}/seed{s}/.
@@ -123,6 +126,6 @@ for condition in glue.conditions(config):
                 heldout=glue.heldout_option(config),
                 options=glue.train_options(config, seed),
             shell:
-                "cycleaug train-yolo {params.train} --val-labels {input.val} "
-                "--val-images {input.bdd_images}/100k/val {params.heldout} "
-                '--out "$(dirname {output.metrics})" {params.options} > {log} 2>&1'
+                "cycleaug train-yolo {params.train} --val-labels {input.val:q} "
+                "--val-images {input.bdd_images:q}/100k/val {params.heldout} "
+                '--out "$(dirname {output.metrics:q})" {params.options} > {log:q} 2>&1'

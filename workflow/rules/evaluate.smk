@@ -35,4 +35,4 @@ rule table2:
         options=glue.table2_options(config),
         findings=glue.table2_findings,
     shell:
-        'cycleaug table2 {params.options} --out-dir "$(dirname {output.csv})" > {log} 2>&1'
+        'cycleaug table2 {params.options} --out-dir "$(dirname {output.csv:q})" > {log:q} 2>&1'

@@ -36,7 +36,7 @@ rule samples:
         pairs=glue.checkpoint_output_pairs,
         batch_size=config["generate"]["batch_size"],
     shell:
-        "cycleaug generate {params.pairs} --input {input.crops} --batch-size {params.batch_size} > {log} 2>&1"
+        "cycleaug generate {params.pairs} --input {input.crops:q} --batch-size {params.batch_size} > {log:q} 2>&1"
 
 
 # The last epoch's G_A (the model the paper's detector used), on the raw full-size SYNTHIA images.
@@ -62,9 +62,9 @@ rule translate_detector_set:
     params:
         batch_size=config["generate"]["batch_size"],
     shell:
-        "cycleaug generate --checkpoint {input.net} --input {input.synthia}/RGB "
-        "--list {input.selection} --output {output.images} --labels-out {output.labels} "
-        "--batch-size {params.batch_size} > {log} 2>&1"
+        "cycleaug generate --checkpoint {input.net:q} --input {input.synthia:q}/RGB "
+        "--list {input.selection:q} --output {output.images:q} --labels-out {output.labels:q} "
+        "--batch-size {params.batch_size} > {log:q} 2>&1"
 
 
 # Demo data only: the distance of every sample set to the paired ground truth (the same scenes rendered
@@ -91,8 +91,8 @@ if config["data"]["source"] == "demo":
             truth=glue.paired_truth(config),
             runs=glue.fid_runs(config),
         shell:
-            "cycleaug paired-distance --truth {params.truth} --heldout {input.heldout} "
-            "--cg {input.cg} --real {input.real} --runs {params.runs} --out {output} > {log} 2>&1"
+            "cycleaug paired-distance --truth {params.truth:q} --heldout {input.heldout:q} "
+            "--cg {input.cg:q} --real {input.real:q} --runs {params.runs} --out {output:q} > {log:q} 2>&1"
 
 
 # One FID per GPU count and saved epoch (Fig. 6), one network load; the real set's statistics are
@@ -118,5 +118,5 @@ rule fid:
         options=glue.fid_options(config),
         cache=glue.paths.fid_cache(config),
     shell:
-        "cycleaug fid-table --real {input.real} --runs {params.runs} --out {output} "
-        "{params.options} --cache-dir {params.cache} > {log} 2>&1"
+        "cycleaug fid-table --real {input.real:q} --runs {params.runs} --out {output:q} "
+        "{params.options} --cache-dir {params.cache:q} > {log:q} 2>&1"

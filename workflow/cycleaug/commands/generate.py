@@ -22,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         action="append",
         metavar="DIR",
-        help="translated PNGs, named <input stem>.png; one per --checkpoint, in the same order",
+        help="folder of translated PNGs, named <input stem>.png (replaced whole); one per --checkpoint, in the same "
+        "order",
     )
     parser.add_argument(
         "--net",
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from cycleaug.cyclegan.translate import input_paths, load_generator, translate
     from cycleaug.errors import CycleAugError
     from cycleaug.runtime import resolve_device
-    from cycleaug.translated_sets import new_output_dir, translate_listed
+    from cycleaug.translated_sets import listed_inputs, new_output_dir, translate_listed
 
     if args.batch_size < 1:
         raise CycleAugError(f"--batch-size {args.batch_size}: expected >= 1")
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise CycleAugError("--list: translates with one --checkpoint (its labels go to one --labels-out)")
     device = resolve_device(args.device)
     if args.list:
+        listed_inputs(args.list, args.input)  # a bad list fails before the generator is loaded
         generator = load_generator(args.checkpoint[0], args.net, device)
         frames = translate_listed(
             generator, args.list, args.input, args.output[0], args.labels_out, batch_size=args.batch_size
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if len(args.checkpoint) > 1:
             print(f"[{i}/{len(args.checkpoint)}] {checkpoint} -> {output}", flush=True)
         generator = load_generator(checkpoint, args.net, device)
-        # A new --output folder appears only complete (built under a temporary name).
+        # --output appears only complete and holds this run's images only (built under a temporary name).
         with new_output_dir(output) as out:
             translate(generator, paths, out, batch_size=args.batch_size)
     return 0

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from cycleaug import torchfile
 from cycleaug.atomic import atomic_path
 from cycleaug.cyclegan import checkpoint
 from cycleaug.cyclegan.data import IMAGE_SUFFIXES, list_images, to_tensor
@@ -35,17 +36,14 @@ def load_generator(path: str | Path, net: str = "G_A", device: torch.device | st
     path = Path(path)
     if not path.is_file():
         raise CycleAugError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CycleAugError(f"{path}: cannot read checkpoint ({exc})") from None
+    state = torchfile.load(path, "a CycleGAN checkpoint or generator state dict")
     if isinstance(state, dict) and state.get("format") == checkpoint.FORMAT:
         if net not in ("G_A", "G_B"):
             raise CycleAugError(f"--net {net}: expected G_A or G_B")
         state = state["model"]["nets"][net]
     if not isinstance(state, dict):
         raise CycleAugError(f"{path}: expected a state dict (keys like model.1.weight), got {type(state).__name__}")
-    return generator_from_state_dict(state).to(device).eval()
+    return generator_from_state_dict(state, source=path).to(device).eval()
 
 
 def input_paths(source: str | Path) -> list[Path]:

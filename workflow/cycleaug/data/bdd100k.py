@@ -49,7 +49,8 @@ def read_bdd100k(
     except, when ``images_dir`` is given, frames whose image file is not there.
     """
     cats = person_categories(fmt, include_rider, include_other_person)
-    all_frames = read_frames(path)
+    # The raw release has a few boxes of zero width (x1 = x2): dropped with a count, not fatal.
+    all_frames = read_frames(path, drop_degenerate=True)
     seen = {b.category for f in all_frames for b in f.boxes}
     if not seen & cats:
         other = "det20" if fmt == "legacy" else "legacy"

@@ -5,6 +5,9 @@ Rules, in order:
 - An image is eligible when its largest person box (largest by area, width x height: the paper says
   "largest person" without a measure, and area ranks people by how much of the frame they fill) is at
   least ``min_height`` pixels tall.
+- That box is clipped to the image (cycleaug.labels.check_box); one with nothing inside the image is an
+  error naming the label file and the frame (it would crop background). Frame names must be relative
+  paths inside the image folder (cycleaug.labels.relative_name), so no crop is read or written elsewhere.
 - The ``size`` x ``size`` window is centred on that box's centre, rounded half up to whole pixels,
   then shifted inside the image where it crosses a border. Nothing is ever padded: an image smaller
   than the window is skipped with a message.
@@ -33,7 +36,7 @@ import numpy as np
 
 from cycleaug.atomic import atomic_dir
 from cycleaug.errors import CycleAugError
-from cycleaug.labels import Box, Frame, read_frames
+from cycleaug.labels import Box, Frame, check_box, read_frames, relative_name
 from cycleaug.progress import Progress
 
 MANIFEST_FIELDS = [
@@ -66,8 +69,9 @@ def crop_window(box: Box, width: int, height: int, size: int) -> tuple[int, int,
 
 
 def crop_name(source: str) -> str:
-    """Crop file name: the source's relative path flattened with '_' and given a .png suffix."""
-    return "_".join(Path(source).with_suffix(".png").parts)
+    """Crop file name: the source's relative path flattened with '_' and given a .png suffix. A name that
+    is not a relative path inside the image folder (absolute, ``..``) is refused (`relative_name`)."""
+    return "_".join(relative_name(source).with_suffix(".png").parts)
 
 
 @dataclass(frozen=True)
@@ -86,27 +90,31 @@ def eligible(frames: list[Frame], min_height: float) -> list[Candidate]:
     return sorted(out, key=lambda c: c.source)
 
 
-def _crop_one(job: tuple[str, Candidate, int, str]) -> tuple[str, object]:
-    """Worker: crop one image into ``stage``. Returns ("ok", (w, h, window)), ("small", message)
-    or ("error", reason)."""
+def _crop_one(job: tuple[str, Candidate, int, str, str]) -> tuple[str, object]:
+    """Worker: crop one image into ``stage``. Returns ("ok", (w, h, window, box)), ("small", message),
+    ("error", reason) or ("bad box", message): a box outside its image (`check_box`) is a label error."""
     from PIL import Image  # noqa: PLC0415
 
-    images_dir, cand, size, stage = job
+    images_dir, cand, size, stage, labels = job
     path = Path(images_dir) / cand.source
     try:
         with Image.open(path) as im:
             im.load()  # decode now: a truncated or corrupt file fails here, not later
             w, h = im.size
-            window = crop_window(cand.box, w, h, size)
-            if window is None:
+            if w < size or h < size:
                 return "small", f"image {w}x{h} is smaller than the {size}x{size} crop"
+            try:
+                box = check_box(cand.box, w, h, f"{labels}: frame {cand.source!r}: largest person")
+            except CycleAugError as exc:
+                return "bad box", str(exc)
+            window = crop_window(box, w, h, size)
             crop = im.convert("RGB").crop(window)
     except FileNotFoundError:
         return "error", "image file not found"
     except Exception as exc:  # noqa: BLE001 -- any decoder failure means "unreadable image"
         return "error", f"unreadable image ({type(exc).__name__}: {exc})"
     crop.save(Path(stage) / crop_name(cand.source), format="PNG")
-    return "ok", (w, h, window)
+    return "ok", (w, h, window, box)
 
 
 def _write_manifest(folder: Path, rows: list[dict]) -> None:
@@ -116,8 +124,7 @@ def _write_manifest(folder: Path, rows: list[dict]) -> None:
         writer.writerows(sorted(rows, key=lambda r: r["crop"]))
 
 
-def _manifest_row(cand: Candidate, w: int, h: int, window) -> dict:
-    b = cand.box
+def _manifest_row(cand: Candidate, w: int, h: int, window, b: Box) -> dict:
     return dict(zip(MANIFEST_FIELDS, [crop_name(cand.source), cand.source, w, h, b.x1, b.y1, b.x2, b.y2, *window]))
 
 
@@ -153,12 +160,12 @@ def crop_images(
     cands = [cands[i] for i in order]
     want = holdout + (max_images if max_images is not None else len(cands))
 
-    kept: list[tuple[Candidate, int, int, tuple]] = []
+    kept: list[tuple[Candidate, int, int, tuple, Box]] = []
     skipped: list[tuple[str, str]] = []
     failures = visited = 0
     first_error = ""
     with atomic_dir(out) as stage:
-        jobs = ((str(images), c, size, str(stage)) for c in cands)
+        jobs = ((str(images), c, size, str(stage), str(labels)) for c in cands)
         with Progress(min(want, len(cands)), "crop", unit="img") as progress:
             pool = None
             try:
@@ -171,6 +178,8 @@ def crop_images(
                     results = map(_crop_one, jobs)
                 for cand, (status, info) in zip(cands, results):
                     visited += 1
+                    if status == "bad box":
+                        raise CycleAugError(f"{info} (nothing written to {out})")
                     if status == "ok":
                         kept.append((cand, *info))
                         progress.update()

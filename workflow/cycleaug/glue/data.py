@@ -42,7 +42,7 @@ def synthia_box_options(config: dict) -> str:
     syn = config["data"]["synthia"]
     args = f"--release {syn['release']} --min-box-area {syn['min_box_area']}"
     for path in synthia_override(config):
-        args += f" --boxes {path}"
+        args += f" --boxes {paths.quote(path)}"
     return args
 
 

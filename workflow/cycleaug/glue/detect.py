@@ -42,8 +42,8 @@ def heldout_option(config: dict) -> str:
     if not config["detector"].get("n_heldout"):
         return ""
     return (
-        f"--heldout-labels {paths.selection_dir(config)}/heldout.json "
-        f"--heldout-images {paths.bdd100k_images(config)}/100k/train"
+        f"--heldout-labels {paths.quote(paths.selection_dir(config) + '/heldout.json')} "
+        f"--heldout-images {paths.quote(paths.bdd100k_images(config) + '/100k/train')}"
     )
 
 
@@ -79,7 +79,7 @@ def train_set_options(config: dict, condition: Condition) -> str:
         paths.aligned_dir(config, "{source}") if aligning(config) else None,
         truth_images(config),
     )
-    return " ".join(f"--train {labels}:{images}" for labels, images in sets)
+    return " ".join(f"--train {paths.quote(f'{labels}:{images}')}" for labels, images in sets)
 
 
 def truth_images(config: dict) -> str:

@@ -16,19 +16,22 @@ def table2_options(config: dict) -> str:
     ``--seed-metrics NAME=PATH`` per further detector.seeds run), the validation labels they were scored
     on (for the bootstrap intervals), and ``--paper-scale`` at paper scale (the same test as the figures'
     reference marks: ``figures.paper_reference``)."""
+    q = paths.quote
     words = []
     for c in conditions(config):
-        words.append(f"--metrics {c.name}={paths.metrics(config, c.name)}")
-        words.append(f"--predictions {c.name}={val_predictions(config, c.name)}")
-        words += [f"--seed-metrics {c.name}={paths.metrics(config, c.name, run)}" for _, run in seed_runs(config)[1:]]
-    words.append(f"--val-labels {paths.selection_dir(config)}/val.json")
+        words.append(f"--metrics {q(f'{c.name}={paths.metrics(config, c.name)}')}")
+        words.append(f"--predictions {q(f'{c.name}={val_predictions(config, c.name)}')}")
+        words += [
+            f"--seed-metrics {q(f'{c.name}={paths.metrics(config, c.name, run)}')}" for _, run in seed_runs(config)[1:]
+        ]
+    words.append(f"--val-labels {q(paths.selection_dir(config) + '/val.json')}")
     if config["detector"].get("n_heldout"):
         words += [
-            f"--heldout-predictions {c.name}={p}"
+            f"--heldout-predictions {q(f'{c.name}={p}')}"
             for c in conditions(config)
             for p in heldout_predictions(config, c.name)
         ]
-        words.append(f"--heldout-labels {paths.selection_dir(config)}/heldout.json")
+        words.append(f"--heldout-labels {q(paths.selection_dir(config) + '/heldout.json')}")
     return " ".join(words) + (" --paper-scale" if paper_reference(config) else "")
 
 

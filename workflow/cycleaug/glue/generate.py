@@ -42,7 +42,7 @@ def checkpoint_output_pairs(wildcards, input, output) -> str:
 def fid_runs(config: dict) -> str:
     """``--runs`` of `cycleaug fid-table`: one ``GPUS:EPOCH:DIR`` per GPU count and saved epoch."""
     return " ".join(
-        f"{n}:{e}:{paths.sample_dir(config, n, e)}"
+        paths.quote(f"{n}:{e}:{paths.sample_dir(config, n, e)}")
         for n in config["cyclegan"]["gpu_counts"]
         for e in saved_epochs(config)
     )
@@ -60,7 +60,7 @@ def fid_options(config: dict) -> str:
     """``--weights``, ``--dims`` and ``--batch-size`` of `cycleaug fid-table` from config.fid."""
     fid = config["fid"]
     weights = fid_weights_file(config)
-    return f"--weights {weights[0] if weights else 'random-init'} --dims {fid['dims']} --batch-size {fid['batch_size']}"
+    return f"--weights {paths.quote(weights[0]) if weights else 'random-init'} --dims {fid['dims']} --batch-size {fid['batch_size']}"
 
 
 def detector_selection(config: dict) -> str:

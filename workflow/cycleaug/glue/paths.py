@@ -3,6 +3,19 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+
+_WILDCARD = re.compile(r"(\{(?:gpus|epoch|source|split)\})")
+
+
+def quote(path: str) -> str:
+    """``path`` as one shell word (shlex.quote, so a ``data_dir`` with a space or quote survives), with the
+    Snakemake wildcards it may hold (``{gpus}``) left outside the quotes to be filled in."""
+    return "".join(
+        piece if i % 2 else shlex.quote(piece) for i, piece in enumerate(_WILDCARD.split(str(path))) if piece
+    )
+
 
 def data(config: dict) -> str:
     return config["data_dir"]

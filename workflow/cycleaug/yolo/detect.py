@@ -153,9 +153,12 @@ def detect_images(
             cands = decode(model(x), cfg.yolo_layers, width, height, conf_thresh)
             for (_, w, h, i), c in zip(items, cands):
                 kept = nms_per_class(c, nms_thresh)
+                # An untrained network's exp() can overflow float32 to an infinite box: it has no extent
+                # to match a truth (darknet's IoU of it is NaN, never a TP) and no JSON number; drop it.
+                finite = torch.isfinite(kept.boxes).all(1).cpu()
                 scale = torch.tensor([w, h, w, h], dtype=torch.float64)
-                boxes = (kept.boxes.double().cpu() * scale).tolist()
-                scores, classes = kept.scores.double().cpu().tolist(), kept.classes.cpu().tolist()
+                boxes = (kept.boxes.double().cpu()[finite] * scale).tolist()
+                scores, classes = kept.scores.double().cpu()[finite].tolist(), kept.classes.cpu()[finite].tolist()
                 frames[i] = Frame(
                     names[i], [Box(*b, category=categories[k], score=s) for b, s, k in zip(boxes, scores, classes)]
                 )
