@@ -24,6 +24,8 @@ for _gpus in glue.gpu_counts(config):
             f"logs/cyclegan/train_{_gpus}gpu.log",
         benchmark:
             f"benchmarks/cyclegan/train_{_gpus}gpu.tsv"
+        # The longest chain (CycleGAN, translation, its detectors) starts first, beside the pretraining.
+        priority: 2
         conda:
             "../../envs/cycleaug.yaml"
         envmodules:

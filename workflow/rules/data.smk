@@ -83,6 +83,8 @@ rule crop_bdd100k:
         "logs/data/crop_bdd100k.log",
     benchmark:
         "benchmarks/data/crop_bdd100k.tsv"
+    # Seconds of work that everything after waits for: before the long jobs take the cores.
+    priority: 3
     conda:
         "../../envs/cycleaug.yaml"
     threads: config["crop"]["workers"]
@@ -106,6 +108,8 @@ rule crop_synthia:
         "logs/data/crop_synthia.log",
     benchmark:
         "benchmarks/data/crop_synthia.tsv"
+    # Seconds of work that everything after waits for: before the long jobs take the cores.
+    priority: 3
     conda:
         "../../envs/cycleaug.yaml"
     threads: config["crop"]["workers"]
