@@ -74,6 +74,11 @@ def test_detector_claims(tmp_path):
     # A failing control: the claim cannot be tested, whatever the translated sets did.
     _table(t, {"b - a": up, "f - a": zero, "f - b": zero, "gen - b": up, "gap closed": (0.6, 0.2, 1.1)})
     assert [c.verdict for c in verdict.detector_claims(t)] == [verdict.NOT_TESTABLE] * 2
+    assert "below raw CG" not in verdict.detector_claims(t)[1].why
+    # ... and a loss it can still show is reported beside the verdict, not judged.
+    _table(t, {"b - a": up, "f - a": zero, "f - b": zero, "gen - b": down, "gap closed": (0.6, 0.2, 1.1)})
+    better = verdict.detector_claims(t)[1]
+    assert better.verdict == verdict.NOT_TESTABLE and "below raw CG beyond their 95% interval" in better.why
     # Paper scale: no control; judged directly, and said so.
     _table(t, {"b - a": up, "gen - b": up, "c - b": up})
     more, better = verdict.detector_claims(t)

@@ -195,6 +195,8 @@ def _claim_2b(title: str, claim: str, con: dict, truth: str | None, scope: str) 
     if works is False:
         why = ("the positive control fails: a perfect translation does not beat raw CG in this regime, so no "
                "translation could; the claim cannot be tested here")  # fmt: skip
+        if _sign(iv) < 0:  # reported, not judged: a regime that cannot show a gain can still show a loss
+            why += "; the translated sets are below raw CG beyond their 95% interval, which this regime can show"
         return Claim(title, claim, measured, NOT_TESTABLE, why)
     verdict = _three_way(iv)
     if verdict == REPRODUCED:
