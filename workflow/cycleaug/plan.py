@@ -34,6 +34,15 @@ def margin(attempt: int) -> float:
     return MARGIN_FIRST + MARGIN_PER_RETRY * (max(1, attempt) - 1)
 
 
+def walltime_minutes(seconds: float, attempt: int) -> int:
+    """The first attempt's walltime (the estimate x the first margin, at least 10 minutes), scaled up by
+    each retry's margin: a job killed at a 10-minute floor still asks for more time when retried."""
+    estimate = math.ceil(seconds * margin(attempt) / 60)
+    if math.ceil(seconds * margin(1) / 60) >= 10:
+        return estimate
+    return max(estimate, math.ceil(10 * margin(attempt) / margin(1)))  # the floor, scaled like the margin
+
+
 def cyclegan_iterations(config: dict, gpus: int) -> int:
     cg = config["cyclegan"]
     sizes = [n for n in (config["crop"].get("max_images") or {}).values() if n]
@@ -51,7 +60,7 @@ def cyclegan_seconds(config: dict, gpus: int) -> float:
 
 
 def cyclegan_runtime_minutes(config: dict, gpus: int, attempt: int = 1) -> int:
-    return max(10, math.ceil(cyclegan_seconds(config, gpus) * margin(attempt) / 60))
+    return walltime_minutes(cyclegan_seconds(config, gpus), attempt)
 
 
 def yolo_iterations(config: dict) -> int:
@@ -62,7 +71,7 @@ def yolo_iterations(config: dict) -> int:
 def yolo_runtime_minutes(config: dict, attempt: int = 1, iterations: int | None = None) -> int:
     """A detector job's walltime: ``iterations`` (default: the conditions') at the paper's pace."""
     its = iterations or yolo_iterations(config)
-    return max(10, math.ceil(its * YOLO_SECONDS_PER_ITERATION * margin(attempt) / 60))
+    return walltime_minutes(its * YOLO_SECONDS_PER_ITERATION, attempt)
 
 
 @dataclass(frozen=True)
