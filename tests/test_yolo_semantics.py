@@ -11,6 +11,7 @@ corresponding AlexeyAB/darknet C code, written loop by loop as darknet runs it.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -229,7 +230,7 @@ def test_darknet_evaluation_cadence(version, floor, n_train, batch, burn_in, max
 # ------------------------------------------------------------------------------------------------ a run
 
 
-def test_train_yolo_runs_with_early_2020_semantics_and_refuses_to_resume_across_them(tmp_path):
+def test_train_yolo_runs_with_early_2020_semantics_and_never_resumes_across_them(tmp_path):
     from conftest import run_cli
     from test_yolo_train import draw_people_set, tiny_cfg
 
@@ -239,5 +240,11 @@ def test_train_yolo_runs_with_early_2020_semantics_and_refuses_to_resume_across_
     args += ["--val-images", images, "--img-size", "64", "--eval-every", "6", "--out", tmp_path / "run"]
     done = run_cli(*args, "--darknet-semantics", "early-2020", "--iterations", "6")
     assert "darknet semantics early-2020" in done.stderr
-    again = run_cli(*args, "--darknet-semantics", "mid-2019", "--iterations", "12", check=False)
-    assert again.returncode != 0 and "darknet_semantics" in again.stderr
+    first = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    # Another semantics is another fingerprint: the run starts afresh (never resumes the early-2020 weights),
+    # says what changed, and keeps the old run aside.
+    again = run_cli(*args, "--darknet-semantics", "mid-2019", "--iterations", "12")
+    assert "darknet_semantics early-2020 -> mid-2019" in again.stderr and "starting afresh" in again.stderr
+    (aside,) = (tmp_path / "run").glob("superseded-*")
+    assert json.loads((aside / "metrics.json").read_text()) == first
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["fingerprint"]["darknet_semantics"] == "mid-2019"
