@@ -303,7 +303,10 @@ def test_augmented_boxes_match_augmented_image(seed):
 def test_colour_jitter_against_colorsys():
     rng = np.random.default_rng(1)
     rgb = rng.uniform(0, 1, (3, 4, 5)).astype(np.float32)
-    for dhue, dsat, dexp in [(0.1, 1.5, 1 / 1.5), (-0.07, 1 / 1.3, 1.4), (0.0, 1.0, 1.0)]:
+    # grey, black, white and ties of the largest channel (the hue's branches)
+    for x, pixel in enumerate([(0.5, 0.5, 0.5), (0, 0, 0), (1, 1, 1), (1, 1, 0), (0, 0.7, 0.7)]):
+        rgb[:, 0, x] = pixel
+    for dhue, dsat, dexp in [(0.1, 1.5, 1 / 1.5), (-0.07, 1 / 1.3, 1.4), (0.0, 1.0, 1.0), (-0.5, 2.0, 0.5)]:
         ours = distort_colour(torch.from_numpy(rgb), dhue, dsat, dexp).numpy()
         expect = np.empty_like(rgb)
         for y in range(4):

@@ -24,7 +24,7 @@ for _gpus in glue.gpu_counts(config):
             f"logs/cyclegan/train_{_gpus}gpu.log",
         benchmark:
             f"benchmarks/cyclegan/train_{_gpus}gpu.tsv"
-        # The longest chain (CycleGAN, translation, its detectors) starts first, beside the pretraining.
+        # Beside the detector's pretraining (priority 3): the CycleGAN, its translations and samples.
         priority: 2
         conda:
             "../../envs/cycleaug.yaml"

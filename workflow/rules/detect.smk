@@ -25,7 +25,7 @@ rule select_detector_sets:
         "logs/detector/select_detector_sets.log",
     benchmark:
         "benchmarks/detector/select_detector_sets.tsv"
-    priority: 1
+    priority: 3
     conda:
         "../../envs/cycleaug.yaml"
     params:
@@ -78,8 +78,9 @@ if config["detector"].get("pretrain"):
             "logs/detector/pretrain_detector.log",
         benchmark:
             "benchmarks/detector/pretrain_detector.tsv"
-        # Every detector waits for it: start it as soon as the selection exists.
-        priority: 1
+        # Every detector waits for it, and it and the detectors are the longest chain: it starts first,
+        # the CycleGAN runs and what needs only them fill the other cores meanwhile.
+        priority: 3
         conda:
             "../../envs/cycleaug.yaml"
         threads: glue.train_threads(config)

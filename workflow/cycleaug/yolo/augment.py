@@ -103,43 +103,29 @@ def transform_boxes(boxes: np.ndarray, d: Draw, ow: int, oh: int, net_w: int, ne
     return out.astype(np.float32)
 
 
-def _rgb_to_hsv(rgb):
-    import torch
-
-    r, g, b = rgb[0], rgb[1], rgb[2]
-    maxc, _ = rgb.max(0)
-    minc, _ = rgb.min(0)
-    delta = maxc - minc
-    s = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
-    safe = delta.clamp_min(1e-12)
-    h = torch.where(maxc == r, ((g - b) / safe) % 6, torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4)) / 6
-    h = torch.where(delta > 0, h, torch.zeros_like(h))
-    return h, s, maxc
-
-
-def _hsv_to_rgb(h, s, v):
-    import torch
-
-    h6 = (h % 1.0) * 6
-    i = torch.floor(h6)
-    f = h6 - i
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    i = i.long() % 6
-    r = torch.stack([v, q, p, p, t, v]).gather(0, i[None])[0]
-    g = torch.stack([t, v, v, q, p, p]).gather(0, i[None])[0]
-    b = torch.stack([p, p, t, v, v, q]).gather(0, i[None])[0]
-    return torch.stack([r, g, b])
-
-
 def distort_colour(img, dhue: float, dsat: float, dexp: float):
-    """HSV jitter of a float RGB image in [0, 1], shape [3, H, W]."""
+    """HSV jitter of a float RGB image in [0, 1], shape [3, H, W] (darknet's ``distort_image``): hue
+    shifted by ``dhue`` (a fraction of the circle), saturation and value scaled, each clipped to [0, 1].
+
+    In one pass without building the HSV image: the hue in sixths of the circle from the largest channel,
+    then each channel n of (R, G, B) = (5, 3, 1) back as ``V - V S clip(min(k, 4 - k), 0, 1)`` with
+    ``k = (n + 6 H) mod 6`` (the closed form of the HSV-to-RGB sextants; Smith, "Color gamut transform
+    pairs", SIGGRAPH 1978). Element-wise max/min rather than ``max(dim)``, whose index search took half
+    of the 6 ms per 320x192 image of the earlier per-sextant version; checked against ``colorsys``."""
+    import torch
+
     if dhue == 0 and dsat == 1 and dexp == 1:
         return img
-    h, s, v = _rgb_to_hsv(img)
-    h = (h + dhue) % 1.0
-    s = (s * dsat).clamp(0, 1)
-    v = (v * dexp).clamp(0, 1)
-    return _hsv_to_rgb(h, s, v).clamp(0, 1)
+    r, g, b = img
+    v = torch.maximum(torch.maximum(r, g), b)
+    delta = v - torch.minimum(torch.minimum(r, g), b)
+    safe = delta.clamp_min(1e-12)
+    h6 = torch.where(v == r, (g - b) / safe, torch.where(v == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    h6 = torch.where(delta > 0, h6, 0.0).add_(6 * dhue)  # a grey pixel has hue 0, as in colorsys
+    s = torch.where(v > 0, delta / v.clamp_min(1e-12), 0.0).mul_(dsat).clamp_(0, 1)
+    v = v.mul(dexp).clamp_(0, 1)
+    k = (torch.tensor([5.0, 3.0, 1.0], dtype=img.dtype).view(3, 1, 1) + h6).remainder_(6)
+    return (v - v * s * torch.minimum(k, 4 - k).clamp_(0, 1)).clamp_(0, 1)
 
 
 def augment_image(img, d: Draw, net_w: int, net_h: int):

@@ -99,15 +99,18 @@ def augment_params(cfg, hyper: NetHyper) -> AugmentParams:
 def deterministic(device: torch.device) -> None:
     """Same seed, same machine, same thread count: the same run, bit for bit (torch's reproducibility
     notes). On the CPU every kernel used here is deterministic at a fixed thread count (the rule's
-    ``threads:``, OMP_NUM_THREADS); CUDA needs cuBLAS's fixed workspace and no cuDNN autotuning, and
-    warns, rather than fails, for the few kernels that have no deterministic version (the upsample's
-    backward)."""
+    ``threads:``, OMP_NUM_THREADS), so nothing is switched there: ``use_deterministic_algorithms`` would
+    only import torch's compiler (2-3 s per run) and fill every new tensor with NaN (seconds more per
+    run); two runs of a seed are compared bit for bit in the tests. CUDA needs cuBLAS's fixed workspace,
+    no cuDNN autotuning and the deterministic kernels; it warns, rather than fails, for the few that
+    have no deterministic version (the upsample's backward)."""
     import os
 
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
+    if device.type != "cuda":
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
@@ -263,7 +266,7 @@ def train(tc: TrainConfig, stream=None) -> int:
         f"iterations {start}..{max_iter}, lr {hyper.learning_rate} (burn-in {hyper.burn_in}, {hyper.policy} "
         f"{list(hyper.steps)} x {list(hyper.scales)}), momentum {hyper.momentum}, decay {hyper.decay}, "
         f"multi-scale {'on' if multiscale else 'off'}, device {device}, darknet semantics {semantics}; "
-        f"{len(evaluations)} mAP evaluations "
+        f"{len(evaluations)} mAP evaluation{'s' if len(evaluations) != 1 else ''} "
         f"({'darknet cadence' if str(tc.eval_every) == 'darknet' else f'every {tc.eval_every}'}: "
         f"{_iterations_text(evaluations)})",
         file=stream,
