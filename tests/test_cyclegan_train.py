@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import BIN, ROOT, run_cli, run_snakemake, workflow_command
+from conftest import BIN, ROOT, run_cli, run_cli_here, run_snakemake, workflow_command
 from cycleaug.cli import main as cli
 from PIL import Image
 
@@ -252,11 +252,12 @@ def test_horovod_training_run(crops, tmp_path):
     assert (tmp_path / "run" / "checkpoints" / "1_net_G_A.pth").exists()
 
 
-def test_nan_loss_stops_and_keeps_last_good_checkpoint(crops, tmp_path):
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(crops, tmp_path, capfd):
     # An absurd learning rate blows the weights up after the first step; the loss of the second
     # iteration is no longer finite.
     run = tmp_path / "run"
-    proc = run_cli(
+    proc = run_cli_here(
+        capfd,
         *_args(
             crops,
             run,
@@ -283,13 +284,13 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(crops, tmp_path):
     assert not (run / "checkpoints" / "1_net_G_A.pth").exists()
 
 
-def test_image_cache_trains_exactly_like_the_pil_loader(crops, tmp_path):
+def test_image_cache_trains_exactly_like_the_pil_loader(crops, tmp_path, capfd):
     # config.yaml turns cache_images on: uint8 crops cut from images decoded once, scaled to [-1, 1] on
     # the device. The pixels equal the PIL path's, so the weights after training must be identical.
     extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1", "--pool-size", "2", "--save-epochs", "1"]
     pil, cached = tmp_path / "pil", tmp_path / "cached"
-    run_cli(*_args(crops, pil, *extra))
-    run_cli(*_args(crops, cached, *extra, "--cache-images"))
+    run_cli_here(capfd, *_args(crops, pil, *extra))
+    run_cli_here(capfd, *_args(crops, cached, *extra, "--cache-images"))
     _assert_same_nets(_nets(pil, 1), _nets(cached, 1))
     assert [e["G_A"] for e in _log(pil)] == [e["G_A"] for e in _log(cached)]
 
@@ -353,12 +354,12 @@ def test_stops_with_a_checkpoint_before_the_jobs_walltime_and_resumes(crops, tmp
     assert "resuming from" in finished.stderr and "finished epoch 2 of 2" in finished.stderr
 
 
-def test_crops_staged_to_node_local_disk_train_like_the_originals(crops, tmp_path):
+def test_crops_staged_to_node_local_disk_train_like_the_originals(crops, tmp_path, capfd):
     """--stage-to '$VAR' (as the workflow passes '$PBS_LOCALDIR'): the crops are copied there once and
     training reads the copies; the nets equal those of a run reading the originals."""
     extra = ("--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1", "--save-epochs", "1")
     local = tmp_path / "local"
-    run_cli(*_args(crops, tmp_path / "plain", *extra))
+    run_cli_here(capfd, *_args(crops, tmp_path / "plain", *extra))
     staged = run_cli(
         *_args(crops, tmp_path / "staged", *extra, "--stage-to", "$NODE_LOCAL"), env={"NODE_LOCAL": str(local)}
     )
@@ -368,18 +369,20 @@ def test_crops_staged_to_node_local_disk_train_like_the_originals(crops, tmp_pat
             p.name for p in (crops / name).iterdir()
         )
     _assert_same_nets(_nets(tmp_path / "plain", 1), _nets(tmp_path / "staged", 1))
-    unset = run_cli(*_args(crops, tmp_path / "unset", *extra, "--stage-to", "$NO_SUCH_VARIABLE"), check=False)
+    unset = run_cli_here(
+        capfd, *_args(crops, tmp_path / "unset", *extra, "--stage-to", "$NO_SUCH_VARIABLE"), check=False
+    )
     assert unset.returncode == 2 and "the variable is not set" in unset.stderr
 
 
-def test_changed_settings_or_crops_start_afresh(crops, tmp_path):
+def test_changed_settings_or_crops_start_afresh(crops, tmp_path, capfd):
     """Issue 24: latest.pt is resumed only by a run of its fingerprint. Another lr (or seed, or crops)
     starts afresh with one line naming the change; the old run is moved aside, never mixed in."""
     import shutil
 
     extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "1", "--save-epochs", "1"]
     run = tmp_path / "run"
-    run_cli(*_args(crops, run, *extra))
+    run_cli_here(capfd, *_args(crops, run, *extra))
     first = _log(run)
     assert [r["lr"] for r in first] == [2e-4] and len(first[0]["fingerprint"]) == 16
     fingerprint = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["fingerprint"]
@@ -388,10 +391,12 @@ def test_changed_settings_or_crops_start_afresh(crops, tmp_path):
     nets = _nets(run, 1)
 
     # Options that change no number: the finished run is resumed, nothing is retrained.
-    same = run_cli(*_args(crops, run, *extra, "--log-every", "5", "--checkpoint-every", "3", "--workers", "1"))
+    same = run_cli_here(
+        capfd, *_args(crops, run, *extra, "--log-every", "5", "--checkpoint-every", "3", "--workers", "1")
+    )
     assert "resuming from" in same.stderr and "starting afresh" not in same.stderr and _log(run) == first
 
-    changed = run_cli(*_args(crops, run, *extra, "--lr", "0.001"))
+    changed = run_cli_here(capfd, *_args(crops, run, *extra, "--lr", "0.001"))
     (line,) = [x for x in changed.stderr.splitlines() if "starting afresh" in x]
     assert f"{run / 'checkpoints' / 'latest.pt'}: made with other settings (lr 0.0002 -> 0.001);" in line
     (old,) = (run / "checkpoints").glob("superseded-*")
@@ -406,7 +411,7 @@ def test_changed_settings_or_crops_start_afresh(crops, tmp_path):
     more = tmp_path / "more"
     shutil.copytree(crops / "synthia", more)
     shutil.copy(more / "000.png", more / "100.png")
-    moved = run_cli(*[more if a == crops / "synthia" else a for a in _args(crops, run, *extra, "--lr", "0.001")],
+    moved = run_cli_here(capfd, *[more if a == crops / "synthia" else a for a in _args(crops, run, *extra, "--lr", "0.001")],
                     "--seed", "1")  # fmt: skip
     (line,) = [x for x in moved.stderr.splitlines() if "starting afresh" in x]
     assert "made with other settings (seed 0 -> 1, crops_a " in line and "crops_b" not in line

@@ -13,8 +13,9 @@ from conftest import ROOT, run_snakemake
 from PIL import Image
 
 # The demo profile's settings, shrunk further: fewer and smaller images, one epoch, a few detector
-# iterations; two seeds (the demo's three cost a third more detectors) and three process counts (so
-# Table 2 has (a), (b), one row per count and the paired-truth control (f)).
+# iterations; two seeds (the demo's three cost a third more detectors) and two process counts, 1 and 3
+# (so Table 2 has (a), (b), one row per count and the paired-truth control (e), and 3 processes on 2
+# cores make the scaling claim "not testable here").
 TINY = """
 data:
   demo:
@@ -24,7 +25,7 @@ data:
 crop:
   n_heldout: 4
 cyclegan:
-  gpu_counts: [1, 2, 3]
+  gpu_counts: [1, 3]
   ngf: 8
   ndf: 8
   n_blocks: 2
@@ -71,22 +72,22 @@ def test_whole_dag_on_tiny_demo(tmp_path):
     run_snakemake(*common, timeout=1500)
 
     results = work / "results"
-    # Table 2: one row per condition, (a) BDD only, (b) + raw CG, (c)-(g) + each GPU count's translations.
+    # Table 2: one row per condition, (a) BDD only, (b) + raw CG, (c)-(d) + each GPU count's translations.
     with open(results / "tables/table2.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 6
+    assert len(rows) == 5
     names = [r["name"] for r in rows]
     assert names[:2] == ["a_bdd", "b_bdd_cg"]
-    assert [n.split("_gen")[1] for n in names[2:5]] == ["1gpu", "2gpu", "3gpu"] and names[5] == "f_bdd_truth"
+    assert [n.split("_gen")[1] for n in names[2:4]] == ["1gpu", "3gpu"] and names[4] == "e_bdd_truth"
     # Every condition fine-tuned from the pretrained backbone (layers 0-9), once per seed, and its
     # held-out figures over both seeds enter Table 2 and the claim-2 contrasts.
     assert (results / "detector/pretrain/backbone.conv.10").stat().st_size > 0
-    log = (work / "logs/detector/train_yolo_f_bdd_truth_seed1.log").read_text()
+    log = (work / "logs/detector/train_yolo_e_bdd_truth_seed1.log").read_text()
     assert "loaded layers 0-9 from" in log and "backbone.conv.10" in log
     assert all(r["n_seeds"] == "2" and r["heldout_seed_mean"] != "" for r in rows)
     with open(results / "tables/contrasts.csv") as f:
         contrasts = {r["contrast"]: r for r in csv.DictReader(f)}
-    assert {"b - a", "f - a", "f - b", "gen - b", "gap closed", "c - b", "d - b", "e - b"} == set(contrasts)
+    assert {"b - a", "e - a", "e - b", "gen - b", "gap closed", "c - b", "d - b"} == set(contrasts)
     assert {r["n_seeds"] for r in contrasts.values()} == {"2"}
     for row in rows:
         tp, fn = int(row["TP"]), int(row["FN"])
@@ -96,7 +97,7 @@ def test_whole_dag_on_tiny_demo(tmp_path):
     assert all(r["last_map50"] != "" and r["heldout_map50"] != "" for r in rows)
 
     # Every CycleGAN run logged its epoch with the world size it ran at.
-    for n in (1, 2, 3):
+    for n in (1, 3):
         lines = (results / f"cyclegan/{n}gpu/train_log.jsonl").read_text().splitlines()
         record = json.loads(lines[-1])
         assert record["world_size"] == n and record["epoch"] == 1
@@ -105,7 +106,7 @@ def test_whole_dag_on_tiny_demo(tmp_path):
     # FID: one row per GPU count at the saved epoch, labelled as random-feature FID.
     with open(results / "fid/fid.csv") as f:
         fid = list(csv.DictReader(f))
-    assert sorted(int(r["gpus"]) for r in fid) == [1, 2, 3]
+    assert sorted(int(r["gpus"]) for r in fid) == [1, 3]
     assert {r["weights"] for r in fid} == {"random-init"}
 
     # Translated detector sets keep the raw SYNTHIA images' sizes and boxes.
@@ -129,7 +130,7 @@ def test_whole_dag_on_tiny_demo(tmp_path):
     from cycleaug.paired import colour_baseline, read_paired
 
     paired = read_paired(results / "fid/paired.csv")
-    assert sorted(r["gpus"] for r in paired if r["method"] == "cyclegan") == [1, 2, 3]
+    assert sorted(r["gpus"] for r in paired if r["method"] == "cyclegan") == [1, 3]
     assert {r["n"] for r in paired} == {4} and colour_baseline(paired)["gpus"] is None
     verdict = (results / "verdict.md").read_text()
     assert verdict.count("## ") == 5 and "not testable here" in verdict  # 3 processes on 2 cores

@@ -116,13 +116,14 @@ def test_agrees_with_pytorch_fid_well_conditioned(tmp_path, torch_home, weights_
     assert sorted(p.name for p in weights_file.parent.iterdir()) == [fid.WEIGHTS_FILENAME]
 
 
-def test_agrees_with_pytorch_fid_default_dims(tmp_path, torch_home, weights_file):
-    """The default 2048-d pool features on two small sets: a rank-deficient covariance, where scipy's
-    sqrtm may need the eps fallback; both implementations must take the same path."""
+def test_agrees_with_pytorch_fid_rank_deficient(tmp_path, torch_home, weights_file):
+    """Fewer images than feature dimensions (768-d, the third block; the default 2048 takes the same path
+    at 20 times the sqrtm's cost): a rank-deficient covariance, where scipy's sqrtm may need the eps
+    fallback; both implementations must take the same path."""
     a = make_images(tmp_path / "a", 10, seed=3)
     b = make_images(tmp_path / "b", 8, seed=4, brightness=40)
-    ref, ref_fallback = pytorch_fid(torch_home, a, b, dims=2048)
-    result = fid.compute_fid(a, b, weights=weights_file, dims=2048, device="cpu")
+    ref, ref_fallback = pytorch_fid(torch_home, a, b, dims=768)
+    result = fid.compute_fid(a, b, weights=weights_file, dims=768, device="cpu")
     assert result.fid == pytest.approx(ref, rel=1e-3)
     assert result.eps_fallback is ref_fallback
     assert result.label == "FID" and len(result.warnings) == 2

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import BIN, run_cli
+from conftest import BIN, run_cli, run_cli_here
 from cycleaug.errors import CycleAugError
 from cycleaug.runtime import EXIT_INTERRUPTED
 from cycleaug.yolo.augment import (
@@ -519,7 +519,7 @@ def test_numeric_evaluation_cadence_and_bad_values():
             evaluation_iterations(bad, 10, hyper, 1000)
 
 
-def test_partial_backbone_then_two_runs_of_one_seed_are_identical(tmp_path):
+def test_partial_backbone_then_two_runs_of_one_seed_are_identical(tmp_path, capfd):
     """`cycleaug yolo-partial` keeps darknet's first N layers (the size: header + those layers' tensors,
     counted from the network itself); two fine-tuning runs from it with one seed and one thread are
     the same run, bit for bit, and another seed is another run (issue 23: a seed reproduces its mAP)."""
@@ -530,14 +530,14 @@ def test_partial_backbone_then_two_runs_of_one_seed_are_identical(tmp_path):
     cfg = tiny_cfg(tmp_path / "tiny.cfg", max_batches=10, steps=(6, 8), batch=4)
     source = init_darknet_(Darknet(load_cfg(cfg)), torch.Generator().manual_seed(4))
     save_darknet_weights(source, tmp_path / "full.weights", seen=123)
-    run_cli("yolo-partial", "--cfg", cfg, "--weights", tmp_path / "full.weights", "--layers", 5,
+    run_cli_here(capfd, "yolo-partial", "--cfg", cfg, "--weights", tmp_path / "full.weights", "--layers", 5,
             "--out", tmp_path / "backbone.conv.5")  # fmt: skip
     tensors = sum(t.numel() for i, b in enumerate(source.layers) if i < 5 and hasattr(b, "conv") for t in
                   [b.conv.weight, *((b.bn.bias, b.bn.weight, b.bn.running_mean, b.bn.running_var) if b.bn is not None
                                     else (b.conv.bias,))])  # fmt: skip
     assert (tmp_path / "backbone.conv.5").stat().st_size == 20 + 4 * tensors
-    bad = run_cli("yolo-partial", "--cfg", cfg, "--weights", tmp_path / "full.weights", "--layers", 99,
-                  "--out", tmp_path / "x", check=False)  # fmt: skip
+    bad = run_cli_here(capfd, "yolo-partial", "--cfg", cfg, "--weights", tmp_path / "full.weights", "--layers", 99,
+                           "--out", tmp_path / "x", check=False)  # fmt: skip
     assert bad.returncode != 0 and "--layers 99" in bad.stderr and not (tmp_path / "x").exists()
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -558,7 +558,7 @@ def test_partial_backbone_then_two_runs_of_one_seed_are_identical(tmp_path):
     assert json.loads((outs["one"] / "metrics.json").read_text())["torch_threads"] == 1
 
 
-def test_changed_settings_or_removed_outputs_start_afresh(tmp_path):
+def test_changed_settings_or_removed_outputs_start_afresh(tmp_path, capfd):
     """Issue 24: last.pt is resumed only by a run of its fingerprint (the cfg's content, every [net] value,
     the labels' contents, the seed, ...): another one, or a finished run whose declared outputs were all
     removed (as Snakemake does before --forcerun), starts afresh with the old files moved aside."""
@@ -572,7 +572,7 @@ def test_changed_settings_or_removed_outputs_start_afresh(tmp_path):
         cmd = _train_cmd(cfg, labels, images, out)[1:]
         cmd[cmd.index("40")] = "6"  # iterations
         cmd[cmd.index("20")] = "6"  # one evaluation, at the end
-        return run_cli(*cmd, *extra)
+        return run_cli_here(capfd, *cmd, *extra)
 
     train()
     metrics = json.loads((out / "metrics.json").read_text())
