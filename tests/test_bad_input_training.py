@@ -75,6 +75,11 @@ def _yolo(inputs, out: Path, make) -> list:
     return _train_cmd(inputs["cfg"], inputs["labels"], inputs["images"], out)[1:]
 
 
+def _yolo_pretrained_folder(inputs, out: Path, make) -> list:
+    (out / "backbone").mkdir(parents=True)
+    return [*_train_cmd(inputs["cfg"], inputs["labels"], inputs["images"], out)[1:], "--pretrained", out / "backbone"]
+
+
 def _detect(inputs, out: Path, make) -> list:
     out.mkdir(parents=True)
     make(out / "weights.pt")
@@ -155,6 +160,12 @@ CASES = [
         _yolo,
         _plain_dict,
         f"last.pt: no model, optimizer, torch_rng, iteration, seen, history, best, avg_loss, elapsed; {YOLO}",
+    ),
+    (
+        "yolo --pretrained a folder",
+        _yolo_pretrained_folder,
+        None,
+        "backbone: cannot read (Is a directory; expected a darknet .weights file)",
     ),
     ("detect weights truncated", _detect, _truncated, "weights.pt: truncated or damaged PyTorch file ("),
     (

@@ -24,6 +24,19 @@ def _first_line(exc: BaseException, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def read_head(path: str | os.PathLike, n: int, expected: str) -> bytes:
+    """The first ``n`` bytes of a file (fewer if it is shorter), or one line naming the file, why it cannot
+    be read (missing, a folder, no permission) and what was ``expected``; for checkpoints here and darknet
+    weights headers (``cycleaug.yolo.weights.read_header``)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except FileNotFoundError:
+        raise CycleAugError(f"{path}: not found (expected {expected})") from None
+    except OSError as exc:
+        raise CycleAugError(f"{path}: cannot read ({exc.strerror or exc}; expected {expected})") from None
+
+
 def load(path: str | os.PathLike, expected: str, map_location: Any = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``; ``expected`` says what the file should be, e.g.
     "a train-yolo checkpoint (last.pt)". Raises CycleAugError with one line."""
@@ -32,13 +45,7 @@ def load(path: str | os.PathLike, expected: str, map_location: Any = "cpu") -> A
     import torch
 
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except FileNotFoundError:
-        raise CycleAugError(f"{path}: not found (expected {expected})") from None
-    except OSError as exc:
-        raise CycleAugError(f"{path}: cannot read ({exc.strerror or exc}; expected {expected})") from None
+    head = read_head(path, 4, expected)
     if not head:
         raise CycleAugError(f"{path}: empty file (expected {expected})")
     if head != _ZIP and not head.startswith(_PICKLE):

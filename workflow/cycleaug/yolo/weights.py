@@ -70,12 +70,10 @@ def matching_cutoffs(cfg: DarknetCfg, nbytes: int, header_bytes: int = 20) -> tu
 
 
 def read_header(path: str | os.PathLike) -> WeightsHeader:
+    from cycleaug.torchfile import read_head
+
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(20)
-    except FileNotFoundError:
-        raise CycleAugError(f"{path}: weights file not found") from None
+    head = read_head(path, 20, "a darknet .weights file")
     if len(head) < 16:
         raise CycleAugError(f"{path}: {len(head)} bytes is too short for a darknet weights header (16 or 20 bytes)")
     major, minor, revision = struct.unpack("<3i", head[:12])
