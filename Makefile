@@ -30,8 +30,10 @@ demo: $(STAMP)
 	$(BIN)/snakemake --profile profiles/demo --cores $(CORES)
 	$(BIN)/snakemake --profile profiles/demo --cores $(CORES) --report results/report.html
 
+# One pytest worker per core, a test file per worker at a time (module fixtures are built once; files
+# with a slow test are handed out first, tests/conftest.py).
 test: $(STAMP) $(HVD_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(CORES) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

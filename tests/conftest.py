@@ -19,6 +19,13 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Files with a slow test first (stable otherwise): `make test` hands whole files to its workers in
+    this order (pytest-xdist --dist loadfile), so the longest runs start first instead of ending last."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
