@@ -38,7 +38,7 @@ test: $(STAMP) $(HVD_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/snakemake --lint --profile profiles/demo
+	$(BIN)/python tools/lint_workflow.py --profile profiles/demo
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 
 bench: $(STAMP)

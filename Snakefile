@@ -59,8 +59,6 @@ rule report:
     log:
         "logs/report.log",
     localrule: True
-    conda:
-        "envs/cycleaug.yaml"
     params:
         snakefile=workflow.main_snakefile,
         configfiles=report_configfiles(),

@@ -303,3 +303,18 @@ def test_launcher_sets_ranks_and_reports_failure(tmp_path):
     assert [s[:3] for s in seen] == [[str(r), "3", str(r)] for r in range(3)]
     assert len({s[4] for s in seen}) == 1 and seen[0][3] == "127.0.0.1"
     assert all(s[5] == "1" for s in seen)  # OMP_NUM_THREADS=1 (test env) split three ways stays 1
+
+
+def test_fp16_loss_scale_is_updated_once_per_iteration():
+    """One GradScaler serves the G and the D step: its scale grows by one factor per iteration without
+    an inf (growth_interval 1), not per optimizer step, and both optimizers still step."""
+    torch.set_num_threads(1)
+    model = cyclegan_step.model_for(Comm(DistEnv(), torch.device("cpu")), {"fast": {"amp": "fp16"}})
+    model.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4, growth_factor=2.0, growth_interval=1)
+    before = {name: net.state_dict()["model.1.weight"].clone() for name, net in model.nets.items() if "G" in name}
+    d_before = model.D_A.state_dict()["model.0.weight"].clone()
+    a, b = cyclegan_step.batch()
+    cyclegan_step.train_steps(model, a[:1], b[:1], 3)
+    assert model.scaler.get_scale() == 2.0**4 * 2**3
+    assert all(not torch.equal(before[n], model.nets[n].state_dict()["model.1.weight"]) for n in before)
+    assert not torch.equal(d_before, model.D_A.state_dict()["model.0.weight"])

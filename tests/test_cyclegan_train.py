@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -458,3 +459,22 @@ def test_snakemake_params_change_and_forcerun_retrain(tmp_path):
     assert "made with other settings (lr 0.0002 -> 0.001)" in text and "resuming" not in text
     assert [r["lr"] for r in _log(run)] == [0.001]
     assert len(list((run / "checkpoints").glob("superseded-*"))) == 2
+
+
+def test_ranks_that_disagree_stop_before_training_with_one_line(crops, tmp_path):
+    """Two ranks started with different gradient compressions (a mixed-up job script): both stop at the
+    rendezvous, before the process group's first collective, naming the setting and both ranks."""
+    args = " ".join(shlex.quote(str(a)) for a in _args(crops, tmp_path / "run"))
+    rank_dependent = f'exec {BIN / "cycleaug"} {args} --compression $([ "$RANK" = 1 ] && echo fp16 || echo none)'
+    proc = subprocess.run(
+        [sys.executable, "-m", "cycleaug.launch", "--nproc", "2", "--", "bash", "-c", rank_dependent],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "ranks disagree" in line]
+    assert errors, proc.stderr
+    assert all("compression: rank 0 on" in e and "has none, rank 1 on" in e and e.endswith("has fp16") for e in errors)
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "train_log.jsonl").exists()

@@ -406,7 +406,12 @@ def test_abci_profile_settings():
     assert cfg["retries"] >= 1 and cfg["use-envmodules"] is True
     assert "rerun-incomplete" not in cfg  # it resubmits jobs still in the queue instead of re-attaching
     # Jobs start with `module purge`: the Python module the venv was made with must be loaded again.
-    assert abci_config()["envmodules"][0].startswith("python/3.")
+    modules = abci_config()["envmodules"]
+    assert modules[0].startswith("python/3.")
+    # The torch wheel brings its own CUDA runtime, cuDNN and NCCL (the nvidia-* packages): a site module
+    # of any of them on the ranks' LD_LIBRARY_PATH (exported with -x) would load a second NCCL.
+    assert importlib.util.find_spec("nvidia.nccl") is not None
+    assert [m for m in modules if m.split("/")[0] in ("cuda", "cudnn", "nccl")] == []
     assert {"nodes", "ppn", "runtime", "pbs_queue", "gpu"} <= set(cfg["default-resources"])
     assert "set-resources" not in cfg  # queues follow the rules' own gpu resource, not a list of rule names
     for path in cfg["configfiles"]:
@@ -568,11 +573,12 @@ def test_profile_name_works_as_typed_on_the_paper_gpu_counts(tmp_path):
 
 
 def test_dry_run_before_the_data_exists_shows_the_plan_and_the_downloads(tmp_path):
-    """A fresh clone, the paper's config, nothing downloaded: the dry run shows every job with its mpirun
-    line and lists what to download; a real run stops before submitting anything."""
+    """A fresh clone, the paper's config, nothing downloaded: the dry run (`-np`, as users type it) shows
+    every job with its mpirun line and lists what to download, and so do `--dag` and `--rulegraph`; a
+    real run stops before submitting anything."""
     env = standin_env(tmp_path)
     work = workflow_copy(tmp_path)
-    dry = snakemake(work, env, "--profile", "profiles/abci", "--dry-run")
+    dry = snakemake(work, env, "--profile", "profiles/abci", "-np")
     assert dry.returncode == 0, dry.stderr[-6000:]
     out = dry.stdout + dry.stderr
     assert "still to download (a real run stops here)" in out
@@ -580,6 +586,19 @@ def test_dry_run_before_the_data_exists_shows_the_plan_and_the_downloads(tmp_pat
     for n in (4, 64, 128, 256, 512):
         assert f"rule train_cyclegan_{n}gpu:" in out
         assert f"mpirun -np {n} -map-by ppr:{min(n, 8)}:node" in out
+    # Every job that asks for a GPU runs its command with --device cuda (config.yaml's device): none
+    # can fall back to the CPU on a node without a usable GPU.
+    gpu_jobs = 0
+    for block in out.split("\nrule ")[1:]:
+        resources = next((line for line in block.splitlines() if line.strip().startswith("resources:")), "")
+        if re.search(r"\bgpu=[1-9]", resources):
+            gpu_jobs += 1
+            assert "--device cuda" in block.split("Shell command:", 1)[1], block[:200]
+    assert gpu_jobs > 20
+    for mode, marker in (("--dag", "digraph snakemake_dag"), ("--rulegraph", "digraph snakemake_dag")):
+        graph = snakemake(work, env, "--profile", "profiles/abci", mode)
+        assert graph.returncode == 0 and graph.stdout.lstrip().startswith(marker), mode + graph.stderr[-3000:]
+        assert "train_cyclegan_512gpu" in graph.stdout and "still to download" in graph.stderr
     real = snakemake(work, env, "--profile", "profiles/abci")
     assert real.returncode != 0
     assert "missing inputs:" in real.stderr

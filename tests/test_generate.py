@@ -466,7 +466,13 @@ def test_rule_arguments():
     )
     dims, batch = config["fid"]["dims"], config["fid"]["batch_size"]
     assert glue_generate.fid_weights_file(config) == []
-    assert glue_generate.fid_options(config) == f"--weights random-init --dims {dims} --batch-size {batch}"
+    device = config["device"]  # the demo's auto; config.yaml's cuda at paper scale
+    assert glue_generate.fid_options(config) == (
+        f"--weights random-init --dims {dims} --batch-size {batch} --device {device}"
+    )
+    assert (
+        glue_generate.generate_options(config) == f"--batch-size {config['generate']['batch_size']} --device {device}"
+    )
     paper = demo_config(cyclegan={"gpu_counts": [1, 2]}, fid={"weights": "pretrained"}, data_dir="d")
     assert glue_generate.fid_weights_file(paper) == ["d/pretrained/pt_inception-2015-12-05-6726825d.pth"]
     assert glue_generate.fid_options(paper).startswith("--weights d/pretrained/pt_inception-2015-12-05-6726825d.pth ")
@@ -520,7 +526,7 @@ def test_demo_dry_run_jobs(tmp_path):
     assert (
         f"cycleaug fid-table --real data/crops/bdd100k --runs {runs} --out results/fid/fid.csv "
         f"--weights random-init --dims {config['fid']['dims']} --batch-size {config['fid']['batch_size']} "
-        "--cache-dir results/fid/cache"
+        f"--device {config['device']} --cache-dir results/fid/cache"
     ) in text
     for n in gpus:
         assert (

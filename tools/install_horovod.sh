@@ -105,8 +105,9 @@ EOF
         export HOROVOD_WITHOUT_MPI=1 HOROVOD_CPU_OPERATIONS=GLOO
     else
         # NCCL for GPU tensors, MPI (mpirun, as on ABCI) unless HOROVOD_WITHOUT_MPI=1 is given.
-        # NCCL: the module's ($NCCL_HOME) or else the one torch's wheel brings along, so that one
-        # process does not load two different NCCLs. HOROVOD_BUILD_CUDA_CC_LIST (e.g. 90 for
+        # NCCL: the one torch's wheel brings along (nvidia-nccl), so that one process does not load two
+        # different NCCLs; a site nccl module's $NCCL_HOME is ignored on purpose (HOROVOD_NCCL_HOME
+        # overrides it, at your own risk). HOROVOD_BUILD_CUDA_CC_LIST (e.g. 90 for
         # H100/H200) limits the CUDA kernels to the GPUs in use and shortens the build.
         export HOROVOD_GPU_OPERATIONS=NCCL
         # One CUDA toolkit for all three finders (horovod's nvcc, CMake's CUDAToolkit, torch's
@@ -117,13 +118,9 @@ EOF
         fi
         [ "${HOROVOD_WITHOUT_MPI:-0}" = 1 ] || export HOROVOD_WITH_MPI=1
         if [ -z "${HOROVOD_NCCL_HOME:-}${HOROVOD_NCCL_INCLUDE:-}" ]; then
-            if [ -n "${NCCL_HOME:-}" ]; then
-                export HOROVOD_NCCL_HOME=$NCCL_HOME
-            else
-                nccl=$("$PY" -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) if nvidia.nccl.__file__ else list(nvidia.nccl.__path__)[0])')
-                export HOROVOD_NCCL_INCLUDE=$nccl/include HOROVOD_NCCL_LIB=$nccl/lib HOROVOD_NCCL_LINK=SHARED
-                [ -e "$nccl/lib/libnccl.so" ] || ln -s libnccl.so.2 "$nccl/lib/libnccl.so"
-            fi
+            nccl=$("$PY" -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) if nvidia.nccl.__file__ else list(nvidia.nccl.__path__)[0])')
+            export HOROVOD_NCCL_INCLUDE=$nccl/include HOROVOD_NCCL_LIB=$nccl/lib HOROVOD_NCCL_LINK=SHARED
+            [ -e "$nccl/lib/libnccl.so" ] || ln -s libnccl.so.2 "$nccl/lib/libnccl.so"
         fi
     fi
     # gloo's third-party CMakeLists ask for an old cmake_minimum_required that cmake >= 4 refuses.

@@ -1,8 +1,8 @@
 """Numbers published in the paper, as data: the reference marks of Figs. 4 and 6 and the rows of Table 2.
 
 Source: Nishikawa, Sato, Ozawa, "Distributed deep learning of CycleGAN for training-data
-augmentation in person detection" (transcribed in ``shared/paper/FACTS.md``, sections "Scalability
-result (Fig. 4)", "Image quality (Figs. 5 and 6)" and "Table 2"). Table 2: YOLOv3
+augmentation in person detection" (summarised in ``docs/paper.md``, sections "Scalability
+(Fig. 4)", "Image quality (Sec. 4.4, Figs. 5 and 6)" and "Table 2"). Table 2: YOLOv3
 person detectors fine-tuned on 500 BDD100K images (+ 1,017 SYNTHIA images), evaluated on BDD100K
 with darknet's ``detector map`` at the checkpoint of best mAP@0.50. TP + FN = 10,773 persons.
 """

@@ -9,7 +9,10 @@ command (a Snakemake retry) resumes from that checkpoint.
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
+import warnings
 from typing import TYPE_CHECKING
 
 from cycleaug.errors import CycleAugError
@@ -22,9 +25,11 @@ EXIT_INTERRUPTED = 75
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto``: a GPU when CUDA is available, else the CPU. ``cuda`` without an index takes GPU
-    ``local_rank`` (modulo the GPUs on the node: one process per GPU); ``cuda:N`` and ``cpu`` as given."""
+def resolve_device(name: str = "auto", local_rank: int = 0, rank: int | None = None) -> torch.device:
+    """``auto``: a GPU when CUDA is available, else the CPU (the laptop demo). ``cuda`` never falls back:
+    where this process cannot use a GPU it stops with one line naming the host, the rank and the reason.
+    ``cuda`` without an index takes GPU ``local_rank`` (one process per GPU), or GPU 0 when the scheduler
+    shows each process a single GPU of its own; ``cuda:N`` and ``cpu`` as given."""
     import torch
 
     if name == "auto":
@@ -33,15 +38,62 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise CycleAugError(f"--device {name}: expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise CycleAugError(f"--device {name}: CUDA is not available on this machine; use cpu or auto")
-        index = device.index if device.index is not None else local_rank % torch.cuda.device_count()
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    if device.type != "cpu":
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
         raise CycleAugError(f"--device {name}: expected auto, cpu, cuda or cuda:N")
-    return device
+    where = process_name(rank)
+    problem = cuda_problem()
+    if problem:
+        raise CycleAugError(f"{where}: --device {name}: {problem}")
+    count = torch.cuda.device_count()
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    shown = f"{count} GPU(s) visible" + (f" (CUDA_VISIBLE_DEVICES={visible})" if visible is not None else "")
+    if device.index is not None:
+        index = device.index
+        if index >= count:
+            raise CycleAugError(f"{where}: --device {name}: {shown}")
+    elif count == 1:
+        index = 0  # the scheduler gave this process one GPU of its own (e.g. srun --gpus-per-task=1)
+    elif local_rank < count:
+        index = local_rank
+    else:
+        # Sharing a GPU would not fail, only run several ranks' work on one device: stop instead.
+        raise CycleAugError(
+            f"{where}: local rank {local_rank} has no GPU of its own, {shown}; start at most {count} "
+            "processes per node, one per GPU"
+        )
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def process_name(rank: int | None = None) -> str:
+    """``host`` or ``host rank R``: where a message about this process comes from."""
+    return socket.gethostname() + ("" if rank is None else f" rank {rank}")
+
+
+def cuda_problem() -> str | None:
+    """Why this process cannot use CUDA (None if it can): a CPU-only torch, every GPU hidden, or what
+    torch said when it looked for the driver (e.g. a driver too old for the wheel's CUDA)."""
+    import torch
+
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is built without CUDA (a CPU wheel)"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        available = torch.cuda.is_available()
+    if available:
+        return None
+    said = [" ".join(str(w.message).split()) for w in caught]
+    if said:
+        return f"CUDA is not usable: {said[0]}"
+    return (
+        f"CUDA is not available (no NVIDIA driver or no GPU found; torch {torch.__version__} needs a driver "
+        f"for CUDA {torch.version.cuda} or newer); use --device cpu to run without a GPU"
+    )
 
 
 class StopRequest:
@@ -80,7 +132,6 @@ def job_deadline(environ=None, qstat: str = "qstat", squeue: str = "squeue") -> 
     ``qstat -f $PBS_JOBID``: ``stime`` (start) + ``Resource_List.walltime``. Slurm: ``squeue -h -j
     $SLURM_JOB_ID -o %e`` (the end time). Any failure answers None: the run then relies on the signal
     the scheduler sends at the walltime."""
-    import os
     import subprocess
     import time
     from datetime import datetime

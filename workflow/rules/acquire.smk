@@ -20,8 +20,6 @@ if config["data"]["source"] == "real":
             "logs/acquire/bdd100k_images.log",
         benchmark:
             "benchmarks/acquire/bdd100k_images.tsv"
-        conda:
-            "../../envs/cycleaug.yaml"
         params:
             fetch=glue.fetch_options(SOURCES["bdd100k_images"]),
             archive=SOURCES["bdd100k_images"].archive,
@@ -38,8 +36,6 @@ if config["data"]["source"] == "real":
             val=SOURCES["bdd100k_labels"].outputs(DATA_DIR)[1],
         log:
             "logs/acquire/bdd100k_labels.log",
-        conda:
-            "../../envs/cycleaug.yaml"
         params:
             fetch=glue.fetch_options(SOURCES["bdd100k_labels"]),
             archive=SOURCES["bdd100k_labels"].archive,
@@ -55,8 +51,6 @@ if config["data"]["source"] == "real":
             "logs/acquire/synthia.log",
         benchmark:
             "benchmarks/acquire/synthia.tsv"
-        conda:
-            "../../envs/cycleaug.yaml"
         params:
             fetch=glue.fetch_options(SOURCES["synthia"]),
             archive=SOURCES["synthia"].archive,
@@ -75,8 +69,6 @@ if "darknet53" in SOURCES:
             SOURCES["darknet53"].path(DATA_DIR),
         log:
             "logs/acquire/darknet53.log",
-        conda:
-            "../../envs/cycleaug.yaml"
         params:
             fetch=glue.fetch_options(SOURCES["darknet53"]),
         shell:
@@ -90,8 +82,6 @@ if "inception" in SOURCES:
             SOURCES["inception"].path(DATA_DIR),
         log:
             "logs/acquire/inception.log",
-        conda:
-            "../../envs/cycleaug.yaml"
         params:
             fetch=glue.fetch_options(SOURCES["inception"]),
         shell:

@@ -24,11 +24,12 @@ except (WorkflowError, CycleAugError) as exc:
     ) from None
 
 # Data sets and weights that are neither on disk nor fetchable: say what to get, from where, to where.
-# A dry run (`-n`) still shows the whole plan, with this list; a real run stops here, before anything
-# starts or is submitted. (Stopping later, in onstart, would leave a cluster profile's sidecar waiting.)
+# A dry run (`-n`, `-np`), `--dag`, `--rulegraph` or `--lint` still shows the whole plan, with this list;
+# a real run stops here, before anything starts or is submitted. (Stopping later, in onstart, would
+# leave a cluster profile's sidecar waiting.)
 MISSING_SOURCES = "\n  ".join(check_sources(config))
 if MISSING_SOURCES:
-    if not set(sys.argv[1:]) & {"-n", "--dry-run", "--dryrun"}:
+    if glue_common.runs_jobs(sys.argv[1:]):
         raise WorkflowError(f"missing inputs:\n  {MISSING_SOURCES}")
     print(
         f"cycleaug: still to download (a real run stops here):\n  {MISSING_SOURCES}",

@@ -26,8 +26,6 @@ for _gpus in glue.gpu_counts(config):
             f"benchmarks/cyclegan/train_{_gpus}gpu.tsv"
         # Beside the detector's pretraining (priority 3): the CycleGAN, its translations and samples.
         priority: 2
-        conda:
-            "../../envs/cycleaug.yaml"
         envmodules:
             *config["envmodules"],
         threads: _gpus

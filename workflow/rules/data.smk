@@ -23,8 +23,6 @@ if config["data"]["source"] == "demo":
             "logs/data/demo_data.log",
         benchmark:
             "benchmarks/data/demo_data.tsv"
-        conda:
-            "../../envs/cycleaug.yaml"
         threads: config["crop"]["workers"]
         params:
             options=glue.demo_data_options(config),
@@ -43,8 +41,6 @@ rule boxes_bdd100k:
         "logs/data/boxes_bdd100k_{split}.log",
     benchmark:
         "benchmarks/data/boxes_bdd100k_{split}.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         options=glue.bdd100k_box_options(config),
     shell:
@@ -62,8 +58,6 @@ rule boxes_synthia:
         "logs/data/boxes_synthia.log",
     benchmark:
         "benchmarks/data/boxes_synthia.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     threads: config["crop"]["workers"]
     params:
         options=glue.synthia_box_options(config),
@@ -85,8 +79,6 @@ rule crop_bdd100k:
         "benchmarks/data/crop_bdd100k.tsv"
     # Seconds of work that everything after waits for: before the long jobs take the cores.
     priority: 3
-    conda:
-        "../../envs/cycleaug.yaml"
     threads: config["crop"]["workers"]
     params:
         options=glue.crop_options(config, "bdd100k"),
@@ -110,8 +102,6 @@ rule crop_synthia:
         "benchmarks/data/crop_synthia.tsv"
     # Seconds of work that everything after waits for: before the long jobs take the cores.
     priority: 3
-    conda:
-        "../../envs/cycleaug.yaml"
     threads: config["crop"]["workers"]
     params:
         options=glue.crop_options(config, "synthia"),

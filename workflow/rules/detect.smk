@@ -26,8 +26,6 @@ rule select_detector_sets:
     benchmark:
         "benchmarks/detector/select_detector_sets.tsv"
     priority: 3
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         options=glue.select_options(config),
     shell:
@@ -52,8 +50,6 @@ rule align_detector_set:
         "benchmarks/detector/align_detector_set_{source}.tsv"
     wildcard_constraints:
         source="raw|truth|gen[0-9]+gpu",
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         images=glue.align_images_dir,
         options=glue.align_options(config),
@@ -81,8 +77,6 @@ if config["detector"].get("pretrain"):
         # Every detector waits for it, and it and the detectors are the longest chain: it starts first,
         # the CycleGAN runs and what needs only them fill the other cores meanwhile.
         priority: 3
-        conda:
-            "../../envs/cycleaug.yaml"
         threads: glue.train_threads(config)
         resources:
             gpu=1,
@@ -116,8 +110,6 @@ for condition in glue.conditions(config):
                 f"logs/detector/{glue.rule_name(condition, run)}.log",
             benchmark:
                 f"benchmarks/detector/{glue.rule_name(condition, run)}.tsv"
-            conda:
-                "../../envs/cycleaug.yaml"
             threads: glue.train_threads(config)
             resources:
                 gpu=1,

@@ -29,8 +29,6 @@ rule table2:
     benchmark:
         "benchmarks/evaluate/table2.tsv"
     localrule: True
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         options=glue.table2_options(config),
         findings=glue.table2_findings,

@@ -31,8 +31,6 @@ rule scaling_model:
         "logs/figures/scaling_model.log",
     benchmark:
         "benchmarks/figures/scaling_model.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         backend=config["cyclegan"]["backend"],
         compression=config["cyclegan"]["compression"],
@@ -51,8 +49,6 @@ rule fig4_scaling:
         "logs/figures/fig4_scaling.log",
     benchmark:
         "benchmarks/figures/fig4_scaling.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         model=glue.model_option,
         paper=glue.paper_reference_option(config),
@@ -73,8 +69,6 @@ rule fig5_samples:
         "logs/figures/fig5_samples.log",
     benchmark:
         "benchmarks/figures/fig5_samples.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         root=glue.samples_root,
         gpus=glue.gpu_counts(config),
@@ -97,8 +91,6 @@ rule fig6_fid:
         "logs/figures/fig6_fid.log",
     benchmark:
         "benchmarks/figures/fig6_fid.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         paper=glue.paper_reference_option(config),
         findings=glue.fig6_findings,
@@ -116,8 +108,6 @@ rule table2_figure:
         "logs/figures/table2.log",
     benchmark:
         "benchmarks/figures/table2.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         findings=glue.table2_findings,
     shell:
@@ -142,8 +132,6 @@ rule verdict:
         ),
     log:
         "logs/figures/verdict.log",
-    conda:
-        "../../envs/cycleaug.yaml"
     params:
         paired=glue.paired_option,
         summary=glue.verdict_summary,

@@ -27,16 +27,14 @@ rule samples:
         "logs/generate/samples_{gpus}gpu.log",
     benchmark:
         "benchmarks/generate/samples_{gpus}gpu.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     threads: 2
     resources:
         gpu=1,
     params:
         pairs=glue.checkpoint_output_pairs,
-        batch_size=config["generate"]["batch_size"],
+        options=glue.generate_options(config),
     shell:
-        "cycleaug generate {params.pairs} --input {input.crops:q} --batch-size {params.batch_size} > {log:q} 2>&1"
+        "cycleaug generate {params.pairs} --input {input.crops:q} {params.options} > {log:q} 2>&1"
 
 
 # The last epoch's G_A (the model the paper's detector used), on the raw full-size SYNTHIA images.
@@ -54,17 +52,15 @@ rule translate_detector_set:
         "logs/generate/translate_detector_set_{gpus}gpu.log",
     benchmark:
         "benchmarks/generate/translate_detector_set_{gpus}gpu.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     threads: 1
     resources:
         gpu=1,
     params:
-        batch_size=config["generate"]["batch_size"],
+        options=glue.generate_options(config),
     shell:
         "cycleaug generate --checkpoint {input.net:q} --input {input.synthia:q}/RGB "
         "--list {input.selection:q} --output {output.images:q} --labels-out {output.labels:q} "
-        "--batch-size {params.batch_size} > {log:q} 2>&1"
+        "{params.options} > {log:q} 2>&1"
 
 
 # Demo data only: the distance of every sample set to the paired ground truth (the same scenes rendered
@@ -85,8 +81,6 @@ if config["data"]["source"] == "demo":
             "logs/generate/paired_distance.log",
         benchmark:
             "benchmarks/generate/paired_distance.tsv"
-        conda:
-            "../../envs/cycleaug.yaml"
         params:
             truth=glue.paired_truth(config),
             runs=glue.fid_runs(config),
@@ -108,8 +102,6 @@ rule fid:
         "logs/generate/fid.log",
     benchmark:
         "benchmarks/generate/fid.tsv"
-    conda:
-        "../../envs/cycleaug.yaml"
     threads: 2
     resources:
         gpu=1,

@@ -30,6 +30,7 @@ model (cycleaug.scaling_model.scenario), and tests/test_cyclegan_distributed.py 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from cycleaug.errors import CycleAugError
-from cycleaug.runtime import resolve_device
+from cycleaug.runtime import process_name, resolve_device
 
 BACKENDS = ("torch", "horovod")
 # Gradient compression for the allreduce: fp16 halves the bytes (bench/comm.py, bench/scaling_model.py).
@@ -135,6 +136,23 @@ class Comm:
     def rank(self) -> int:
         return self.env.rank
 
+    transport = "none"
+
+    def describe(self) -> dict:
+        """What every rank of one job must share (and the GPU it must not), for :func:`disagreements`."""
+        gpu = ""
+        if self.device.type == "cuda":
+            gpu = str(torch.cuda.get_device_properties(self.device).uuid)
+        return {
+            "rank": self.env.rank,
+            "host": process_name(),
+            "device": self.device.type,
+            "gpu": gpu,
+            "backend": f"{self.backend}/{self.transport}",
+            "compression": self.compression,
+            "torch": torch.__version__,
+        }
+
     @property
     def world_size(self) -> int:
         return self.env.world_size
@@ -216,12 +234,20 @@ class TorchComm(Comm):
         self.last_backward: dict[str, int] = {}  # buckets, and how many started during backward
         if dist.is_initialized():  # joined already (a benchmark sharing the group)
             return
+        timeout = datetime.timedelta(minutes=30)
+        # The rendezvous store first, and every rank's device and settings compared through it: ranks that
+        # picked different backends (NCCL and Gloo) would otherwise hang in their first collective.
+        store = dist.TCPStore(env.master_addr, env.master_port, env.world_size, env.rank == 0, timeout=timeout)
+        self.transport = "nccl" if device.type == "cuda" else "gloo"
+        agree_through_store(store, self.describe(), env.rank, env.world_size)
         dist.init_process_group(
-            backend="nccl" if device.type == "cuda" else "gloo",
-            init_method=f"tcp://{env.master_addr}:{env.master_port}",
+            backend=self.transport,
+            store=store,
             rank=env.rank,
             world_size=env.world_size,
-            timeout=datetime.timedelta(minutes=30),
+            timeout=timeout,
+            # NCCL: bind the communicator to this rank's GPU now (no guessing from the current device later).
+            **({"device_id": device} if device.type == "cuda" else {}),
         )
 
     def begin_backward(self, params: list[torch.nn.Parameter]) -> None:
@@ -319,6 +345,11 @@ class HorovodComm(Comm):
                 f"horovod sees rank {self.hvd.rank()} of {self.hvd.size()}, the launcher "
                 f"environment says {env.rank} of {env.world_size}"
             )
+        self.transport = "nccl" if self.hvd.nccl_built() and device.type == "cuda" else "cpu"
+        # horovod's object collectives go through host memory, so they work whichever device each rank has.
+        problems = disagreements(self.hvd.allgather_object(self.describe(), name="cycleaug.agree"))
+        if problems:
+            raise CycleAugError(f"ranks disagree: {problems}")
 
     def wrap_optimizer(self, optimizer, nets):
         named = [item for prefix, net in nets.items() for item in _named(prefix, net)]
@@ -360,6 +391,42 @@ class HorovodComm(Comm):
         self.hvd.shutdown()
 
 
+def disagreements(ranks: list[dict]) -> str:
+    """What the ranks' descriptions (Comm.describe) disagree on, as one line; "" when they agree. Device,
+    backend, compression and torch version must be the same everywhere; no two ranks on a host may
+    share a GPU."""
+    problems = []
+    first = ranks[0]
+    for key in ("device", "backend", "compression", "torch"):
+        other = next((r for r in ranks if r[key] != first[key]), None)
+        if other is not None:
+            problems.append(
+                f"{key}: rank {first['rank']} on {first['host']} has {first[key]}, "
+                f"rank {other['rank']} on {other['host']} has {other[key]}"
+            )
+    seen: dict[tuple[str, str], int] = {}
+    for r in ranks:
+        if r["gpu"]:
+            key = (r["host"], r["gpu"])
+            if key in seen:
+                problems.append(f"ranks {seen[key]} and {r['rank']} on {r['host']} share GPU {r['gpu']}")
+                break
+            seen[key] = r["rank"]
+    return "; ".join(problems)
+
+
+def agree_through_store(store, mine: dict, rank: int, world_size: int) -> None:
+    """Every rank posts its description; rank 0 compares them all and posts the verdict every rank waits
+    for, so a job whose ranks disagree stops before its first collective, on every rank, with one line."""
+    store.set(f"cycleaug/agree/{rank}", json.dumps(mine))
+    if rank == 0:
+        ranks = [json.loads(store.get(f"cycleaug/agree/{r}")) for r in range(world_size)]
+        store.set("cycleaug/agree/verdict", disagreements(ranks))
+    problems = store.get("cycleaug/agree/verdict").decode()
+    if problems:
+        raise CycleAugError(f"ranks disagree: {problems}")
+
+
 def import_horovod():
     try:
         import horovod.torch as hvd
@@ -389,7 +456,7 @@ def setup(
     if backend not in BACKENDS:
         raise CycleAugError(f"--backend {backend}: expected one of {', '.join(BACKENDS)}")
     env = detect_env(environ)
-    dev = resolve_device(device, env.local_rank)
+    dev = resolve_device(device, env.local_rank, env.rank if env.world_size > 1 else None)
     if backend == "horovod":
         return HorovodComm(env, dev, compression)
     if env.world_size == 1:

@@ -153,7 +153,8 @@ class CycleGAN:
         return x.contiguous(memory_format=torch.channels_last) if self.fast.channels_last else x
 
     def _update(self, loss: torch.Tensor, opt, params) -> None:
-        """backward, allreduce-average, optimizer step (through the fp16 scaler when there is one)."""
+        """backward, allreduce-average, optimizer step (through the fp16 scaler when there is one; its
+        scale is updated once per iteration, after both steps, in step())."""
         self.comm.begin_backward(params)  # the torch backend starts allreduces as gradients arrive
         if self.scaler is None:
             loss.backward()
@@ -169,7 +170,6 @@ class CycleGAN:
                 self.scaler.step(opt)
         else:
             self.scaler.step(opt)
-        self.scaler.update()
 
     @property
     def nets(self) -> dict[str, nn.Module]:
@@ -227,6 +227,11 @@ class CycleGAN:
         self._update(
             loss_D_A + loss_D_B, self.opt_D, list(itertools.chain(self.D_A.parameters(), self.D_B.parameters()))
         )
+        if self.scaler is not None:
+            # Once per iteration, after every optimizer that used this scale has stepped (torch's AMP
+            # examples, "working with multiple models, losses, and optimizers"): an inf in either step
+            # lowers the scale once, and growth counts iterations, not optimizer steps.
+            self.scaler.update()
 
         losses = (loss_G_A, loss_G_B, loss_D_A, loss_D_B, cycle_A, cycle_B, idt_A, idt_B)
         return {name: v.detach() for name, v in zip(LOSS_NAMES, losses)}

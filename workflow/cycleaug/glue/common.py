@@ -3,8 +3,46 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 from cycleaug.glue import paths
 from cycleaug.yolo.conditions import conditions
+
+# Snakemake's modes (their argparse dests) that plan or inspect the DAG and run no job: they need no data.
+PLANNING_MODES = (
+    "dryrun",
+    "dag",
+    "rulegraph",
+    "filegraph",
+    "d3dag",
+    "summary",
+    "detailed_summary",
+    "lint",
+    "list_rules",
+    "list_target_rules",
+    "list_changes",
+    "list_input_changes",
+    "list_params_changes",
+    "unlock",
+    "print_compilation",
+    "containerize",
+    "export_cwl",
+)
+
+
+def runs_jobs(argv: list[str]) -> bool:
+    """Whether this Snakemake command line can run jobs: False for ``-n`` however it is spelled (``-np``,
+    ``--dry-run``), ``--dag``, ``--rulegraph``, ``--lint`` and the other modes of PLANNING_MODES. Read with
+    Snakemake's own parser, so combined short flags count; a line it cannot read counts as running jobs."""
+    from snakemake.cli import get_argument_parser
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            args, _ = get_argument_parser().parse_known_args(argv)
+    except SystemExit:
+        return True
+    return not any(getattr(args, mode, None) for mode in PLANNING_MODES)
 
 
 def last_epoch(config: dict) -> int:

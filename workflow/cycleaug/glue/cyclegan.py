@@ -53,16 +53,18 @@ def nets(config: dict, gpus: int) -> list[str]:
 
 def train_options(config: dict) -> str:
     """Every config.cyclegan key that is a field of ModelConfig, TrainConfig or FastConfig (cyclegan.fast),
-    as that field's flag; the saved epochs within the run, and the workflow's seed."""
+    as that field's flag; the saved epochs within the run, the workflow's seed and device."""
     cg = config["cyclegan"]
     words = [
         *command_line(ModelConfig, cg),
-        *command_line(TrainConfig, cg, skip=("save_epochs", "seed")),
+        *command_line(TrainConfig, cg, skip=("save_epochs", "seed", "device")),
         *command_line(FastConfig, fast_settings(cg.get("fast", {}))),
         "--save-epochs",
         *map(str, saved_epochs(config)),
         "--seed",
         str(config["seed"]),
+        "--device",
+        config["device"],
     ]
     return shell_words(words)
 

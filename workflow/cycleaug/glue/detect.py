@@ -106,21 +106,26 @@ def pretrain_options(config: dict) -> str:
     det, pre = config["detector"], config["detector"]["pretrain"]
     words = ["--cfg", det["cfg"], "--iterations", str(pre["iterations"]), "--eval-every", str(pre["iterations"])]
     words += ["--steps", *map(str, pre["steps"])] if pre["steps"] else []
-    words += ["--seed", str(config["seed"]), "--workers", str(det["workers"])]
+    words += ["--seed", str(config["seed"]), "--workers", str(det["workers"]), "--device", config["device"]]
     return shell_words(words)
 
 
 def train_options(config: dict, seed: int) -> str:
     """`cycleaug train-yolo` options: every config.detector key that is a field of its TrainConfig, by
-    the field's flag; the cfg, the run's seed, and the verified darknet53 weights when pretrained."""
+    the field's flag; the cfg, the run's seed, the workflow's device, and the verified darknet53 weights
+    when pretrained."""
     det = config["detector"]
     words = [
         "--cfg",
         det["cfg"],
-        *command_line(TrainConfig, det, skip=("pretrained", "seed", "heldout_labels", "heldout_images", "steps")),
+        *command_line(
+            TrainConfig, det, skip=("pretrained", "seed", "heldout_labels", "heldout_images", "steps", "device")
+        ),
         *(["--steps", *map(str, det["steps"])] if det.get("steps") else []),
         "--seed",
         str(seed),
+        "--device",
+        config["device"],
     ]
     weights = pretrained_weights(config)
     if weights:

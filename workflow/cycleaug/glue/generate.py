@@ -57,10 +57,16 @@ def fid_weights_file(config: dict) -> list[str]:
 
 
 def fid_options(config: dict) -> str:
-    """``--weights``, ``--dims`` and ``--batch-size`` of `cycleaug fid-table` from config.fid."""
+    """``--weights``, ``--dims`` and ``--batch-size`` of `cycleaug fid-table` from config.fid; the device."""
     fid = config["fid"]
     weights = fid_weights_file(config)
-    return f"--weights {paths.quote(weights[0]) if weights else 'random-init'} --dims {fid['dims']} --batch-size {fid['batch_size']}"
+    weights = paths.quote(weights[0]) if weights else "random-init"
+    return f"--weights {weights} --dims {fid['dims']} --batch-size {fid['batch_size']} --device {config['device']}"
+
+
+def generate_options(config: dict) -> str:
+    """``--batch-size`` and ``--device`` of `cycleaug generate`."""
+    return f"--batch-size {config['generate']['batch_size']} --device {config['device']}"
 
 
 def detector_selection(config: dict) -> str:

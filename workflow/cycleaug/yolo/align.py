@@ -1,7 +1,7 @@
 """Bring the synthetic detector images to the real images' size before YOLOv3 sees them.
 
 The paper trains the detector on BDD100K and SYNTHIA images "after making the image sizes equal"
-(画像サイズを揃えた上で, ../shared/paper/FACTS.md); YOLOv3 then stretches every image to 608x608. Without
+(画像サイズを揃えた上で, docs/paper.md); YOLOv3 then stretches every image to 608x608. Without
 this step SYNTHIA's 1280x760 (RAND-CITYSCAPES/SEQS) or 960x720 (RAND-CVPR16) frames would be stretched
 differently from BDD100K's 1280x720 (16:9), so a SYNTHIA person would reach the network with another
 aspect ratio than a BDD one. The same step is applied to the raw CG set (condition b) and to every
