@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -432,9 +433,51 @@ def test_slurm_profile_settings():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     update_config(config, yaml.safe_load((SLURM / "slurm.yaml").read_text()))
     for n in config["cyclegan"]["gpu_counts"]:
-        res = glue_cyclegan.site_resources(config, n)
+        res = glue_cyclegan.training_resources(config, n)
         assert res["tasks_per_node"] == min(n, config["gpus_per_node"]) and res["mpi"]
         assert res["mem_mb"] == res["tasks_per_node"] * 4000 and res["cpus_per_task"] == 8
+        assert res["gres"] == f"gpu:{res['tasks_per_node']}" and "gpu" not in res
+
+
+class _Resources(dict):
+    __getattr__ = dict.__getitem__
+
+
+@pytest.mark.parametrize(
+    ("gpus", "per_node", "expected", "gres"),
+    [
+        (8, 4, "--nodes=2 --ntasks-per-node=4 --cpus-per-task=8", 4),
+        (12, 8, "--nodes=2 --ntasks-per-node=6 --cpus-per-task=8", 6),  # 2 nodes x 6, not 8 + 4
+        (4, 1, "--nodes=4 --ntasks-per-gpu=1 --ntasks=4 --cpus-per-task=8", 1),  # one task per node
+    ],
+)
+def test_slurm_plugin_accepts_the_training_geometry(gpus, per_node, expected, gres):
+    """The slurm executor plugin's own sbatch line for a training rule's resources: GPUs per node by
+    --gres, tasks per node, and one task per node (which the plugin refuses as tasks_per_node 1)."""
+    from snakemake.utils import update_config
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((SLURM / "slurm.yaml").read_text()))
+    config["gpus_per_node"] = per_node
+    job = SimpleNamespace(resources=_Resources(runtime=90, **glue_cyclegan.training_resources(config, gpus)), threads=1)
+    params = dict(run_uuid="u", slurm_logfile="l", comment_str="c", account="", partition="", workdir="")
+    call = get_submit_command(job, params)
+    assert expected in " ".join(call.split())
+    assert set_gres_string(job) == f" --gres=gpu:{gres}"
+
+
+def test_slurm_mpi_flag_follows_the_backend_or_the_key():
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["slurm"] = {"mpi": "srun"}
+    assert glue_cyclegan.srun_mpi_flag(config) == ""  # torch: ranks from Slurm's variables, no PMI
+    config["cyclegan"]["backend"] = "horovod"
+    assert glue_cyclegan.srun_mpi_flag(config) == "--mpi=pmix"
+    config["slurm"]["srun_mpi"] = "pmi2"
+    assert glue_cyclegan.srun_mpi_flag(config) == "--mpi=pmi2"
+    config["slurm"]["srun_mpi"] = ""
+    assert glue_cyclegan.srun_mpi_flag(config) == ""
 
 
 @pytest.mark.parametrize("site", [ABCI / "abci.yaml", SLURM / "slurm.yaml"])
@@ -611,7 +654,7 @@ def test_dry_run_before_the_data_exists_shows_the_plan_and_the_downloads(tmp_pat
 # resources gpu/nodes/ppn/runtime, site modules from config, the launcher template from the
 # profile's config file; a local rule after it. Each rank writes a file naming its rank and world size.
 MINI_SNAKEFILE = """
-from cycleaug.glue.cyclegan import site_resources
+from cycleaug.glue.cyclegan import launcher, training_resources
 
 configfile: "config.yaml"
 
@@ -619,9 +662,8 @@ localrules: summary
 
 
 def launch(n, cmd):
-    nodes = -(-n // config["gpus_per_node"])
-    cpus = config.get("slurm", {}).get("cpus_per_task", 1)
-    return config["launcher"].format(n=n, ppn=n // nodes, cpus=cpus, cmd=cmd)
+    before, after = launcher(config, n)
+    return f"{before} {cmd}{after}"
 
 
 rule summary:
@@ -638,11 +680,8 @@ for _n in config["gpu_counts"]:
         log: f"logs/train_{_n}gpu.log"
         threads: _n
         resources:
-            gpu=_n,
-            nodes=-(-_n // config["gpus_per_node"]),
-            ppn=_n // -(-_n // config["gpus_per_node"]),
             runtime=90,
-            **site_resources(config, _n),
+            **training_resources(config, _n),
         envmodules: *config["envmodules"]
         params:
             launch=launch(_n, f"python rank.py out/{_n}gpu"),
@@ -667,7 +706,13 @@ def mini_workflow(tmp_path: Path, gpu_counts=(2, 12)) -> Path:
     (work / "rank.py").write_text(RANK_PY)
     (work / "config.yaml").write_text(
         yaml.safe_dump(
-            {"gpu_counts": list(gpu_counts), "gpus_per_node": 4, "envmodules": [], "launcher": "unused {cmd}"}
+            {
+                "gpu_counts": list(gpu_counts),
+                "gpus_per_node": 4,
+                "envmodules": [],
+                "launcher": "unused {cmd}",
+                "cyclegan": {"backend": "torch"},
+            }
         )
     )
     # The profiles name their helper scripts and config files relative to the working directory.
@@ -921,13 +966,15 @@ def test_small_workflow_through_slurm_profile(tmp_path):
     # 4 GPUs, 90 minutes, the guessed account and the default partition.
     assert (opts["nodes"], opts["ntasks-per-node"], opts["cpus-per-task"]) == ("1", "4", "8")
     assert opts["mem"] == "16000"
-    assert (opts["gpus"], opts["t"]) == ("4", "90")
+    # GPUs per node (--gres), not a job total (--gpus) that Slurm may spread unevenly over nodes.
+    assert (opts["gres"], opts["t"]) == ("gpu:4", "90") and "gpus" not in opts
     assert (opts["A"], opts["p"]) == ("fakeacct", "gpu")
     # An MPI job: the job's Snakemake runs in the batch script itself, not under `srun -n1`; the
     # rule's srun starts the 4 ranks, each mapping Slurm's rank variables for the trainer.
     assert "--executor slurm-jobstep" in opts["wrap"]
     (run,) = slurm_records(tmp_path, "srun.jsonl")
-    assert run["argv"][:5] == ["--ntasks=4", "--ntasks-per-node=4", "--cpus-per-task=8", "--mpi=pmix", "--export=ALL"]
+    # The torch backend needs no PMI: no --mpi flag unless slurm.srun_mpi names one (horovod: pmix).
+    assert [a for a in run["argv"][:4]] == ["--ntasks=4", "--ntasks-per-node=4", "--cpus-per-task=8", "--export=ALL"]
     assert run["job"] == sub["jobid"]
     ranks = sorted((work / "out").glob("4gpu.rank*"))
     assert [p.read_text().split() for p in ranks] == [[str(r), "4", sub["jobid"], "localhost"] for r in range(4)]
@@ -1034,3 +1081,16 @@ def test_demo_training_rules_through_abci_profile(tmp_path):
     # The resubmitted job continued from the checkpoint the killed one left.
     train_log = (work / "logs" / "cyclegan" / "train_2gpu.log").read_text()
     assert "resuming from" in train_log and "latest.pt" in train_log
+
+
+def test_one_gpu_training_on_slurm_is_refused_by_the_config_check():
+    from cycleaug.config_check import check_config
+    from cycleaug.errors import CycleAugError
+    from snakemake.utils import update_config
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((SLURM / "slurm.yaml").read_text()))
+    check_config(config)
+    config["cyclegan"]["gpu_counts"] = [1, 4]
+    with pytest.raises(CycleAugError, match=r"cyclegan.gpu_counts: 1 on a Slurm site .* at least 2 tasks"):
+        check_config(config)

@@ -65,6 +65,9 @@ def check_config(config: dict) -> None:
         raise CycleAugError(
             f"cyclegan.crop_size ({cg['crop_size']}) must not exceed cyclegan.load_size ({cg['load_size']})"
         )
+    if config.get("slurm", {}).get("mpi") and 1 in cg["gpu_counts"]:
+        # snakemake-executor-plugin-slurm refuses an MPI job of one task ("'tasks' must be greater than 1").
+        raise CycleAugError("cyclegan.gpu_counts: 1 on a Slurm site (slurm.mpi): an MPI job needs at least 2 tasks")
     det = config["detector"]
     if det.get("pretrain") and det["pretrained"]:
         raise CycleAugError(

@@ -30,10 +30,8 @@ for _gpus in glue.gpu_counts(config):
             *config["envmodules"],
         threads: _gpus
         resources:
-            **glue.site_resources(config, _gpus),
-            gpu=_gpus,
-            nodes=glue.nodes_for(config, _gpus),
-            ppn=glue.ppn_for(config, _gpus),
+            # nodes, processes per node, GPUs and the site's MPI request (PBS or Slurm).
+            **glue.training_resources(config, _gpus),
             # Minutes, from the scaling model with a margin that grows per attempt (cycleaug/plan.py); a
             # run stopped at its walltime resumes on retry.
             runtime=glue.runtime(config, _gpus),

@@ -24,20 +24,42 @@ def ppn_for(config: dict, gpus: int) -> int:
     return math.ceil(gpus / nodes_for(config, gpus))
 
 
-def site_resources(config: dict, gpus: int) -> dict:
-    """Resources a training rule declares for the site: its MPI tasks per node (the slurm executor's
-    ``tasks_per_node``, the rule's ppn), and on a Slurm site (config ``slurm``) ``mpi`` (the job's
-    Snakemake then runs in the batch script and the rule's srun starts the ranks), ``cpus_per_task``
-    and ``mem_mb`` (per node: ppn x mem_mb_per_process). PBS ignores them."""
-    resources = {"tasks_per_node": ppn_for(config, gpus)}
-    slurm = config.get("slurm") or {}
+def training_resources(config: dict, gpus: int) -> dict:
+    """Resources of train_cyclegan_{gpus}gpu (its runtime aside): nodes and processes per node (ppn), the
+    GPUs, and the site's MPI request.
+
+    PBS (profiles/abci): ``gpu`` (the queue follows it) and ``tasks_per_node``, which PBS ignores.
+    Slurm (config ``slurm``): GPUs per node as ``gres=gpu:{ppn}`` instead of ``gpu`` (the plugin turns
+    ``gpu`` into ``--gpus=N``, a job total that Slurm may spread unevenly over the nodes); the tasks as
+    ``tasks_per_node`` or, with one process per node, as ``tasks`` (the plugin refuses an MPI job with
+    ``tasks_per_node`` 1; ``--ntasks=N --ntasks-per-gpu=1`` over N nodes gives each one; an MPI job of
+    a single task it refuses altogether, config_check says so); ``mpi`` (the job's Snakemake then
+    runs in the batch script and the rule's srun starts the ranks), ``cpus_per_task`` and ``mem_mb``
+    (per node: ppn x mem_mb_per_process)."""
+    nodes, ppn = nodes_for(config, gpus), ppn_for(config, gpus)
+    resources = {"nodes": nodes, "ppn": ppn}
+    slurm = config.get("slurm")
+    if slurm is None:
+        return {**resources, "gpu": gpus, "tasks_per_node": ppn}
+    resources["gres"] = f"gpu:{ppn}"
+    # For a GPU job the plugin reads ``tasks`` as tasks per GPU unless ``tasks_per_gpu`` is given.
+    resources.update({"tasks_per_node": ppn} if ppn > 1 else {"tasks": gpus, "tasks_per_gpu": 1})
     if "mpi" in slurm:
         resources["mpi"] = slurm["mpi"]
     if "cpus_per_task" in slurm:
         resources["cpus_per_task"] = slurm["cpus_per_task"]
     if "mem_mb_per_process" in slurm:
-        resources["mem_mb"] = ppn_for(config, gpus) * slurm["mem_mb_per_process"]
+        resources["mem_mb"] = ppn * slurm["mem_mb_per_process"]
     return resources
+
+
+def srun_mpi_flag(config: dict) -> str:
+    """srun's ``--mpi=`` for the ranks: ``slurm.srun_mpi`` when set ("" = the site's default, no flag);
+    unset, pmix for horovod (its MPI rank check needs a PMI) and none for the torch backend, which
+    reads its ranks from Slurm's variables and needs no PMI."""
+    slurm = config.get("slurm") or {}
+    plugin = slurm.get("srun_mpi", "pmix" if config["cyclegan"]["backend"] == "horovod" else "")
+    return f"--mpi={plugin}" if plugin else ""
 
 
 def runtime(config: dict, gpus: int):
@@ -82,6 +104,7 @@ def launcher(config: dict, gpus: int) -> tuple[str, str]:
         nodes=nodes_for(config, gpus),
         backend=config["cyclegan"]["backend"],
         cpus=(config.get("slurm") or {}).get("cpus_per_task", 1),
+        srun_mpi=srun_mpi_flag(config),
     )
     after = after.format(**values).strip()
     return before.format(**values).rstrip(), f" {after}" if after else ""
