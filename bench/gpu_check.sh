@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One short GPU check (<= 6 minutes): the CycleGAN training-step benchmark on CUDA, baseline (fp32,
+# One short GPU check (<= 7 minutes): the device checks of every GPU job (no CPU fall-back, ranks that
+# agree, NCCL), then the CycleGAN training-step benchmark on CUDA, baseline (fp32,
 # NCHW, per-parameter Adam, PIL decoding every iteration) against what `cyclegan.fast: auto` chooses on
 # this GPU (its search runs first and is reported), each switch alone, fp16 with a grad scaler, all
 # interleaved in 3 whole runs; and torch.compile in a second, separately time-limited pass. Needs only python3
@@ -7,7 +8,7 @@
 #
 #   OUT=/some/dir bash bench/gpu_check.sh                  # on the GPU machine, from the repo root
 #   OUT=/tmp/x bash bench/gpu_check.sh --device cpu --quick # smoke test here
-# Results: $OUT/cyclegan_step_cuda.json (+ _compile.json), $OUT/env.txt, $OUT/*.log.
+# Results: $OUT/cyclegan_step_cuda.json (+ _compile.json), $OUT/env.txt, $OUT/device_checks.log, $OUT/*.log.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results}
@@ -34,6 +35,30 @@ export PYTHONUNBUFFERED=1
   "$PY" -c "import torch, numpy, PIL; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available()); print('numpy', numpy.__version__, 'PIL', PIL.__version__)"
 } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
+if [ "$DEVICE" = cuda ]; then
+  # The device path of every GPU job (<= 1 minute): --device cuda resolves; with the GPUs hidden it stops
+  # with one line; two ranks (when the node has 2 GPUs) agree through the store and allreduce over NCCL.
+  {
+    "$PY" -c "from cycleaug.runtime import resolve_device; print('resolve_device(cuda):', resolve_device('cuda'))"
+    CUDA_VISIBLE_DEVICES= "$PY" -c "
+from cycleaug.errors import CycleAugError
+from cycleaug.runtime import resolve_device
+try:
+    print('FAIL: resolved', resolve_device('cuda', 0, 0), 'with every GPU hidden')
+except CycleAugError as exc:
+    print('hidden GPUs, as expected:', exc)"
+    if [ "$("$PY" -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
+      timeout 120 "$PY" -m cycleaug.launch --nproc 2 -- "$PY" -c "
+import torch
+from cycleaug.cyclegan.distributed import setup
+comm = setup('torch', 'cuda')
+t = comm.sum_(torch.ones(4, device=comm.device) * (comm.rank + 1))
+print('rank', comm.rank, comm.describe(), 'allreduce', t.tolist())
+comm.close()"
+    fi
+  } > "$OUT/device_checks.log" 2>&1
+  cat "$OUT/device_checks.log"
+fi
 NAME=cyclegan_step_$DEVICE
 # Main pass: the auto choice and every switch alone, 3 runs x (3 warm-up + 20 timed steps), interleaved.
 timeout 210 "$PY" bench/cyclegan_step.py --device "$DEVICE" --ablation --warmup 3 --iters 20 --runs 3 \

@@ -92,3 +92,15 @@ def test_disagreements_name_the_setting_and_the_ranks():
     shared = disagreements([_rank(0, gpu="GPU-a"), _rank(1, gpu="GPU-b"), _rank(2, gpu="GPU-a")])
     assert shared == "ranks 0 and 2 on node1 share GPU GPU-a"
     assert disagreements([_rank(0), _rank(1, torch="2.13.0")]).startswith("torch: rank 0 on node1 has 2.14.1")
+
+
+def test_loader_workers_stay_within_the_processes_cpu_set():
+    """A process pinned to one CPU (taskset, as a cgroup or the scheduler's CPU binding would) starts no
+    loader workers beside itself; two CPUs leave room for one, whatever was asked."""
+    import subprocess
+    import sys
+
+    code = "from cycleaug.runtime import loader_workers; print(loader_workers(4), loader_workers(0))"
+    for cpus, expected in (("0", "0 0"), ("0,1", "1 0")):
+        out = subprocess.run(["taskset", "-c", cpus, sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.stdout.split() == expected.split(), out.stderr

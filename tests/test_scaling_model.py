@@ -106,6 +106,11 @@ def test_plan_walltimes_and_points_follow_the_paper_timings():
     assert jobs["train_cyclegan_4gpu"].points(plan.RATES_FY2024) == pytest.approx(68.85 * 7.5, rel=1e-3)
     assert jobs["train_yolo_a_bdd"].minutes == math.ceil(5000 * 3.0 * 1.25 / 60)
     assert len([n for n in jobs if n.startswith("train_yolo_")]) == 7
+    # The fid job, by hand: 5 GPU counts x 9 saved epochs = 45 Frechet distances of 15 s at 2048 dims,
+    # and the features of 4,822 real crops and 45 x 100 samples at 0.02 s each.
+    fid_s = 45 * 15.0 + (4822 + 45 * 100) * 0.02
+    assert (jobs["fid"].queue, jobs["fid"].minutes) == ("rt_HG", math.ceil(fid_s * 1.25 / 60))
+    assert plan.fid_runtime_minutes(config, attempt=2) == math.ceil(fid_s * 1.75 / 60)
     # detector.seeds: every condition once per seed, named as the rules are.
     config["detector"]["seeds"] = [0, 4]
     names = [j.name for j in plan.training_jobs(config) if j.name.startswith("train_yolo_")]

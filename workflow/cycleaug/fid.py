@@ -47,7 +47,7 @@ from torchvision.transforms.functional import to_tensor
 from cycleaug.atomic import atomic_path
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import Progress
-from cycleaug.runtime import resolve_device
+from cycleaug.runtime import loader_workers, resolve_device
 
 # pytorch-fid's release asset; pytorch_fid/inception.py, FID_WEIGHTS_URL.
 WEIGHTS_URL = (
@@ -541,12 +541,17 @@ class FIDSession:
             raise CycleAugError(f"batch size: {batch_size}; expected a positive integer")
         check_weights(weights)  # before anything slow
         self.device = resolve_device(device)
+        if self.device.type == "cuda":
+            # IEEE float32, as the reference features (pytorch-fid's port of the TF Inception) are: on
+            # Ampere and newer GPUs torch would run cuDNN convolutions in TF32 (a 10-bit mantissa).
+            torch.backends.cudnn.conv.fp32_precision = "ieee"
+            torch.backends.cuda.matmul.fp32_precision = "ieee"
         state, self.weights = load_weights(weights)
         self.model = build_model(state, dims, self.device)
         self.dims, self.batch_size, self.cache_dir = dims, batch_size, cache_dir
         if workers is None:  # decoding in workers only pays off when a GPU runs the network
-            workers = min(8, os.cpu_count() or 1) if self.device.type == "cuda" else 0
-        self.workers = workers
+            workers = 8 if self.device.type == "cuda" else 0
+        self.workers = loader_workers(workers)
 
     def stats(self, directory, cache: bool = True) -> Stats:
         return set_statistics(

@@ -12,6 +12,11 @@ pbs_submit.py (--max-walltime).
 YOLOv3: iterations x YOLO_SECONDS_PER_ITERATION (an assumed upper bound for darknet's 64-image batch at
 608 px on one GPU, evaluations included; not measured here) with the same margin.
 
+FID (the one `fid` job, Fig. 6): one Frechet distance per GPU count and saved epoch, each a scipy sqrtm
+on the CPU, FRECHET_SECONDS_2048 (measured) x (dims / 2048)^3, plus the Inception features of the real
+crops once and of every sample set, INCEPTION_SECONDS_PER_IMAGE each (an assumed upper bound on one
+GPU, not measured here); the same margin.
+
 Points: ABCI 3.0's tariff per node-hour of each resource type. The defaults are the FY2024 rates of
 the ABCI 3.0 user guide ("Job Execution Resource", on-demand/spot: rt_HF 7.5, rt_HG 1.5, rt_HC 0.5
 points per hour; docs.abci.ai/v3, table of 2024-12-25, replaced for FY2025 by abci.ai's tariff page,
@@ -28,6 +33,10 @@ from cycleaug import scaling_model
 MARGIN_FIRST, MARGIN_PER_RETRY = 1.25, 0.5
 YOLO_SECONDS_PER_ITERATION = 3.0
 RATES_FY2024 = {"rt_HF": 7.5, "rt_HG": 1.5, "rt_HC": 0.5}  # points per node-hour (see the docstring)
+# One 2048-d Frechet distance (cycleaug.fid.frechet_distance, 3,000 x 2,048 features each side): 13.4 and
+# 14.4 s on 2 cores of this repository's CI machine (AMD EPYC, 2026-12-04); sqrtm's cost grows as dims^3.
+FRECHET_SECONDS_2048 = 15.0
+INCEPTION_SECONDS_PER_IMAGE = 0.02
 
 
 def margin(attempt: int) -> float:
@@ -74,6 +83,25 @@ def yolo_runtime_minutes(config: dict, attempt: int = 1, iterations: int | None 
     return walltime_minutes(its * YOLO_SECONDS_PER_ITERATION, attempt)
 
 
+def fid_count(config: dict) -> int:
+    """FIDs the fid job computes: one per GPU count and saved epoch."""
+    from cycleaug.glue.common import saved_epochs
+
+    return len(config["cyclegan"]["gpu_counts"]) * len(saved_epochs(config))
+
+
+def fid_seconds(config: dict) -> float:
+    sizes = (config["crop"].get("max_images") or {}).get("bdd100k")
+    real = sizes or scaling_model.D_SAMPLES
+    n = fid_count(config)
+    images = real + n * config["crop"]["n_heldout"]
+    return n * FRECHET_SECONDS_2048 * (config["fid"]["dims"] / 2048) ** 3 + images * INCEPTION_SECONDS_PER_IMAGE
+
+
+def fid_runtime_minutes(config: dict, attempt: int = 1) -> int:
+    return walltime_minutes(fid_seconds(config), attempt)
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -88,7 +116,8 @@ class Job:
 
 
 def training_jobs(config: dict) -> list[Job]:
-    """The jobs that dominate the cost: one CycleGAN run per GPU count, one detector per condition."""
+    """The jobs that dominate the cost: one CycleGAN run per GPU count, one detector per condition (and
+    the backbone's pretraining on demo data), and the FID job."""
     from cycleaug.glue.cyclegan import nodes_for
     from cycleaug.yolo.conditions import conditions
 
@@ -123,6 +152,7 @@ def training_jobs(config: dict) -> list[Job]:
                 yolo_iterations(config) * YOLO_SECONDS_PER_ITERATION / 3600,
             )
         )
+    jobs.append(Job("fid", "rt_HG", 1, 1, fid_runtime_minutes(config), fid_seconds(config) / 3600))
     return jobs
 
 

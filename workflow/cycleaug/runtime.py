@@ -96,6 +96,14 @@ def cuda_problem() -> str | None:
     )
 
 
+def loader_workers(requested: int) -> int:
+    """Data-loader workers for this process: as requested, but no more than the CPUs it may run on (its
+    affinity: the CPU set a cgroup or the scheduler gave it) less one for the process itself, so that a
+    job given 8 cores does not start 16 decoders. Outputs never depend on the worker count."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(requested, cpus - 1))
+
+
 class StopRequest:
     """Remembers that SIGTERM/SIGUSR1 arrived; the loop acts on it between iterations. ``restore()``
     puts the previous handlers back (a library call must not leave its handlers installed)."""

@@ -105,6 +105,9 @@ rule fid:
     threads: 2
     resources:
         gpu=1,
+        # Minutes: one CPU sqrtm per FID and the Inception features, with the training jobs' margin
+        # (cycleaug/plan.py).
+        runtime=glue.fid_runtime(config),
     params:
         runs=glue.fid_runs(config),
         options=glue.fid_options(config),

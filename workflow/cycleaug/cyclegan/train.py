@@ -50,7 +50,7 @@ from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, hash_seed
 from cycleaug.cyclegan.settings import TrainConfig
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import format_seconds
-from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, job_deadline
+from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, job_deadline, loader_workers
 
 
 def lr_at(cfg: TrainConfig, epoch: int) -> float:
@@ -93,7 +93,7 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         a_dir, b_dir = stage_crops(cfg, comm)
     dataset = UnalignedCrops(a_dir, b_dir, cfg.load_size, cfg.crop_size, cache=cfg.fast.cache_images)
     sampler = PlanSampler()
-    workers = 0 if cfg.fast.cache_images else cfg.workers
+    workers = 0 if cfg.fast.cache_images else loader_workers(cfg.workers)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_size=cfg.batch_size,

@@ -64,6 +64,13 @@ def fid_options(config: dict) -> str:
     return f"--weights {weights} --dims {fid['dims']} --batch-size {fid['batch_size']} --device {config['device']}"
 
 
+def fid_runtime(config: dict):
+    """The fid rule's runtime resource (minutes), a function of the attempt: see cycleaug.plan."""
+    from cycleaug.plan import fid_runtime_minutes
+
+    return lambda wildcards, attempt: fid_runtime_minutes(config, attempt)
+
+
 def generate_options(config: dict) -> str:
     """``--batch-size`` and ``--device`` of `cycleaug generate`."""
     return f"--batch-size {config['generate']['batch_size']} --device {config['device']}"

@@ -38,7 +38,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -48,7 +48,7 @@ from cycleaug.atomic import atomic_path, write_json, write_text
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import PERSON, read_frames, write_frames
 from cycleaug.progress import format_seconds
-from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, ignore_stop_signals, resolve_device
+from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, ignore_stop_signals, loader_workers, resolve_device
 from cycleaug.yolo.augment import AugmentParams
 from cycleaug.yolo.cfg import load_cfg, output_shapes
 from cycleaug.yolo.data import IterationBatches, TrainSet, collate, load_samples
@@ -189,6 +189,7 @@ def train(tc: TrainConfig, stream=None) -> int:
     stream = stream or sys.stderr
     out = Path(tc.out)
     out.mkdir(parents=True, exist_ok=True)
+    tc = replace(tc, workers=loader_workers(tc.workers))  # not in the fingerprint: the samples do not depend on it
 
     # ---- settings from the cfg (and the few command-line overrides)
     cfg = load_cfg(tc.cfg)
