@@ -104,3 +104,54 @@ def test_loader_workers_stay_within_the_processes_cpu_set():
     for cpus, expected in (("0", "0 0"), ("0,1", "1 0")):
         out = subprocess.run(["taskset", "-c", cpus, sys.executable, "-c", code], capture_output=True, text=True)
         assert out.stdout.split() == expected.split(), out.stderr
+
+
+# ---- cycleaug doctor: the preflight of a compute node
+
+
+def test_doctor_passes_on_this_machine_as_the_demo_runs(tmp_path):
+    """Real checks, no fakes: the demo's config (device auto) on this CPU machine, a real 2-rank Gloo
+    allreduce through cycleaug.launch."""
+    from conftest import ROOT, run_cli
+
+    proc = run_cli("doctor", ROOT / "config.yaml", ROOT / "profiles/demo/demo.yaml", "--min-free-gb", "0.01")
+    lines = {line.split()[1]: line.split()[0] for line in proc.stdout.splitlines()[:-1]}
+    assert lines == dict.fromkeys(("torch", "cuda", "gpus", "nccl", "disk", "backend", "allreduce"), "ok") | {
+        "cuda": "warn"  # no GPU here: the demo's jobs run on the CPU, and doctor says so
+    }
+    assert proc.stdout.splitlines()[-1] == "doctor: 0 problem(s)"
+
+
+@pytest.mark.horovod
+@pytest.mark.filterwarnings("ignore:CUDA initialization")
+def test_doctor_names_each_problem_of_a_badly_set_up_gpu_node(fake_cuda, monkeypatch, capfd, tmp_path):
+    """A node as a cluster user may meet it, CUDA faked at the torch.cuda boundary: 4 GPUs where the profile
+    expects 8, a site NCCL on LD_LIBRARY_PATH, too little disk, horovod built without NCCL (the real
+    build here, Gloo only); then a driver too old for the wheel. Exit status 1, one line per problem."""
+    from conftest import ROOT, run_cli_here
+
+    pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
+    fake_cuda["count"] = 4
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i: "NVIDIA H200")
+    site = tmp_path / "nccl-2.25" / "lib"
+    site.mkdir(parents=True)
+    (site / "libnccl.so.2").write_bytes(b"")
+    monkeypatch.setenv("LD_LIBRARY_PATH", str(site))
+    config = tmp_path / "site.yaml"
+    config.write_text(f"gpus_per_node: 8\ncyclegan:\n  backend: horovod\n  stage_to: {tmp_path}\n")
+    args = ("doctor", ROOT / "config.yaml", config, "--min-free-gb", "1e9", "--allreduce-device", "cpu")
+    proc = run_cli_here(capfd, *args, check=False)
+    lines = {line.split()[1]: line for line in proc.stdout.splitlines()[:-1]}
+    assert proc.returncode == 1
+    assert lines["gpus"].startswith("FAIL") and "4 visible (NVIDIA H200), gpus_per_node 8" in lines["gpus"]
+    assert lines["nccl"].startswith("FAIL") and str(site / "libnccl.so.2") in lines["nccl"]
+    assert lines["disk"].startswith("FAIL") and "1e+09 GiB needed" in lines["disk"]
+    assert lines["backend"].startswith("FAIL") and "horovod built without NCCL" in lines["backend"]
+    assert lines["allreduce"].startswith("ok")  # the 2-rank horovod (Gloo) allreduce itself works
+    assert proc.stdout.splitlines()[-1] == "doctor: 4 problem(s): gpus, nccl, disk, backend"
+
+    fake_cuda["warning"] = TOO_OLD
+    from cycleaug import doctor
+
+    check = doctor.cuda("cuda")
+    assert check.status == "FAIL" and "driver on your system is too old" in check.detail

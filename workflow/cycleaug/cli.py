@@ -35,6 +35,7 @@ COMMANDS = {
     "table2": "cycleaug.commands.table2",
     "scaling-model": "cycleaug.commands.scaling_model",
     "plan": "cycleaug.commands.plan",
+    "doctor": "cycleaug.commands.doctor",
     "figure": "cycleaug.commands.figure",
     "verdict": "cycleaug.commands.verdict",
 }

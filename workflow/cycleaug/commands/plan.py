@@ -23,20 +23,26 @@ def add_arguments(parser) -> None:
         )
 
 
-def run(args) -> int:
+def read_configs(paths) -> dict:
+    """The config files merged in order, as Snakemake's --configfiles does."""
     from pathlib import Path
 
     import yaml
     from snakemake.utils import update_config
 
     from cycleaug.errors import CycleAugError
-    from cycleaug.plan import RATES_FY2024, report
 
     config: dict = {}
-    for path in args.configs:
+    for path in paths:
         try:
             update_config(config, yaml.safe_load(Path(path).read_text()) or {})
         except (OSError, yaml.YAMLError) as exc:
             raise CycleAugError(f"{path}: cannot read config ({exc})") from None
-    print(report(config, {q: getattr(args, q) for q in RATES_FY2024}))
+    return config
+
+
+def run(args) -> int:
+    from cycleaug.plan import RATES_FY2024, report
+
+    print(report(read_configs(args.configs), {q: getattr(args, q) for q in RATES_FY2024}))
     return 0
