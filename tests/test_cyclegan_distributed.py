@@ -318,3 +318,22 @@ def test_fp16_loss_scale_is_updated_once_per_iteration():
     assert model.scaler.get_scale() == 2.0**4 * 2**3
     assert all(not torch.equal(before[n], model.nets[n].state_dict()["model.1.weight"]) for n in before)
     assert not torch.equal(d_before, model.D_A.state_dict()["model.0.weight"])
+
+
+def test_launcher_holds_its_rendezvous_port_until_rank_0_binds_it():
+    """The port the launcher chose is held (a concurrent job's bind fails), and rank 0's store binds it."""
+    import datetime
+    import socket
+
+    from cycleaug.launch import reserve_port
+
+    held = reserve_port()
+    port = held.getsockname()[1]
+    try:
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", port))
+        store = torch.distributed.TCPStore("127.0.0.1", port, 1, True, timeout=datetime.timedelta(seconds=30))
+        store.set("k", "v")
+        assert store.get("k") == b"v"
+    finally:
+        held.close()

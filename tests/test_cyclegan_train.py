@@ -478,3 +478,27 @@ def test_ranks_that_disagree_stop_before_training_with_one_line(crops, tmp_path)
     assert all("compression: rank 0 on" in e and "has none, rank 1 on" in e and e.endswith("has fp16") for e in errors)
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "run" / "train_log.jsonl").exists()
+
+
+def test_host_waits_for_the_device_only_every_log_every_iterations(crops, tmp_path, capfd, monkeypatch):
+    """24 iterations (shard scale 3 over D = 8) logged every 5: the loop's allreduce of losses and stop
+    flag (the host-device sync) runs at iterations 5, 10, 15, 20 and 24, between the set-up's one flag
+    and the epoch end's one (for late signals): 5 syncs, not 24. The nets equal those of a run synced
+    every iteration, and the epoch's mean losses agree."""
+    from cycleaug.cyclegan.distributed import Comm
+
+    calls = []
+    original = Comm.sum_
+    monkeypatch.setattr(Comm, "sum_", lambda self, t: calls.append(t.numel()) or original(self, t))
+    extra = ["--n-epochs", "1", "--n-epochs-decay", "0", "--shard-scale", "3", "--save-epochs", "1"]
+    every = {}
+    for log_every in (1, 5):
+        calls.clear()
+        out = tmp_path / f"every{log_every}"
+        run_cli_here(capfd, *map(str, _args(crops, out, *extra)), "--log-every", str(log_every))
+        every[log_every] = (list(calls), _nets(out, "1"), _log(out)[-1])
+    assert every[5][0] == [1] + [9] * 5 + [1]  # 8 losses + the stop flag at each sync
+    assert every[1][0] == [1] + [9] * 24 + [1]
+    _assert_same_nets(every[1][1], every[5][1])
+    for name in ("G_A", "D_B", "cycle_A"):
+        assert every[5][2][name] == pytest.approx(every[1][2][name], rel=1e-9)

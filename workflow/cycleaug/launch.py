@@ -3,7 +3,7 @@
     python -m cycleaug.launch --nproc 2 [--backend torch|horovod] -- cycleaug train-cyclegan ...
 
 - ``torch``: each child gets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1 and a
-  free MASTER_PORT, as torchrun would set them.
+  free MASTER_PORT (held by the launcher until the children end, see reserve_port), as torchrun would.
 - ``horovod``: the launcher runs horovod's Gloo rendezvous server itself and gives each child the
   environment ``horovodrun --gloo -np N -H localhost:N`` would (horovod.runner.gloo_run's
   create_slot_env_vars / create_run_env_vars), so the children are our own processes: signals reach
@@ -32,6 +32,16 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def reserve_port() -> socket.socket:
+    """A free port held (bound, not listening, SO_REUSEADDR) while the children run: the kernel hands
+    it to no other bind, so a concurrent job cannot take it between our choice and rank 0's store; rank
+    0's TCPStore (which binds with SO_REUSEADDR too) still can."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    return s
 
 
 def torch_envs(n: int, port: int | None = None) -> list[dict[str, str]]:
@@ -67,10 +77,13 @@ def horovod_envs(n: int):
 
 
 def launch(cmd: list[str], nproc: int, backend: str = "torch", port: int | None = None) -> int:
-    server = None
+    server = reserved = None
     if backend == "horovod":
         envs, server = horovod_envs(nproc)
     else:
+        if port is None:
+            reserved = reserve_port()
+            port = reserved.getsockname()[1]
         envs = torch_envs(nproc, port)
     base = dict(os.environ)
     # Split the thread budget (OMP_NUM_THREADS, which Snakemake sets to the job's threads, else the
@@ -99,6 +112,8 @@ def launch(cmd: list[str], nproc: int, backend: str = "torch", port: int | None 
             signal.signal(sig, handler)
         if server is not None:
             server.stop()
+        if reserved is not None:
+            reserved.close()
 
 
 def wait_all(children: list[subprocess.Popen]) -> int:

@@ -423,6 +423,9 @@ def agree_through_store(store, mine: dict, rank: int, world_size: int) -> None:
         ranks = [json.loads(store.get(f"cycleaug/agree/{r}")) for r in range(world_size)]
         store.set("cycleaug/agree/verdict", disagreements(ranks))
     problems = store.get("cycleaug/agree/verdict").decode()
+    store.set(f"cycleaug/agree/read/{rank}", "1")
+    if rank == 0:  # rank 0 serves the store: it must not exit before every rank has read the verdict
+        store.wait([f"cycleaug/agree/read/{r}" for r in range(world_size)])
     if problems:
         raise CycleAugError(f"ranks disagree: {problems}")
 

@@ -125,7 +125,9 @@ class TrainConfig:
         (), "epochs whose nets are kept as checkpoints/{E}_net_G_A.pth etc. (the last always is)", metavar="E"
     )
     checkpoint_every: int = option(1000, "save checkpoints/latest.pt every N iterations")
-    log_every: int = option(100, "progress line every N iterations")
+    log_every: int = option(
+        100, "progress line every N iterations (and the only host-device sync; a stop signal acts within N)"
+    )
     workers: int = option(4, "data loader workers per process (unused with --cache-images)")
     seed: int = option(0, "seed of initial weights, shards, crops")
     backend: str = option("torch", "torch.distributed (NCCL/Gloo) or horovod", choices=["torch", "horovod"])

@@ -4,8 +4,9 @@
         cycleaug train-cyclegan --a data/crops/synthia --b data/crops/bdd100k --out results/cyclegan/2gpu
 
 Reads top to bottom: set-up (launcher, backend, signals), data (per-rank shards), model, the loop
-(G and D steps with allreduce-averaged gradients, one small allreduce of losses and flags per
-iteration), checkpoints (``latest`` every ``checkpoint_every`` iterations and at each save epoch;
+(G and D steps with allreduce-averaged gradients; every ``log_every`` iterations, before each save and
+at the epoch's end one small allreduce of the losses since then and the stop flag, the only points
+where the host waits for the device), checkpoints (``latest`` every ``checkpoint_every`` iterations and at each save epoch;
 the bare nets at save epochs). Rerunning the same command resumes from ``checkpoints/latest.pt``,
 but only a run of the same fingerprint (``run_fingerprint``: every setting that changes the numbers,
 the seed, the number of processes, the crops' digests, the torch and cycleaug versions; it is stored in
@@ -20,8 +21,8 @@ lr x (1 - max(0, e - n_epochs) / (n_epochs_decay + 1)): constant for the first n
 linearly down to lr/(n_epochs_decay + 1) in the last one (the reference steps its LambdaLR at the end
 of each epoch, so epoch e sees the factor for scheduler step e - 1, which is this one).
 
-SIGTERM or SIGUSR1 (a scheduler's warning before the walltime kill) makes every rank stop after the
-current iteration (the flag travels in the per-iteration allreduce), rank 0 saves ``latest`` and all
+SIGTERM or SIGUSR1 (a scheduler's warning before the walltime kill) makes every rank stop at the next
+sync, within ``log_every`` iterations (the flag travels in the sync's allreduce), rank 0 saves ``latest`` and all
 exit with status 75 (cycleaug.runtime.EXIT_INTERRUPTED, EX_TEMPFAIL: "try again"), so a Snakemake retry resumes. A NaN or infinite loss
 stops the run with status 2 and leaves the last good checkpoint untouched.
 
@@ -216,29 +217,36 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         model.set_lr(lr)
         sampler.set_plan(plan_for(epoch), start_iter * cfg.batch_size)
         sums = torch.zeros(len(LOSS_NAMES), dtype=torch.float64)
-        it, save_s, interrupted = start_iter, 0.0, False
+        # The losses since the last sync stay on the device: the host waits for the GPU only at a sync.
+        pending = torch.zeros(len(LOSS_NAMES), dtype=torch.float64, device=device)
+        it, save_s, interrupted, synced = start_iter, 0.0, False, start_iter
         t0 = time.perf_counter()
         for batch in loader:
             losses = model.step(model.prepare(batch["A"]), model.prepare(batch["B"]))
-            # One small allreduce per iteration: the losses of all ranks and the stop flag.
-            stats = torch.cat(
-                [
-                    torch.stack([losses[n] for n in LOSS_NAMES]).double(),
-                    torch.tensor([float(stop.requested or near_walltime())], dtype=torch.float64, device=device),
-                ]
-            )
-            stats = comm.sum_(stats).cpu()
+            pending += torch.stack([losses[n] for n in LOSS_NAMES]).double()
             it, total_iters, run_iters = it + 1, total_iters + 1, run_iters + 1
+            log_due = bool(cfg.log_every) and it % cfg.log_every == 0
+            save_due = bool(cfg.checkpoint_every) and total_iters % cfg.checkpoint_every == 0 and it < iters_per_epoch
+            if not (log_due or save_due or it >= iters_per_epoch):
+                continue
+            # A sync (every log_every iterations, before each save, at the epoch's end): one small
+            # allreduce of every rank's losses since the last one and the stop flag, so all ranks stop
+            # at the same iteration and no non-finite state is ever saved.
+            flag = torch.tensor([float(stop.requested or near_walltime())], dtype=torch.float64, device=device)
+            stats = comm.sum_(torch.cat([pending, flag])).cpu()
+            pending.zero_()
+            steps, synced = it - synced, it
             if not torch.isfinite(stats[:-1]).all():
                 bad = [n for n, v in zip(LOSS_NAMES, stats[:-1].tolist()) if not math.isfinite(v)]
+                where = f"iteration {it}" if steps == 1 else f"iterations {it - steps + 1}-{it}"
                 if comm.rank == 0:
                     raise CycleAugError(
-                        f"epoch {epoch} iteration {it}: non-finite loss ({', '.join(bad)}); training stopped, "
+                        f"epoch {epoch} {where}: non-finite loss ({', '.join(bad)}); training stopped, "
                         f"{checkpoint.latest_path(run)} keeps the last good state (lower --lr?)"
                     )
                 return 2
             sums += stats[:-1] / comm.world_size
-            if cfg.log_every and it % cfg.log_every == 0:
+            if log_due:
                 _progress(
                     comm,
                     cfg,
@@ -250,13 +258,13 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
                     run_start,
                     run_iters,
                     total_iters,
-                    stats[:-1] / comm.world_size,
+                    stats[:-1] / (comm.world_size * steps),  # the mean since the last sync
                     lr,
                 )
             if stats[-1] > 0 and it < iters_per_epoch:
                 interrupted = True
                 break
-            if cfg.checkpoint_every and total_iters % cfg.checkpoint_every == 0 and it < iters_per_epoch:
+            if save_due:
                 save_s += save_latest(epoch, it)
         seconds = time.perf_counter() - t0 - save_s  # full wall time of the iterations, communication included
         done = it - start_iter
