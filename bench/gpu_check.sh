@@ -47,6 +47,14 @@ try:
     print('FAIL: resolved', resolve_device('cuda', 0, 0), 'with every GPU hidden')
 except CycleAugError as exc:
     print('hidden GPUs, as expected:', exc)"
+    # channels_last through the norms (issue: group_norm may hand back NCHW on CUDA, undoing the layout).
+    "$PY" -c "
+import torch
+from cycleaug.cyclegan.model import ChannelGroupNorm
+x = torch.randn(1, 64, 64, 64, device='cuda').contiguous(memory_format=torch.channels_last)
+for name, f in (('group_norm', ChannelGroupNorm()), ('instance_norm', torch.nn.InstanceNorm2d(64))):
+    y = f(x)
+    print(name, 'keeps channels_last:', y.is_contiguous(memory_format=torch.channels_last))"
     if [ "$("$PY" -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
       timeout 120 "$PY" -m cycleaug.launch --nproc 2 -- "$PY" -c "
 import torch

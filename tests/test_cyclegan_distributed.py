@@ -337,3 +337,20 @@ def test_launcher_holds_its_rendezvous_port_until_rank_0_binds_it():
         assert store.get("k") == b"v"
     finally:
         held.close()
+
+
+def test_channel_group_norm_hands_on_the_channels_last_layout(monkeypatch):
+    """Where group_norm returns NCHW for an NHWC input (CUDA's kernel may), the norm restores NHWC with
+    the same values, so channels_last is not undone after the first norm; NCHW input stays NCHW."""
+    import cycleaug.cyclegan.model as model_module
+
+    plain = torch.nn.functional.group_norm
+    monkeypatch.setattr(model_module.F, "group_norm", lambda x, *a, **k: plain(x, *a, **k).contiguous())
+    x = torch.randn(2, 8, 6, 5, generator=torch.Generator().manual_seed(0))
+    norm = ChannelGroupNorm()
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    y = norm(nhwc)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(y, plain(nhwc, 8, eps=1e-5))
+    assert torch.allclose(y, torch.nn.InstanceNorm2d(8)(x), atol=1e-6)
+    assert norm(x).is_contiguous()

@@ -69,7 +69,14 @@ class ChannelGroupNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.group_norm(x, x.shape[1], eps=self.eps)
+        y = F.group_norm(x, x.shape[1], eps=self.eps)
+        nhwc = torch.channels_last
+        if x.is_contiguous(memory_format=nhwc) and not y.is_contiguous(memory_format=nhwc):
+            # CUDA's group_norm may return NCHW for an NHWC input, which would leave every layer after the
+            # first norm in NCHW; the same values, laid out for the next convolution again (cyclegan.fast
+            # auto times channels_last with this copy on the device and keeps it only where it pays).
+            y = y.contiguous(memory_format=nhwc)
+        return y
 
 
 def swap_instance_norms(net: nn.Module) -> nn.Module:
