@@ -480,11 +480,11 @@ def test_ranks_that_disagree_stop_before_training_with_one_line(crops, tmp_path)
     assert not (tmp_path / "run" / "train_log.jsonl").exists()
 
 
-def test_host_waits_for_the_device_only_every_log_every_iterations(crops, tmp_path, capfd, monkeypatch):
-    """24 iterations (shard scale 3 over D = 8) logged every 5: the loop's allreduce of losses and stop
-    flag (the host-device sync) runs at iterations 5, 10, 15, 20 and 24, between the set-up's one flag
-    and the epoch end's one (for late signals): 5 syncs, not 24. The nets equal those of a run synced
-    every iteration, and the epoch's mean losses agree."""
+def test_host_waits_for_the_device_only_every_sync_every_iterations(crops, tmp_path, capfd, monkeypatch):
+    """24 iterations (shard scale 3 over D = 8) synced (and logged) every 5, as a GPU run syncs every 10:
+    the loop's allreduce of losses and stop flag (the host-device sync) runs at iterations 5, 10, 15, 20
+    and 24, between the set-up's one flag and the epoch end's one (for late signals): 5 syncs, not 24.
+    The nets equal those of a run synced every iteration (the CPU's default), and the mean losses agree."""
     from cycleaug.cyclegan.distributed import Comm
 
     calls = []
@@ -495,7 +495,8 @@ def test_host_waits_for_the_device_only_every_log_every_iterations(crops, tmp_pa
     for log_every in (1, 5):
         calls.clear()
         out = tmp_path / f"every{log_every}"
-        run_cli_here(capfd, *map(str, _args(crops, out, *extra)), "--log-every", str(log_every))
+        every_n = ("--log-every", str(log_every), "--sync-every", str(log_every))
+        run_cli_here(capfd, *map(str, _args(crops, out, *extra)), *every_n)
         every[log_every] = (list(calls), _nets(out, "1"), _log(out)[-1])
     assert every[5][0] == [1] + [9] * 5 + [1]  # 8 losses + the stop flag at each sync
     assert every[1][0] == [1] + [9] * 24 + [1]

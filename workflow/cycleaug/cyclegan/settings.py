@@ -125,8 +125,11 @@ class TrainConfig:
         (), "epochs whose nets are kept as checkpoints/{E}_net_G_A.pth etc. (the last always is)", metavar="E"
     )
     checkpoint_every: int = option(1000, "save checkpoints/latest.pt every N iterations")
-    log_every: int = option(
-        100, "progress line every N iterations (and the only host-device sync; a stop signal acts within N)"
+    log_every: int = option(100, "progress line every N iterations")
+    sync_every: int = option(
+        0,
+        "iterations between host-device syncs (the allreduce of the losses and the stop flag; a stop signal "
+        "acts within N): 0 = 1 on the CPU, where a sync costs nothing, 10 on a GPU",
     )
     workers: int = option(4, "data loader workers per process (unused with --cache-images)")
     seed: int = option(0, "seed of initial weights, shards, crops")

@@ -4,9 +4,9 @@
         cycleaug train-cyclegan --a data/crops/synthia --b data/crops/bdd100k --out results/cyclegan/2gpu
 
 Reads top to bottom: set-up (launcher, backend, signals), data (per-rank shards), model, the loop
-(G and D steps with allreduce-averaged gradients; every ``log_every`` iterations, before each save and
-at the epoch's end one small allreduce of the losses since then and the stop flag, the only points
-where the host waits for the device), checkpoints (``latest`` every ``checkpoint_every`` iterations and at each save epoch;
+(G and D steps with allreduce-averaged gradients; every ``sync_every`` iterations (10 on a GPU, 1 on
+the CPU), for each progress line, before each save and at the epoch's end one small allreduce of the
+losses since then and the stop flag, the only points where the host waits for the device), checkpoints (``latest`` every ``checkpoint_every`` iterations and at each save epoch;
 the bare nets at save epochs). Rerunning the same command resumes from ``checkpoints/latest.pt``,
 but only a run of the same fingerprint (``run_fingerprint``: every setting that changes the numbers,
 the seed, the number of processes, the crops' digests, the torch and cycleaug versions; it is stored in
@@ -22,7 +22,7 @@ linearly down to lr/(n_epochs_decay + 1) in the last one (the reference steps it
 of each epoch, so epoch e sees the factor for scheduler step e - 1, which is this one).
 
 SIGTERM or SIGUSR1 (a scheduler's warning before the walltime kill) makes every rank stop at the next
-sync, within ``log_every`` iterations (the flag travels in the sync's allreduce), rank 0 saves ``latest`` and all
+sync, within ``sync_every`` iterations (the flag travels in the sync's allreduce), rank 0 saves ``latest`` and all
 exit with status 75 (cycleaug.runtime.EXIT_INTERRUPTED, EX_TEMPFAIL: "try again"), so a Snakemake retry resumes. A NaN or infinite loss
 stops the run with status 2 and leaves the last good checkpoint untouched.
 
@@ -211,6 +211,9 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         return deadline is not None and time.time() > deadline - cfg.stop_before_walltime
 
     # ---- loop ------------------------------------------------------------------------------------
+    # Between syncs the host queues work without waiting for the device; a stop signal acts at the next
+    # sync, which must come well within the scheduler's grace before SIGKILL (PBS kill_delay: 10 s).
+    sync_every = cfg.sync_every or (1 if device.type == "cpu" else 10)
     run_start, run_iters = time.perf_counter(), 0
     while epoch <= cfg.last_epoch:
         lr = lr_at(cfg, epoch)
@@ -227,11 +230,11 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
             it, total_iters, run_iters = it + 1, total_iters + 1, run_iters + 1
             log_due = bool(cfg.log_every) and it % cfg.log_every == 0
             save_due = bool(cfg.checkpoint_every) and total_iters % cfg.checkpoint_every == 0 and it < iters_per_epoch
-            if not (log_due or save_due or it >= iters_per_epoch):
+            if not (it % sync_every == 0 or log_due or save_due or it >= iters_per_epoch):
                 continue
-            # A sync (every log_every iterations, before each save, at the epoch's end): one small
-            # allreduce of every rank's losses since the last one and the stop flag, so all ranks stop
-            # at the same iteration and no non-finite state is ever saved.
+            # A sync (every sync_every iterations, for each progress line, before each save, at the epoch's
+            # end): one small allreduce of every rank's losses since the last one and the stop flag, so
+            # all ranks stop at the same iteration and no non-finite state is ever saved.
             flag = torch.tensor([float(stop.requested or near_walltime())], dtype=torch.float64, device=device)
             stats = comm.sum_(torch.cat([pending, flag])).cpu()
             pending.zero_()
@@ -417,13 +420,15 @@ def _check(cfg: TrainConfig) -> None:
         raise CycleAugError(f"shard_scale={cfg.shard_scale}: expected > 0")
     if m.pool_size < 0 or m.n_blocks < 0 or m.lambda_identity < 0 or m.lambda_cycle < 0:
         raise CycleAugError("pool_size, n_blocks, lambda_cycle and lambda_identity must be >= 0")
+    if cfg.sync_every < 0:
+        raise CycleAugError(f"sync_every={cfg.sync_every}: expected >= 0 (0: the device's default)")
 
 
 # What a run's result depends on (cycleaug.fingerprint), besides the number of processes, the precision
 # it computes in (amp, tf32 and the device's kind: cycleaug.cyclegan.model.precision_label), the crops'
 # digests and the code's versions. Left out: where a run stops and which nets it keeps (stop_epoch,
 # save_epochs: every epoch's numbers are the same), how often it saves and reports (checkpoint_every,
-# log_every), how the same samples and sums travel (workers, stage_to, backend, device, the walltime
+# log_every, sync_every), how the same samples and sums travel (workers, stage_to, backend, device, the walltime
 # margin), paths (the crops' contents count), and the speed switches that compute the same arithmetic
 # with other kernels or layouts (fast: channels_last, fused_adam, compile, cache_images, auto, auto_cache).
 FINGERPRINT_MODEL = ("ngf", "ndf", "n_blocks", "lr", "beta1", "lambda_cycle", "lambda_identity", "pool_size")
