@@ -638,6 +638,9 @@ def test_dry_run_before_the_data_exists_shows_the_plan_and_the_downloads(tmp_pat
             gpu_jobs += 1
             assert "--device cuda" in block.split("Shell command:", 1)[1], block[:200]
     assert gpu_jobs > 20
+    # The maintained backend by default (torch.distributed with the wheel's NCCL), not horovod 0.28.
+    training = [line for line in out.splitlines() if "cycleaug train-cyclegan" in line]
+    assert len(training) == 5 and all("--backend torch" in line for line in training)
     for mode, marker in (("--dag", "digraph snakemake_dag"), ("--rulegraph", "digraph snakemake_dag")):
         graph = snakemake(work, env, "--profile", "profiles/abci", mode)
         assert graph.returncode == 0 and graph.stdout.lstrip().startswith(marker), mode + graph.stderr[-3000:]
