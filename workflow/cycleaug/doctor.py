@@ -131,7 +131,10 @@ def nccl(device: str) -> Check:
 
 
 def disk(folder: str, min_free_gb: float) -> Check:
-    path = Path(os.path.expandvars(folder or ".")).expanduser()
+    expanded = os.path.expandvars(folder or ".")
+    if "$" in expanded:  # e.g. $PBS_LOCALDIR, set only inside a job
+        return Check("disk", WARN, f"{folder}: not set here; run doctor inside a job (qsub -I) to check it")
+    path = Path(expanded).expanduser()
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent

@@ -6,8 +6,9 @@
 Reads top to bottom: set-up (launcher, backend, signals), data (per-rank shards), model, the loop
 (G and D steps with allreduce-averaged gradients; every ``sync_every`` iterations (10 on a GPU, 1 on
 the CPU), for each progress line, before each save and at the epoch's end one small allreduce of the
-losses since then and the stop flag, the only points where the host waits for the device), checkpoints (``latest`` every ``checkpoint_every`` iterations and at each save epoch;
-the bare nets at save epochs). Rerunning the same command resumes from ``checkpoints/latest.pt``,
+losses since then and the stop flag, the only points where the host waits for the device),
+checkpoints (``latest`` every ``checkpoint_every`` iterations and at each save epoch; the bare nets at
+save epochs). Rerunning the same command resumes from ``checkpoints/latest.pt``,
 but only a run of the same fingerprint (``run_fingerprint``: every setting that changes the numbers,
 the seed, the number of processes, the crops' digests, the torch and cycleaug versions; it is stored in
 latest.pt and in every train_log.jsonl record). Another fingerprint, or a finished run all of whose
@@ -22,8 +23,8 @@ linearly down to lr/(n_epochs_decay + 1) in the last one (the reference steps it
 of each epoch, so epoch e sees the factor for scheduler step e - 1, which is this one).
 
 SIGTERM or SIGUSR1 (a scheduler's warning before the walltime kill) makes every rank stop at the next
-sync, within ``sync_every`` iterations (the flag travels in the sync's allreduce), rank 0 saves ``latest`` and all
-exit with status 75 (cycleaug.runtime.EXIT_INTERRUPTED, EX_TEMPFAIL: "try again"), so a Snakemake retry resumes. A NaN or infinite loss
+sync, within ``sync_every`` iterations (the flag travels in the sync's allreduce), rank 0 saves
+``latest`` and all exit with status 75 (cycleaug.runtime.EXIT_INTERRUPTED, EX_TEMPFAIL: "try again"), so a Snakemake retry resumes. A NaN or infinite loss
 stops the run with status 2 and leaves the last good checkpoint untouched.
 
 Resuming is exact on CPU for a single process (same weights as an uninterrupted run). With several
@@ -427,9 +428,9 @@ def _check(cfg: TrainConfig) -> None:
 # What a run's result depends on (cycleaug.fingerprint), besides the number of processes, the precision
 # it computes in (amp, tf32 and the device's kind: cycleaug.cyclegan.model.precision_label), the crops'
 # digests and the code's versions. Left out: where a run stops and which nets it keeps (stop_epoch,
-# save_epochs: every epoch's numbers are the same), how often it saves and reports (checkpoint_every,
-# log_every, sync_every), how the same samples and sums travel (workers, stage_to, backend, device, the walltime
-# margin), paths (the crops' contents count), and the speed switches that compute the same arithmetic
+# save_epochs: every epoch's numbers are the same), how often it saves, reports and syncs
+# (checkpoint_every, log_every, sync_every), how the same samples and sums travel (workers, stage_to,
+# backend, device, the walltime margin), paths (the crops' contents count), and the speed switches that compute the same arithmetic
 # with other kernels or layouts (fast: channels_last, fused_adam, compile, cache_images, auto, auto_cache).
 FINGERPRINT_MODEL = ("ngf", "ndf", "n_blocks", "lr", "beta1", "lambda_cycle", "lambda_identity", "pool_size")
 FINGERPRINT_RUN = (
