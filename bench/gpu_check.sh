@@ -56,13 +56,7 @@ for name, f in (('group_norm', ChannelGroupNorm()), ('instance_norm', torch.nn.I
     y = f(x)
     print(name, 'keeps channels_last:', y.is_contiguous(memory_format=torch.channels_last))"
     if [ "$("$PY" -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
-      timeout 120 "$PY" -m cycleaug.launch --nproc 2 -- "$PY" -c "
-import torch
-from cycleaug.cyclegan.distributed import setup
-comm = setup('torch', 'cuda')
-t = comm.sum_(torch.ones(4, device=comm.device) * (comm.rank + 1))
-print('rank', comm.rank, comm.describe(), 'allreduce', t.tolist())
-comm.close()"
+      "$PY" -c "from cycleaug.doctor import allreduce; print(allreduce('torch', 'cuda', timeout=120).line())"
     fi
   } > "$OUT/device_checks.log" 2>&1
   cat "$OUT/device_checks.log"

@@ -28,12 +28,6 @@ FORWARDED = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 GRACE_SECONDS = 60.0
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def reserve_port() -> socket.socket:
     """A free port held (bound, not listening, SO_REUSEADDR) while the children run: the kernel hands
     it to no other bind, so a concurrent job cannot take it between our choice and rank 0's store; rank
@@ -44,8 +38,7 @@ def reserve_port() -> socket.socket:
     return s
 
 
-def torch_envs(n: int, port: int | None = None) -> list[dict[str, str]]:
-    port = port or free_port()
+def torch_envs(n: int, port: int) -> list[dict[str, str]]:
     return [
         {
             "RANK": str(r),
