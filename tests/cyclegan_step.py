@@ -1,10 +1,11 @@
 """Helper for tests/test_cyclegan_distributed.py, run by each process of a launcher (`python -m
-cycleaug.launch`, `horovodrun --gloo`):
+cycleaug.launch`, `horovodrun --gloo`, the ABCI profile's mpirun line):
 
     python tests/cyclegan_step.py OUT.pt BACKEND STEPS [SPEC_JSON]
 
 Builds the tiny test CycleGAN (pool off), takes sample `rank` of a fixed batch of two, runs STEPS
-training steps with the backend's allreduce and has rank 0 save the four nets to OUT.pt.
+training steps with the backend's allreduce and has rank 0 save the four nets to OUT.pt, and to
+OUT.pt.comm.json what the job was (launcher, horovod's controller) and did (allreduces during backward).
 
 SPEC_JSON (default: the plain path in float64 on random images) names the switches under test:
 ``{"dtype": "float32", "fast": {FastConfig fields}, "compression": "none", "cache_images": true,
@@ -68,7 +69,14 @@ def main(out: str, backend: str, steps: int, spec: dict) -> None:
         torch.save({name: net.state_dict() for name, net in model.nets.items()}, out)
         # What the last backward did with the gradient allreduces (buckets, how many started in backward).
         with open(f"{out}.comm.json", "w") as f:
-            json.dump({"overlaps_backward": comm.overlaps_backward, **getattr(comm, "last_backward", {})}, f)
+            hvd = getattr(comm, "hvd", None)
+            controller = ("mpi" if hvd.mpi_enabled() else "gloo") if hvd else None
+            info = {
+                "overlaps_backward": comm.overlaps_backward,
+                "launcher": comm.env.launcher,
+                "controller": controller,
+            }
+            json.dump({**info, **getattr(comm, "last_backward", {})}, f)
     comm.close()
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from cluster import mpi_env, need_programs
 from conftest import BIN, ROOT
 from cycleaug.cyclegan.distributed import Comm, DistEnv
 from cycleaug.cyclegan.model import ChannelGroupNorm
@@ -64,13 +66,34 @@ def batch_of_two():
 def _launch(tmp_path, backend: str, spec: dict | None = None, launcher: str = "cycleaug") -> dict:
     out = tmp_path / f"{backend}.pt"
     helper = [sys.executable, str(HELPER), str(out), backend, str(STEPS), json.dumps(spec or {})]
-    if launcher == "horovodrun":  # what a user types; --gloo: no MPI on this machine
+    env = None
+    if launcher == "horovodrun":  # what a user types for horovod over Gloo
         cmd = [str(BIN / "horovodrun"), "-np", "2", "-H", "localhost:2", "--gloo", *helper]
+    elif launcher == "mpirun":  # the ABCI profile's own mpirun line, on a PBS host file naming localhost twice
+        cmd, env = _abci_mpirun(tmp_path, backend, helper)
     else:
         cmd = [sys.executable, "-m", "cycleaug.launch", "--nproc", "2", "--backend", backend, "--", *helper]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, shell=launcher == "mpirun")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    comm = json.loads((tmp_path / f"{backend}.pt.comm.json").read_text())
+    expected = {"cycleaug": "torchrun", "horovodrun": "horovodrun", "mpirun": "mpirun"}[launcher]
+    assert comm["launcher"] == ("horovodrun" if backend == "horovod" and launcher == "cycleaug" else expected)
+    if backend == "horovod":  # horovod's controller: MPI under mpirun (the paper's), Gloo otherwise
+        assert comm["controller"] == ("mpi" if launcher == "mpirun" else "gloo")
     return torch.load(out, weights_only=True)
+
+
+def _abci_mpirun(tmp_path, backend: str, helper: list[str]) -> tuple[str, dict]:
+    from cycleaug.glue.cyclegan import launcher
+
+    need_programs("mpirun", package="openmpi-bin")
+    config = yaml.safe_load((ROOT / "profiles" / "abci" / "abci.yaml").read_text())
+    config["cyclegan"] = {"backend": backend}
+    before, after = launcher(config, 2)
+    nodefile = tmp_path / "nodefile"
+    nodefile.write_text("localhost\nlocalhost\n")
+    env = {**os.environ, **mpi_env(), "PBS_NODEFILE": str(nodefile)}
+    return f"{before} {shlex.join(helper)}{after}", env
 
 
 def _max_diff(x: dict, y: dict, skip: frozenset = frozenset()) -> float:
@@ -116,9 +139,12 @@ def test_scaling_model_assumes_what_the_backend_does(tmp_path, backend):
 
 
 @pytest.mark.horovod
-def test_horovod_allreduce_equals_batch_of_two(tmp_path, batch_of_two):
+@pytest.mark.parametrize("launcher", ["cycleaug", "mpirun"])
+def test_horovod_allreduce_equals_batch_of_two(tmp_path, batch_of_two, launcher):
+    """Over Gloo (cycleaug.launch's rendezvous) and over MPI (the ABCI profile's mpirun line, the paper's
+    controller): each ends exactly where one process with the batch of two does."""
     pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
-    _check(_launch(tmp_path, "horovod"), batch_of_two)
+    _check(_launch(tmp_path, "horovod", launcher=launcher), batch_of_two)
 
 
 # ---------------------------------------------------------------- config.yaml's own switches
@@ -205,25 +231,28 @@ def _median_diff(x: dict, y: dict, skip: frozenset) -> float:
     )
 
 
-def _launch_both(tmp_path, spec: dict) -> tuple[dict, dict]:
-    """The switch set with 2 ranks under horovodrun --gloo (what a user types) and under the torch backend."""
+def _launch_both(tmp_path, spec: dict, horovod_launcher: str = "horovodrun") -> tuple[dict, dict]:
+    """The switch set with 2 ranks of horovod (under horovodrun --gloo, what a user types, or the ABCI
+    profile's mpirun line) and of the torch backend."""
     pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
     if not shutil.which("horovodrun", path=f"{BIN}{os.pathsep}{os.environ['PATH']}"):
         pytest.fail("horovod is installed but horovodrun is not on PATH")
     (tmp_path / "horovod").mkdir()
     (tmp_path / "torch").mkdir()
     return (
-        _launch(tmp_path / "horovod", "horovod", spec, launcher="horovodrun"),
+        _launch(tmp_path / "horovod", "horovod", spec, launcher=horovod_launcher),
         _launch(tmp_path / "torch", "torch", spec),
     )
 
 
 @pytest.mark.horovod
-def test_config_switches_train_with_two_ranks_like_a_batch_of_two(tmp_path, config_reference):
-    """config.yaml's switch set (amp auto is bf16 on a CPU with AVX512-BF16 or AMX)."""
+@pytest.mark.parametrize("horovod_launcher", ["horovodrun", "mpirun"])
+def test_config_switches_train_with_two_ranks_like_a_batch_of_two(tmp_path, config_reference, horovod_launcher):
+    """config.yaml's switch set (amp auto is bf16 on a CPU with AVX512-BF16 or AMX); horovod over Gloo and
+    over MPI (the paper's controller, the ABCI profile's mpirun line)."""
     ref, skip = config_reference, config_reference["skip"]
     assert skip  # the generators' and discriminators' normalised convolutions
-    horovod, torch_backend = _launch_both(tmp_path, ref["spec"])
+    horovod, torch_backend = _launch_both(tmp_path, ref["spec"], horovod_launcher)
     # Two independent allreduce implementations agree to float32 rounding, whatever the precision.
     assert _max_diff(horovod, torch_backend, skip) < TOLERANCE
     assert _max_diff(ref["one_sample"], ref["batch"], skip) > 10 * TOLERANCE

@@ -150,8 +150,14 @@ def test_doctor_names_each_problem_of_a_badly_set_up_gpu_node(fake_cuda, monkeyp
     assert lines["allreduce"].startswith("ok")  # the 2-rank horovod (Gloo) allreduce itself works
     assert proc.stdout.splitlines()[-1] == "doctor: 4 problem(s): gpus, nccl, disk, backend"
 
-    fake_cuda["warning"] = TOO_OLD
+    # Launched by a site's mpirun, horovod needs MPI too: this machine's build has it (install_horovod.sh).
     from cycleaug import doctor
 
+    mpirun = doctor.backend("horovod", "cpu", "mpirun -np {n} {cmd}")
+    assert mpirun.status == "ok" and "MPI" in mpirun.detail.split("with ", 1)[1].split(", "), mpirun
+    local = doctor.backend("horovod", "cuda", "python -m cycleaug.launch --nproc {n} -- {cmd}")
+    assert local.detail.endswith("horovod built without NCCL: rebuild with tools/install_horovod.sh")
+
+    fake_cuda["warning"] = TOO_OLD
     check = doctor.cuda("cuda")
     assert check.status == "FAIL" and "driver on your system is too old" in check.detail

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Install horovod 0.28.1 with its PyTorch extension into the environment of PYTHON.
 #
-#   bash tools/install_horovod.sh .venv/bin/python          # cpu: Gloo only (this machine, CI, tests)
+#   bash tools/install_horovod.sh .venv/bin/python          # cpu: Gloo + MPI (this machine, CI, tests)
 #   bash tools/install_horovod.sh .venv/bin/python nccl     # GPU clusters: NCCL allreduce + MPI (README)
+#
+# Both builds include MPI (the paper's controller: ranks started by mpirun) when an MPI compiler
+# wrapper (mpicxx, from openmpi-bin/libopenmpi-dev; `make test` installs them) is on PATH, and say so;
+# HOROVOD_WITHOUT_MPI=1 builds without it. The cpu build always has Gloo too (horovodrun --gloo and
+# cycleaug.launch's own rendezvous).
 #
 # Why a build at all: PyPI ships horovod only as an sdist, and 0.28.1 (the last release) compiles
 # its PyTorch extension as C++14, while torch >= 2.1 headers need C++17 and recent torch (2.14 here:
@@ -37,23 +42,36 @@ BIN=$(dirname "$PY")
 verify() {
     "$PY" -c 'import horovod, horovod.torch; print("horovod", horovod.__version__, "(torch extension OK)")'
     "$BIN/horovodrun" --check-build
+    if [ "$MPI" = mpi ] && ! "$PY" -c 'import sys, horovod.torch as h; sys.exit(not h.mpi_built())'; then
+        echo "install_horovod.sh: horovod was built without MPI although mpicxx is on PATH" >&2
+        exit 1
+    fi
 }
 
-# Already there, of the right kind (cpu: Gloo without NCCL; nccl: with NCCL)?
-installed=$("$PY" -c 'import horovod, horovod.torch as h; print(horovod.__version__, "nccl" if h.nccl_built() else "cpu")' \
+# MPI too when an MPI compiler wrapper is here (horovod's setup finds MPI through `mpicxx -show`).
+MPI=without-mpi
+if [ "${HOROVOD_WITHOUT_MPI:-0}" != 1 ] && command -v mpicxx >/dev/null 2>&1; then
+    MPI=mpi
+elif [ "${HOROVOD_WITHOUT_MPI:-0}" != 1 ]; then
+    echo "install_horovod.sh: no mpicxx on PATH: building horovod without MPI (Gloo only); install" \
+         "openmpi-bin and libopenmpi-dev (Debian) for mpirun-launched horovod" >&2
+fi
+
+# Already there, of the right kind (cpu: Gloo without NCCL; nccl: with NCCL; MPI as found above)?
+installed=$("$PY" -c 'import horovod, horovod.torch as h; print(horovod.__version__, "nccl" if h.nccl_built() else "cpu", "mpi" if h.mpi_built() else "without-mpi")' \
     2>/dev/null || true)
-if [ "$installed" = "$HVD_VERSION $MODE" ] && [ "${CYCLEAUG_HOROVOD_NO_INSTALL:-0}" != 1 ]; then
+if [ "$installed" = "$HVD_VERSION $MODE $MPI" ] && [ "${CYCLEAUG_HOROVOD_NO_INSTALL:-0}" != 1 ]; then
     verify
     exit 0
 fi
 
 TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__)')
 PY_VERSION=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/cycleaug/horovod/${TORCH_VERSION}-py${PY_VERSION}-${MODE}
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/cycleaug/horovod/${TORCH_VERSION}-py${PY_VERSION}-${MODE}-${MPI}
 wheel=$(ls "$CACHE"/horovod-"$HVD_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
 
 if [ -z "$wheel" ]; then
-    echo "install_horovod.sh: building horovod $HVD_VERSION ($MODE) against torch $TORCH_VERSION" \
+    echo "install_horovod.sh: building horovod $HVD_VERSION ($MODE, $MPI) against torch $TORCH_VERSION" \
          "(python $PY_VERSION); the wheel is cached in $CACHE" >&2
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
@@ -99,10 +117,12 @@ EOF
 
     export HOROVOD_WITH_PYTORCH=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_MXNET=1
     if [ "$MODE" = cpu ]; then
-        # No GPU operations, no MPI (cycleaug.launch / horovodrun --gloo start the processes).
+        # No GPU operations. CPU operations unset: horovod then uses MPI's under mpirun and Gloo's under
+        # horovodrun --gloo / cycleaug.launch (HOROVOD_CPU_OPERATIONS=GLOO would make an mpirun job build
+        # a Gloo context over MPI instead of the paper's MPI allreduce).
         unset HOROVOD_GPU HOROVOD_GPU_OPERATIONS HOROVOD_GPU_ALLREDUCE HOROVOD_GPU_ALLGATHER \
-              HOROVOD_GPU_BROADCAST HOROVOD_GPU_ALLTOALL HOROVOD_GPU_REDUCESCATTER HOROVOD_CUDA_HOME
-        export HOROVOD_WITHOUT_MPI=1 HOROVOD_CPU_OPERATIONS=GLOO
+              HOROVOD_GPU_BROADCAST HOROVOD_GPU_ALLTOALL HOROVOD_GPU_REDUCESCATTER HOROVOD_CUDA_HOME \
+              HOROVOD_CPU_OPERATIONS
     else
         # NCCL for GPU tensors, MPI (mpirun, as on ABCI) unless HOROVOD_WITHOUT_MPI=1 is given.
         # NCCL: the one torch's wheel brings along (nvidia-nccl), so that one process does not load two
@@ -116,13 +136,13 @@ EOF
         if [ -n "$cuda" ]; then
             export HOROVOD_CUDA_HOME=$cuda CUDA_HOME=$cuda CUDAToolkit_ROOT=${CUDAToolkit_ROOT:-$cuda}
         fi
-        [ "${HOROVOD_WITHOUT_MPI:-0}" = 1 ] || export HOROVOD_WITH_MPI=1
         if [ -z "${HOROVOD_NCCL_HOME:-}${HOROVOD_NCCL_INCLUDE:-}" ]; then
             nccl=$("$PY" -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__) if nvidia.nccl.__file__ else list(nvidia.nccl.__path__)[0])')
             export HOROVOD_NCCL_INCLUDE=$nccl/include HOROVOD_NCCL_LIB=$nccl/lib HOROVOD_NCCL_LINK=SHARED
             [ -e "$nccl/lib/libnccl.so" ] || ln -s libnccl.so.2 "$nccl/lib/libnccl.so"
         fi
     fi
+    if [ "$MPI" = mpi ]; then export HOROVOD_WITH_MPI=1; else export HOROVOD_WITHOUT_MPI=1; fi
     # gloo's third-party CMakeLists ask for an old cmake_minimum_required that cmake >= 4 refuses.
     export CMAKE_POLICY_VERSION_MINIMUM=3.5
     # setup.py runs `make -j8` unless MAKEFLAGS is set; use the cores we have.

@@ -1,19 +1,20 @@
-"""A stand-in for PBS Professional's qsub/qstat/qdel (and mpirun, module) for tests/test_dispatch.py.
+"""A stand-in for PBS Professional's qsub/qstat/qdel for tests/test_dispatch.py (no package provides them).
 
-The test writes small shims named ``qsub``, ``qstat``, ``qdel``, ``mpirun`` and ``module`` into a
-temporary bin directory put first on PATH; each runs ``python fake_pbs.py <name> ARGS``. State lives
-in ``$FAKE_PBS_DIR``:
+The test writes small shims named ``qsub``, ``qstat`` and ``qdel`` into a temporary bin directory put
+first on PATH; each runs ``python fake_pbs.py <name> ARGS``. Everything a job runs is real: the job
+script, ``module`` (environment-modules, through ``-v BASH_ENV=...`` as on ABCI) and Open MPI's
+``mpirun``. State lives in ``$FAKE_PBS_DIR``:
 
 - ``submissions.jsonl``: one line per qsub: argv, the submitted script's text, the job id, cwd.
 - ``jobs/<id>.json``: job_state (Q/R/F), Exit_status, names and limits, as ``qstat -x -f`` reports.
-- ``mpirun.jsonl`` / ``module.jsonl``: every mpirun / module call with its argv (and, for mpirun,
-  the values of the ``-x`` variables it was asked to export).
 
 qsub checks what the real one would reject (missing ``-P`` group, a malformed ``select`` or
 ``walltime``), prints ``<n>.fakepbs`` and runs the script in the background like a PBS MoM: ``sh
-SCRIPT`` in $HOME with PBS_JOBID, PBS_JOBNAME, PBS_O_WORKDIR and PBS_NODEFILE (``localhost``,
-select x mpiprocs lines) set, stdout and stderr joined into the ``-o`` directory, and the exit
-status recorded for qstat. Failure injection, for the tests of Snakemake's reaction:
+SCRIPT`` in $HOME, in a session of its own, with qsub's environment (``-V``), the ``-v`` variables,
+PBS_JOBID, PBS_JOBNAME, PBS_O_WORKDIR and PBS_NODEFILE (``localhost``, select x mpiprocs lines) set,
+stdout and stderr joined into the ``-o`` directory, and the exit status recorded for qstat. As a MoM
+does, a walltime kill and qdel signal every process of the job's session (mpirun puts each rank in
+a process group of its own). Failure injection, for the tests of Snakemake's reaction:
 
 - ``FAKE_PBS_KILL=<job name>[:<times>]``: the first <times> (default all) submissions with that
   ``-N`` name never run and finish with ``Exit_status = $FAKE_PBS_KILL_STATUS`` (default -29,
@@ -26,11 +27,6 @@ status recorded for qstat. Failure injection, for the tests of Snakemake's react
 - ``FAKE_PBS_HOLD=qsub:<path>`` / ``qstat:<path>``: a slow server. qsub (after the job exists, before it
   prints the id) or qstat (before it answers) writes ``<name>.held`` in $FAKE_PBS_DIR and waits until
   <path> exists, so a test can act while the call is in flight.
-
-mpirun execs the workflow's local launcher, ``python -m cycleaug.launch --nproc N --backend B -- CMD``
-(B from the training command's ``--backend``), so the real profile's mpirun command line runs on a
-machine without MPI. qsub records ``-v BASH_ENV=...`` but does not apply it (the site's modules.sh is
-not here); the ``module`` stand-in on PATH answers the rules' ``module purge && module load``.
 """
 
 from __future__ import annotations
@@ -93,6 +89,8 @@ def qsub(argv: list[str]) -> None:
         _die(f"qsub: illegal -l select value {resources.get('select')!r}", 2)
     if not re.fullmatch(r"\d+:\d\d:\d\d", resources.get("walltime", "")):
         _die(f"qsub: illegal -l walltime value {resources.get('walltime')!r}", 2)
+    # -v VAR=value[,VAR=value]: set in the job's environment (with -V, on top of qsub's own).
+    variables = dict(v.partition("=")[::2] for spec in opts.get("-v", []) for v in spec.split(","))
     name = opts.get("-N", [script.name])[0]
     n = RECORDS.next_id()
     jobid = f"{n}.fakepbs"
@@ -109,6 +107,7 @@ def qsub(argv: list[str]) -> None:
         "nodes": int(m.group(1)),
         "mpiprocs": int(m.group(2)),
         "output": opts.get("-o", [os.getcwd() + "/"])[0],
+        "variables": variables,
         "seq": n,
     }
     RECORDS.append(
@@ -179,6 +178,7 @@ def _run(jobid: str, script: str) -> None:
         PBS_NODEFILE=str(nodefile),
         PBS_O_WORKDIR=os.getcwd(),
         PBS_QUEUE=job["queue"],
+        **job["variables"],
     )
     trigger = _term_trigger(job["Job_Name"], job["seq"])
     start = time.time()
@@ -203,10 +203,10 @@ def _run(jobid: str, script: str) -> None:
                 print(
                     f"=>> PBS: job killed: walltime exceeded limit {job['Resource_List.walltime']}", file=f, flush=True
                 )
-                os.killpg(proc.pid, signal.SIGTERM)
+                signal_session(proc.pid, signal.SIGTERM)
                 killed = time.time()
             if killed and time.time() - killed > 10:
-                os.killpg(proc.pid, signal.SIGKILL)
+                signal_session(proc.pid, signal.SIGKILL)
             time.sleep(0.05)
     job = json.loads(path.read_text())
     if job["job_state"] == "F":  # qdel got there first
@@ -268,58 +268,22 @@ def qdel(argv: list[str]) -> None:
         if job["job_state"] != "F":
             job.update({"job_state": "F", "Exit_status": 271})
             write_json(path, job)
-            for pgid in (job.get("job_pgid"), job.get("runner_pid")):
-                if pgid:
-                    try:
-                        os.killpg(pgid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
+            for sid in (job.get("job_pgid"), job.get("runner_pid")):
+                if sid:
+                    signal_session(sid, signal.SIGTERM)
 
 
-# mpirun options that take a value (Open MPI / HPC-X spelling, one or two dashes).
-MPIRUN_VALUE_OPTS = {"np", "n", "map-by", "hostfile", "machinefile", "x", "bind-to", "rank-by", "mca", "npernode"}
-
-
-def mpirun(argv: list[str]) -> None:
-    nproc = None
-    exported = {}
-    i = 0
-    while i < len(argv) and argv[i].startswith("-"):
-        name = argv[i].lstrip("-")
-        if name in MPIRUN_VALUE_OPTS:
-            value = argv[i + 1]
-            if name in ("np", "n"):
-                nproc = int(value)
-            elif name == "x":
-                var = value.split("=", 1)[0]
-                exported[var] = os.environ.get(var)
-            elif name == "mca":  # --mca KEY VALUE
-                i += 1
-            i += 2
-        else:
-            i += 1
-    command = argv[i:]
-    RECORDS.append(
-        "mpirun.jsonl",
-        {"argv": argv, "np": nproc, "exported": exported, "command": command, "pbs_jobid": os.environ.get("PBS_JOBID")},
-    )
-    if nproc is None or not command:
-        _die(f"mpirun: need -np N and a command, got {argv}", 2)
-    # Under a real mpirun both backends talk over MPI/TCP; locally the launcher needs to know which
-    # one the training command asks for, to set up torch's or horovod's (Gloo) rendezvous.
-    backend = command[command.index("--backend") + 1] if "--backend" in command[:-1] else "torch"
-    os.execv(
-        sys.executable,
-        [sys.executable, "-m", "cycleaug.launch", "--nproc", str(nproc), "--backend", backend, "--", *command],
-    )
-
-
-def module(argv: list[str]) -> None:
-    RECORDS.append("module.jsonl", {"argv": argv, "pbs_jobid": os.environ.get("PBS_JOBID")})
+def signal_session(sid: int, sig: int) -> None:
+    """``sig`` to every process of session ``sid`` (the job's processes, as a MoM tracks them)."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.getsid(int(pid)) == sid:
+                    os.kill(int(pid), sig)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"qsub": qsub, "qstat": qstat, "qdel": qdel, "_run": lambda a: _run(*a), "mpirun": mpirun, "module": module}[cmd](
-        args
-    )
+    {"qsub": qsub, "qstat": qstat, "qdel": qdel, "_run": lambda a: _run(*a)}[cmd](args)

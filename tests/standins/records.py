@@ -1,4 +1,4 @@
-"""What the scheduler stand-ins (fake_pbs.py, fake_slurm.py) share: a state folder with job files
+"""What the PBS stand-in (fake_pbs.py) keeps: a state folder with job files
 written atomically, JSON-lines records of every call, and job ids from a counter under a lock file
 (Snakemake may submit from several threads)."""
 

@@ -145,7 +145,9 @@ def disk(folder: str, min_free_gb: float) -> Check:
     return Check("disk", OK, detail)
 
 
-def backend(name: str, device: str) -> Check:
+def backend(name: str, device: str, launcher: str = "mpirun") -> Check:
+    """The backend's build. horovod needs NCCL for GPUs, and MPI wherever a site launcher (mpirun, srun
+    --mpi=pmix) starts the ranks: only the local cycleaug.launch gives them a Gloo rendezvous instead."""
     if name == "torch":
         import torch.distributed as dist
 
@@ -161,6 +163,8 @@ def backend(name: str, device: str) -> Check:
     out = subprocess.run([str(horovodrun), "--check-build"], capture_output=True, text=True, timeout=300)
     ticked = {line.split("]")[-1].strip() for line in out.stdout.splitlines() if "[X]" in line}
     needed = {"PyTorch", "NCCL"} if device == "cuda" else {"PyTorch"}
+    if "cycleaug.launch" not in launcher:
+        needed.add("MPI")
     if out.returncode != 0 or not needed <= ticked:
         missing = ", ".join(sorted(needed - ticked)) or f"exit {out.returncode}"
         return Check("backend", FAIL, f"horovod built without {missing}: rebuild with tools/install_horovod.sh")
@@ -189,7 +193,7 @@ def run_checks(config: dict, min_free_gb: float, allreduce_device: str = "auto")
     name = config["cyclegan"]["backend"]
     checks = [torch_build(), cuda(device), gpus(config.get("gpus_per_node", 1), device), nccl(device)]
     checks.append(disk(config["cyclegan"].get("stage_to", ""), min_free_gb))
-    checks.append(backend(name, device))
+    checks.append(backend(name, device, config.get("launcher", "mpirun")))
     if allreduce_device == "auto":
         allreduce_device = "cuda" if device == "cuda" and torch.cuda.device_count() >= 2 else "cpu"
     checks.append(allreduce(name, allreduce_device))

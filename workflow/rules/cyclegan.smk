@@ -9,6 +9,8 @@
 # cycleaug/glue/cyclegan.py (every config.cyclegan key, as the flag of the same name).
 from cycleaug.glue import cyclegan as glue
 
+glue.carry_slurm_conf()
+
 for _gpus in glue.gpu_counts(config):
 
     rule:

@@ -120,7 +120,8 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     iters_per_epoch = math.ceil(len(plan_for(1)) / cfg.batch_size)
     log(
         comm,
-        f"train-cyclegan: {comm.world_size} process(es), backend {cfg.backend}, device {device}; "
+        f"train-cyclegan: {comm.world_size} process(es) started by {comm.env.launcher}, backend {cfg.backend}, "
+        f"device {device}; "
         f"A {len(dataset.a_paths)} and B {len(dataset.b_paths)} images, D = {n_samples}; "
         f"{iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})",
     )

@@ -5,6 +5,7 @@ iterating the fields of its settings dataclasses over config.cyclegan (flag = co
 from __future__ import annotations
 
 import math
+import os
 
 from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings
 from cycleaug.glue import paths  # glue.paths in cyclegan.smk
@@ -51,6 +52,16 @@ def training_resources(config: dict, gpus: int) -> dict:
     if "mem_mb_per_process" in slurm:
         resources["mem_mb"] = ppn * slurm["mem_mb_per_process"]
     return resources
+
+
+def carry_slurm_conf(environ=os.environ) -> None:
+    """Hand ``$SLURM_CONF`` on to the training rules' srun as ``CYCLEAUG_SLURM_CONF``. The Slurm plugin's job
+    step deletes every SLURM_* variable but the job's ids before the rule runs (snakemake-executor-plugin-slurm
+    issue #164), so on a cluster whose clients find slurm.conf only through SLURM_CONF the rule's srun cannot
+    reach the controller ("Could not establish a configuration source"; seen with tools/local_slurm.py).
+    sbatch's --export=ALL carries this copy into the job; profiles/slurm's launcher sets SLURM_CONF from it."""
+    if environ.get("SLURM_CONF"):
+        environ.setdefault("CYCLEAUG_SLURM_CONF", environ["SLURM_CONF"])
 
 
 def srun_mpi_flag(config: dict) -> str:
