@@ -6,6 +6,7 @@
 #   Step 2  detect    YOLOv3 person detector fine-tuned per condition (a)-(g)
 #           evaluate  darknet `detector map` figures -> Table 2
 #           figures   Figs. 4-6, Table 2 and the HTML report
+#   Beyond  ablation  learning-rate scaling vs GPU count (`snakemake ablation_lr`, not part of `all`)
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -25,6 +26,7 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/ablation.smk"
 
 
 rule all:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -136,6 +137,46 @@ def test_lr_schedule_matches_reference():
         k = epoch - 1
         assert lr_at(cfg, epoch) == pytest.approx(2e-4 * (1 - max(0, k + 1 - 100) / 101))
     assert lr_at(cfg, 100) == 2e-4 and lr_at(cfg, 200) == pytest.approx(2e-4 / 101)
+
+
+# Hand-computed rates for 16 processes against a reference of 4 (k: linear 4, sqrt 2), 10 iterations per
+# epoch, warm-up 1.5 epochs (15 iterations: from lr = 1e-3 up by (k - 1) x 1e-3 / 15 per iteration),
+# 3 constant epochs then 2 of decay (factor 1 - (e - 3) / 3 in epoch e > 3).
+HAND = {
+    # (epoch, iteration): (none, linear, sqrt), in units of 1e-3
+    (1, 0): (1, 1, 1),
+    (1, 1): (1, 1 + 3 / 15, 1 + 1 / 15),
+    (1, 9): (1, 1 + 27 / 15, 1 + 9 / 15),
+    (2, 0): (1, 1 + 30 / 15, 1 + 10 / 15),
+    (2, 4): (1, 1 + 42 / 15, 1 + 14 / 15),
+    (2, 5): (1, 4, 2),  # iteration 15: the warm-up is over
+    (3, 9): (1, 4, 2),
+    (4, 0): (2 / 3, 8 / 3, 4 / 3),
+    (5, 9): (1 / 3, 4 / 3, 2 / 3),
+}
+
+
+@pytest.mark.parametrize("rule", ["none", "linear", "sqrt"])
+def test_lr_scaling_and_warmup_by_hand(rule):
+    cfg = TrainConfig(
+        a_dir="a",
+        b_dir="b",
+        out_dir="o",
+        model=ModelConfig(lr=1e-3),
+        n_epochs=3,
+        n_epochs_decay=2,
+        lr_scaling=rule,
+        lr_reference_gpus=4,
+        warmup_epochs=1.5,
+    )
+    column = ["none", "linear", "sqrt"].index(rule)
+    for (epoch, iteration), rates in HAND.items():
+        assert lr_at(cfg, epoch, iteration, 16, 10) == pytest.approx(rates[column] * 1e-3, rel=1e-12), (
+            epoch,
+            iteration,
+        )
+    # At the reference count every rule is the paper's rate, warm-up or not.
+    assert all(lr_at(cfg, e, i, 4, 10) == lr_at(replace(cfg, lr_scaling="none"), e, i, 4, 10) for e, i in HAND)
 
 
 # ---- launcher detection -----------------------------------------------------------------------------

@@ -240,6 +240,27 @@ def test_sigusr1_to_launcher_stops_both_ranks_and_resume_is_exact(crops, tmp_pat
     assert log[0]["images_per_s"] == pytest.approx(2 * 12 / log[0]["seconds"], rel=1e-2)
 
 
+def test_two_processes_train_and_log_the_scaled_lr(crops, tmp_path):
+    """lr 1e-3, linear scaling from 1 to 2 processes (k = 2), warm-up half an epoch of 4 iterations, then
+    one constant and one decay epoch; by hand: steps 0, 1, 2, 3 at 1e-3, 1.5e-3, 2e-3, 2e-3; epoch 2 at
+    2e-3 x (1 - 1/2) = 1e-3. The progress line of iteration i shows step i - 1's rate."""
+    extra = ["--n-epochs", "1", "--n-epochs-decay", "1", "--shard-scale", "1", "--lr", "0.001"]
+    extra += ["--lr-scaling", "linear", "--lr-reference-gpus", "1", "--warmup-epochs", "0.5"]
+    run = tmp_path / "run"
+    proc = subprocess.run(_launch(2, "torch", crops, run, *extra), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "lr 0.001 x 2 (linear scaling, 2 processes, reference 1), warm-up 0.5 epoch(s)" in proc.stderr
+    log = _log(run)
+    assert [(r["iterations"], r["lr"], r["lr_last"]) for r in log] == [
+        (4, pytest.approx(1e-3), pytest.approx(2e-3)),
+        (4, pytest.approx(1e-3), pytest.approx(1e-3)),
+    ]
+    shown = [line.split("| lr ")[1].split()[0] for line in proc.stderr.splitlines() if line.startswith("epoch 1/")]
+    assert shown == ["0.001", "0.0015", "0.002", "0.002"]
+    fingerprint = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["fingerprint"]
+    assert (fingerprint["lr_scale"], fingerprint["warmup_epochs"], fingerprint["world_size"]) == (2.0, 0.5, 2)
+
+
 @pytest.mark.horovod
 def test_horovod_training_run(crops, tmp_path):
     pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
@@ -396,6 +417,10 @@ def test_changed_settings_or_crops_start_afresh(crops, tmp_path, capfd):
         capfd, *_args(crops, run, *extra, "--log-every", "5", "--checkpoint-every", "3", "--workers", "1")
     )
     assert "resuming from" in same.stderr and "starting afresh" not in same.stderr and _log(run) == first
+
+    # An lr rule that is no scaling on 1 process (k = 1 at the reference count): the same run.
+    unscaled = run_cli_here(capfd, *_args(crops, run, *extra, "--lr-scaling", "sqrt", "--warmup-epochs", "3"))
+    assert "resuming from" in unscaled.stderr and "starting afresh" not in unscaled.stderr and _log(run) == first
 
     changed = run_cli_here(capfd, *_args(crops, run, *extra, "--lr", "0.001"))
     (line,) = [x for x in changed.stderr.splitlines() if "starting afresh" in x]

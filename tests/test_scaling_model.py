@@ -116,3 +116,9 @@ def test_plan_walltimes_and_points_follow_the_paper_timings():
     names = [j.name for j in plan.training_jobs(config) if j.name.startswith("train_yolo_")]
     assert len(names) == 14 and "train_yolo_a_bdd" in names and "train_yolo_g_gen512gpu_seed4" in names
     assert cli(["plan", str(ROOT / "config.yaml"), str(ROOT / "profiles/abci/abci.yaml"), "--rate-hf", "16"]) == 0
+    # The lr rule changes each step's size, not the steps: the same walltimes for every rule, and the plan
+    # says so.
+    before = {n: plan.cyclegan_runtime_minutes(config, n) for n in config["cyclegan"]["gpu_counts"]}
+    config["cyclegan"].update(lr_scaling="linear", warmup_epochs=5)
+    assert {n: plan.cyclegan_runtime_minutes(config, n) for n in before} == before
+    assert "lr scaling: linear, warm-up 5 epoch(s): the same iterations per run" in plan.report(config)

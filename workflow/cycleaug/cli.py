@@ -38,6 +38,7 @@ COMMANDS = {
     "doctor": "cycleaug.commands.doctor",
     "figure": "cycleaug.commands.figure",
     "verdict": "cycleaug.commands.verdict",
+    "ablation-lr": "cycleaug.commands.ablation_lr",
 }
 
 

@@ -175,4 +175,11 @@ def report(config: dict, rates: dict[str, float] | None = None) -> str:
         + ", ".join(f"{q} {r:g}" for q, r in sorted(rates.items()))
         + " points per node-hour (ABCI 3.0 FY2024 tariff unless given; check the current one)"
     )
+    # The lr rule scales each step's size, not the number of steps (cycleaug.cyclegan.settings.lr_scale).
+    cg = config["cyclegan"]
+    lines.append(
+        f"lr scaling: {cg.get('lr_scaling', 'none')}, warm-up {cg.get('warmup_epochs', 0):g} epoch(s): the same "
+        "iterations per run whatever the rule, so these walltimes and the scaling model hold for every rule "
+        "(the lr ablation's runs, `snakemake ablation_lr`, cost what the main run of their count costs)"
+    )
     return "\n".join(lines)

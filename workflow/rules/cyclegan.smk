@@ -11,36 +11,38 @@ from cycleaug.glue import cyclegan as glue
 
 glue.carry_slurm_conf()
 
-for _gpus in glue.gpu_counts(config):
+# The learning-rate ablation's own runs (`snakemake ablation_lr`, not part of `all`) are rules of this
+# loop too, train_ablation_lr_{rule}_{n}gpu into {results_dir}/ablation/lr_{rule}/{n}gpu/.
+for _run in glue.training_runs(config):
 
     rule:
         name:
-            f"train_cyclegan_{_gpus}gpu"
+            _run.name
         input:
             a=glue.paths.crops(config, "synthia"),
             b=glue.paths.crops(config, "bdd100k"),
         output:
-            nets=glue.nets(config, _gpus),
-            log=glue.paths.train_log(config, _gpus),
+            nets=glue.nets(config, _run.folder),
+            log=glue.paths.run_log(_run.folder),
         log:
-            f"logs/cyclegan/train_{_gpus}gpu.log",
+            _run.log,
         benchmark:
-            f"benchmarks/cyclegan/train_{_gpus}gpu.tsv"
+            _run.benchmark
         # Beside the detector's pretraining (priority 3): the CycleGAN, its translations and samples.
         priority: 2
         envmodules:
             *config["envmodules"],
-        threads: _gpus
+        threads: _run.gpus
         resources:
             # nodes, processes per node, GPUs and the site's MPI request (PBS or Slurm).
-            **glue.training_resources(config, _gpus),
+            **glue.training_resources(config, _run.gpus),
             # Minutes, from the scaling model with a margin that grows per attempt (cycleaug/plan.py); a
             # run stopped at its walltime resumes on retry.
-            runtime=glue.runtime(config, _gpus),
+            runtime=glue.runtime(config, _run.gpus),
         params:
-            launch=glue.launcher(config, _gpus)[0],
-            launch_end=glue.launcher(config, _gpus)[1],
-            options=glue.train_options(config),
+            launch=glue.launcher(config, _run.gpus)[0],
+            launch_end=glue.launcher(config, _run.gpus)[1],
+            options=_run.options,
         shell:
             "{params.launch} cycleaug train-cyclegan --domain-a {input.a:q} --domain-b {input.b:q} "
             '--out "$(dirname {output.log:q})" {params.options}{params.launch_end} > {log:q} 2>&1'

@@ -7,7 +7,8 @@ the config key of ``cyclegan`` (``cyclegan.fast`` for FastConfig).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 
 from cycleaug.options import option
 
@@ -113,6 +114,16 @@ class TrainConfig:
     batch_size: int = option(1, "images per process per iteration (paper: 1)")
     n_epochs: int = option(100, "epochs at constant lr")
     n_epochs_decay: int = option(100, "epochs of linear decay to 0")
+    lr_scaling: str = option(
+        "none",
+        "learning rate x k for n processes: none (k = 1, the paper), linear (k = n / n_ref, Goyal et al. 2017) "
+        "or sqrt (k = sqrt(n / n_ref), Malladi et al. 2022 for Adam)",
+        choices=["none", "linear", "sqrt"],
+    )
+    lr_reference_gpus: int = option(1, "n_ref of --lr-scaling: the process count whose lr is --lr")
+    warmup_epochs: float = option(
+        0.0, "epochs over which the lr rises linearly per iteration from --lr to --lr x k (Goyal et al. 2017)"
+    )
     stop_epoch: int | None = option(
         None,
         "stop after this epoch of the schedule (default: the last); rerun to go on",
@@ -154,3 +165,15 @@ class TrainConfig:
     @property
     def last_epoch(self) -> int:
         return self.total_epochs if self.stop_epoch is None else min(self.stop_epoch, self.total_epochs)
+
+
+LR_RULES: tuple[str, ...] = tuple(next(f.metadata["choices"] for f in fields(TrainConfig) if f.name == "lr_scaling"))
+
+
+def lr_scale(rule: str, n: int, n_ref: int) -> float:
+    """k, the factor of --lr-scaling ``rule`` for ``n`` processes; ``n_ref`` processes train at lr itself.
+    none: 1 (the paper keeps lr at every count); linear: n / n_ref (Goyal et al. 2017, "Accurate, Large
+    Minibatch SGD", Sec. 2.1); sqrt: sqrt(n / n_ref) (the square-root rule for Adam, Malladi et al. 2022)."""
+    if rule == "none":
+        return 1.0
+    return n / n_ref if rule == "linear" else math.sqrt(n / n_ref)

@@ -49,14 +49,22 @@ from cycleaug.cyclegan import autotune, checkpoint
 from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
 from cycleaug.cyclegan.distributed import Comm, detect_env, setup
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, hash_seed
-from cycleaug.cyclegan.settings import TrainConfig
+from cycleaug.cyclegan.settings import TrainConfig, lr_scale
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import format_seconds
 from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, job_deadline, loader_workers
 
 
-def lr_at(cfg: TrainConfig, epoch: int) -> float:
-    return cfg.model.lr * (1.0 - max(0, epoch - cfg.n_epochs) / float(cfg.n_epochs_decay + 1))
+def lr_at(cfg: TrainConfig, epoch: int, iteration: int = 0, world_size: int = 1, iters_per_epoch: int = 1) -> float:
+    """The rate of ``iteration`` (0-based) of ``epoch`` (1-based) for ``world_size`` processes: lr x k, reached
+    by a linear rise per iteration from lr over the first ``warmup_epochs`` epochs (Goyal et al. 2017, Sec.
+    2.2, gradual warm-up), times the reference's constant-then-linear-decay factor of the epoch."""
+    base = cfg.model.lr
+    peak = base * lr_scale(cfg.lr_scaling, world_size, cfg.lr_reference_gpus)
+    warm = cfg.warmup_epochs * iters_per_epoch
+    step = (epoch - 1) * iters_per_epoch + iteration
+    lr = peak if step >= warm else base + (peak - base) * step / warm
+    return lr * (1.0 - max(0, epoch - cfg.n_epochs) / float(cfg.n_epochs_decay + 1))
 
 
 def log(comm: Comm, message: str) -> None:
@@ -125,6 +133,13 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         f"A {len(dataset.a_paths)} and B {len(dataset.b_paths)} images, D = {n_samples}; "
         f"{iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})",
     )
+    scale = lr_scale(cfg.lr_scaling, comm.world_size, cfg.lr_reference_gpus)
+    if cfg.lr_scaling != "none":
+        log(
+            comm,
+            f"train-cyclegan: lr {cfg.model.lr:g} x {scale:.4g} ({cfg.lr_scaling} scaling, {comm.world_size} "
+            f"processes, reference {cfg.lr_reference_gpus}), warm-up {cfg.warmup_epochs:g} epoch(s)",
+        )
 
     # ---- fast path: as configured, or measured here (fast.auto; rank 0 decides) ----------------------
     if cfg.fast.auto:
@@ -217,8 +232,12 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     # sync, which must come well within the scheduler's grace before SIGKILL (PBS kill_delay: 10 s).
     sync_every = cfg.sync_every or (1 if device.type == "cpu" else 10)
     run_start, run_iters = time.perf_counter(), 0
+
+    def lr_of(epoch: int, iteration: int) -> float:
+        return lr_at(cfg, epoch, iteration, comm.world_size, iters_per_epoch)
+
     while epoch <= cfg.last_epoch:
-        lr = lr_at(cfg, epoch)
+        lr = lr_first = lr_of(epoch, start_iter)
         model.set_lr(lr)
         sampler.set_plan(plan_for(epoch), start_iter * cfg.batch_size)
         sums = torch.zeros(len(LOSS_NAMES), dtype=torch.float64)
@@ -227,6 +246,10 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         it, save_s, interrupted, synced = start_iter, 0.0, False, start_iter
         t0 = time.perf_counter()
         for batch in loader:
+            step_lr = lr_of(epoch, it)  # changes within an epoch only during the warm-up
+            if step_lr != lr:
+                lr = step_lr
+                model.set_lr(lr)
             losses = model.step(model.prepare(batch["A"]), model.prepare(batch["B"]))
             pending += torch.stack([losses[n] for n in LOSS_NAMES]).double()
             it, total_iters, run_iters = it + 1, total_iters + 1, run_iters + 1
@@ -282,7 +305,8 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
                     "iterations": done,
                     "images_per_s": round(done * cfg.batch_size * comm.world_size / max(seconds, 1e-9), 3),
                     **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, sums)},
-                    "lr": lr,
+                    "lr": lr_first,  # the rate of the epoch's first iteration here, and of its last
+                    "lr_last": lr,
                     "world_size": comm.world_size,
                     "device": device.type,  # Fig. 4 says "processes" and the cores for CPU runs
                     "cpu_cores": os.cpu_count(),
@@ -404,6 +428,7 @@ def _check(cfg: TrainConfig) -> None:
         ("lambda_identity", m.lambda_identity),
         ("shard_scale", cfg.shard_scale),
         ("stop_before_walltime", cfg.stop_before_walltime),
+        ("warmup_epochs", cfg.warmup_epochs),
     ):
         if not math.isfinite(value):
             raise CycleAugError(f"--{name.replace('_', '-')} {value}: expected a finite number")
@@ -422,6 +447,10 @@ def _check(cfg: TrainConfig) -> None:
         raise CycleAugError(f"shard_scale={cfg.shard_scale}: expected > 0")
     if m.pool_size < 0 or m.n_blocks < 0 or m.lambda_identity < 0 or m.lambda_cycle < 0:
         raise CycleAugError("pool_size, n_blocks, lambda_cycle and lambda_identity must be >= 0")
+    if cfg.lr_reference_gpus < 1 or cfg.warmup_epochs < 0:
+        raise CycleAugError(
+            f"lr_reference_gpus={cfg.lr_reference_gpus}, warmup_epochs={cfg.warmup_epochs}: expected >= 1 and >= 0"
+        )
     if cfg.sync_every < 0:
         raise CycleAugError(f"sync_every={cfg.sync_every}: expected >= 0 (0: the device's default)")
 
@@ -447,11 +476,16 @@ FINGERPRINT_RUN = (
 
 
 def run_fingerprint(cfg: TrainConfig, world_size: int, precision: str) -> dict:
-    """Everything that determines the nets a run produces (see FINGERPRINT_MODEL and FINGERPRINT_RUN)."""
+    """Everything that determines the nets a run produces (see FINGERPRINT_MODEL and FINGERPRINT_RUN); the
+    learning-rate rule as what it does at this process count: the factor k, and the warm-up where k != 1
+    (with k = 1 the rise from lr to lr x k is no rise)."""
+    scale = lr_scale(cfg.lr_scaling, world_size, cfg.lr_reference_gpus)
     return fingerprints.plain(
         {
             **{k: getattr(cfg.model, k) for k in FINGERPRINT_MODEL},
             **{k: getattr(cfg, k) for k in FINGERPRINT_RUN},
+            "lr_scale": scale,
+            "warmup_epochs": cfg.warmup_epochs if scale != 1 else 0,
             "world_size": world_size,
             "precision": precision,
             "crops_a": fingerprints.crops_digest(cfg.a_dir),

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import dataclass
 
+from cycleaug.cyclegan.settings import LR_RULES, lr_scale
 from cycleaug.glue import paths
 from cycleaug.yolo.conditions import conditions
 
@@ -57,6 +59,50 @@ def saved_epochs(config: dict) -> list[int]:
 
 def gpu_counts(config: dict) -> list[int]:
     return config["cyclegan"]["gpu_counts"]
+
+
+def lr_reference_gpus(config: dict, counts: list[int] | None = None) -> int:
+    """n_ref of the lr rule: cyclegan.lr_reference_gpus, else the smallest of ``counts`` (the main runs')."""
+    return config["cyclegan"].get("lr_reference_gpus") or min(counts or gpu_counts(config))
+
+
+@dataclass(frozen=True)
+class LrRun:
+    """One run of the learning-rate ablation: ``own`` when the ablation trains it, else it is the main run of
+    that count (the same rule in effect: the main config's, or k = 1 at the reference count, where a
+    warm-up from lr to lr x 1 changes nothing)."""
+
+    rule: str
+    gpus: int
+    own: bool
+    cyclegan: dict  # the lr keys of config.cyclegan for this run
+
+
+def lr_ablation_runs(config: dict) -> list[LrRun]:
+    """Every (rule, GPU count) of `snakemake ablation_lr` (config ``ablation.lr_scaling``)."""
+    block = config.get("ablation", {}).get("lr_scaling", {})
+    counts = block.get("gpu_counts") or gpu_counts(config)
+    n_ref = lr_reference_gpus(config, counts)
+    warmup = (
+        config["cyclegan"].get("warmup_epochs", 0) if block.get("warmup_epochs") is None else block["warmup_epochs"]
+    )
+    main = {
+        "lr_scaling": config["cyclegan"].get("lr_scaling", "none"),
+        "lr_reference_gpus": lr_reference_gpus(config),
+        "warmup_epochs": config["cyclegan"].get("warmup_epochs", 0),
+    }
+
+    def effect(keys: dict, n: int) -> tuple[float, float]:
+        k = lr_scale(keys["lr_scaling"], n, keys["lr_reference_gpus"])
+        return k, keys["warmup_epochs"] if k != 1 else 0
+
+    runs = []
+    for rule in LR_RULES:
+        for n in counts:
+            keys = {"lr_scaling": rule, "lr_reference_gpus": n_ref, "warmup_epochs": warmup}
+            same = n in gpu_counts(config) and effect(keys, n) == effect(main, n)
+            runs.append(LrRun(rule, n, not same, main if same else keys))
+    return runs
 
 
 def data_targets(config: dict) -> list[str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings
 from cycleaug.glue import paths  # glue.paths in cyclegan.smk
-from cycleaug.glue.common import gpu_counts, last_epoch, saved_epochs
+from cycleaug.glue.common import gpu_counts, last_epoch, lr_ablation_runs, lr_reference_gpus, saved_epochs
 from cycleaug.options import command_line, shell_words
 
 __all__ = ["gpu_counts", "last_epoch", "saved_epochs"]
@@ -80,14 +81,57 @@ def runtime(config: dict, gpus: int):
     return lambda wildcards, attempt: cyclegan_runtime_minutes(config, gpus, attempt)
 
 
-def nets(config: dict, gpus: int) -> list[str]:
-    return [paths.cyclegan_net(config, gpus, e) for e in saved_epochs(config)]
+@dataclass(frozen=True)
+class TrainingRun:
+    """One train-cyclegan job: a main run per GPU count (train_cyclegan_{n}gpu into results/cyclegan/{n}gpu),
+    and the runs of the learning-rate ablation that are not main runs (glue.common.lr_ablation_runs)."""
+
+    name: str
+    gpus: int
+    folder: str
+    log: str
+    benchmark: str
+    options: str
 
 
-def train_options(config: dict) -> str:
-    """Every config.cyclegan key that is a field of ModelConfig, TrainConfig or FastConfig (cyclegan.fast),
-    as that field's flag; the saved epochs within the run, the workflow's seed and device."""
-    cg = config["cyclegan"]
+def training_runs(config: dict) -> list[TrainingRun]:
+    runs = [
+        TrainingRun(
+            f"train_cyclegan_{n}gpu",
+            n,
+            paths.cyclegan_dir(config, n),
+            f"logs/cyclegan/train_{n}gpu.log",
+            f"benchmarks/cyclegan/train_{n}gpu.tsv",
+            train_options(config),
+        )
+        for n in gpu_counts(config)
+    ]
+    for run in lr_ablation_runs(config):
+        if run.own:
+            name = f"lr_{run.rule}_{run.gpus}gpu"
+            runs.append(
+                TrainingRun(
+                    f"train_ablation_{name}",
+                    run.gpus,
+                    paths.ablation_lr_run(config, run.rule, run.gpus),
+                    f"logs/ablation/train_{name}.log",
+                    f"benchmarks/ablation/train_{name}.tsv",
+                    train_options(config, run.cyclegan),
+                )
+            )
+    return runs
+
+
+def nets(config: dict, folder: str) -> list[str]:
+    """The generators a run in ``folder`` keeps (its saved epochs)."""
+    return [paths.run_net(folder, e) for e in saved_epochs(config)]
+
+
+def train_options(config: dict, overrides: dict | None = None) -> str:
+    """Every config.cyclegan key (with ``overrides``) that is a field of ModelConfig, TrainConfig or FastConfig
+    (cyclegan.fast), as that field's flag; the lr rule's reference count resolved (null: the smallest GPU
+    count); the saved epochs within the run, the workflow's seed and device."""
+    cg = {**config["cyclegan"], "lr_reference_gpus": lr_reference_gpus(config), **(overrides or {})}
     words = [
         *command_line(ModelConfig, cg),
         *command_line(TrainConfig, cg, skip=("save_epochs", "seed", "device")),

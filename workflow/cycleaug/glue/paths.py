@@ -60,12 +60,21 @@ def cyclegan_dir(config: dict, gpus: int | str) -> str:
     return f"{results(config)}/cyclegan/{gpus}gpu"
 
 
+def run_net(folder: str, epoch: int | str) -> str:
+    """The generator A->B a training run in ``folder`` keeps after ``epoch``."""
+    return f"{folder}/checkpoints/{epoch}_net_G_A.pth"
+
+
+def run_log(folder: str) -> str:
+    return f"{folder}/train_log.jsonl"
+
+
 def cyclegan_net(config: dict, gpus: int | str, epoch: int | str) -> str:
-    return f"{cyclegan_dir(config, gpus)}/checkpoints/{epoch}_net_G_A.pth"
+    return run_net(cyclegan_dir(config, gpus), epoch)
 
 
 def train_log(config: dict, gpus: int | str) -> str:
-    return f"{cyclegan_dir(config, gpus)}/train_log.jsonl"
+    return run_log(cyclegan_dir(config, gpus))
 
 
 # ---- generation stage
@@ -148,3 +157,23 @@ def verdict(config: dict) -> str:
 
 def scaling_model_csv(config: dict) -> str:
     return f"{results(config)}/scaling/model.csv"
+
+
+# ---- beyond the paper: the learning-rate scaling ablation (`snakemake ablation_lr`)
+
+
+def ablation_lr(config: dict, rule: str) -> str:
+    return f"{results(config)}/ablation/lr_{rule}"
+
+
+def ablation_lr_run(config: dict, rule: str, gpus: int | str) -> str:
+    """A run of the ablation's own (one that is not a main run, see glue.common.lr_ablation_runs)."""
+    return f"{ablation_lr(config, rule)}/{gpus}gpu"
+
+
+def ablation_lr_samples(config: dict, rule: str, gpus: int | str, epoch: int | str) -> str:
+    return f"{ablation_lr_run(config, rule, gpus)}/samples/epoch{epoch}"
+
+
+def ablation_lr_verdict(config: dict) -> str:
+    return f"{results(config)}/ablation/verdict.md"

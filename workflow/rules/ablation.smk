@@ -1,0 +1,83 @@
+# Beyond the paper: the learning-rate scaling ablation (`snakemake ablation_lr`; not part of `all`).
+# Does lr x k (linear: n / n_ref, sqrt: sqrt(n / n_ref)) win back the quality the paper lost at many GPUs?
+# The runs train in the CycleGAN stage (train_ablation_lr_{rule}_{n}gpu; a run that is a main run in
+# effect is not trained again); here each gets the main runs' scoring, with the same rules:
+#   ablation_lr_samples   the held-out crops translated by every kept generator of an ablation run
+#   ablation_lr_fid       FID/KID per GPU count and epoch, one table per rule
+#   ablation_lr_paired    demo data: L1/SSIM to the paired truth, one table per rule
+#   ablation_lr_figure    quality vs GPU count, one line per rule, and the verdict (cycleaug/ablation_lr.py)
+# Paths and options: cycleaug/glue/ablation.py.
+from cycleaug.glue import ablation as glue
+
+
+wildcard_constraints:
+    rule="|".join(glue.rules(config)),
+
+
+rule ablation_lr:
+    input:
+        glue.targets(config),
+
+
+use rule samples as ablation_lr_samples with:
+    input:
+        nets=glue.own_nets(config),
+        crops=glue.paths.crops(config, "synthia_heldout"),
+    output:
+        *(directory(d) for d in glue.own_sample_dirs(config)),
+    log:
+        "logs/ablation/samples_lr_{rule}_{gpus}gpu.log",
+    benchmark:
+        "benchmarks/ablation/samples_lr_{rule}_{gpus}gpu.tsv"
+
+
+use rule fid as ablation_lr_fid with:
+    input:
+        real=glue.paths.crops(config, "bdd100k"),
+        samples=glue.rule_samples(config),
+        weights=glue.fid_weights_file(config),
+    output:
+        glue.table(config, "{rule}", "fid.csv"),
+    log:
+        "logs/ablation/fid_lr_{rule}.log",
+    benchmark:
+        "benchmarks/ablation/fid_lr_{rule}.tsv"
+    params:
+        runs=glue.fid_runs(config),
+        options=glue.fid_options(config),
+        cache=glue.paths.fid_cache(config),
+
+
+if config["data"]["source"] == "demo":
+
+    use rule paired_distance as ablation_lr_paired with:
+        input:
+            synthia=glue.paths.synthia_root(config),
+            heldout=glue.paths.crops(config, "synthia_heldout"),
+            cg=glue.paths.crops(config, "synthia"),
+            real=glue.paths.crops(config, "bdd100k"),
+            samples=glue.rule_samples(config),
+        output:
+            glue.table(config, "{rule}", "paired.csv"),
+        log:
+            "logs/ablation/paired_lr_{rule}.log",
+        benchmark:
+            "benchmarks/ablation/paired_lr_{rule}.tsv"
+        params:
+            truth=glue.paired_truth(config),
+            runs=glue.fid_runs(config),
+
+
+rule ablation_lr_figure:
+    input:
+        **glue.figure_inputs(config),
+    output:
+        **glue.outputs(config),
+        verdict=glue.paths.ablation_lr_verdict(config),
+    log:
+        "logs/ablation/figure_lr.log",
+    params:
+        tables=glue.pairs,
+        findings=glue.verdict_line,
+    shell:
+        "cycleaug ablation-lr {params.tables} --out {output.png:q} --verdict {output.verdict:q} 2> {log:q}"
