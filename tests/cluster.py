@@ -7,6 +7,7 @@ A small workflow of the CycleGAN stage's shape, launched by the site profiles' r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -92,6 +93,14 @@ record = {
 with open(f"{sys.argv[1]}.rank{env.rank}", "w") as f:
     json.dump(record, f)
 """
+
+
+def load_script(path: Path):
+    """A script of the repository (a profile's helper, a tool) imported as a module."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def mini_workflow(tmp_path: Path, gpu_counts=(2,), **config) -> Path:

@@ -39,6 +39,7 @@ import pytest
 import yaml
 from cluster import (
     kill_sessions,
+    load_script,
     mini_workflow,
     modulefiles,
     mpi_env,
@@ -57,15 +58,8 @@ QSTAT_SAMPLES = ROOT / "tests" / "data" / "pbs"
 FAKE_PBS = ROOT / "tests" / "standins" / "fake_pbs.py"
 
 
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pbs_status = load(ABCI / "pbs_status.py")
-pbs_submit = load(ABCI / "pbs_submit.py")
+pbs_status = load_script(ABCI / "pbs_status.py")
+pbs_submit = load_script(ABCI / "pbs_submit.py")
 
 
 def make_bin(tmp_path: Path, names=("qsub", "qstat", "qdel")) -> Path:

@@ -13,7 +13,6 @@ file of the test's own), and without accounting (no slurmdbd) the plugin asks sq
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -25,6 +24,7 @@ import pytest
 import yaml
 from cluster import (
     kill_sessions,
+    load_script,
     mini_workflow,
     mpi_env,
     need_programs,
@@ -46,14 +46,7 @@ FAST = (
 )
 
 
-def _local_slurm():
-    spec = importlib.util.spec_from_file_location("local_slurm", ROOT / "tools" / "local_slurm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-local_slurm = _local_slurm()
+local_slurm = load_script(ROOT / "tools" / "local_slurm.py")
 
 
 @pytest.fixture(scope="module")

@@ -79,8 +79,10 @@ def test_train_options_are_the_config_keys_and_parse_back_to_their_values():
         assert getattr(args, key) == cg[key], key
     for key, value in asdict(FastConfig(**fast)).items():
         assert getattr(args, key) == (list(value) if isinstance(value, tuple) else value), key
-    for key in set(cg) & set(TrainConfig.__dataclass_fields__) - {"save_epochs", "fast"}:
+    for key in set(cg) & set(TrainConfig.__dataclass_fields__) - {"save_epochs", "fast", "lr_reference_gpus"}:
         assert getattr(args, key) == cg[key], key
+    # The lr rule's reference count: null in the config means the smallest GPU count.
+    assert cg["lr_reference_gpus"] is None and args.lr_reference_gpus == min(cg["gpu_counts"]) == 4
     assert list(args.save_epochs) == [e for e in cg["save_epochs"] if e <= cg["n_epochs"] + cg["n_epochs_decay"]]
     assert args.seed == config["seed"]
 

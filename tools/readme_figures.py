@@ -1,6 +1,8 @@
 """Copy the last demo's figures into docs/demo/ as small PNGs for the README (run after `make demo`).
 
-.venv/bin/python tools/readme_figures.py [--results results] [--out docs/demo] [--width 760]
+.venv/bin/python tools/readme_figures.py [--results results] [--out docs/demo] [--width 760] [--only NAME ...]
+
+`--only ablation_lr` after `snakemake --profile profiles/demo ablation_lr` copies that figure alone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 NAMES = ("fig4_scaling", "fig5_samples", "fig6_fid", "table2")
+OTHERS = ("ablation_lr",)
 
 
 def main(argv=None) -> int:
@@ -19,9 +22,10 @@ def main(argv=None) -> int:
     p.add_argument("--results", default="results", type=Path)
     p.add_argument("--out", default="docs/demo", type=Path)
     p.add_argument("--width", default=760, type=int, help="maximum width in pixels")
+    p.add_argument("--only", nargs="+", choices=NAMES + OTHERS, help="these figures (default: the demo's)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in NAMES:
+    for name in args.only or NAMES:
         src = args.results / "figures" / f"{name}.png"
         if not src.is_file():
             print(f"readme_figures: {src} not found; run `make demo` first", file=sys.stderr)

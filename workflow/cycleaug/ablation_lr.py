@@ -3,147 +3,210 @@ GPUs? (`snakemake ablation_lr`; the runs' lr rule: cycleaug.cyclegan.train.lr_at
 
 The paper keeps the learning rate at every count (FACTS.md), so n GPUs take 1/n of the optimiser steps
 with an n-times larger batch, and its FID worsens from 221.0 at 4 GPUs to 270.7 at 512. Each rule
-(none, linear, sqrt) was trained at each count and scored like the main runs; this module reads their
-tables, draws quality against GPU count with one line per rule, and decides, at the last epoch:
+(none, linear, sqrt) was trained at each count with each seed and scored like the main runs; this module
+reads their tables (last epoch), draws quality against GPU count with one line per rule, and decides.
 
-- the loss to recover: KID at the largest count minus at the smallest, without scaling. If it does
-  not exceed the threshold, there is nothing to win back here: "cannot tell".
-- "yes" when a scaling rule's KID at the largest count is below the unscaled run's by more than the
-  threshold; "no" when no rule is (each within it or worse) and every rule's KID there still exceeds
-  the unscaled smallest count's by more than it (the loss stays); otherwise "cannot tell".
-The threshold is 2.24 combined standard deviations (KID's spread over subsets, added in quadrature):
-a two-sided 95 % level, Bonferroni-corrected for the two scaling rules compared (Holm 1979's first step).
-On demo data the paired-truth SSIM with its 95 % bootstrap interval is reported beside KID.
+Every contrast is paired by seed (a seed fixes the initial weights and the data order, so the rules of
+one seed differ only in their rates) and its interval is a t interval over the seeds' differences,
+which holds the image noise and the seed noise together; with one seed it falls back to the
+image-level spread (KID's over subsets, SSIM's bootstrap) and says that seeds were not counted.
+The rule, fixed before the 3-seed demo run (a one-seed trial had shown KID and SSIM pointing opposite
+ways, so neither measure decides alone):
+- the loss: KID at the largest count minus at the smallest, without scaling (95 %). No loss beyond its
+  interval: "cannot tell" (nothing to win back here).
+- per scaling rule (two, so 97.5 % intervals: Bonferroni) its gain over no scaling at the largest count,
+  in KID and, on demo data, in SSIM to the paired truth.
+- "yes": a rule gains in KID and does not lose in SSIM; "no": no rule gains in either measure and every
+  rule's KID there stays above the smallest count's; otherwise "cannot tell".
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from cycleaug.cyclegan.settings import LR_RULES as RULES
 from cycleaug.errors import CycleAugError
-from cycleaug.figures.fig6 import FIDRow, curves, read_fid
+from cycleaug.figures.fig6 import curves, read_fid
 
-# Two-sided 95 % for the two comparisons of a scaling rule with none: z at 1 - 0.05 / 4.
-Z = 2.24
+LOSS_LEVEL = 0.95
+RULE_LEVEL = 1 - 0.05 / 2  # two scaling rules compared with none
 
 
-def parse_pairs(words: list[str], what: str) -> dict[str, str]:
-    """``RULE=PATH`` words -> {rule: path}; one line naming the word otherwise."""
+@dataclass(frozen=True)
+class Value:
+    """One run's measure at its last epoch and its image-level standard deviation."""
+
+    mean: float
+    sd: float
+
+
+def parse_pairs(words: list[str], what: str) -> dict[tuple[str, int], str]:
+    """``RULE:SEED=PATH`` words -> {(rule, seed): path}; one line naming the word otherwise."""
     out = {}
     for word in words:
-        rule, sep, path = word.partition("=")
-        if not sep or rule not in RULES or not path:
-            raise CycleAugError(f"--{what} {word!r}: expected RULE=PATH with RULE one of {', '.join(RULES)}")
-        out[rule] = path
-    if "none" not in out:
-        raise CycleAugError(f"--{what}: no none=PATH (the unscaled runs every rule is compared with)")
+        run, sep, path = word.partition("=")
+        rule, _, seed = run.partition(":")
+        if not sep or rule not in RULES or not seed.isdigit() or not path:
+            raise CycleAugError(
+                f"--{what} {word!r}: expected RULE:SEED=PATH with RULE one of {', '.join(RULES)} and SEED an integer"
+            )
+        out[(rule, int(seed))] = path
+    if not any(rule == "none" for rule, _ in out):
+        raise CycleAugError(f"--{what}: no none:SEED=PATH (the unscaled runs every rule is compared with)")
     return out
 
 
-def last_epoch(rows: list[FIDRow], path: str) -> dict[int, FIDRow]:
-    """GPU count -> the row of its last epoch (each count must have KID)."""
-    out = {n: rs[-1] for n, rs in curves(rows).items()}
-    for n, r in out.items():
-        if r.kid is None or r.kid_std is None:
-            raise CycleAugError(f"{path}: no KID for {n} GPUs at epoch {r.epoch}; rerun `cycleaug fid-table`")
-    return out
+def _check_shape(tables: dict, paths: dict) -> None:
+    """Every rule has every seed, and every table the GPU counts of the first."""
+    seeds = {s for _, s in tables}
+    first = next(iter(tables))
+    for (rule, seed), table in tables.items():
+        if set(table) != set(tables[first]):
+            raise CycleAugError(
+                f"{paths[(rule, seed)]}: GPU counts {sorted(table)}, expected those of "
+                f"{paths[first]}: {sorted(tables[first])}"
+            )
+    for rule in {r for r, _ in tables}:
+        if {s for r, s in tables if r == rule} != seeds:
+            raise CycleAugError(
+                f"rule {rule}: seeds {sorted(s for r, s in tables if r == rule)}, expected {sorted(seeds)}"
+            )
 
 
-def read(fid: dict[str, str]) -> dict[str, dict[int, FIDRow]]:
-    tables = {rule: last_epoch(read_fid(path), path) for rule, path in fid.items()}
-    counts = set(tables["none"])
-    for rule, table in tables.items():
-        if set(table) != counts:
-            raise CycleAugError(f"{fid[rule]}: GPU counts {sorted(table)}, expected those of none: {sorted(counts)}")
+def read(fid: dict[tuple[str, int], str]) -> dict[tuple[str, int], dict[int, Value]]:
+    """KID at the last epoch per (rule, seed) and GPU count."""
+    tables = {}
+    for run, path in fid.items():
+        table = {}
+        for n, rows in curves(read_fid(path)).items():
+            last = rows[-1]
+            if last.kid is None or last.kid_std is None:
+                raise CycleAugError(f"{path}: no KID for {n} GPUs at epoch {last.epoch}; rerun `cycleaug fid-table`")
+            table[n] = Value(last.kid, last.kid_std)
+        tables[run] = table
+    _check_shape(tables, fid)
     return tables
 
 
-def _spread(*rows: FIDRow) -> float:
-    return math.sqrt(sum(r.kid_std**2 for r in rows))
-
-
-def verdict(tables: dict[str, dict[int, FIDRow]]) -> tuple[str, str]:
-    """("yes" | "no" | "cannot tell", the numbers behind it in one line)."""
-    none = tables["none"]
-    lo, hi = min(none), max(none)
-    if lo == hi:
-        return "cannot tell", "one GPU count only"
-    loss, loss_spread = none[hi].kid - none[lo].kid, _spread(none[hi], none[lo])
-    text = f"KID without scaling {none[lo].kid:.4f} +- {none[lo].kid_std:.4f} at {lo} vs {none[hi].kid:.4f} +- {none[hi].kid_std:.4f} at {hi}"
-    for rule in (r for r in RULES if r != "none" and r in tables):
-        row = tables[rule][hi]
-        text += f"; {rule} {row.kid:.4f} +- {row.kid_std:.4f}"
-    if loss <= Z * loss_spread:
-        return "cannot tell", f"{text}: no loss beyond {Z} x {loss_spread:.4f} to recover at {hi}"
-    scaled = [r for r in RULES if r != "none" and r in tables]
-    gains = {r: (none[hi].kid - tables[r][hi].kid, _spread(none[hi], tables[r][hi])) for r in scaled}
-    won = [r for r, (gain, s) in gains.items() if gain > Z * s]
-    if won:
-        best = max(won, key=lambda r: gains[r][0])
-        share = gains[best][0] / loss
-        return "yes", f"{text}: {best} lowers KID at {hi} by {gains[best][0]:.4f} ({share:.0%} of the loss)"
-    stays = all(tables[r][hi].kid - none[lo].kid > Z * _spread(tables[r][hi], none[lo]) for r in scaled)
-    if scaled and stays:
-        return "no", f"{text}: no rule lowers KID at {hi} beyond {Z} spreads, and each stays above {lo}'s"
-    return "cannot tell", f"{text}: within {Z} combined spreads of both the unscaled run and the smallest count"
-
-
-def paired_line(paired: dict[str, list[dict]]) -> str:
-    """SSIM to the paired truth at each rule's largest count, last epoch, with its 95 % interval."""
-    parts = []
-    for rule in RULES:
-        if rule in paired:
-            by = paired[rule]
-            r = by[max(by)][-1]
-            parts.append(f"{rule} {r['ssim']:.3f} [{r['ssim_ci_low']:.3f}, {r['ssim_ci_high']:.3f}]")
-    return "paired-truth SSIM at the largest count: " + ", ".join(parts) if parts else ""
-
-
-def read_paired_tables(paths: dict[str, str]) -> dict[str, dict[int, list[dict]]]:
+def read_paired_tables(paths: dict[tuple[str, int], str]) -> dict[tuple[str, int], dict[int, Value]]:
+    """SSIM to the paired truth at the last epoch (its bootstrap interval as a standard deviation)."""
     from cycleaug.paired import by_gpus, read_paired
 
-    return {rule: by_gpus(read_paired(path)) for rule, path in paths.items()}
+    tables = {}
+    for run, path in paths.items():
+        tables[run] = {
+            n: Value(rows[-1]["ssim"], (rows[-1]["ssim_ci_high"] - rows[-1]["ssim_ci_low"]) / (2 * 1.959964))
+            for n, rows in by_gpus(read_paired(path)).items()
+        }
+    _check_shape(tables, paths)
+    return tables
 
 
-def build_figure(tables: dict[str, dict[int, FIDRow]], paired: dict[str, dict[int, list[dict]]]):
-    """KID at the last epoch against GPU count, one line per rule with +-1 std; SSIM to the paired truth
-    with its 95 % interval beside it on demo data."""
+def interval(diffs: list[float], sds: list[float], level: float) -> tuple[float, float, float]:
+    """(mean, low, high) of the mean of ``diffs`` (one per seed): a t interval over the seeds, or with one
+    seed a normal interval from that seed's image-level ``sds`` of the two measures differenced."""
+    from scipy import stats
+
+    mean = sum(diffs) / len(diffs)
+    if len(diffs) > 1:
+        se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs))
+        half = stats.t.ppf(1 - (1 - level) / 2, len(diffs) - 1) * se
+    else:
+        half = stats.norm.ppf(1 - (1 - level) / 2) * math.sqrt(sum(s * s for s in sds))
+    return mean, mean - half, mean + half
+
+
+def _contrast(tables, a: tuple[str, int], b: tuple[str, int], level: float) -> tuple[float, float, float]:
+    """a minus b, paired by seed: a and b are (rule, GPU count)."""
+    seeds = sorted({s for _, s in tables})
+    diffs = [tables[(a[0], s)][a[1]].mean - tables[(b[0], s)][b[1]].mean for s in seeds]
+    sds = [tables[(a[0], s)][a[1]].sd for s in seeds] + [tables[(b[0], s)][b[1]].sd for s in seeds]
+    return interval(diffs, sds, level)
+
+
+def _fmt(iv: tuple[float, float, float], digits: int) -> str:
+    mean, low, high = iv
+    return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def judge(kid: dict, ssim: dict | None = None) -> tuple[str, str]:
+    """("yes" | "no" | "cannot tell", the numbers behind it in one line)."""
+    ssim = ssim or {}
+    counts = sorted(next(iter(kid.values())))
+    lo, hi = counts[0], counts[-1]
+    seeds = sorted({s for _, s in kid})
+    scope = f"{len(seeds)} seed(s)" + ("" if len(seeds) > 1 else ", seed variance not counted")
+    if lo == hi:
+        return "cannot tell", f"one GPU count only ({scope})"
+    loss = _contrast(kid, ("none", hi), ("none", lo), LOSS_LEVEL)
+    text = f"{scope}; KID loss without scaling, {hi} vs {lo}: {_fmt(loss, 4)}"
+    scaled = [r for r in RULES if r != "none" and any(rule == r for rule, _ in kid)]
+    kid_gain = {r: _contrast(kid, ("none", hi), (r, hi), RULE_LEVEL) for r in scaled}
+    gap = {r: _contrast(kid, (r, hi), ("none", lo), RULE_LEVEL) for r in scaled}
+    ssim_gain = {r: _contrast(ssim, (r, hi), ("none", hi), RULE_LEVEL) for r in scaled if ssim}
+    if ssim:
+        text += f", SSIM loss {_fmt(_contrast(ssim, ('none', lo), ('none', hi), LOSS_LEVEL), 3)}"
+    for r in scaled:
+        text += f"; {r} at {hi}: KID gain {_fmt(kid_gain[r], 4)}"
+        if r in ssim_gain:
+            text += f", SSIM gain {_fmt(ssim_gain[r], 3)}"
+    if loss[1] <= 0:
+        return "cannot tell", f"{text}: no KID loss beyond its 95 % interval to win back"
+    won = [r for r in scaled if kid_gain[r][1] > 0 and not (r in ssim_gain and ssim_gain[r][2] < 0)]
+    if won:
+        best = max(won, key=lambda r: kid_gain[r][0])
+        return "yes", f"{text}: {best} lowers KID at {hi} ({kid_gain[best][0] / loss[0]:.0%} of the loss)"
+    no_gain = all(kid_gain[r][1] <= 0 and not (r in ssim_gain and ssim_gain[r][1] > 0) for r in scaled)
+    if scaled and no_gain and all(gap[r][1] > 0 for r in scaled):
+        return "no", f"{text}: no rule gains in KID or SSIM, and each stays above {lo}'s KID"
+    disagree = [r for r in scaled if r in ssim_gain and (ssim_gain[r][1] > 0) != (kid_gain[r][1] > 0)]
+    why = "KID and SSIM disagree for " + ", ".join(disagree) if disagree else "the intervals cover both answers"
+    return "cannot tell", f"{text}: {why}"
+
+
+def summary_rows(tables: dict, level: float = LOSS_LEVEL) -> dict[str, dict[int, tuple[float, float, float]]]:
+    """rule -> GPU count -> (mean over seeds, low, high) for the figure."""
+    seeds = sorted({s for _, s in tables})
+    out: dict[str, dict[int, tuple[float, float, float]]] = {}
+    for rule in (r for r in RULES if any(k == r for k, _ in tables)):
+        for n in sorted(tables[(rule, seeds[0])]):
+            values = [tables[(rule, s)][n] for s in seeds]
+            out.setdefault(rule, {})[n] = interval([v.mean for v in values], [values[0].sd], level)
+    return out
+
+
+def build_figure(kid: dict, ssim: dict):
+    """KID (and on demo data SSIM to the paired truth) at the last epoch against GPU count, one line per
+    rule: the mean over seeds with its 95 % interval (one seed: the image-level interval)."""
     import matplotlib.pyplot as plt
 
     from cycleaug.figures.style import MARKERS, PALETTE
 
-    panels = 2 if paired else 1
-    fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels, 3.2), squeeze=False)
-    for i, rule in enumerate(r for r in RULES if r in tables):
-        counts = sorted(tables[rule])
-        style = {"color": PALETTE[i], "marker": MARKERS[i], "capsize": 3, "label": rule}
-        kid = [tables[rule][n].kid for n in counts]
-        axes[0][0].errorbar(counts, kid, yerr=[tables[rule][n].kid_std for n in counts], **style)
-        if paired and rule in paired:
-            rows = [paired[rule][n][-1] for n in counts]
-            ssim = [r["ssim"] for r in rows]
-            err = [[r["ssim"] - r["ssim_ci_low"] for r in rows], [r["ssim_ci_high"] - r["ssim"] for r in rows]]
-            axes[0][1].errorbar(counts, ssim, yerr=err, **style)
-    axes[0][0].set_ylabel("KID (lower is better)")
-    if paired:
-        axes[0][1].set_ylabel("SSIM to paired truth\n(higher is better)")
-    for ax in axes[0]:
+    panels = [("KID (lower is better)", summary_rows(kid))]
+    if ssim:
+        panels.append(("SSIM to paired truth\n(higher is better)", summary_rows(ssim)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    for ax, (label, rows) in zip(axes[0], panels):
+        for i, (rule, by_n) in enumerate(rows.items()):
+            counts = sorted(by_n)
+            means = [by_n[n][0] for n in counts]
+            err = [[by_n[n][0] - by_n[n][1] for n in counts], [by_n[n][2] - by_n[n][0] for n in counts]]
+            ax.errorbar(counts, means, yerr=err, color=PALETTE[i], marker=MARKERS[i], capsize=3, label=rule)
+        ax.set_ylabel(label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("GPUs (processes)")
-        counts = sorted(tables["none"])
         ax.set_xticks(counts, [str(n) for n in counts])
     axes[0][0].legend(title="lr scaling")
     fig.tight_layout()
     return fig
 
 
-def markdown(decision: str, line: str, ssim: str) -> str:
+def markdown(decision: str, line: str) -> str:
     return (
         "# Ablation: learning-rate scaling against GPU count\n\n"
         f"lr scaling recovers quality at the largest count: **{decision}**\n\n{line}\n"
-        + (f"\n{ssim}\n" if ssim else "")
     )
 
 

@@ -1,7 +1,8 @@
 # Beyond the paper: the learning-rate scaling ablation (`snakemake ablation_lr`; not part of `all`).
 # Does lr x k (linear: n / n_ref, sqrt: sqrt(n / n_ref)) win back the quality the paper lost at many GPUs?
 # The runs train in the CycleGAN stage (train_ablation_lr_{rule}_{n}gpu; a run that is a main run in
-# effect is not trained again); here each gets the main runs' scoring, with the same rules:
+# effect is not trained again), for each seed of ablation.lr_scaling.seeds; here each gets the main runs'
+# scoring, with the same rules (one table per rule and seed):
 #   ablation_lr_samples   the held-out crops translated by every kept generator of an ablation run
 #   ablation_lr_fid       FID/KID per GPU count and epoch, one table per rule
 #   ablation_lr_paired    demo data: L1/SSIM to the paired truth, one table per rule
@@ -12,6 +13,7 @@ from cycleaug.glue import ablation as glue
 
 wildcard_constraints:
     rule="|".join(glue.rules(config)),
+    seed=r"\d+",
 
 
 rule ablation_lr:
@@ -26,9 +28,9 @@ use rule samples as ablation_lr_samples with:
     output:
         *(directory(d) for d in glue.own_sample_dirs(config)),
     log:
-        "logs/ablation/samples_lr_{rule}_{gpus}gpu.log",
+        "logs/ablation/samples_lr_{rule}_{gpus}gpu_seed{seed}.log",
     benchmark:
-        "benchmarks/ablation/samples_lr_{rule}_{gpus}gpu.tsv"
+        "benchmarks/ablation/samples_lr_{rule}_{gpus}gpu_seed{seed}.tsv"
 
 
 use rule fid as ablation_lr_fid with:
@@ -37,11 +39,11 @@ use rule fid as ablation_lr_fid with:
         samples=glue.rule_samples(config),
         weights=glue.fid_weights_file(config),
     output:
-        glue.table(config, "{rule}", "fid.csv"),
+        glue.table(config, "{rule}", "{seed}", "fid.csv"),
     log:
-        "logs/ablation/fid_lr_{rule}.log",
+        "logs/ablation/fid_lr_{rule}_seed{seed}.log",
     benchmark:
-        "benchmarks/ablation/fid_lr_{rule}.tsv"
+        "benchmarks/ablation/fid_lr_{rule}_seed{seed}.tsv"
     params:
         runs=glue.fid_runs(config),
         options=glue.fid_options(config),
@@ -58,11 +60,11 @@ if config["data"]["source"] == "demo":
             real=glue.paths.crops(config, "bdd100k"),
             samples=glue.rule_samples(config),
         output:
-            glue.table(config, "{rule}", "paired.csv"),
+            glue.table(config, "{rule}", "{seed}", "paired.csv"),
         log:
-            "logs/ablation/paired_lr_{rule}.log",
+            "logs/ablation/paired_lr_{rule}_seed{seed}.log",
         benchmark:
-            "benchmarks/ablation/paired_lr_{rule}.tsv"
+            "benchmarks/ablation/paired_lr_{rule}_seed{seed}.tsv"
         params:
             truth=glue.paired_truth(config),
             runs=glue.fid_runs(config),

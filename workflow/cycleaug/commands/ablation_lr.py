@@ -1,7 +1,7 @@
 """`cycleaug ablation-lr`: the learning-rate scaling ablation's figure and verdict (cycleaug.ablation_lr).
 
-    cycleaug ablation-lr --fid none=results/ablation/lr_none/fid.csv linear=... sqrt=... \\
-        [--paired none=results/ablation/lr_none/paired.csv linear=... sqrt=...] \\
+    cycleaug ablation-lr --fid none:0=results/ablation/lr_none/seed0/fid.csv linear:0=... sqrt:0=... \\
+        [--paired none:0=results/ablation/lr_none/seed0/paired.csv linear:0=... sqrt:0=...] \\
         --out results/figures/ablation_lr.png --verdict results/ablation/verdict.md
 """
 
@@ -14,8 +14,10 @@ HELP = "learning-rate scaling ablation: quality vs GPU count per rule, and wheth
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fid", required=True, nargs="+", metavar="RULE=CSV", help="fid.csv per lr rule")
-    parser.add_argument("--paired", nargs="*", default=[], metavar="RULE=CSV", help="paired.csv per rule (demo)")
+    parser.add_argument("--fid", required=True, nargs="+", metavar="RULE:SEED=CSV", help="fid.csv per lr rule and seed")
+    parser.add_argument(
+        "--paired", nargs="*", default=[], metavar="RULE:SEED=CSV", help="paired.csv per rule and seed (demo data)"
+    )
     parser.add_argument("--out", required=True, metavar="PNG", help="figure path (.png or .pdf; both are written)")
     parser.add_argument("--verdict", required=True, metavar="MD", help="the verdict line, as Markdown")
 
@@ -25,11 +27,11 @@ def run(args: argparse.Namespace) -> int:
     from cycleaug.figures.style import output_pair, save_figure
 
     output_pair(args.out)  # a bad --out stops before anything is read or drawn
-    tables = ablation_lr.read(ablation_lr.parse_pairs(args.fid, "fid"))
-    paired = ablation_lr.read_paired_tables(ablation_lr.parse_pairs(args.paired, "paired")) if args.paired else {}
-    decision, line = ablation_lr.verdict(tables)
-    text = ablation_lr.markdown(decision, line, ablation_lr.paired_line(paired))
-    save_figure(ablation_lr.build_figure(tables, paired), args.out)
+    kid = ablation_lr.read(ablation_lr.parse_pairs(args.fid, "fid"))
+    ssim = ablation_lr.read_paired_tables(ablation_lr.parse_pairs(args.paired, "paired")) if args.paired else {}
+    decision, line = ablation_lr.judge(kid, ssim)
+    text = ablation_lr.markdown(decision, line)
+    save_figure(ablation_lr.build_figure(kid, ssim), args.out)
     ablation_lr.write(args.verdict, text)
     print(text, file=sys.stderr)
     return 0

@@ -1,7 +1,7 @@
 """Glue of workflow/rules/ablation.smk: the learning-rate scaling ablation's samples, FID/KID and paired
-tables per rule, and its figure and verdict. Its training runs are rules of the CycleGAN stage
-(glue.cyclegan.training_runs); which (rule, GPU count) it trains and which it takes from the main runs:
-glue.common.lr_ablation_runs."""
+tables per rule and seed, and its figure and verdict. Its training runs are rules of the CycleGAN stage
+(glue.cyclegan.training_runs); which (rule, GPU count, seed) it trains and which it takes from the main
+runs: glue.common.lr_ablation_runs."""
 
 from __future__ import annotations
 
@@ -13,76 +13,90 @@ from cycleaug.glue.generate import fid_options, fid_weights_file, paired_truth
 __all__ = ["fid_options", "fid_weights_file", "paired_truth"]
 
 
-def _runs(config: dict, rule: str):
-    return [r for r in lr_ablation_runs(config) if r.rule == rule]
+def _runs(config: dict, rule: str, seed: int | str):
+    return [r for r in lr_ablation_runs(config) if r.rule == rule and r.seed == int(seed)]
 
 
 def rules(config: dict) -> list[str]:
     return sorted({r.rule for r in lr_ablation_runs(config)})
 
 
-def samples_of(config: dict, rule: str, gpus: int) -> list[str]:
-    """One sample folder per saved epoch of (rule, gpus): the ablation's own, or the main run's."""
-    run = next(r for r in _runs(config, rule) if r.gpus == int(gpus))
-    if run.own:
-        return [paths.ablation_lr_samples(config, rule, gpus, e) for e in saved_epochs(config)]
-    return [paths.sample_dir(config, gpus, e) for e in saved_epochs(config)]
+def seeds(config: dict) -> list[int]:
+    return sorted({r.seed for r in lr_ablation_runs(config)})
+
+
+def samples_of(config: dict, run) -> list[str]:
+    """One sample folder per saved epoch of ``run``: those of the run it is (the ablation's, or a main run)."""
+    if run.source is None:
+        return [paths.sample_dir(config, run.gpus, e) for e in saved_epochs(config)]
+    return [paths.ablation_lr_samples(config, run.source, run.seed, run.gpus, e) for e in saved_epochs(config)]
 
 
 def own_nets(config: dict):
-    """Input function of ablation_lr_samples: the kept generators of run ``{rule}``/``{gpus}``."""
+    """Input function of ablation_lr_samples: the kept generators of run ``{rule}``/``{seed}``/``{gpus}``."""
 
     def nets(wildcards) -> list[str]:
-        folder = paths.ablation_lr_run(config, wildcards.rule, wildcards.gpus)
+        folder = paths.ablation_lr_run(config, wildcards.rule, wildcards.seed, wildcards.gpus)
         return [paths.run_net(folder, e) for e in saved_epochs(config)]
 
     return nets
 
 
 def own_sample_dirs(config: dict) -> list[str]:
-    return [paths.ablation_lr_samples(config, "{rule}", "{gpus}", e) for e in saved_epochs(config)]
+    return [paths.ablation_lr_samples(config, "{rule}", "{seed}", "{gpus}", e) for e in saved_epochs(config)]
 
 
 def rule_samples(config: dict):
-    """Input function: every sample folder of rule ``{rule}``, over its GPU counts."""
-    return lambda wildcards: [d for r in _runs(config, wildcards.rule) for d in samples_of(config, r.rule, r.gpus)]
+    """Input function: every sample folder of rule ``{rule}`` and seed ``{seed}``, over its GPU counts."""
+    return lambda wildcards: [d for r in _runs(config, wildcards.rule, wildcards.seed) for d in samples_of(config, r)]
 
 
 def fid_runs(config: dict):
-    """``--runs`` of `cycleaug fid-table` / `paired-distance` for rule ``{rule}``: ``GPUS:EPOCH:DIR`` words."""
+    """``--runs`` of `cycleaug fid-table` / `paired-distance` for ``{rule}``/``{seed}``: ``GPUS:EPOCH:DIR`` words."""
 
     def runs(wildcards) -> str:
         return " ".join(
             paths.quote(f"{r.gpus}:{e}:{d}")
-            for r in _runs(config, wildcards.rule)
-            for e, d in zip(saved_epochs(config), samples_of(config, r.rule, r.gpus), strict=True)
+            for r in _runs(config, wildcards.rule, wildcards.seed)
+            for e, d in zip(saved_epochs(config), samples_of(config, r), strict=True)
         )
 
     return runs
 
 
-def table(config: dict, rule: str, name: str) -> str:
-    """``fid.csv`` or ``paired.csv`` of one rule."""
-    return f"{paths.ablation_lr(config, rule)}/{name}"
+def table(config: dict, rule: str, seed: int | str, name: str) -> str:
+    """``fid.csv`` or ``paired.csv`` of one rule and seed."""
+    return f"{paths.ablation_lr_seed(config, rule, seed)}/{name}"
 
 
 def figure_inputs(config: dict) -> dict[str, str]:
-    """The figure rule's inputs, named ``fid_{rule}`` and (demo data) ``paired_{rule}``."""
+    """The figure rule's inputs, named ``{fid|paired}_{rule}_{seed}`` (paired: demo data only)."""
     names = ["fid"] + (["paired"] if config["data"]["source"] == "demo" else [])
-    return {f"{name}_{rule}": table(config, rule, f"{name}.csv") for name in names for rule in rules(config)}
+    return {
+        f"{name}_{rule}_{seed}": table(config, rule, seed, f"{name}.csv")
+        for name in names
+        for rule in rules(config)
+        for seed in seeds(config)
+    }
 
 
-def _by_rule(input, name: str) -> dict[str, str]:
-    return {key.split("_", 1)[1]: str(path) for key, path in input.items() if key.startswith(f"{name}_")}
+def _by_run(input, name: str) -> dict[tuple[str, int], str]:
+    """(rule, seed) -> table, from the named inputs of figure_inputs."""
+    found = {}
+    for key, path in input.items():
+        kind, rule, seed = key.split("_")
+        if kind == name:
+            found[(rule, int(seed))] = str(path)
+    return found
 
 
 def pairs(wildcards, input) -> str:
-    """``--fid RULE=CSV ...`` and, on demo data, ``--paired RULE=CSV ...`` of `cycleaug ablation-lr`."""
+    """``--fid RULE:SEED=CSV ...`` and, on demo data, ``--paired RULE:SEED=CSV ...`` of `cycleaug ablation-lr`."""
     words = []
     for name in ("fid", "paired"):
-        found = _by_rule(input, name)
+        found = _by_run(input, name)
         if found:
-            words.append(f"--{name} " + " ".join(paths.quote(f"{rule}={path}") for rule, path in found.items()))
+            words.append(f"--{name} " + " ".join(paths.quote(f"{r}:{s}={path}") for (r, s), path in found.items()))
     return " ".join(words)
 
 
@@ -100,7 +114,10 @@ def verdict_line(wildcards, input) -> str:
     from cycleaug.errors import CycleAugError  # noqa: PLC0415
 
     try:
-        decision, line = ablation_lr.verdict(ablation_lr.read(_by_rule(input, "fid")))
+        paired = _by_run(input, "paired")
+        decision, line = ablation_lr.judge(
+            ablation_lr.read(_by_run(input, "fid")), ablation_lr.read_paired_tables(paired) if paired else {}
+        )
     except (CycleAugError, OSError) as exc:
         return f"(not available: {exc})"
     return f"lr scaling recovers quality at the largest count: **{decision}** ({line})"

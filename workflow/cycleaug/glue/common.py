@@ -68,20 +68,27 @@ def lr_reference_gpus(config: dict, counts: list[int] | None = None) -> int:
 
 @dataclass(frozen=True)
 class LrRun:
-    """One run of the learning-rate ablation: ``own`` when the ablation trains it, else it is the main run of
-    that count (the same rule in effect: the main config's, or k = 1 at the reference count, where a
-    warm-up from lr to lr x 1 changes nothing)."""
+    """One run of the learning-rate ablation. Runs with the same seed, count and rule in effect are one
+    run (k = 1 at the reference count, where a warm-up from lr to lr x 1 changes nothing, makes every rule
+    the unscaled one): ``source`` is the rule whose folder holds it, None for a main run (the workflow's
+    seed, the main config's rule in effect); ``own`` when this entry is the one that trains it."""
 
     rule: str
     gpus: int
-    own: bool
+    seed: int
+    source: str | None
     cyclegan: dict  # the lr keys of config.cyclegan for this run
+
+    @property
+    def own(self) -> bool:
+        return self.source == self.rule
 
 
 def lr_ablation_runs(config: dict) -> list[LrRun]:
-    """Every (rule, GPU count) of `snakemake ablation_lr` (config ``ablation.lr_scaling``)."""
+    """Every (rule, GPU count, seed) of `snakemake ablation_lr` (config ``ablation.lr_scaling``)."""
     block = config.get("ablation", {}).get("lr_scaling", {})
     counts = block.get("gpu_counts") or gpu_counts(config)
+    seeds = block.get("seeds") or [config["seed"]]
     n_ref = lr_reference_gpus(config, counts)
     warmup = (
         config["cyclegan"].get("warmup_epochs", 0) if block.get("warmup_epochs") is None else block["warmup_epochs"]
@@ -96,12 +103,16 @@ def lr_ablation_runs(config: dict) -> list[LrRun]:
         k = lr_scale(keys["lr_scaling"], n, keys["lr_reference_gpus"])
         return k, keys["warmup_epochs"] if k != 1 else 0
 
-    runs = []
-    for rule in LR_RULES:
-        for n in counts:
-            keys = {"lr_scaling": rule, "lr_reference_gpus": n_ref, "warmup_epochs": warmup}
-            same = n in gpu_counts(config) and effect(keys, n) == effect(main, n)
-            runs.append(LrRun(rule, n, not same, main if same else keys))
+    runs, trained = [], {}  # trained: (seed, n, effect) -> the run that makes it
+    for seed in seeds:
+        for n in gpu_counts(config):
+            if seed == config["seed"]:
+                trained[(seed, n, effect(main, n))] = LrRun("main", n, seed, None, main)
+        for rule in LR_RULES:
+            for n in counts:
+                keys = {"lr_scaling": rule, "lr_reference_gpus": n_ref, "warmup_epochs": warmup}
+                first = trained.setdefault((seed, n, effect(keys, n)), LrRun(rule, n, seed, rule, keys))
+                runs.append(LrRun(rule, n, seed, first.source, first.cyclegan))
     return runs
 
 

@@ -108,15 +108,15 @@ def training_runs(config: dict) -> list[TrainingRun]:
     ]
     for run in lr_ablation_runs(config):
         if run.own:
-            name = f"lr_{run.rule}_{run.gpus}gpu"
+            name = f"lr_{run.rule}_{run.gpus}gpu_seed{run.seed}"
             runs.append(
                 TrainingRun(
                     f"train_ablation_{name}",
                     run.gpus,
-                    paths.ablation_lr_run(config, run.rule, run.gpus),
+                    paths.ablation_lr_run(config, run.rule, run.seed, run.gpus),
                     f"logs/ablation/train_{name}.log",
                     f"benchmarks/ablation/train_{name}.tsv",
-                    train_options(config, run.cyclegan),
+                    train_options(config, run.cyclegan, run.seed),
                 )
             )
     return runs
@@ -127,10 +127,10 @@ def nets(config: dict, folder: str) -> list[str]:
     return [paths.run_net(folder, e) for e in saved_epochs(config)]
 
 
-def train_options(config: dict, overrides: dict | None = None) -> str:
+def train_options(config: dict, overrides: dict | None = None, seed: int | None = None) -> str:
     """Every config.cyclegan key (with ``overrides``) that is a field of ModelConfig, TrainConfig or FastConfig
     (cyclegan.fast), as that field's flag; the lr rule's reference count resolved (null: the smallest GPU
-    count); the saved epochs within the run, the workflow's seed and device."""
+    count); the saved epochs within the run, the seed (default: the workflow's) and the device."""
     cg = {**config["cyclegan"], "lr_reference_gpus": lr_reference_gpus(config), **(overrides or {})}
     words = [
         *command_line(ModelConfig, cg),
@@ -139,7 +139,7 @@ def train_options(config: dict, overrides: dict | None = None) -> str:
         "--save-epochs",
         *map(str, saved_epochs(config)),
         "--seed",
-        str(config["seed"]),
+        str(config["seed"] if seed is None else seed),
         "--device",
         config["device"],
     ]

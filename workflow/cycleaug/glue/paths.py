@@ -166,13 +166,18 @@ def ablation_lr(config: dict, rule: str) -> str:
     return f"{results(config)}/ablation/lr_{rule}"
 
 
-def ablation_lr_run(config: dict, rule: str, gpus: int | str) -> str:
+def ablation_lr_seed(config: dict, rule: str, seed: int | str) -> str:
+    """One rule's runs and tables of one seed."""
+    return f"{ablation_lr(config, rule)}/seed{seed}"
+
+
+def ablation_lr_run(config: dict, rule: str, seed: int | str, gpus: int | str) -> str:
     """A run of the ablation's own (one that is not a main run, see glue.common.lr_ablation_runs)."""
-    return f"{ablation_lr(config, rule)}/{gpus}gpu"
+    return f"{ablation_lr_seed(config, rule, seed)}/{gpus}gpu"
 
 
-def ablation_lr_samples(config: dict, rule: str, gpus: int | str, epoch: int | str) -> str:
-    return f"{ablation_lr_run(config, rule, gpus)}/samples/epoch{epoch}"
+def ablation_lr_samples(config: dict, rule: str, seed: int | str, gpus: int | str, epoch: int | str) -> str:
+    return f"{ablation_lr_run(config, rule, seed, gpus)}/samples/epoch{epoch}"
 
 
 def ablation_lr_verdict(config: dict) -> str:
