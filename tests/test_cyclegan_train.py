@@ -255,7 +255,8 @@ def test_two_processes_train_and_log_the_scaled_lr(crops, tmp_path):
         (4, pytest.approx(1e-3), pytest.approx(2e-3)),
         (4, pytest.approx(1e-3), pytest.approx(1e-3)),
     ]
-    shown = [line.split("| lr ")[1].split()[0] for line in proc.stderr.splitlines() if line.startswith("epoch 1/")]
+    progress = [line for line in proc.stderr.splitlines() if line.startswith("epoch 1/") and "| lr " in line]
+    shown = [line.split("| lr ")[1].split()[0] for line in progress]
     assert shown == ["0.001", "0.0015", "0.002", "0.002"]
     fingerprint = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["fingerprint"]
     assert (fingerprint["lr_scale"], fingerprint["warmup_epochs"], fingerprint["world_size"]) == (2.0, 0.5, 2)

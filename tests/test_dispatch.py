@@ -685,13 +685,14 @@ def test_small_workflow_through_abci_profile(tmp_path):
     assert proc.returncode == 0, proc.stderr[-6000:]
     (sub,) = records(tmp_path, "submissions.jsonl")
     # The local rule ran here, not through qsub. gpus_per_node 8 (profiles/abci/abci.yaml): 2 GPUs -> 1 node
-    # x 2 (more nodes: test_dry_run_plans_whole_nodes...), runtime 90 minutes.
+    # x 2 (whole nodes of 8 at 64-512 GPUs: test_profile_name_works_as_typed_on_the_paper_gpu_counts),
+    # runtime 90 minutes.
     assert sub["name"] == "train_cyclegan_2gpu"
     assert sub["argv"][:8] == ["-P", "gxx99999", "-q", "rt_HF", "-l", "select=1:mpiprocs=2", "-l", "walltime=01:30:00"]
     assert sub["argv"][8:14] == ["-N", "train_cyclegan_2gpu", "-j", "oe", "-o", f"{work / 'logs' / 'pbs'}/"]
     # Every rank ran inside the PBS job, started by the real mpirun of the profile's line, and read its
     # rank the way the trainer does.
-    (work_ranks) = ranks(work, 2)
+    work_ranks = ranks(work, 2)
     assert [(r["rank"], r["size"], r["launcher"], r["job"]) for r in work_ranks] == [
         (0, 2, "mpirun", sub["jobid"]),
         (1, 2, "mpirun", sub["jobid"]),
