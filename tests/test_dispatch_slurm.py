@@ -68,16 +68,8 @@ def slurm_workflow(tmp_path: Path, **config) -> Path:
     return work
 
 
-def run_profile(work: Path, env: dict, *args: str) -> list[str]:
-    return [
-        "--profile",
-        "profiles/slurm",
-        *FAST,
-        "--configfiles",
-        "profiles/slurm/slurm.yaml",
-        "small_node.yaml",
-        *args,
-    ]
+# The profile as a user of a small cluster without accounting runs it (module docstring).
+PROFILE = ("--profile", "profiles/slurm", *FAST, "--configfiles", "profiles/slurm/slurm.yaml", "small_node.yaml")
 
 
 def scontrol_job(env: dict, jobid: str) -> dict[str, str]:
@@ -96,7 +88,7 @@ def jobs_of(env: dict) -> list[str]:
 def test_small_workflow_through_slurm_profile(cluster, tmp_path):
     before = set(jobs_of(cluster))
     work = slurm_workflow(tmp_path, gpu_counts=(2,))
-    proc = snakemake(work, cluster, *run_profile(work, cluster))
+    proc = snakemake(work, cluster, *PROFILE)
     assert proc.returncode == 0, proc.stderr[-6000:]
     (jobid,) = set(jobs_of(cluster)) - before
     job = scontrol_job(cluster, jobid)
@@ -119,7 +111,7 @@ def test_horovod_ranks_join_through_the_profiles_pmix(cluster, tmp_path):
     MPI (Open MPI 4.1, built in by tools/install_horovod.sh) see both ranks of the step as one job."""
     pytest.importorskip("horovod.torch", reason="horovod not installed (make horovod)")
     work = slurm_workflow(tmp_path, gpu_counts=(2,), cyclegan={"backend": "horovod"})
-    proc = snakemake(work, {**cluster, **mpi_env()}, *run_profile(work, cluster))
+    proc = snakemake(work, {**cluster, **mpi_env()}, *PROFILE)
     assert proc.returncode == 0, proc.stderr[-6000:] + (work / "logs" / "train_2gpu.log").read_text()[-3000:]
     seen = ranks(work, 2)
     assert [r["horovod"] for r in seen] == [{"rank": r, "size": 2, "mpi": True, "sum": 3} for r in range(2)]
@@ -128,7 +120,7 @@ def test_horovod_ranks_join_through_the_profiles_pmix(cluster, tmp_path):
 
 def test_failed_rank_ends_the_run_with_an_error(cluster, tmp_path):
     work = slurm_workflow(tmp_path, gpu_counts=(2,))
-    proc = snakemake(work, {**cluster, "MINI_FAIL": "3"}, *run_profile(work, cluster), "--retries", "0")
+    proc = snakemake(work, {**cluster, "MINI_FAIL": "3"}, *PROFILE, "--retries", "0")
     assert proc.returncode != 0
     assert "Error in rule train_cyclegan_2gpu" in proc.stderr and "SLURM status is: 'FAILED'" in proc.stderr
     assert not (work / "out" / "summary.txt").exists()
@@ -137,7 +129,7 @@ def test_failed_rank_ends_the_run_with_an_error(cluster, tmp_path):
 def test_interrupted_run_cancels_its_job(cluster, tmp_path):
     """Ctrl-C while the training job runs: Snakemake cancels it (scancel), and its ranks end."""
     work = slurm_workflow(tmp_path, gpu_counts=(2,))
-    proc = snakemake_in_a_terminal(work, {**cluster, "MINI_SLEEP": "600"}, *run_profile(work, cluster))
+    proc = snakemake_in_a_terminal(work, {**cluster, "MINI_SLEEP": "600"}, *PROFILE)
     try:
         started = [work / "out" / f"2gpu.started.{r}" for r in range(2)]
         wait_for(lambda: all(p.exists() for p in started), proc, "both ranks' start")
