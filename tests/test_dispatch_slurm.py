@@ -138,8 +138,9 @@ def test_interrupted_run_cancels_its_job(cluster, tmp_path):
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode != 0
         wait_for(lambda: scontrol_job(cluster, jobid)["JobState"] == "CANCELLED", _Running(), "the cancel", 60)
-        # No rank survives its job (slurmd ends the step's processes).
-        wait_for(lambda: not _rank_processes(work), _Running(), "the ranks' end", 60)
+        # Nothing of the job survives it (slurmd ends the batch script and the step after KillWait, 10 s),
+        # before the cluster is stopped.
+        wait_for(lambda: not _job_processes(work), _Running(), "the job's processes' end", 90)
     finally:
         kill_sessions(proc.pid)
         proc.wait(timeout=60)
@@ -152,14 +153,18 @@ class _Running:
         return None
 
 
-def _rank_processes(work: Path) -> list[int]:
+def _job_processes(work: Path) -> list[int]:
+    """Processes of the job in ``work``: its ranks (rank.py run there) and the job's own Snakemake (the
+    batch script's, which names the workflow's folder), none of them ours."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue
-        if b"rank.py" in cmd and str(work).encode() in Path(f"/proc/{pid}/cwd").resolve().as_posix().encode():
+        in_job = any(str(work) in w for w in words) or ("rank.py" in words and cwd.startswith(str(work)))
+        if in_job and int(pid) != os.getpid():
             found.append(int(pid))
     return found
 
