@@ -8,8 +8,9 @@ Everything lives in DIR: a munge key, socket and daemon of its own (the system's
 slurm.conf, gres.conf, spool and state folders, logs. Clients find the cluster through SLURM_CONF.
 
 The node is this machine as `slurmd -C` describes it (CPUs, memory), with one partition `debug`
-(the default), and GPUs declared as a count-only generic resource (`gpu`, no device files): the
-profile asks training jobs for `--gres=gpu:P`, which Slurm must be able to grant; nothing uses a GPU.
+(the default), and 4 GPUs declared as a generic resource whose "device files" are plain files in DIR
+(slurmd drops GPUs without files): the profile asks training jobs for `--gres=gpu:P`, which Slurm must
+be able to grant; nothing uses a GPU.
 No accounting (no slurmdbd): `sacct` has nothing to report, so the executor plugin is told to ask
 `squeue` (`--slurm-status-command squeue`), which this cluster answers for MinJobAge (10 minutes)
 after a job ends. The daemons run as root (the tests' user), in the foreground of their own
@@ -34,11 +35,6 @@ DAEMONS = ("slurmd", "slurmctld", "munged")
 
 class SlurmError(RuntimeError):
     pass
-
-
-def missing_programs() -> list[str]:
-    need = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "srun"]
-    return [p for p in need if not shutil.which(p, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")]
 
 
 def _which(name: str) -> str:
@@ -104,7 +100,7 @@ SchedulerType=sched/builtin
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-# The node as configured here, GPUs included: count-only GPUs have no device files for slurmd to find.
+# slurmd registers the node as written below (2 CPUs without a socket layout), not as it measures it.
 SlurmdParameters=config_overrides
 # Jobs stay visible to squeue for 10 minutes after they end (no accounting: squeue is the status source).
 MinJobAge=600
@@ -132,15 +128,15 @@ PartitionName=debug Nodes={node} Default=YES MaxTime=INFINITE State=UP
 
 
 def _spawn(folder: Path, name: str, argv: list[str]) -> None:
-    log = open(folder / f"{name}.out", "ab")
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, **env(folder)},
-    )
+    with open(folder / f"{name}.out", "ab") as log:  # the daemon keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env(folder)},
+        )
     (folder / f"{name}.daemon").write_text(str(proc.pid))
 
 

@@ -1,11 +1,11 @@
 # Beyond the paper: the learning-rate scaling ablation (`snakemake ablation_lr`; not part of `all`).
 # Does lr x k (linear: n / n_ref, sqrt: sqrt(n / n_ref)) win back the quality the paper lost at many GPUs?
-# The runs train in the CycleGAN stage (train_ablation_lr_{rule}_{n}gpu; a run that is a main run in
+# The runs train in the CycleGAN stage (train_ablation_lr_{rule}_{n}gpu_seed{s}; a run that is another in
 # effect is not trained again), for each seed of ablation.lr_scaling.seeds; here each gets the main runs'
 # scoring, with the same rules (one table per rule and seed):
 #   ablation_lr_samples   the held-out crops translated by every kept generator of an ablation run
-#   ablation_lr_fid       FID/KID per GPU count and epoch, one table per rule
-#   ablation_lr_paired    demo data: L1/SSIM to the paired truth, one table per rule
+#   ablation_lr_fid       FID/KID per GPU count and epoch
+#   ablation_lr_paired    demo data: L1/SSIM to the paired truth
 #   ablation_lr_figure    quality vs GPU count, one line per rule, and the verdict (cycleaug/ablation_lr.py)
 # Paths and options: cycleaug/glue/ablation.py.
 from cycleaug.glue import ablation as glue

@@ -22,7 +22,7 @@ for _run in glue.training_runs(config):
             a=glue.paths.crops(config, "synthia"),
             b=glue.paths.crops(config, "bdd100k"),
         output:
-            nets=glue.nets(config, _run.folder),
+            nets=glue.run_nets(config, _run.folder),
             log=glue.paths.run_log(_run.folder),
         log:
             _run.log,

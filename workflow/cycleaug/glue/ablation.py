@@ -6,7 +6,7 @@ runs: glue.common.lr_ablation_runs."""
 from __future__ import annotations
 
 from cycleaug.glue import paths  # glue.paths in ablation.smk
-from cycleaug.glue.common import lr_ablation_runs, saved_epochs
+from cycleaug.glue.common import lr_ablation_runs, run_nets, saved_epochs
 from cycleaug.glue.figures import figure_outputs
 from cycleaug.glue.generate import fid_options, fid_weights_file, paired_truth
 
@@ -35,11 +35,9 @@ def samples_of(config: dict, run) -> list[str]:
 def own_nets(config: dict):
     """Input function of ablation_lr_samples: the kept generators of run ``{rule}``/``{seed}``/``{gpus}``."""
 
-    def nets(wildcards) -> list[str]:
-        folder = paths.ablation_lr_run(config, wildcards.rule, wildcards.seed, wildcards.gpus)
-        return [paths.run_net(folder, e) for e in saved_epochs(config)]
-
-    return nets
+    return lambda wildcards: run_nets(
+        config, paths.ablation_lr_run(config, wildcards.rule, wildcards.seed, wildcards.gpus)
+    )
 
 
 def own_sample_dirs(config: dict) -> list[str]:

@@ -57,6 +57,11 @@ def saved_epochs(config: dict) -> list[int]:
     return sorted({e for e in config["cyclegan"]["save_epochs"] if e <= last} | {last})
 
 
+def run_nets(config: dict, folder: str) -> list[str]:
+    """The generators a training run in ``folder`` keeps (its saved epochs)."""
+    return [paths.run_net(folder, e) for e in saved_epochs(config)]
+
+
 def gpu_counts(config: dict) -> list[int]:
     return config["cyclegan"]["gpu_counts"]
 

@@ -10,10 +10,17 @@ from dataclasses import dataclass
 
 from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings
 from cycleaug.glue import paths  # glue.paths in cyclegan.smk
-from cycleaug.glue.common import gpu_counts, last_epoch, lr_ablation_runs, lr_reference_gpus, saved_epochs
+from cycleaug.glue.common import (
+    gpu_counts,
+    last_epoch,
+    lr_ablation_runs,
+    lr_reference_gpus,
+    run_nets,
+    saved_epochs,
+)
 from cycleaug.options import command_line, shell_words
 
-__all__ = ["gpu_counts", "last_epoch", "saved_epochs"]
+__all__ = ["gpu_counts", "last_epoch", "run_nets", "saved_epochs"]
 
 
 def nodes_for(config: dict, gpus: int) -> int:
@@ -120,11 +127,6 @@ def training_runs(config: dict) -> list[TrainingRun]:
                 )
             )
     return runs
-
-
-def nets(config: dict, folder: str) -> list[str]:
-    """The generators a run in ``folder`` keeps (its saved epochs)."""
-    return [paths.run_net(folder, e) for e in saved_epochs(config)]
 
 
 def train_options(config: dict, overrides: dict | None = None, seed: int | None = None) -> str:
