@@ -260,6 +260,12 @@ def test_two_processes_train_and_log_the_scaled_lr(crops, tmp_path):
     assert shown == ["0.001", "0.0015", "0.002", "0.002"]
     fingerprint = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["fingerprint"]
     assert (fingerprint["lr_scale"], fingerprint["warmup_epochs"], fingerprint["world_size"]) == (2.0, 0.5, 2)
+    # Another rule (k = sqrt 2 instead of 2) is never served this run: it starts afresh and says why.
+    sqrt = ["sqrt" if word == "linear" else word for word in extra]
+    other = subprocess.run(_launch(2, "torch", crops, run, *sqrt), capture_output=True, text=True, timeout=300)
+    assert other.returncode == 0, other.stderr
+    assert "made with other settings (lr_scale 2.0 -> 1.41" in other.stderr and "starting afresh" in other.stderr
+    assert [r["lr_last"] for r in _log(run)] == [pytest.approx(2**0.5 * 1e-3), pytest.approx(2**0.5 * 1e-3 / 2)]
 
 
 @pytest.mark.horovod
