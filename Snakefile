@@ -32,30 +32,30 @@ include: "workflow/rules/ablation.smk"
 rule all:
     default_target: True
     input:
-        all_outputs(),
+        glue_common.all_outputs(config),
 
 
 # Named targets, one per stage: `snakemake data`, `snakemake cyclegan`, ... (`fid`, `generate` and
 # `figures` are rules of their stages).
 rule data:
     input:
-        data_targets(),
+        glue_common.data_targets(config),
 
 
 rule cyclegan:
     input:
-        cyclegan_targets(),
+        glue_common.cyclegan_targets(config),
 
 
 rule detection:
     input:
-        detection_targets(),
+        glue_common.detection_targets(config),
 
 
 # The paper in one page: every figure and table with its caption (same as `snakemake --report`).
 rule report:
     input:
-        all_outputs(),
+        glue_common.all_outputs(config),
     output:
         f"{RESULTS}/report.html",
     log:

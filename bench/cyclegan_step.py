@@ -87,21 +87,12 @@ def build(variant: dict, mcfg: ModelConfig, device: torch.device, seed: int = 0)
     if variant.get("plain_adam"):
         import itertools
 
-        betas = (mcfg.beta1, 0.999)
-        model.opt_G = torch.optim.Adam(
-            itertools.chain(model.G_A.parameters(), model.G_B.parameters()),
-            lr=mcfg.lr,
-            betas=betas,
-            foreach=False,
-            fused=False,
-        )
-        model.opt_D = torch.optim.Adam(
-            itertools.chain(model.D_A.parameters(), model.D_B.parameters()),
-            lr=mcfg.lr,
-            betas=betas,
-            foreach=False,
-            fused=False,
-        )
+        def per_parameter_adam(*nets):
+            parameters = itertools.chain(*(net.parameters() for net in nets))
+            return torch.optim.Adam(parameters, lr=mcfg.lr, betas=(mcfg.beta1, 0.999), foreach=False, fused=False)
+
+        model.opt_G = per_parameter_adam(model.G_A, model.G_B)
+        model.opt_D = per_parameter_adam(model.D_A, model.D_B)
     return model
 
 

@@ -35,11 +35,12 @@ def main(argv=None) -> int:
         os.environ["TORCH_HOME"] = str(Path(tmp) / "torch")  # before pytorch_fid resolves its cache dir
         import numpy as np
         import torch
-        from cycleaug import fid
+        from cycleaug.fid.features import compute_activations
+        from cycleaug.fid.weights import build_model, random_init_state_dict
         from pytorch_fid.fid_score import get_activations
         from pytorch_fid.inception import InceptionV3
 
-        state = fid.random_init_state_dict()
+        state = random_init_state_dict()
         weights = Path(tmp) / "torch" / "hub" / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"
         weights.parent.mkdir(parents=True)
         torch.save(state, weights)
@@ -47,13 +48,13 @@ def main(argv=None) -> int:
 
         rows, feats = [], {}
         t = time.perf_counter()
-        ours_model = fid.build_model(state, args.dims, "cpu")
+        ours_model = build_model(state, args.dims, "cpu")
         load_ours = time.perf_counter() - t
         t = time.perf_counter()
         ref_model = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[args.dims]]).eval()
         load_ref = time.perf_counter() - t
         warm = files[: args.batch_size]  # one untimed batch each (oneDNN primitive creation, page cache)
-        fid.compute_activations(warm, ours_model, args.batch_size, "cpu", workers=0)
+        compute_activations(warm, ours_model, args.batch_size, "cpu", workers=0)
         get_activations([str(f) for f in warm], ref_model, args.batch_size, args.dims, "cpu", num_workers=0)
         # Interleaved: the images in --chunks parts, each part through cycleaug then pytorch-fid.
         step = -(-len(files) // args.chunks)
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
 
         def ours():
             current[:] = [next(todo)]
-            done["cycleaug"].append(fid.compute_activations(current[0], ours_model, args.batch_size, "cpu", workers=0))
+            done["cycleaug"].append(compute_activations(current[0], ours_model, args.batch_size, "cpu", workers=0))
 
         def ref():
             paths = [str(f) for f in current[0]]

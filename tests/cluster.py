@@ -1,8 +1,11 @@
-"""What the cluster-dispatch tests share (tests/test_dispatch.py: PBS, tests/test_dispatch_slurm.py: Slurm).
+"""What the cluster-dispatch tests share (tests/test_dispatch_pbs_*.py: PBS, tests/test_dispatch_slurm.py:
+Slurm, tests/test_dispatch_profiles.py: the profiles' settings).
 
 A small workflow of the CycleGAN stage's shape, launched by the site profiles' real launcher lines
 (Open MPI's mpirun, Slurm's srun); each rank records what it saw, as the trainer reads it
 (cycleaug.cyclegan.distributed.detect_env); Snakemake started as from a terminal, and waits on events.
+For PBS: the stand-in's commands (tests/standins/fake_pbs.py) and what it recorded, the ABCI profile's
+settings, and a scratch copy of the real workflow (tiny config) for runs through the profile.
 """
 
 from __future__ import annotations
@@ -12,13 +15,18 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import BIN, ROOT
+
+ABCI = ROOT / "profiles" / "abci"
+FAKE_PBS = ROOT / "tests" / "standins" / "fake_pbs.py"
 
 # The shape of the CycleGAN stage in miniature: one training rule per process count with the
 # resources gpu/nodes/ppn/runtime, site modules from config, the launcher template from the
@@ -200,3 +208,128 @@ def kill_sessions(*sids: int) -> None:
                 os.kill(int(pid), signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+# ------------------------------------------------------------------ PBS: the stand-in and the ABCI profile
+
+
+def make_bin(tmp_path: Path, names=("qsub", "qstat", "qdel")) -> Path:
+    """A bin directory of shims that run the stand-in with this interpreter."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in names:
+        shim = bin_dir / name
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_PBS}" {name} "$@"\n')
+        shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return bin_dir
+
+
+def standin_env(tmp_path: Path, **extra: str) -> dict:
+    """PBS's commands from the stand-in; Open MPI's mpirun and environment-modules' `module` real, with a
+    modulefile for each of the profile's envmodules."""
+    env = dict(os.environ)
+    env["PATH"] = f"{make_bin(tmp_path)}{os.pathsep}{BIN}{os.pathsep}{env['PATH']}"
+    env["FAKE_PBS_DIR"] = str(tmp_path / "pbs")
+    env["ABCI_GROUP"] = "gxx99999"
+    env["CYCLEAUG_PBS_STATUS_DELAY"] = "0.1"
+    env["MODULEPATH"] = str(modulefiles(tmp_path / "modulefiles", abci_config()["envmodules"]))
+    env.pop("SNAKEMAKE_PROFILE", None)
+    env.update(mpi_env())
+    env.update(extra)
+    return env
+
+
+def need_mpirun_and_modules() -> None:
+    need_programs("mpirun", package="openmpi-bin")
+    if not Path(abci_config_file()["bash-env"]).exists():
+        pytest.skip("environment-modules not installed (Debian: environment-modules; `make test` installs it)")
+
+
+def abci_workflow(tmp_path: Path) -> Path:
+    """The small workflow with one 2-process training rule, its jobs run by the real mpirun and modules."""
+    need_mpirun_and_modules()
+    return mini_workflow(tmp_path, gpu_counts=(2,))
+
+
+def abci_config_file() -> dict:
+    """The options pbs_submit.py gets from the profile (--bash-env: the site's modules.sh)."""
+    words = profile(ABCI)["cluster-generic-submit-cmd"].split()
+    return {"bash-env": words[words.index("--bash-env") + 1]}
+
+
+def records(tmp_path: Path, name: str) -> list[dict]:
+    path = tmp_path / "pbs" / name
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def abci_config() -> dict:
+    return yaml.safe_load((ABCI / "abci.yaml").read_text())
+
+
+def profile(path: Path) -> dict:
+    return yaml.safe_load((path / "config.yaml").read_text())
+
+
+def run_abci_script(name: str, cwd: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    """``python profiles/abci/NAME ARGS`` in ``cwd`` with ``env``, as Snakemake calls the profile's helper
+    scripts (pbs_submit.py, pbs_status.py); output captured, a minute at most."""
+    return subprocess.run(
+        [sys.executable, str(ABCI / name), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60
+    )
+
+
+def write_script(tmp_path: Path, body: str, name: str = "qstat") -> Path:
+    script = tmp_path / name
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return script
+
+
+def abci_in_a_terminal(work: Path, env: dict) -> subprocess.Popen:
+    return snakemake_in_a_terminal(work, env, "--profile", "profiles/abci", "--seconds-between-status-checks", "1")
+
+
+def end_everything(proc: subprocess.Popen, tmp_path: Path) -> None:
+    """After a test: Snakemake's session, and every stand-in job still running (sessions of their own)."""
+    sids = [proc.pid]
+    for path in (tmp_path / "pbs" / "jobs").glob("*.json"):
+        job = json.loads(path.read_text())
+        sids += [s for s in (job.get("job_pgid"), job.get("runner_pid")) if s]
+    kill_sessions(*sids)
+    proc.wait(timeout=60)
+
+
+def exists(path: Path):
+    return path.exists
+
+
+# ------------------------------------------------------------------ the real workflow in a scratch directory
+
+TINY = {
+    "data": {
+        "demo": {"n_bdd_train": 16, "n_bdd_val": 4, "n_synthia": 16, "bdd_size": [128, 80], "synthia_size": [128, 80]}
+    },
+    "crop": {"size": 32, "min_height": 12, "n_heldout": 4, "workers": 1},
+    "cyclegan": {
+        "gpu_counts": [1, 2],
+        "ngf": 4,
+        "ndf": 4,
+        "n_blocks": 1,
+        "load_size": 36,
+        "crop_size": 32,
+        "n_epochs": 1,
+        "n_epochs_decay": 1,
+        "save_epochs": [1, 2],
+    },
+    "generate": {"sample_epochs": [2]},
+}
+
+
+def workflow_copy(tmp_path: Path) -> Path:
+    """A working directory that sees the repository's workflow, config and profiles (outputs stay here)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    for name in ("Snakefile", "workflow", "config.yaml", "profiles", "envs"):
+        (work / name).symlink_to(ROOT / name)
+    (work / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    return work

@@ -31,12 +31,13 @@ def root() -> Path:
     return ROOT
 
 
-def run_cli(
-    *args: str, cwd: Path | None = None, check: bool = True, env: dict | None = None, timeout: float = 600
+def _run_venv_script(
+    name: str, args: tuple, cwd: Path | None, check: bool, env: dict | None, timeout: float, report
 ) -> subprocess.CompletedProcess:
-    """Run the installed `cycleaug` console script as a user would."""
+    """This venv's console script ``name`` with ``args`` (each made a string), output captured, the
+    environment ``env`` over this process's; with ``check``, a non-zero exit fails with ``report(proc)``."""
     proc = subprocess.run(
-        [str(BIN / "cycleaug"), *map(str, args)],
+        [str(BIN / name), *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -44,8 +45,15 @@ def run_cli(
         timeout=timeout,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"cycleaug {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+        raise AssertionError(f"{name} {' '.join(map(str, args))} failed ({proc.returncode}):\n{report(proc)}")
     return proc
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, check: bool = True, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """Run the installed `cycleaug` console script as a user would."""
+    return _run_venv_script("cycleaug", args, cwd, check, env, timeout, lambda proc: proc.stderr)
 
 
 def run_cli_here(capfd, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -69,23 +77,20 @@ def run_cli_here(capfd, *args: str, check: bool = True) -> subprocess.CompletedP
     return proc
 
 
+def generate_here(checkpoint: Path, source: Path, *options) -> int:
+    """The exit status of ``cycleaug generate --checkpoint CHECKPOINT --input SOURCE OPTIONS`` run by
+    ``cycleaug.cli.main`` in this process (each option made a string; output left to the test's capture)."""
+    from cycleaug.cli import main
+
+    return main(["generate", "--checkpoint", str(checkpoint), "--input", str(source), *map(str, options)])
+
+
 def run_snakemake(
     *args: str, cwd: Path = ROOT, check: bool = True, env: dict | None = None, timeout: float = 1800
 ) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [str(BIN / "snakemake"), *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
+    return _run_venv_script(
+        "snakemake", args, cwd, check, env, timeout, lambda proc: f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
     )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"snakemake {' '.join(map(str, args))} failed ({proc.returncode}):\n"
-            f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
-        )
-    return proc
 
 
 def plain_iou(a, b) -> float:

@@ -575,13 +575,14 @@ def test_parse_size(text, expected):
 
 
 def test_limits_in_the_config_reach_the_fetch_rules(real_config):
+    from cycleaug.acquire.sources import all_sources
     from cycleaug.config_check import schema_errors
     from cycleaug.glue import acquire as glue
 
-    sources = glue.sources(real_config)
+    sources = all_sources(real_config)
     assert "--max" not in glue.layout_options(sources["bdd100k_images"])  # the defaults are not repeated
     real_config["acquire"] = {"max_total": "100GiB", "max_member": 4 << 30, "max_ratio": 20}
-    sources = glue.sources(real_config)
+    sources = all_sources(real_config)
     assert glue.layout_options(sources["synthia"]).endswith("--max-total 100GiB --max-ratio 20")
     assert "--max" not in glue.fetch_options(sources["darknet53"])
     schema = REPO / "workflow" / "schemas" / "config.schema.yaml"

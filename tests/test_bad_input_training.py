@@ -75,6 +75,14 @@ def _yolo(inputs, out: Path, make) -> list:
     return _train_cmd(inputs["cfg"], inputs["labels"], inputs["images"], out)[1:]
 
 
+def _yolo_with(extra: list):
+    def build(inputs, out: Path, make) -> list:
+        out.mkdir(parents=True)
+        return [*_train_cmd(inputs["cfg"], inputs["labels"], inputs["images"], out)[1:], *extra]
+
+    return build
+
+
 def _yolo_pretrained_folder(inputs, out: Path, make) -> list:
     (out / "backbone").mkdir(parents=True)
     return [*_train_cmd(inputs["cfg"], inputs["labels"], inputs["images"], out)[1:], "--pretrained", out / "backbone"]
@@ -151,6 +159,10 @@ CASES = [
         None,
         "--lambda-cycle inf: expected a finite",
     ),
+    # Bounds declared on the settings' fields (the schema states the same for the config keys).
+    ("cyclegan --crop-size 30", _cli_only(["--crop-size", "30"]), None, "--crop-size 30: expected a multiple of 4"),
+    ("cyclegan --beta1 1", _cli_only(["--beta1", "1"]), None, "--beta1 1.0: expected < 1"),
+    ("yolo --img-size 100", _yolo_with(["--img-size", "100"]), None, "--img-size 100: expected a multiple of 32"),
     ("yolo last.pt empty", _yolo, _empty, f"last.pt: empty file ({YOLO})"),
     ("yolo last.pt YAML", _yolo, _yaml, f"last.pt: not a PyTorch checkpoint ({YOLO})"),
     ("yolo last.pt truncated", _yolo, _truncated, "last.pt: truncated or damaged PyTorch file ("),

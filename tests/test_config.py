@@ -112,3 +112,87 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
     assert "crop.size: 'big' is not of type 'integer'" in out
     assert "cyclegan.backend: 'mpi' is not one of" in out
     assert "cyclegan.lr: nan is not a finite number" in out
+
+
+# ------------------------------------------------ one home per default, bound and choice: the dataclasses
+def _schema_entry(schema: dict, entry: dict) -> dict:
+    """A property's schema with its $ref resolved and a nullable oneOf reduced to its non-null branch."""
+    if "$ref" in entry:
+        entry = schema["$defs"][entry["$ref"].rsplit("/", 1)[1]]
+    branches = [b for b in entry.get("oneOf", []) if b.get("type") != "null"]
+    return _schema_entry(schema, branches[0]) if len(branches) == 1 and "oneOf" in entry else entry
+
+
+def _sections():
+    from cycleaug.cyclegan.settings import ModelConfig, TrainConfig
+    from cycleaug.options import option_fields
+    from cycleaug.yolo.settings import TrainConfig as YoloConfig
+
+    return {
+        "cyclegan": option_fields(ModelConfig) + option_fields(TrainConfig),
+        "detector": option_fields(YoloConfig),
+    }
+
+
+def test_schema_states_the_settings_bounds_and_choices():
+    """Each config key that is a command-line option has its bounds and choices on its dataclass field; the
+    schema must say the same (it validates before any job runs, the field when the command runs)."""
+    from cycleaug.options import BOUNDS
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    compared = 0
+    for section, fields in _sections().items():
+        properties = schema["properties"][section]["properties"]
+        for f in fields:
+            if f.name not in properties:
+                continue
+            entry = _schema_entry(schema, properties[f.name])
+            assert {k: v for k, v in entry.items() if k in BOUNDS} == f.metadata["bounds"], (section, f.name)
+            if "choices" in f.metadata:
+                assert sorted(entry["enum"]) == sorted(f.metadata["choices"]), (section, f.name)
+            compared += 1
+    assert compared > 30
+
+
+def test_every_cyclegan_key_has_its_home_in_the_settings():
+    """config.cyclegan keys are the settings' fields, but for the ones the workflow reads itself; config.yaml
+    sets no key to what its field already defaults to unless the paper sets it (FACTS.md)."""
+    from cycleaug.cyclegan.settings import _default
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    fields = {f.name: f for f in _sections()["cyclegan"]}
+    workflow_keys = {"gpu_counts", "fast"}  # the rules per count; fast is FastConfig's, by its own names
+    assert set(schema["properties"]["cyclegan"]["properties"]) - workflow_keys <= set(fields)
+    paper = {"n_blocks", "crop_size", "load_size", "n_epochs", "n_epochs_decay", "lr", "lr_scaling", "batch_size"}
+    paper |= {"pool_size", "shard_scale", "ngf", "ndf", "beta1", "lambda_cycle", "lambda_identity", "backend"}
+    paper |= {"compression", "save_epochs"}
+    cg = yaml.safe_load((ROOT / "config.yaml").read_text())["cyclegan"]
+    repeated = {k for k, v in cg.items() if k in fields and v == _default(fields[k]) and k not in paper}
+    assert repeated == set()
+
+
+BOUND_CASES = [
+    ("ngf", 0), ("ngf", 1), ("n_blocks", 0), ("lr", 0.0), ("lr", 1e-9), ("beta1", 1.0), ("beta1", 0.0),
+    ("beta1", -0.1), ("crop_size", 30), ("crop_size", 12), ("crop_size", 32), ("load_size", 15),
+    ("n_epochs", -1), ("n_epochs_decay", 0), ("shard_scale", 0.0), ("warmup_epochs", -0.5),
+    ("lr_reference_gpus", 0), ("sync_every", -1), ("workers", 0), ("stop_before_walltime", -1.0),
+    ("pool_size", -1), ("lambda_identity", -0.5),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "value"), BOUND_CASES)
+def test_train_cyclegan_and_the_schema_agree_on_each_value(config, key, value):
+    """The command's own check and the schema (an independent validator, jsonschema) accept and refuse the
+    same values; a refusal names the flag and the value."""
+    from cycleaug.cyclegan.settings import ModelConfig, TrainConfig, check
+
+    model_keys = ModelConfig.__dataclass_fields__
+    model = ModelConfig(**({key: value} if key in model_keys else {}))
+    run = TrainConfig("a", "b", "o", model=model, **({} if key in model_keys else {key: value}))
+    problems = check(run)
+    bad = copy.deepcopy(config)
+    bad["cyclegan"][key] = value
+    schema_says = [m for m in schema_errors(bad, SCHEMA) if m.startswith(f"cyclegan.{key}:")]
+    assert bool(problems) == bool(schema_says), (problems, schema_says)
+    flag = "--" + key.replace("_", "-")
+    assert all(p.startswith(f"{flag} {value}: expected ") for p in problems), problems

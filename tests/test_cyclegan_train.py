@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import BIN, ROOT, run_cli, run_cli_here, run_snakemake, workflow_command
-from cycleaug.cli import main as cli
+from conftest import BIN, ROOT, generate_here, run_cli, run_cli_here, run_snakemake, workflow_command
 from PIL import Image
 
 NETS = ("G_A", "G_B", "D_A", "D_B")
@@ -152,38 +151,10 @@ def test_sigterm_then_resume_equals_uninterrupted_run(crops, tmp_path):
     assert os.path.samefile(whole / "checkpoints" / "3_net_G_A.pth", whole / "checkpoints/history/3_net_G_A.pth")
     # Our export is a reference-layout generator: `cycleaug generate` reads it (and latest.pt).
     out = tmp_path / "gen"
-    assert (
-        cli(
-            [
-                "generate",
-                "--checkpoint",
-                str(whole / "checkpoints" / "3_net_G_A.pth"),
-                "--input",
-                str(crops / "synthia"),
-                "--output",
-                str(out),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
-    assert (
-        cli(
-            [
-                "generate",
-                "--checkpoint",
-                str(whole / "checkpoints" / "latest.pt"),
-                "--input",
-                str(crops / "synthia" / "000.png"),
-                "--output",
-                str(tmp_path / "gen_latest"),
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    ckpts = whole / "checkpoints"
+    assert generate_here(ckpts / "3_net_G_A.pth", crops / "synthia", "--output", out, "--device", "cpu") == 0
+    one = crops / "synthia" / "000.png"
+    assert generate_here(ckpts / "latest.pt", one, "--output", tmp_path / "gen_latest", "--device", "cpu") == 0
     assert len(list(out.glob("*.png"))) == 6
     assert np.array_equal(
         np.asarray(Image.open(out / "000.png")), np.asarray(Image.open(tmp_path / "gen_latest" / "000.png"))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import BIN, ROOT, run_cli, run_snakemake
+from conftest import BIN, run_cli, run_snakemake, workflow_command
 from cycleaug.errors import CycleAugError
 from cycleaug.figures import fig4, fig5, fig6, table2
 from cycleaug.figures.style import check_font_sizes
@@ -107,6 +107,12 @@ def assert_png_pdf(png: Path):
         assert min(im.size) > 100
 
 
+def assert_cli_draws(png: Path, figure: str, *options):
+    """`cycleaug figure FIGURE OPTIONS --out PNG` succeeds and writes the PNG and its PDF."""
+    run_cli("figure", figure, *options, "--out", png)
+    assert_png_pdf(png)
+
+
 # ---------------------------------------------------------------------------------------------
 # Fig. 4
 
@@ -140,9 +146,7 @@ def test_fig4_speedup_against_an_independent_computation(tmp_path):
     assert f"{expected[4]:.2f}x" in summary and f"{100 * expected[4] / 4:.0f}%" in summary
     assert "2 GPUs: 59.0 s per epoch (2 epochs" in summary
 
-    out = tmp_path / "figures/fig4_scaling.png"
-    run_cli("figure", "fig4", "--logs", *logs, "--out", out)
-    assert_png_pdf(out)
+    assert_cli_draws(tmp_path / "figures/fig4_scaling.png", "fig4", "--logs", *logs)
 
 
 def test_fig4_says_processes_for_cpu_runs(tmp_path):
@@ -216,6 +220,12 @@ def make_samples(root: Path, gpus: list[int], epochs: list[int], names: list[str
     return samples, inputs, images
 
 
+def run_fig5(samples: Path, gpus: list[int], epochs: list[int], inputs: Path, out: Path, *options, check: bool = True):
+    """`cycleaug figure fig5` on make_samples' folders (``options`` before --out)."""
+    folders = ["--samples-root", samples, "--gpus", *gpus, "--epochs", *epochs, "--inputs-dir", inputs]
+    return run_cli("figure", "fig5", *folders, *options, "--out", out, check=check)
+
+
 def test_fig5_grid_shows_each_input_per_gpu_count_and_epoch(tmp_path):
     gpus, epochs, names = [1, 2, 4], [1, 3], ["s_0002.png", "s_0000.png", "s_0001.png"]
     samples, inputs, images = make_samples(tmp_path, gpus, epochs, names)
@@ -239,22 +249,7 @@ def test_fig5_grid_shows_each_input_per_gpu_count_and_epoch(tmp_path):
     assert check_font_sizes(fig) == []
 
     out = tmp_path / "figures/fig5_samples.pdf"  # --out may name the PDF; both are written
-    run_cli(
-        "figure",
-        "fig5",
-        "--samples-root",
-        samples,
-        "--gpus",
-        *gpus,
-        "--epochs",
-        *epochs,
-        "--inputs-dir",
-        inputs,
-        "--n-inputs",
-        2,
-        "--out",
-        out,
-    )
+    run_fig5(samples, gpus, epochs, inputs, out, "--n-inputs", 2)
     assert_png_pdf(out.with_suffix(".png"))
 
 
@@ -289,22 +284,7 @@ def test_fig5_missing_sample_fails_without_writing(tmp_path):
     samples, inputs, _ = make_samples(tmp_path, [1, 2], [1], ["a.png", "b.png"])
     (samples / "2gpu/epoch1/b.png").unlink()
     out = tmp_path / "figures/fig5_samples.png"
-    proc = run_cli(
-        "figure",
-        "fig5",
-        "--samples-root",
-        samples,
-        "--gpus",
-        1,
-        2,
-        "--epochs",
-        1,
-        "--inputs-dir",
-        inputs,
-        "--out",
-        out,
-        check=False,
-    )
+    proc = run_fig5(samples, [1, 2], [1], inputs, out, check=False)
     assert proc.returncode == 2
     assert "2gpu/epoch1: missing ['b.png']" in proc.stderr
     assert not out.parent.exists() or not list(out.parent.iterdir())
@@ -335,9 +315,7 @@ def test_fig6_random_features_curves_and_small_set_warning(tmp_path):
     assert check_font_sizes(fig) == []
     assert "not comparable" in fig6.findings(path)
 
-    out = tmp_path / "figures/fig6_fid.png"
-    run_cli("figure", "fig6", "--fid", path, "--out", out)
-    assert_png_pdf(out)
+    assert_cli_draws(tmp_path / "figures/fig6_fid.png", "fig6", "--fid", path)
 
 
 def test_fig6_kid_panel_with_error_bars(tmp_path):
@@ -443,9 +421,7 @@ def test_table2_figure_cells(tmp_path):
     assert check_font_sizes(fig) == []
     assert "42.03% for (e)" in table2.findings(path)
 
-    out = tmp_path / "figures/table2.png"
-    run_cli("figure", "table2", "--table", path, "--out", out)
-    assert_png_pdf(out)
+    assert_cli_draws(tmp_path / "figures/table2.png", "table2", "--table", path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,20 +443,7 @@ def test_fig6_rule_regenerates_alone_and_report_caption(tmp_path):
     overrides.write_text("data:\n  source: demo\nfigures:\n  paper_reference: true\n")
     env = {"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     target = "results/figures/fig6_fid.pdf"  # relative to --directory, as a user types it
-    common = [
-        target,
-        "-s",
-        ROOT / "Snakefile",
-        "--directory",
-        tmp_path,
-        "--configfile",
-        ROOT / "config.yaml",
-        overrides,
-        "--cores",
-        "1",
-        "--allowed-rules",
-        "fig6_fid",
-    ]
+    common = workflow_command(tmp_path, target, "--cores", "1", "--allowed-rules", "fig6_fid", configfiles=(overrides,))
     pdf = tmp_path / target
     run_snakemake(*common, env=env)
     assert_png_pdf(pdf.with_suffix(".png"))

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import BIN, ROOT, kill_once_staged, run_snakemake, workflow_command
+from conftest import BIN, ROOT, generate_here, kill_once_staged, run_snakemake, workflow_command
 from cycleaug.cli import main as cli
+from cycleaug.glue import common, paths
 from cycleaug.glue import generate as glue_generate
 from PIL import Image
 from torch import nn
@@ -160,28 +161,8 @@ def test_listed_set_keeps_sizes_boxes_and_pixels(listed_set):
     ckpt = save_checkpoint(tmp_path / "200_net_G_A.pth")
     out, labels = tmp_path / "gen/images", tmp_path / "gen/labels.json"
     # Batch 2 over mixed sizes: the three 70x45 images go in batches of 2 and 1, the 52x38 one alone.
-    assert (
-        cli(
-            [
-                "generate",
-                "--checkpoint",
-                str(ckpt),
-                "--input",
-                str(src),
-                "--list",
-                str(tmp_path / "synthetic.json"),
-                "--output",
-                str(out),
-                "--labels-out",
-                str(labels),
-                "--batch-size",
-                "2",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    options = ["--list", tmp_path / "synthetic.json", "--output", out, "--labels-out", labels]
+    assert generate_here(ckpt, src, *options, "--batch-size", "2", "--device", "cpu") == 0
 
     # Exactly the listed images, as <stem>.png.
     assert sorted(p.name for p in out.iterdir()) == ["0000001.png", "0000002.png", "0000003.png", "0000004.png"]
@@ -211,42 +192,8 @@ def test_listed_set_keeps_sizes_boxes_and_pixels(listed_set):
 def test_batched_equals_one_by_one(listed_set, tmp_path):
     _, src, _, _ = listed_set
     ckpt = save_checkpoint(tmp_path / "1_net_G_A.pth", seed=3)
-    assert (
-        cli(
-            [
-                "generate",
-                "--checkpoint",
-                str(ckpt),
-                "--input",
-                str(src),
-                "--output",
-                str(tmp_path / "b8"),
-                "--batch-size",
-                "8",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
-    assert (
-        cli(
-            [
-                "generate",
-                "--checkpoint",
-                str(ckpt),
-                "--input",
-                str(src),
-                "--output",
-                str(tmp_path / "b1"),
-                "--batch-size",
-                "1",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert generate_here(ckpt, src, "--output", tmp_path / "b8", "--batch-size", "8", "--device", "cpu") == 0
+    assert generate_here(ckpt, src, "--output", tmp_path / "b1", "--batch-size", "1", "--device", "cpu") == 0
     names = sorted(p.name for p in (tmp_path / "b1").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b8").iterdir()) and len(names) == 5
     for name in names:
@@ -288,8 +235,8 @@ def test_nested_frame_names_keep_their_folders(tmp_path):
     (tmp_path / "synthetic.json").write_text(json.dumps([frame(n, 36, 28, [(1.0, 2.0, 9.0, 20.0)]) for n in names]))
     ckpt = save_checkpoint(tmp_path / "200_net_G_A.pth")
     out, labels = tmp_path / "gen/images", tmp_path / "gen/labels.json"
-    args = ["generate", "--checkpoint", str(ckpt), "--input", str(src), "--list", str(tmp_path / "synthetic.json")]
-    assert cli([*args, "--output", str(out), "--labels-out", str(labels), "--device", "cpu"]) == 0
+    listed = ["--list", tmp_path / "synthetic.json"]
+    assert generate_here(ckpt, src, *listed, "--output", out, "--labels-out", labels, "--device", "cpu") == 0
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == sorted(names)
     written = json.loads(labels.read_text())
     assert [f["name"] for f in written] == names and all((out / f["name"]).is_file() for f in written)
@@ -300,8 +247,8 @@ def test_nested_frame_names_keep_their_folders(tmp_path):
     # A frame name that would leave the output folder is refused before anything is written.
     (tmp_path / "evil.json").write_text(json.dumps([frame("../escape.png", 36, 28, [])]))
     write_image(tmp_path / "escape.png", 36, 28, 9)
-    bad = [*args[:-1], str(tmp_path / "evil.json"), "--output", str(tmp_path / "gen2"), "--device", "cpu"]
-    assert cli(bad) != 0
+    evil = ["--list", tmp_path / "evil.json", "--output", tmp_path / "gen2"]
+    assert generate_here(ckpt, src, *evil, "--device", "cpu") != 0
     assert not (tmp_path / "gen2").exists()
 
 
@@ -312,22 +259,7 @@ def test_list_errors_leave_no_output(listed_set, capsys):
 
     def generate(list_frames, *extra):
         (tmp_path / "list.json").write_text(json.dumps(list_frames))
-        return cli(
-            [
-                "generate",
-                "--checkpoint",
-                str(ckpt),
-                "--input",
-                str(src),
-                "--list",
-                str(tmp_path / "list.json"),
-                "--output",
-                str(out),
-                "--device",
-                "cpu",
-                *extra,
-            ]
-        )
+        return generate_here(ckpt, src, "--list", tmp_path / "list.json", "--output", out, "--device", "cpu", *extra)
 
     assert generate(frames + [frame("missing.png", 70, 45, [])]) == 2
     assert "1 listed image(s) not in" in capsys.readouterr().err and not out.exists()
@@ -343,22 +275,7 @@ def test_list_errors_leave_no_output(listed_set, capsys):
     bad = [frame("0000001.png", 64, 45, [])]
     assert generate(bad, "--labels-out", str(tmp_path / "l.json")) == 2
     assert "records a 64x45 image" in capsys.readouterr().err and not (tmp_path / "l.json").exists()
-    assert (
-        cli(
-            [
-                "generate",
-                "--checkpoint",
-                str(ckpt),
-                "--input",
-                str(src),
-                "--output",
-                str(out),
-                "--labels-out",
-                str(tmp_path / "l.json"),
-            ]
-        )
-        == 2
-    )
+    assert generate_here(ckpt, src, "--output", out, "--labels-out", tmp_path / "l.json") == 2
     assert "--labels-out: needs --list" in capsys.readouterr().err
 
 
@@ -368,14 +285,14 @@ def test_generate_into_an_existing_output_holds_one_run_only(listed_set, tmp_pat
     _, src, _, pixels = listed_set
     out = tmp_path / "samples"
     first = save_checkpoint(tmp_path / "1_net_G_A.pth", seed=1)
-    assert cli(["generate", "--checkpoint", str(first), "--input", str(src), "--output", str(out)]) == 0
+    assert generate_here(first, src, "--output", out) == 0
     assert len(list(out.glob("*.png"))) == 5
     fewer = tmp_path / "fewer"
     fewer.mkdir()
     for name in ("0000001.png", "0000002.png"):
         (fewer / name).write_bytes((src / name).read_bytes())
     second = save_checkpoint(tmp_path / "2_net_G_A.pth", seed=2)
-    assert cli(["generate", "--checkpoint", str(second), "--input", str(fewer), "--output", str(out)]) == 0
+    assert generate_here(second, fewer, "--output", out) == 0
     assert sorted(p.name for p in out.iterdir()) == ["0000001.png", "0000002.png"]
     net = reference_generator(seed=2).eval()
     for name in ("0000001.png", "0000002.png"):
@@ -411,24 +328,8 @@ def test_cuda_matches_cpu(listed_set):
     tmp_path, src, _, _ = listed_set
     ckpt = save_checkpoint(tmp_path / "2_net_G_A.pth", seed=4)
     for device in ("cpu", "cuda"):
-        assert (
-            cli(
-                [
-                    "generate",
-                    "--checkpoint",
-                    str(ckpt),
-                    "--input",
-                    str(src),
-                    "--list",
-                    str(tmp_path / "synthetic.json"),
-                    "--output",
-                    str(tmp_path / device),
-                    "--device",
-                    device,
-                ]
-            )
-            == 0
-        )
+        options = ["--list", tmp_path / "synthetic.json", "--output", tmp_path / device, "--device", device]
+        assert generate_here(ckpt, src, *options) == 0
     for p in (tmp_path / "cpu").iterdir():
         diff = np.asarray(Image.open(p)).astype(int) - np.asarray(Image.open(tmp_path / "cuda" / p.name)).astype(int)
         assert np.abs(diff).max() <= 2
@@ -476,7 +377,7 @@ def test_rule_arguments():
     paper = demo_config(cyclegan={"gpu_counts": [1, 2]}, fid={"weights": "pretrained"}, data_dir="d")
     assert glue_generate.fid_weights_file(paper) == ["d/pretrained/pt_inception-2015-12-05-6726825d.pth"]
     assert glue_generate.fid_options(paper).startswith("--weights d/pretrained/pt_inception-2015-12-05-6726825d.pth ")
-    assert glue_generate.generate_targets(config) == [
+    assert common.generate_targets(config) == [
         "results/samples/1gpu/epoch1",
         "results/samples/1gpu/epoch2",
         "results/samples/2gpu/epoch1",
@@ -488,7 +389,8 @@ def test_rule_arguments():
         "results/fid/fid.csv",
         "results/fid/paired.csv",  # demo data: the paired-truth distances
     ]
-    assert glue_generate.paired_truth(config) == "data/raw/synthia/PAIRED/RGB"
+    assert paths.paired_truth(config) == "data/raw/synthia/PAIRED/RGB"
+    assert glue_generate.final_net(config, 2) == "results/cyclegan/2gpu/checkpoints/2_net_G_A.pth"
 
 
 def job_counts(text: str) -> dict[str, int]:
@@ -584,26 +486,10 @@ def test_generate_rules_run(tmp_path):
             }
         )
     )
-    run_snakemake(
-        "generate",
-        "-s",
-        ROOT / "Snakefile",
-        "--directory",
-        tmp_path,
-        "--configfile",
-        ROOT / "config.yaml",
-        ROOT / "profiles/demo/demo.yaml",
-        over,
-        "--cores",
-        "2",
-        "--allowed-rules",
-        "samples",
-        "translate_detector_set",
-        "fid",
-        "paired_distance",
-        "generate",
-        env={"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
-    )
+    rules = ["samples", "translate_detector_set", "fid", "paired_distance", "generate"]
+    demo = ROOT / "profiles/demo/demo.yaml"
+    args = workflow_command(tmp_path, "generate", "--cores", "2", "--allowed-rules", *rules, configfiles=(demo, over))
+    run_snakemake(*args, env={"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
     for e in (1, 2):
         assert pngs(tmp_path / f"results/samples/1gpu/epoch{e}") == [f"synthia_heldout_{i}.png" for i in range(3)]
     assert pngs(tmp_path / "results/generated/1gpu/images") == ["0000002.png"]

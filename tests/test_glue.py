@@ -36,14 +36,25 @@ def test_cli_table_lists_every_command_module():
     assert all(name == path.rsplit(".", 1)[1].replace("_", "-") for name, path in COMMANDS.items())
 
 
+# The glue modules a rule file may read besides its own stage's: the shared paths and target lists, and for
+# the ablation the generate stage whose rules it reuses (`use rule ... as ablation_lr_*`).
+SHARED_GLUE = {"paths", "common"}
+ALSO = {"ablation": {"generate"}, "detect": set()}
+
+
 def test_each_rule_file_takes_its_glue_from_its_own_stage_module():
     defined = {}
     for path in sorted(RULES.glob("*.smk")):
         text = path.read_text()
-        imports = re.findall(r"^from cycleaug(\S*) import (.+)$", text, re.M)
         if path.stem == "common":
             continue
-        assert imports == [(".glue", f"{path.stem} as glue")], (path.name, imports)
+        imports = re.findall(r"^from cycleaug\.glue import (.+)$", text, re.M)
+        assert len(imports) == 1, (path.name, imports)
+        modules = [m.strip() for m in imports[0].split(",")]
+        assert modules[0] == f"{path.stem} as glue", (path.name, modules)
+        assert set(modules[1:]) <= SHARED_GLUE | ALSO.get(path.stem, set()), (path.name, modules)
+        others = re.findall(r"^from cycleaug\.(?!glue )(\S+) import", text, re.M)
+        assert set(others) <= {"jobnames", "yolo.conditions", "yolo.table2", "acquire.sources"}, (path.name, others)
         defined[path.stem] = set(re.findall(r"^([A-Z_][A-Z0-9_]*) = ", text, re.M))
     for path in sorted(RULES.glob("*.smk")):
         text = path.read_text()
@@ -81,8 +92,8 @@ def test_train_options_are_the_config_keys_and_parse_back_to_their_values():
         assert getattr(args, key) == (list(value) if isinstance(value, tuple) else value), key
     for key in set(cg) & set(TrainConfig.__dataclass_fields__) - {"save_epochs", "fast", "lr_reference_gpus"}:
         assert getattr(args, key) == cg[key], key
-    # The lr rule's reference count: null in the config means the smallest GPU count.
-    assert cg["lr_reference_gpus"] is None and args.lr_reference_gpus == min(cg["gpu_counts"]) == 4
+    # The lr rule's reference count: unset in the config means the smallest GPU count.
+    assert "lr_reference_gpus" not in cg and args.lr_reference_gpus == min(cg["gpu_counts"]) == 4
     assert list(args.save_epochs) == [e for e in cg["save_epochs"] if e <= cg["n_epochs"] + cg["n_epochs_decay"]]
     assert args.seed == config["seed"]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import run_cli
 from cycleaug.errors import CycleAugError
-from cycleaug.fid import Run
+from cycleaug.fid.table import Run
 from cycleaug.paired import colour_transfer, l1, lab_moments, paired_table, read_paired, ssim
 from PIL import Image
 from scipy import ndimage

@@ -13,7 +13,7 @@ either window left PBS jobs running (seen as a flaky test). Its cancel command a
 which a busy PBS server (or a loaded login node) exceeds. So the profile's cancel command is `true`
 and this script does the cancelling, from its own record of the run's jobs:
 
-* the first line printed is a registry file, ``.snakemake/pbs-jobs/<pid>.jsonl``;
+* the first line printed is a registry file, ``.snakemake/pbs-jobs/<pid>.jsonl`` (pbs_registry.py);
 * pbs_submit.py appends ``{"jobid", "name"}`` the moment qsub has given the id (before Snakemake
   sees it), and marks a submission in flight with ``{"pending": token}`` / ``{"done": token}``;
 * pbs_status.py appends ``{"jobid", "finished": state}`` when it reports success or failed;
@@ -30,7 +30,6 @@ Only the standard library, so it runs with the login node's python3 as well as t
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -38,51 +37,13 @@ import sys
 import time
 from pathlib import Path
 
-REGISTRY_DIR = Path(".snakemake/pbs-jobs")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pbs_registry import REGISTRY_DIR, append, read_registry  # noqa: E402  (beside this file; only the standard library)
+from pbs_status import still_live  # noqa: E402
+
 PENDING_WAIT_S = 120.0  # a qsub in flight on a busy server
 QDEL_TIMEOUT_S = 300.0  # per chunk: PBS can take minutes to accept qdel of many large jobs
 CHUNK = 50
-
-
-def read_registry(path: Path) -> tuple[list[tuple[str, str]], set[str], set[str]]:
-    """(jobid, name) submitted in order, job ids known finished, submission tokens still in flight."""
-    submitted, finished, pending = [], set(), set()
-    if not path.exists():
-        return submitted, finished, pending
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash mid-write
-        if "cancelled" in rec:
-            continue
-        if "finished" in rec:
-            finished.add(rec["jobid"])
-        elif "pending" in rec:
-            pending.add(rec["pending"])
-        elif "done" in rec:
-            pending.discard(rec["done"])
-        elif "jobid" in rec:
-            submitted.append((rec["jobid"], rec.get("name", "")))
-    return submitted, finished, pending
-
-
-def append(path: Path, record: dict) -> None:
-    """One line per record with O_APPEND: lines from concurrent submit/status processes never mix."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(record) + "\n").encode())
-    finally:
-        os.close(fd)
-
-
-def still_live(jobid: str) -> bool:
-    from pbs_status import status  # beside this file (imports this module: not at the top)
-
-    try:
-        return status(jobid, qstat=os.environ.get("CYCLEAUG_QSTAT", "qstat"), attempts=1)[0] == "running"
-    except RuntimeError:
-        return True
 
 
 def cancel_live_jobs(path: Path, qdel: str = "qdel", pending_wait: float = PENDING_WAIT_S) -> list[str]:

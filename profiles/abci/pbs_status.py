@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pbs_sidecar import append  # noqa: E402  (beside this file; only the standard library)
+from pbs_registry import EXIT_DIR, append, run_registry  # noqa: E402  (beside this file; only the standard library)
 
 FINISHED = {"F", "X"}
 ACTIVE = set("QRHEWTBSUM")
@@ -48,10 +48,6 @@ ACTIVE = set("QRHEWTBSUM")
 KILLED_FOR = {-25: "cpu count", -26: "virtual memory", -27: "memory", -28: "cpu time", -29: "walltime"}
 # qstat's stderr for a job the server does not (or no longer) know.
 UNKNOWN_JOB = re.compile(r"Unknown Job Id|Job has finished", re.IGNORECASE)
-
-# Where pbs_submit.py's job scripts record their own exit status (relative to Snakemake's
-# working directory, which is where both scripts run).
-EXIT_DIR = Path(os.environ.get("CYCLEAUG_PBS_EXIT_DIR", ".snakemake/pbs-exit"))
 
 
 def parse_qstat_full(text: str) -> dict[str, str]:
@@ -180,6 +176,14 @@ def status(jobid: str, qstat: str = "qstat", attempts: int = 4, delay: float = 5
     raise RuntimeError(error)
 
 
+def still_live(jobid: str) -> bool:
+    """Whether PBS still has ``jobid`` queued or running (one qstat; qstat failing: assume it does)."""
+    try:
+        return status(jobid, qstat=os.environ.get("CYCLEAUG_QSTAT", "qstat"), attempts=1)[0] == "running"
+    except RuntimeError:
+        return True
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: pbs_status.py JOBID", file=sys.stderr)
@@ -207,9 +211,9 @@ def main(argv: list[str]) -> int:
         )
     if reason:
         print(f"pbs_status.py: {jobid}: {reason}", file=sys.stderr)
-    registry = os.environ.get("SNAKEMAKE_CLUSTER_SIDECAR_VARS")
+    registry = run_registry()
     if registry and state != "running":  # pbs_sidecar.py cancels only jobs not known finished
-        append(Path(registry), {"jobid": jobid, "finished": state})
+        append(registry, {"jobid": jobid, "finished": state})
     print(state)
     return 0
 

@@ -57,12 +57,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pbs_sidecar import append, still_live  # noqa: E402  (beside this file; only the standard library)
-
-# Every job submitted from this working directory, by what it computes (pbs-jobs/ beside the runs' registries).
-SUBMITTED = Path(".snakemake/pbs-jobs/submitted.jsonl")
-
-EXIT_DIR = Path(os.environ.get("CYCLEAUG_PBS_EXIT_DIR", ".snakemake/pbs-exit"))
+from pbs_registry import EXIT_DIR, SUBMITTED, append, run_registry  # noqa: E402  (beside this file; only the standard library)
+from pbs_status import still_live  # noqa: E402
 
 
 class SubmitError(Exception):
@@ -259,7 +255,7 @@ def main(argv: list[str]) -> int:
     except (SubmitError, ValueError, OSError) as exc:
         print(f"pbs_submit.py: {exc}", file=sys.stderr)
         return 2
-    registry = os.environ.get("SNAKEMAKE_CLUSTER_SIDECAR_VARS")
+    registry = run_registry()
     key = job_key(args.jobscript)
     running = live_job(key) if key else None
     if running:
@@ -267,10 +263,10 @@ def main(argv: list[str]) -> int:
         # still in the queue: hand it that job instead of a second one writing the same outputs.
         print(f"pbs_submit.py: {key}: job {running} is still queued or running; re-attaching to it", file=sys.stderr)
         if registry:
-            append(Path(registry), {"jobid": running, "name": args.name})
+            append(registry, {"jobid": running, "name": args.name})
         print(running)
         return 0
-    rc, out, err = submit(command, Path(registry) if registry else None, args.name, key)
+    rc, out, err = submit(command, registry, args.name, key)
     if rc != 0:
         print(f"pbs_submit.py: {shlex.join(command)} failed ({rc}):\n{err.strip()}", file=sys.stderr)
         return rc

@@ -1,4 +1,4 @@
-"""A stand-in for PBS Professional's qsub/qstat/qdel for tests/test_dispatch.py (no package provides them).
+"""A stand-in for PBS Professional's qsub/qstat/qdel for tests/test_dispatch_pbs_*.py (no package provides them).
 
 The test writes small shims named ``qsub``, ``qstat`` and ``qdel`` into a temporary bin directory put
 first on PATH; each runs ``python fake_pbs.py <name> ARGS``. Everything a job runs is real: the job

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
+from cycleaug.cyclegan.settings import schedule_epochs, with_defaults
 from cycleaug.errors import CycleAugError
 
 
@@ -54,8 +55,8 @@ def check_config(config: dict) -> None:
     bad = non_finite(config)
     if bad:
         raise CycleAugError("; ".join(bad))
-    cg = config["cyclegan"]
-    total = cg["n_epochs"] + cg["n_epochs_decay"]
+    cg = with_defaults(config["cyclegan"])
+    total = schedule_epochs(cg)
     if total < 1:
         raise CycleAugError("cyclegan.n_epochs + cyclegan.n_epochs_decay: must be at least 1 epoch in total")
     late = [e for e in cg["save_epochs"] if e > total]

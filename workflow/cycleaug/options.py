@@ -10,15 +10,24 @@ workflow's glue turns a config section into the same flags (:func:`command_line`
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 from collections.abc import Mapping
 from dataclasses import MISSING, Field, field, fields
 from typing import Any
 
+# The bounds a field may declare, in JSON schema's words: the config schema states the same bounds for the
+# config key (tests/test_config.py checks that they agree), out_of_bounds checks them on the command line.
+BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "exclusiveMaximum": "<", "multipleOf": "a multiple of"}
 
-def option(default: Any, help: str, **argparse_kwargs: Any) -> Any:
-    """A dataclass field that is also a command-line option (``choices=``, ``type=``, ``aliases=`` ...)."""
-    return field(default=default, metadata={"help": help, **argparse_kwargs})
+
+def option(default: Any, help: str, bounds: Mapping[str, float] | None = None, **argparse_kwargs: Any) -> Any:
+    """A dataclass field that is also a command-line option (``choices=``, ``type=``, ``aliases=`` ...), with
+    the ``bounds`` its value must keep (keys of BOUNDS)."""
+    unknown = set(bounds or {}) - set(BOUNDS)
+    if unknown:
+        raise ValueError(f"bounds {sorted(unknown)}: expected keys of {sorted(BOUNDS)}")
+    return field(default=default, metadata={"help": help, "bounds": dict(bounds or {}), **argparse_kwargs})
 
 
 def flag(name: str) -> str:
@@ -41,6 +50,7 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls, 
             continue
         meta = dict(f.metadata)
         meta.pop("flag", None)
+        meta.pop("bounds", None)
         aliases = meta.pop("aliases", ())
         default = f.default if f.default is not MISSING else f.default_factory()
         kwargs: dict[str, Any] = {"default": default, "dest": f.name}
@@ -78,6 +88,48 @@ def command_line(cls, values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> 
         else:
             words += [field_flag(f), str(value)]
     return words
+
+
+def _within(value: float, bound: str, limit: float) -> bool:
+    if bound == "minimum":
+        return value >= limit
+    if bound == "exclusiveMinimum":
+        return value > limit
+    if bound == "exclusiveMaximum":
+        return value < limit
+    return value % limit == 0
+
+
+def out_of_bounds(obj) -> list[str]:
+    """For each option field of the dataclass ``obj`` whose value is not a finite number where a float is
+    expected, or breaks a declared bound: one message naming the flag, the value and what was expected."""
+    problems = []
+    for f in option_fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value):
+            problems.append(f"{field_flag(f)} {value}: expected a finite number")
+            continue
+        for bound, limit in f.metadata["bounds"].items():
+            if not _within(value, bound, limit):
+                problems.append(f"{field_flag(f)} {value}: expected {BOUNDS[bound]} {limit}")
+    return problems
+
+
+def flags(**values: Any) -> str:
+    """The options a rule passes, as one shell string: ``name=value`` as ``--name value`` in the order given,
+    a list or tuple as several values, True as the bare flag; None and False pass nothing."""
+    words: list[str] = []
+    for name, value in values.items():
+        if value is None or value is False:
+            continue
+        words.append(flag(name))
+        if isinstance(value, (list, tuple)):
+            words += map(str, value)
+        elif value is not True:
+            words.append(str(value))
+    return shell_words(words)
 
 
 def shell_words(words: list[str]) -> str:

@@ -62,7 +62,8 @@ import numpy as np
 from cycleaug.atomic import atomic_path
 from cycleaug.csvtable import read_table
 from cycleaug.errors import CycleAugError
-from cycleaug.fid import IMAGE_EXTENSIONS, Run
+from cycleaug.fid.features import IMAGE_EXTENSIONS
+from cycleaug.fid.table import Run
 from cycleaug.labels import relative_name
 from cycleaug.yolo.bootstrap import interval, resample_weights
 

@@ -58,8 +58,6 @@ TABLE2 = (
     Table2Row("(g)", "(a) + generated, 512 GPUs", "generated", 512, 4604, 3616, 6169, 0.56, 0.43, 0.48, 41.53),
 )
 
-TABLE2_PERSONS = 10773
-
 
 def table2_row(synthetic_source: str, gpus: int | None) -> Table2Row | None:
     """The paper's row for a condition (matched by what it trains on, not by its letter)."""

@@ -28,13 +28,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from cycleaug import scaling_model
+from cycleaug import jobnames, scaling_model
+from cycleaug.cyclegan.settings import saved_epochs, schedule_epochs
+from cycleaug.topology import nodes_for
+from cycleaug.yolo.conditions import conditions
 
 MARGIN_FIRST, MARGIN_PER_RETRY = 1.25, 0.5
 YOLO_SECONDS_PER_ITERATION = 3.0
 RATES_FY2024 = {"rt_HF": 7.5, "rt_HG": 1.5, "rt_HC": 0.5}  # points per node-hour (see the docstring)
-# One 2048-d Frechet distance (cycleaug.fid.frechet_distance, 3,000 x 2,048 features each side): 13.4 and
-# 14.4 s on 2 cores of this repository's CI machine (AMD EPYC, 2026-12-04); sqrtm's cost grows as dims^3.
+# One 2048-d Frechet distance (cycleaug.fid.statistics.frechet_distance, 3,000 x 2,048 features each side):
+# 13.4 and 14.4 s on 2 cores of this repository's CI machine (AMD EPYC, 2026-12-04); sqrtm's cost grows as dims^3.
 FRECHET_SECONDS_2048 = 15.0
 INCEPTION_SECONDS_PER_IMAGE = 0.02
 
@@ -57,7 +60,7 @@ def cyclegan_iterations(config: dict, gpus: int) -> int:
     sizes = [n for n in (config["crop"].get("max_images") or {}).values() if n]
     samples = max(sizes) if sizes else scaling_model.D_SAMPLES
     per_epoch = math.ceil(cg["shard_scale"] * samples / gpus)
-    return (cg["n_epochs"] + cg["n_epochs_decay"]) * math.ceil(per_epoch / cg["batch_size"])
+    return schedule_epochs(cg) * math.ceil(per_epoch / cg["batch_size"])
 
 
 def cyclegan_seconds(config: dict, gpus: int) -> float:
@@ -85,9 +88,7 @@ def yolo_runtime_minutes(config: dict, attempt: int = 1, iterations: int | None 
 
 def fid_count(config: dict) -> int:
     """FIDs the fid job computes: one per GPU count and saved epoch."""
-    from cycleaug.glue.common import saved_epochs
-
-    return len(config["cyclegan"]["gpu_counts"]) * len(saved_epochs(config))
+    return len(config["cyclegan"]["gpu_counts"]) * len(saved_epochs(config["cyclegan"]))
 
 
 def fid_seconds(config: dict) -> float:
@@ -118,16 +119,13 @@ class Job:
 def training_jobs(config: dict) -> list[Job]:
     """The jobs that dominate the cost: one CycleGAN run per GPU count, one detector per condition (and
     the backbone's pretraining on demo data), and the FID job."""
-    from cycleaug.glue.cyclegan import nodes_for
-    from cycleaug.yolo.conditions import conditions
-
     jobs = []
     for n in config["cyclegan"]["gpu_counts"]:
         nodes = nodes_for(config, n)
         queue = "rt_HG" if n == 1 else "rt_HF"
         jobs.append(
             Job(
-                f"train_cyclegan_{n}gpu",
+                jobnames.train_cyclegan(n),
                 queue,
                 nodes,
                 n,
@@ -139,12 +137,11 @@ def training_jobs(config: dict) -> list[Job]:
     if pretrain:  # demo data: the backbone every condition starts from, trained once
         its = pretrain["iterations"]
         minutes = yolo_runtime_minutes(config, iterations=its)
-        jobs.append(Job("pretrain_detector", "rt_HG", 1, 1, minutes, its * YOLO_SECONDS_PER_ITERATION / 3600))
-    seeds = config["detector"].get("seeds") or [config["seed"]]
-    for c, seed in ((c, s) for c in conditions(config) for s in seeds):
+        jobs.append(Job(jobnames.PRETRAIN_DETECTOR, "rt_HG", 1, 1, minutes, its * YOLO_SECONDS_PER_ITERATION / 3600))
+    for c, run in ((c, run) for c in conditions(config) for _, run in jobnames.seed_runs(config)):
         jobs.append(
             Job(
-                f"train_yolo_{c.name}" + ("" if seed == seeds[0] else f"_seed{seed}"),
+                jobnames.train_yolo(c.name, run),
                 "rt_HG",
                 1,
                 1,
@@ -152,7 +149,7 @@ def training_jobs(config: dict) -> list[Job]:
                 yolo_iterations(config) * YOLO_SECONDS_PER_ITERATION / 3600,
             )
         )
-    jobs.append(Job("fid", "rt_HG", 1, 1, fid_runtime_minutes(config), fid_seconds(config) / 3600))
+    jobs.append(Job(jobnames.FID, "rt_HG", 1, 1, fid_runtime_minutes(config), fid_seconds(config) / 3600))
     return jobs
 
 

@@ -8,7 +8,7 @@
 #   ablation_lr_paired    demo data: L1/SSIM to the paired truth
 #   ablation_lr_figure    quality vs GPU count, one line per rule, and the verdict (cycleaug/ablation_lr.py)
 # Paths and options: cycleaug/glue/ablation.py.
-from cycleaug.glue import ablation as glue
+from cycleaug.glue import ablation as glue, generate, paths
 
 
 wildcard_constraints:
@@ -24,7 +24,7 @@ rule ablation_lr:
 use rule samples as ablation_lr_samples with:
     input:
         nets=glue.own_nets(config),
-        crops=glue.paths.crops(config, "synthia_heldout"),
+        crops=paths.crops(config, "synthia_heldout"),
     output:
         *(directory(d) for d in glue.own_sample_dirs(config)),
     log:
@@ -35,9 +35,9 @@ use rule samples as ablation_lr_samples with:
 
 use rule fid as ablation_lr_fid with:
     input:
-        real=glue.paths.crops(config, "bdd100k"),
+        real=paths.crops(config, "bdd100k"),
         samples=glue.rule_samples(config),
-        weights=glue.fid_weights_file(config),
+        weights=generate.fid_weights_file(config),
     output:
         glue.table(config, "{rule}", "{seed}", "fid.csv"),
     log:
@@ -46,18 +46,18 @@ use rule fid as ablation_lr_fid with:
         "benchmarks/ablation/fid_lr_{rule}_seed{seed}.tsv"
     params:
         runs=glue.fid_runs(config),
-        options=glue.fid_options(config),
-        cache=glue.paths.fid_cache(config),
+        options=generate.fid_options(config),
+        cache=paths.fid_cache(config),
 
 
 if config["data"]["source"] == "demo":
 
     use rule paired_distance as ablation_lr_paired with:
         input:
-            synthia=glue.paths.synthia_root(config),
-            heldout=glue.paths.crops(config, "synthia_heldout"),
-            cg=glue.paths.crops(config, "synthia"),
-            real=glue.paths.crops(config, "bdd100k"),
+            synthia=paths.synthia_root(config),
+            heldout=paths.crops(config, "synthia_heldout"),
+            cg=paths.crops(config, "synthia"),
+            real=paths.crops(config, "bdd100k"),
             samples=glue.rule_samples(config),
         output:
             glue.table(config, "{rule}", "{seed}", "paired.csv"),
@@ -66,7 +66,7 @@ if config["data"]["source"] == "demo":
         benchmark:
             "benchmarks/ablation/paired_lr_{rule}_seed{seed}.tsv"
         params:
-            truth=glue.paired_truth(config),
+            truth=paths.paired_truth(config),
             runs=glue.fid_runs(config),
 
 
@@ -75,7 +75,7 @@ rule ablation_lr_figure:
         **glue.figure_inputs(config),
     output:
         **glue.outputs(config),
-        verdict=glue.paths.ablation_lr_verdict(config),
+        verdict=paths.ablation_lr_verdict(config),
     log:
         "logs/ablation/figure_lr.log",
     params:

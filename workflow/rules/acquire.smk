@@ -6,8 +6,9 @@
 # On a cluster these run as jobs (ABCI's compute nodes reach http/https, and its login nodes end heavy
 # work); where compute nodes have no internet, run `snakemake fetch_bdd100k_images ...` locally first.
 from cycleaug.glue import acquire as glue
+from cycleaug.acquire.sources import all_sources
 
-SOURCES = glue.sources(config)
+SOURCES = all_sources(config)
 DATA_DIR = config["data_dir"]
 
 
@@ -61,7 +62,7 @@ if config["data"]["source"] == "real":
 
 
 # Weights: the configured path is used (verified, then hard-linked) when that file exists, else
-# the URL is downloaded; rules read the verified copy under {DATA}/pretrained/.
+# the URL is downloaded; rules read the verified copy under {data_dir}/pretrained/.
 if "darknet53" in SOURCES:
 
     rule fetch_darknet53:

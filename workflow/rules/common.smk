@@ -1,6 +1,6 @@
-# Shared by every stage: config validation, the data and results folders, and the target lists behind
-# `rule all` and the stage targets (cycleaug/glue/common.py). Each stage's rule file takes its paths and
-# options from its own glue module, cycleaug/glue/<stage>.py.
+# Shared by every stage: config validation and the data and results folders. The target lists behind
+# `rule all` and the stage targets are cycleaug/glue/common.py's; each stage's rule file takes its
+# options from its own glue module, cycleaug/glue/<stage>.py, and its paths from cycleaug/glue/paths.py.
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -9,7 +9,7 @@ from snakemake.utils import validate
 from cycleaug.acquire import check_sources
 from cycleaug.config_check import check_config, schema_errors
 from cycleaug.errors import CycleAugError
-from cycleaug.glue import common as glue_common
+from cycleaug.glue import common as glue_common, paths
 
 # Fail before any job runs: schema first (types, ranges, unknown keys), then rules across keys.
 try:
@@ -36,9 +36,7 @@ if MISSING_SOURCES:
         file=sys.stderr,
     )
 
-DATA = config["data_dir"]
 RESULTS = config["results_dir"]
-GPU_COUNTS = config["cyclegan"]["gpu_counts"]
 
 
 wildcard_constraints:
@@ -47,27 +45,6 @@ wildcard_constraints:
     split="train|val",
 
 
-def saved_epochs():
-    return glue_common.saved_epochs(config)
-
-
-def data_targets():
-    return glue_common.data_targets(config)
-
-
-def cyclegan_targets():
-    return glue_common.cyclegan_targets(config)
-
-
-def detection_targets():
-    return glue_common.detection_targets(config)
-
-
-def all_outputs():
-    """Everything the paper reports."""
-    return glue_common.all_outputs(config)
-
-
 def report_configfiles():
     """The config files of this run, so the nested `snakemake --report` sees the same config."""
-    return " ".join(glue_common.paths.quote(str(path)) for path in workflow.configfiles)
+    return " ".join(paths.quote(str(path)) for path in workflow.configfiles)

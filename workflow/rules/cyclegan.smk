@@ -7,7 +7,7 @@
 # Site settings come from the profile's config file: `launcher` (mpirun on a cluster, the local
 # spawner otherwise) and `gpus_per_node`, from which nodes and processes per node follow. Options:
 # cycleaug/glue/cyclegan.py (every config.cyclegan key, as the flag of the same name).
-from cycleaug.glue import cyclegan as glue
+from cycleaug.glue import cyclegan as glue, common, paths
 
 glue.carry_slurm_conf()
 
@@ -19,11 +19,11 @@ for _run in glue.training_runs(config):
         name:
             _run.name
         input:
-            a=glue.paths.crops(config, "synthia"),
-            b=glue.paths.crops(config, "bdd100k"),
+            a=paths.crops(config, "synthia"),
+            b=paths.crops(config, "bdd100k"),
         output:
-            nets=glue.run_nets(config, _run.folder),
-            log=glue.paths.run_log(_run.folder),
+            nets=common.run_nets(config, _run.folder),
+            log=paths.run_log(_run.folder),
         log:
             _run.log,
         benchmark:

@@ -3,22 +3,22 @@
 # bdd100k/labels/..., synthia/RGB, synthia/GT/LABELS); it comes from demo_data below
 # (data.source: demo) or from the fetch_* rules of acquire.smk (data.source: real).
 # Paths and options: cycleaug/glue/data.py.
-from cycleaug.glue import data as glue
+from cycleaug.glue import data as glue, paths
 
 if config["data"]["source"] == "demo":
 
     rule demo_data:
         output:
-            images=directory(glue.paths.bdd100k_images(config)),
+            images=directory(paths.bdd100k_images(config)),
             legacy=expand(
-                glue.paths.raw_bdd100k_labels(config, "legacy", "{split}"),
+                paths.raw_bdd100k_labels(config, "legacy", "{split}"),
                 split=["train", "val"],
             ),
             det20=expand(
-                glue.paths.raw_bdd100k_labels(config, "det20", "{split}"),
+                paths.raw_bdd100k_labels(config, "det20", "{split}"),
                 split=["train", "val"],
             ),
-            synthia=directory(glue.paths.synthia_root(config)),
+            synthia=directory(paths.synthia_root(config)),
         log:
             "logs/data/demo_data.log",
         benchmark:
@@ -34,9 +34,9 @@ if config["data"]["source"] == "demo":
 rule boxes_bdd100k:
     input:
         labels=glue.bdd100k_label_file(config, "{split}"),
-        images=glue.paths.bdd100k_images(config),
+        images=paths.bdd100k_images(config),
     output:
-        glue.paths.labels(config, "bdd100k_{split}"),
+        paths.labels(config, "bdd100k_{split}"),
     log:
         "logs/data/boxes_bdd100k_{split}.log",
     benchmark:
@@ -50,10 +50,10 @@ rule boxes_bdd100k:
 
 rule boxes_synthia:
     input:
-        root=glue.paths.synthia_root(config),
+        root=paths.synthia_root(config),
         boxes=glue.synthia_override(config),
     output:
-        glue.paths.labels(config, "synthia"),
+        paths.labels(config, "synthia"),
     log:
         "logs/data/boxes_synthia.log",
     benchmark:
@@ -69,10 +69,10 @@ rule boxes_synthia:
 # BDD crops come from the train split; val stays untouched for the detector's evaluation.
 rule crop_bdd100k:
     input:
-        labels=glue.paths.labels(config, "bdd100k_train"),
-        images=glue.paths.bdd100k_images(config),
+        labels=paths.labels(config, "bdd100k_train"),
+        images=paths.bdd100k_images(config),
     output:
-        directory(glue.paths.crops(config, "bdd100k")),
+        directory(paths.crops(config, "bdd100k")),
     log:
         "logs/data/crop_bdd100k.log",
     benchmark:
@@ -91,11 +91,11 @@ rule crop_bdd100k:
 # and the Fig. 5 samples, never seen by CycleGAN.
 rule crop_synthia:
     input:
-        labels=glue.paths.labels(config, "synthia"),
-        root=glue.paths.synthia_root(config),
+        labels=paths.labels(config, "synthia"),
+        root=paths.synthia_root(config),
     output:
-        crops=directory(glue.paths.crops(config, "synthia")),
-        heldout=directory(glue.paths.crops(config, "synthia_heldout")),
+        crops=directory(paths.crops(config, "synthia")),
+        heldout=directory(paths.crops(config, "synthia_heldout")),
     log:
         "logs/data/crop_synthia.log",
     benchmark:

@@ -9,16 +9,18 @@
 # the best checkpoint's on held-out BDD100K train images), best.weights / last.weights (darknet),
 # best.pt / last.pt, eval_log.jsonl. A run stopped by the scheduler resumes from last.pt on retry.
 # Paths and options: cycleaug/glue/detect.py.
-from cycleaug.glue import detect as glue
+from cycleaug.glue import detect as glue, paths
+from cycleaug.jobnames import seed_runs, train_yolo
+from cycleaug.yolo.conditions import conditions
 
 
 rule select_detector_sets:
     input:
-        bdd=glue.paths.labels(config, "bdd100k_train"),
-        val=glue.paths.labels(config, "bdd100k_val"),
-        synthia=glue.paths.labels(config, "synthia"),
-        bdd_images=glue.paths.bdd100k_images(config),
-        synthia_root=glue.paths.synthia_root(config),
+        bdd=paths.labels(config, "bdd100k_train"),
+        val=paths.labels(config, "bdd100k_val"),
+        synthia=paths.labels(config, "synthia"),
+        bdd_images=paths.bdd100k_images(config),
+        synthia_root=paths.synthia_root(config),
     output:
         **glue.selection_outputs(config),
     log:
@@ -43,7 +45,7 @@ rule align_detector_set:
     input:
         unpack(glue.align_inputs(config)),
     output:
-        directory(glue.paths.aligned_dir(config, "{source}")),
+        directory(paths.aligned_dir(config, "{source}")),
     log:
         "logs/detector/align_detector_set_{source}.log",
     benchmark:
@@ -67,7 +69,7 @@ if config["detector"].get("pretrain"):
         input:
             pool=glue.selection_outputs(config)["pretrain"],
             tune=glue.selection_outputs(config)["tune"],
-            bdd_images=glue.paths.bdd100k_images(config),
+            bdd_images=paths.bdd100k_images(config),
         output:
             glue.backbone(config),
         log:
@@ -93,23 +95,23 @@ if config["detector"].get("pretrain"):
 
 
 # detector.seeds repeats each condition: train_yolo_{condition}_seed{s} into {condition}/seed{s}/.
-for condition in glue.conditions(config):
-    for seed, run in glue.seed_runs(config):
+for condition in conditions(config):
+    for seed, run in seed_runs(config):
 
         rule:
             name:
-                glue.rule_name(condition, run)
+                train_yolo(condition.name, run)
             input:
                 **glue.synthetic_inputs(config, condition),
                 **glue.selection_outputs(config),
-                bdd_images=glue.paths.bdd100k_images(config),
+                bdd_images=paths.bdd100k_images(config),
                 pretrained=glue.pretrained_weights(config),
             output:
                 **glue.outputs(config, condition, run),
             log:
-                f"logs/detector/{glue.rule_name(condition, run)}.log",
+                f"logs/detector/{train_yolo(condition.name, run)}.log",
             benchmark:
-                f"benchmarks/detector/{glue.rule_name(condition, run)}.tsv"
+                f"benchmarks/detector/{train_yolo(condition.name, run)}.tsv"
             threads: glue.train_threads(config)
             resources:
                 gpu=1,

@@ -2,12 +2,13 @@
 # evaluated during training on the BDD100K validation images, see detect.smk), as CSV, Markdown and
 # LaTeX; at paper scale (figures.paper_reference) beside the paper's numbers with the difference.
 # Paths and options: cycleaug/glue/evaluate.py.
-from cycleaug.glue import evaluate as glue
+from cycleaug.glue import evaluate as glue, common
+from cycleaug.yolo.table2 import findings_param
 
 
 rule table2:
     input:
-        metrics=glue.metrics_files(config),
+        metrics=common.metrics_files(config),
         predictions=glue.prediction_files(config),
     output:
         csv=report(
@@ -31,6 +32,6 @@ rule table2:
     localrule: True
     params:
         options=glue.table2_options(config),
-        findings=glue.table2_findings,
+        findings=findings_param,
     shell:
         'cycleaug table2 {params.options} --out-dir "$(dirname {output.csv:q})" > {log:q} 2>&1'

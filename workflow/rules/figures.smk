@@ -4,7 +4,7 @@
 # (`snakemake --report results/report.html`, run by `make demo` at the end) with a caption that gives
 # the paper's result and this run's (workflow/report/*.rst). Paths, options and findings:
 # cycleaug/glue/figures.py.
-from cycleaug.glue import figures as glue
+from cycleaug.glue import figures as glue, common, paths
 
 
 localrules:
@@ -19,14 +19,14 @@ localrules:
 
 rule figures:
     input:
-        glue.figure_targets(config),
+        common.figure_targets(config),
 
 
 # Fig. 4's model curve (cycleaug.scaling_model): speed-ups relative to one 4-GPU node, so it is drawn
 # when the smallest GPU count is 4, as in the paper.
 rule scaling_model:
     output:
-        glue.paths.scaling_model_csv(config),
+        paths.scaling_model_csv(config),
     log:
         "logs/figures/scaling_model.log",
     benchmark:
@@ -61,7 +61,7 @@ rule fig4_scaling:
 rule fig5_samples:
     input:
         samples=glue.fig5_sample_dirs(config),
-        inputs=glue.paths.crops(config, "synthia_heldout"),
+        inputs=paths.crops(config, "synthia_heldout"),
         truth=glue.fig5_truth(config),
     output:
         **glue.figure_outputs(config, "fig5_samples", "fig5.rst", "Fig. 5 samples"),
@@ -71,7 +71,7 @@ rule fig5_samples:
         "benchmarks/figures/fig5_samples.tsv"
     params:
         root=glue.samples_root,
-        gpus=glue.gpu_counts(config),
+        gpus=common.gpu_counts(config),
         epochs=config["generate"]["sample_epochs"],
         n_inputs=config["generate"]["n_samples"],
         truth=glue.truth_option,
@@ -83,8 +83,8 @@ rule fig5_samples:
 
 rule fig6_fid:
     input:
-        fid=glue.paths.fid_csv(config),
-        paired=glue.paired_outputs(config),
+        fid=paths.fid_csv(config),
+        paired=common.paired_outputs(config),
     output:
         **glue.figure_outputs(config, "fig6_fid", "fig6.rst", "Fig. 6 FID"),
     log:
@@ -101,7 +101,7 @@ rule fig6_fid:
 
 rule table2_figure:
     input:
-        table=glue.paths.table2_files(config)[0],
+        table=paths.table2_files(config)[0],
     output:
         **glue.figure_outputs(config, "table2", "table2.rst", "Table 2 detection"),
     log:
@@ -119,13 +119,13 @@ rule table2_figure:
 rule verdict:
     input:
         logs=glue.train_logs(config),
-        fid=glue.paths.fid_csv(config),
-        table=glue.paths.table2_files(config)[0],
-        contrasts=glue.paths.contrasts(config),
-        paired=glue.paired_outputs(config),
+        fid=paths.fid_csv(config),
+        table=paths.table2_files(config)[0],
+        contrasts=paths.contrasts(config),
+        paired=common.paired_outputs(config),
     output:
         report(
-            glue.paths.verdict(config),
+            paths.verdict(config),
             caption="../report/verdict.rst",
             category="Verdict",
             labels={"verdict": "claim by claim"},

@@ -7,12 +7,12 @@
 #                           the detector at native size -> {results_dir}/generated/{n}gpu/ (Table 2 (c)-(g))
 #   fid                     FID of every sample set against the real BDD crops -> {results_dir}/fid/fid.csv
 # Paths and options: cycleaug/glue/generate.py.
-from cycleaug.glue import generate as glue
+from cycleaug.glue import generate as glue, common, paths
 
 
 rule generate:
     input:
-        glue.generate_targets(config),
+        common.generate_targets(config),
 
 
 # One job per GPU count translates with every saved epoch's generator (a few seconds each): one GPU job
@@ -20,7 +20,7 @@ rule generate:
 rule samples:
     input:
         nets=glue.saved_nets(config),
-        crops=glue.paths.crops(config, "synthia_heldout"),
+        crops=paths.crops(config, "synthia_heldout"),
     output:
         *(directory(d) for d in glue.saved_sample_dirs(config, "{gpus}")),
     log:
@@ -42,12 +42,12 @@ rule samples:
 # instead of leaving a core idle until two are free (the demo's 2-core schedule lost ~2.5 min that way).
 rule translate_detector_set:
     input:
-        net=glue.paths.cyclegan_net(config, "{gpus}", glue.last_epoch(config)),
+        net=glue.final_net(config, "{gpus}"),
         selection=glue.detector_selection(config),
-        synthia=glue.paths.synthia_root(config),
+        synthia=paths.synthia_root(config),
     output:
-        images=directory(glue.paths.generated_images(config, "{gpus}")),
-        labels=glue.paths.generated_labels(config, "{gpus}"),
+        images=directory(paths.generated_images(config, "{gpus}")),
+        labels=paths.generated_labels(config, "{gpus}"),
     log:
         "logs/generate/translate_detector_set_{gpus}gpu.log",
     benchmark:
@@ -70,19 +70,19 @@ if config["data"]["source"] == "demo":
 
     rule paired_distance:
         input:
-            synthia=glue.paths.synthia_root(config),
-            heldout=glue.paths.crops(config, "synthia_heldout"),
-            cg=glue.paths.crops(config, "synthia"),
-            real=glue.paths.crops(config, "bdd100k"),
-            samples=glue.sample_dirs(config),
+            synthia=paths.synthia_root(config),
+            heldout=paths.crops(config, "synthia_heldout"),
+            cg=paths.crops(config, "synthia"),
+            real=paths.crops(config, "bdd100k"),
+            samples=common.sample_dirs(config),
         output:
-            glue.paths.paired_csv(config),
+            paths.paired_csv(config),
         log:
             "logs/generate/paired_distance.log",
         benchmark:
             "benchmarks/generate/paired_distance.tsv"
         params:
-            truth=glue.paired_truth(config),
+            truth=paths.paired_truth(config),
             runs=glue.fid_runs(config),
         shell:
             "cycleaug paired-distance --truth {params.truth:q} --heldout {input.heldout:q} "
@@ -93,11 +93,11 @@ if config["data"]["source"] == "demo":
 # cached under {results_dir}/fid/cache, keyed by the images' content.
 rule fid:
     input:
-        real=glue.paths.crops(config, "bdd100k"),
-        samples=glue.sample_dirs(config),
+        real=paths.crops(config, "bdd100k"),
+        samples=common.sample_dirs(config),
         weights=glue.fid_weights_file(config),
     output:
-        glue.paths.fid_csv(config),
+        paths.fid_csv(config),
     log:
         "logs/generate/fid.log",
     benchmark:
@@ -111,7 +111,7 @@ rule fid:
     params:
         runs=glue.fid_runs(config),
         options=glue.fid_options(config),
-        cache=glue.paths.fid_cache(config),
+        cache=paths.fid_cache(config),
     shell:
         "cycleaug fid-table --real {input.real:q} --runs {params.runs} --out {output:q} "
         "{params.options} --cache-dir {params.cache:q} > {log:q} 2>&1"

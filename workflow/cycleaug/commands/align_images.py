@@ -11,10 +11,12 @@ HELP = "resize (or centre-crop and resize) detector images to the real images' s
 
 
 def add_arguments(parser) -> None:
+    from cycleaug.yolo.align import MODES
+
     parser.add_argument("--labels", required=True, help="the set's frames (BDD100K JSON)")
     parser.add_argument("--images", required=True, help="folder of the set's images")
     parser.add_argument("--size", type=int, nargs=2, required=True, metavar=("W", "H"), help="target size")
-    parser.add_argument("--mode", choices=["resize", "crop"], default="resize", help="see cycleaug.yolo.align")
+    parser.add_argument("--mode", choices=MODES, default="resize", help="see cycleaug.yolo.align")
     parser.add_argument("--out", required=True, help="output folder (images/ and labels.json)")
 
 

@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cycleaug.atomic import write_json
-    from cycleaug.fid import compute_fid
+    from cycleaug.fid.table import compute_fid
 
     result = compute_fid(
         args.dir_a,

@@ -18,7 +18,7 @@ HELP = "FID of generated sets (one per GPU count and epoch) against a real set, 
 
 
 def add_runs_argument(parser: argparse.ArgumentParser) -> None:
-    """``--runs GPUS:EPOCH:DIR ...`` (cycleaug.fid.Run), as fid-table and paired-distance take them."""
+    """``--runs GPUS:EPOCH:DIR ...`` (cycleaug.fid.table.Run), as fid-table and paired-distance take them."""
     parser.add_argument(
         "--runs",
         required=True,
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cycleaug.fid import Run, fid_table
+    from cycleaug.fid.table import Run, fid_table
 
     runs = [Run.parse(text) for text in args.runs]
     fid_table(

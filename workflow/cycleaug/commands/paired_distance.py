@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cycleaug.errors import CycleAugError
-    from cycleaug.fid import Run
+    from cycleaug.fid.table import Run
     from cycleaug.paired import paired_table
 
     if args.resamples < 100:

@@ -41,16 +41,9 @@ def run(args) -> int:
     from cycleaug.yolo.settings import TrainConfig
     from cycleaug.yolo.train import train
 
-    for flag in ("iterations", "batch", "subdivisions", "eval_batch_size", "checkpoint_every"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise CycleAugError(f"--{flag.replace('_', '-')} {value}: expected a positive integer")
-    if args.img_size is not None and (args.img_size < 32 or args.img_size % 32):
-        raise CycleAugError(f"--img-size {args.img_size}: expected a positive multiple of 32")
+    # The bounds of each option are checked by train() (declared on the settings' fields).
     if (args.heldout_labels is None) != (args.heldout_images is None):
         raise CycleAugError("--heldout-labels and --heldout-images go together")
-    if args.workers < 0:
-        raise CycleAugError(f"--workers {args.workers}: expected 0 or more")
     tc = from_args(
         TrainConfig,
         args,

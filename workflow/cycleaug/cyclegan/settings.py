@@ -8,23 +8,26 @@ the config key of ``cyclegan`` (``cyclegan.fast`` for FastConfig).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 
-from cycleaug.options import option
+from cycleaug.options import option, option_fields, out_of_bounds
 
 
 @dataclass
 class ModelConfig:
     """Network and objective hyper-parameters (reference defaults; paper: "follow Zhu's implementation")."""
 
-    ngf: int = option(64, "generator width")
-    ndf: int = option(64, "discriminator width")
-    n_blocks: int = option(9, "residual blocks: 9 at 256 px, 6 at 128 px")
-    lr: float = option(0.0002, "Adam learning rate, not scaled with the number of processes")
-    beta1: float = option(0.5, "Adam beta1")
-    lambda_cycle: float = option(10.0, "cycle-consistency weight")
-    lambda_identity: float = option(0.5, "identity weight relative to --lambda-cycle (0.5: 5)")
-    pool_size: int = option(50, "generated-image pool per discriminator, 0 = off")
+    ngf: int = option(64, "generator width", {"minimum": 1})
+    ndf: int = option(64, "discriminator width", {"minimum": 1})
+    n_blocks: int = option(9, "residual blocks: 9 at 256 px, 6 at 128 px", {"minimum": 1})
+    lr: float = option(
+        0.0002, "Adam learning rate (at lr_reference_gpus processes; see --lr-scaling)", {"exclusiveMinimum": 0}
+    )
+    beta1: float = option(0.5, "Adam beta1", {"minimum": 0, "exclusiveMaximum": 1})
+    lambda_cycle: float = option(10.0, "cycle-consistency weight", {"minimum": 0})
+    lambda_identity: float = option(0.5, "identity weight relative to --lambda-cycle (0.5: 5)", {"minimum": 0})
+    pool_size: int = option(50, "generated-image pool per discriminator, 0 = off", {"minimum": 0})
 
 
 AMP_MODES = ("none", "bf16", "fp16", "auto")
@@ -66,7 +69,7 @@ class FastConfig:
     amp: str = option(
         "none",
         "autocast dtype of the forward passes; auto = bf16 where the device runs it natively",
-        choices=["none", "bf16", "fp16", "auto"],
+        choices=list(AMP_MODES),
     )
     fused_adam: bool = option(False, "torch's fused Adam kernel instead of the per-parameter loop")
     compile: bool = option(False, "torch.compile the four nets (compilation takes minutes)")
@@ -109,20 +112,24 @@ class TrainConfig:
     b_dir: str
     out_dir: str
     model: ModelConfig = field(default_factory=ModelConfig)
-    load_size: int = option(286, "resize to this square size")
-    crop_size: int = option(256, "random crop size")
-    batch_size: int = option(1, "images per process per iteration (paper: 1)")
-    n_epochs: int = option(100, "epochs at constant lr")
-    n_epochs_decay: int = option(100, "epochs of linear decay to 0")
+    load_size: int = option(286, "resize to this square size", {"minimum": 16})
+    crop_size: int = option(
+        256, "random crop size (two stride-2 down-samplings: a multiple of 4)", {"minimum": 16, "multipleOf": 4}
+    )
+    batch_size: int = option(1, "images per process per iteration (paper: 1)", {"minimum": 1})
+    n_epochs: int = option(100, "epochs at constant lr", {"minimum": 0})
+    n_epochs_decay: int = option(100, "epochs of linear decay to 0", {"minimum": 0})
     lr_scaling: str = option(
         "none",
         "learning rate x k for n processes: none (k = 1, the paper), linear (k = n / n_ref, Goyal et al. 2017) "
         "or sqrt (k = sqrt(n / n_ref), Malladi et al. 2022 for Adam)",
         choices=["none", "linear", "sqrt"],
     )
-    lr_reference_gpus: int = option(1, "n_ref of --lr-scaling: the process count whose lr is --lr")
+    lr_reference_gpus: int = option(1, "n_ref of --lr-scaling: the process count whose lr is --lr", {"minimum": 1})
     warmup_epochs: float = option(
-        0.0, "epochs over which the lr rises linearly per iteration from --lr to --lr x k (Goyal et al. 2017)"
+        0.0,
+        "epochs over which the lr rises linearly per iteration from --lr to --lr x k (Goyal et al. 2017)",
+        {"minimum": 0},
     )
     stop_epoch: int | None = option(
         None,
@@ -131,24 +138,28 @@ class TrainConfig:
         aliases=("--epochs",),
         metavar="E",
     )
-    shard_scale: float = option(4.0, "each process draws ceil(scale x D / n) samples per epoch (paper: 4)")
+    shard_scale: float = option(
+        4.0, "each process draws ceil(scale x D / n) samples per epoch (paper: 4)", {"exclusiveMinimum": 0}
+    )
     save_epochs: tuple[int, ...] = option(
         (), "epochs whose nets are kept as checkpoints/{E}_net_G_A.pth etc. (the last always is)", metavar="E"
     )
-    checkpoint_every: int = option(1000, "save checkpoints/latest.pt every N iterations")
-    log_every: int = option(100, "progress line every N iterations")
+    checkpoint_every: int = option(1000, "save checkpoints/latest.pt every N iterations", {"minimum": 1})
+    log_every: int = option(100, "progress line every N iterations", {"minimum": 1})
     sync_every: int = option(
         0,
         "iterations between host-device syncs (the allreduce of the losses and the stop flag; a stop signal "
         "acts within N): 0 = 1 on the CPU, where a sync costs nothing, 10 on a GPU",
+        {"minimum": 0},
     )
-    workers: int = option(4, "data loader workers per process (unused with --cache-images)")
+    workers: int = option(4, "data loader workers per process (unused with --cache-images)", {"minimum": 0})
     seed: int = option(0, "seed of initial weights, shards, crops")
     backend: str = option("torch", "torch.distributed (NCCL/Gloo) or horovod", choices=["torch", "horovod"])
     device: str = option("auto", "auto: GPU LOCAL_RANK if CUDA is available, else CPU", choices=["auto", "cpu", "cuda"])
     stop_before_walltime: float = option(
         600.0,
         "in a PBS/Slurm job: save and stop (exit 75, rerun resumes) this many seconds before its walltime; 0 = off",
+        {"minimum": 0},
     )
     stage_to: str = option(
         "", "copy the crops to this node-local folder first, once per node (e.g. '$PBS_LOCALDIR' on ABCI)"
@@ -160,7 +171,7 @@ class TrainConfig:
 
     @property
     def total_epochs(self) -> int:
-        return self.n_epochs + self.n_epochs_decay
+        return schedule_epochs(vars(self))
 
     @property
     def last_epoch(self) -> int:
@@ -177,3 +188,35 @@ def lr_scale(rule: str, n: int, n_ref: int) -> float:
     if rule == "none":
         return 1.0
     return n / n_ref if rule == "linear" else math.sqrt(n / n_ref)
+
+
+def schedule_epochs(cyclegan: Mapping) -> int:
+    """Epochs of the schedule: n_epochs at constant lr, then n_epochs_decay of linear decay (paper: 100 +
+    100), from a TrainConfig's fields or config.cyclegan."""
+    return cyclegan["n_epochs"] + cyclegan["n_epochs_decay"]
+
+
+def saved_epochs(cyclegan: Mapping) -> list[int]:
+    """Epochs whose generators a run keeps: config.cyclegan.save_epochs within the schedule, and the last."""
+    last = schedule_epochs(cyclegan)
+    return sorted({e for e in cyclegan["save_epochs"] if e <= last} | {last})
+
+
+def _default(f) -> object:
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
+def with_defaults(cyclegan: Mapping) -> dict:
+    """config.cyclegan with every hyperparameter it leaves out at its default here: config.yaml sets what
+    the paper sets, and the rest of a run's settings have their one home in these dataclasses."""
+    defaults = {f.name: _default(f) for cls in (ModelConfig, TrainConfig) for f in option_fields(cls)}
+    return {**defaults, **cyclegan}
+
+
+def check(cfg: TrainConfig) -> list[str]:
+    """What is wrong with a run's settings, one message per flag: the bounds declared on the fields (the
+    config schema states the same for config.cyclegan) and the one rule across fields."""
+    problems = out_of_bounds(cfg.model) + out_of_bounds(cfg)
+    if cfg.total_epochs < 1:
+        problems.append(f"--n-epochs {cfg.n_epochs} + --n-epochs-decay {cfg.n_epochs_decay}: expected >= 1 epoch")
+    return problems

@@ -39,7 +39,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -49,7 +49,7 @@ from cycleaug.cyclegan import autotune, checkpoint
 from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
 from cycleaug.cyclegan.distributed import Comm, detect_env, setup
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, hash_seed
-from cycleaug.cyclegan.settings import TrainConfig, lr_scale
+from cycleaug.cyclegan.settings import TrainConfig, check, lr_scale
 from cycleaug.errors import CycleAugError
 from cycleaug.progress import format_seconds
 from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, job_deadline, loader_workers
@@ -74,7 +74,9 @@ def log(comm: Comm, message: str) -> None:
 
 def train(cfg: TrainConfig) -> int:
     # ---- set-up ----------------------------------------------------------------------------------
-    _check(cfg)
+    problems = check(cfg)  # the bounds declared on the settings' fields, before anything is written
+    if problems:
+        raise CycleAugError("; ".join(problems))
     # Rank 0 holds the run folder before anything joins the process group: a second run (a duplicate
     # job) stops here with a message naming the first, and its other ranks are ended by the launcher.
     lock = checkpoint.RunLock(Path(cfg.out_dir)) if detect_env().rank == 0 else None
@@ -91,13 +93,83 @@ def train(cfg: TrainConfig) -> int:
             lock.release()
 
 
-def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
-    run = Path(cfg.out_dir)
-    device = comm.device
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed input size, as the reference
+@dataclass
+class Run:
+    """What the steps of a run share: fixed once set up, but for the position (``epoch``, ``start_iter``:
+    where the next epoch begins) and the iteration counters."""
 
-    # ---- data ------------------------------------------------------------------------------------
+    cfg: TrainConfig
+    comm: Comm
+    stop: StopRequest
+    dir: Path
+    dataset: UnalignedCrops
+    sampler: PlanSampler
+    loader: torch.utils.data.DataLoader
+    iters_per_epoch: int = 0
+    model: CycleGAN | None = None
+    fingerprint: dict = field(default_factory=dict)
+    digest: str = ""
+    deadline: float | None = None
+    sync_every: int = 1
+    run_start: float = 0.0
+    run_iters: int = 0
+    epoch: int = 1
+    start_iter: int = 0
+    total_iters: int = 0
+
+    def plan(self, epoch: int):
+        return epoch_plan(
+            len(self.dataset.a_paths),
+            len(self.dataset.b_paths),
+            seed=self.cfg.seed,
+            epoch=epoch,
+            rank=self.comm.rank,
+            world_size=self.comm.world_size,
+            scale=self.cfg.shard_scale,
+        )
+
+    def lr(self, epoch: int, iteration: int) -> float:
+        return lr_at(self.cfg, epoch, iteration, self.comm.world_size, self.iters_per_epoch)
+
+    def near_walltime(self) -> bool:
+        return self.deadline is not None and time.time() > self.deadline - self.cfg.stop_before_walltime
+
+
+@dataclass
+class Epoch:
+    """The running figures of the epoch being trained, from its first iteration in this process on."""
+
+    lr: float
+    lr_first: float
+    sums: torch.Tensor
+    pending: torch.Tensor  # the losses since the last sync, on the device
+    it: int
+    synced: int
+    t0: float
+    save_s: float = 0.0
+    interrupted: bool = False
+
+
+def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
+    if comm.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size, as the reference
+    run = _data(cfg, comm, stop)
+    _model(run)
+    _resume(run)
+    _watch_walltime(run)
+    # Between syncs the host queues work without waiting for the device; a stop signal acts at the next
+    # sync, which must come well within the scheduler's grace before SIGKILL (PBS kill_delay: 10 s).
+    run.sync_every = run.cfg.sync_every or (1 if comm.device.type == "cpu" else 10)
+    run.run_start = time.perf_counter()
+    while run.epoch <= run.cfg.last_epoch:
+        status = _epoch(run)
+        if status is not None:
+            return status
+    return _finish(run)
+
+
+def _data(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> Run:
+    """The crops (staged first where asked), this rank's sampler and loader, and the run that reads them."""
     a_dir, b_dir = cfg.a_dir, cfg.b_dir
     if cfg.stage_to:
         a_dir, b_dir = stage_crops(cfg, comm)
@@ -110,29 +182,23 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
         sampler=sampler,
         num_workers=workers,
         persistent_workers=workers > 0,
-        pin_memory=device.type == "cuda",
+        pin_memory=comm.device.type == "cuda",
     )
-    n_samples = len(dataset)
-
-    def plan_for(epoch: int):
-        return epoch_plan(
-            len(dataset.a_paths),
-            len(dataset.b_paths),
-            seed=cfg.seed,
-            epoch=epoch,
-            rank=comm.rank,
-            world_size=comm.world_size,
-            scale=cfg.shard_scale,
-        )
-
-    iters_per_epoch = math.ceil(len(plan_for(1)) / cfg.batch_size)
+    run = Run(cfg, comm, stop, Path(cfg.out_dir), dataset, sampler, loader)
+    run.iters_per_epoch = math.ceil(len(run.plan(1)) / cfg.batch_size)
     log(
         comm,
         f"train-cyclegan: {comm.world_size} process(es) started by {comm.env.launcher}, backend {cfg.backend}, "
-        f"device {device}; "
-        f"A {len(dataset.a_paths)} and B {len(dataset.b_paths)} images, D = {n_samples}; "
-        f"{iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})",
+        f"device {comm.device}; "
+        f"A {len(dataset.a_paths)} and B {len(dataset.b_paths)} images, D = {len(dataset)}; "
+        f"{run.iters_per_epoch} iterations per process per epoch (shard scale {cfg.shard_scale})",
     )
+    return run
+
+
+def _model(run: Run) -> None:
+    """The nets and optimizers, with the fast path as configured or measured here."""
+    cfg, comm = run.cfg, run.comm
     scale = lr_scale(cfg.lr_scaling, comm.world_size, cfg.lr_reference_gpus)
     if cfg.lr_scaling != "none":
         log(
@@ -140,220 +206,250 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
             f"train-cyclegan: lr {cfg.model.lr:g} x {scale:.4g} ({cfg.lr_scaling} scaling, {comm.world_size} "
             f"processes, reference {cfg.lr_reference_gpus}), warm-up {cfg.warmup_epochs:g} epoch(s)",
         )
-
-    # ---- fast path: as configured, or measured here (fast.auto; rank 0 decides) ----------------------
-    if cfg.fast.auto:
+    if cfg.fast.auto:  # rank 0 decides; cache_images, which the data loader was built with, is not searched
         fast = autotune.choose(cfg.fast, cfg.model, cfg.crop_size, cfg.batch_size, comm, log=lambda m: log(comm, m))
-        cfg = replace(cfg, fast=fast)
-
-    # ---- model (fresh or resumed) ----------------------------------------------------------------
-    model = CycleGAN(cfg.model, comm, seed=cfg.seed, fast=cfg.fast)
+        run.cfg = cfg = replace(cfg, fast=fast)
+    run.model = CycleGAN(cfg.model, comm, seed=cfg.seed, fast=cfg.fast)
     log(
         comm,
-        f"train-cyclegan: precision {model.precision}; fast path: amp {cfg.fast.amp}, channels_last {cfg.fast.channels_last}, "
+        f"train-cyclegan: precision {run.model.precision}; fast path: amp {cfg.fast.amp}, channels_last {cfg.fast.channels_last}, "
         f"fused Adam {cfg.fast.fused_adam}, compile {cfg.fast.compile}, image cache {cfg.fast.cache_images}, "
         f"gradient compression {cfg.compression}",
     )
-    epoch, start_iter, total_iters = 1, 0, 0
-    # Resume only a run of this fingerprint. Rank 0 decides (it alone hashes the inputs) and tells every
-    # rank through a collective, which every rank enters after looking for latest.pt and before rank 0
-    # moves a superseded run aside.
-    fingerprint = run_fingerprint(cfg, comm.world_size, model.precision) if comm.rank == 0 else {}
-    digest = fingerprints.digest(fingerprint) if comm.rank == 0 else ""
-    latest = checkpoint.latest_path(run)
+
+
+def _resume(run: Run) -> None:
+    """Go on from latest.pt when it holds a run of this fingerprint, then start every rank from rank 0's nets."""
+    comm = run.comm
+    run.fingerprint = run_fingerprint(run.cfg, comm.world_size, run.model.precision) if comm.rank == 0 else {}
+    run.digest = fingerprints.digest(run.fingerprint) if comm.rank == 0 else ""
+    state = _resumable_state(run)
+    if state is not None:
+        _restore(run, state)
+    run.model.broadcast()
+    if comm.rank == 0:
+        checkpoint.trim_log(run.dir, run.epoch, run.start_iter)
+        checkpoint.publish(run.dir)
+
+
+def _resumable_state(run: Run) -> dict | None:
+    """latest.pt's state, or None where there is none or it must not be resumed (moved aside then)."""
+    # Rank 0 decides (it alone hashes the inputs) and tells every rank through a collective, which every
+    # rank enters after looking for latest.pt and before rank 0 moves a superseded run aside.
+    comm = run.comm
+    latest = checkpoint.latest_path(run.dir)
     found = latest.exists()
     state, why = None, None
     if found and comm.rank == 0:
         state = checkpoint.load(latest)
-        why = _restart_reason(cfg, run, state, fingerprint)
+        why = _restart_reason(run.cfg, run.dir, state, run.fingerprint)
     if _any(comm, why is not None):
         if comm.rank == 0:
-            moved = checkpoint.supersede(run, fingerprints.short(state.get("fingerprint") or {}))
+            moved = checkpoint.supersede(run.dir, fingerprints.short(state.get("fingerprint") or {}))
             log(comm, f"train-cyclegan: {latest}: {why}; starting afresh, the old run moved to {moved}")
-        found, state = False, None
-    if found:
-        state = state if state is not None else checkpoint.load(latest)
-        try:
-            model.load_state_dict(state["model"], pools=comm.rank == 0)
-        except (KeyError, RuntimeError, ValueError) as exc:
-            raise CycleAugError(
-                f"{latest}: its nets or optimizer states do not fit this model ({_first_line(exc)}); "
-                "move the folder aside or choose another --out"
-            ) from None
-        if comm.rank != 0:  # this rank's pools were not saved: start them afresh, deterministically
-            for name, pool in (("A", model.pool_A), ("B", model.pool_B)):
-                pool.rng.seed(hash_seed(cfg.seed, comm.rank, name, state["epoch"], state["iteration"]))
-        torch.set_rng_state(state["rng"]["torch"])
-        epoch, start_iter, total_iters = state["epoch"], state["iteration"], state["total_iterations"]
-        log(
-            comm,
-            f"train-cyclegan: resuming from {checkpoint.latest_path(run)} at epoch {epoch}, iteration {start_iter}",
-        )
-    model.broadcast()
-    if comm.rank == 0:
-        checkpoint.trim_log(run, epoch, start_iter)
-        checkpoint.publish(run)
+        return None
+    if not found:
+        return None
+    return state if state is not None else checkpoint.load(latest)
 
-    def save_latest(epoch: int, iteration: int) -> float:
-        t = time.perf_counter()
-        if comm.rank == 0:
-            checkpoint.save(
-                checkpoint.latest_path(run),
-                {
-                    "format": checkpoint.FORMAT,
-                    "config": _plain(asdict(cfg)),
-                    "model": model.state_dict(),
-                    "epoch": epoch,
-                    "iteration": iteration,
-                    "total_iterations": total_iters,
-                    "rng": {"torch": torch.get_rng_state()},
-                    "world_size": comm.world_size,
-                    "backend": comm.backend,
-                    "fingerprint": fingerprint,
-                },
-            )
-        return time.perf_counter() - t
 
+def _restore(run: Run, state: dict) -> None:
+    comm, model = run.comm, run.model
+    try:
+        model.load_state_dict(state["model"], pools=comm.rank == 0)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise CycleAugError(
+            f"{checkpoint.latest_path(run.dir)}: its nets or optimizer states do not fit this model "
+            f"({_first_line(exc)}); move the folder aside or choose another --out"
+        ) from None
+    if comm.rank != 0:  # this rank's pools were not saved: start them afresh, deterministically
+        for name, pool in (("A", model.pool_A), ("B", model.pool_B)):
+            pool.rng.seed(hash_seed(run.cfg.seed, comm.rank, name, state["epoch"], state["iteration"]))
+    torch.set_rng_state(state["rng"]["torch"])
+    run.epoch, run.start_iter, run.total_iters = state["epoch"], state["iteration"], state["total_iterations"]
+    log(
+        comm,
+        f"train-cyclegan: resuming from {checkpoint.latest_path(run.dir)} at epoch {run.epoch}, "
+        f"iteration {run.start_iter}",
+    )
+
+
+def _watch_walltime(run: Run) -> None:
     # Stop with a checkpoint a margin before the job's walltime (rank 0 asks the scheduler once; its flag
     # reaches every rank through the per-iteration allreduce), so the kill at the walltime finds it saved.
-    deadline = job_deadline() if comm.rank == 0 and cfg.stop_before_walltime > 0 else None
-    if deadline is not None:
+    cfg = run.cfg
+    run.deadline = job_deadline() if run.comm.rank == 0 and cfg.stop_before_walltime > 0 else None
+    if run.deadline is not None:
         log(
-            comm,
-            f"train-cyclegan: the job ends at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(deadline))}; "
+            run.comm,
+            f"train-cyclegan: the job ends at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run.deadline))}; "
             f"saving and stopping {cfg.stop_before_walltime:g} s before",
         )
 
-    def near_walltime() -> bool:
-        return deadline is not None and time.time() > deadline - cfg.stop_before_walltime
 
-    # ---- loop ------------------------------------------------------------------------------------
-    # Between syncs the host queues work without waiting for the device; a stop signal acts at the next
-    # sync, which must come well within the scheduler's grace before SIGKILL (PBS kill_delay: 10 s).
-    sync_every = cfg.sync_every or (1 if device.type == "cpu" else 10)
-    run_start, run_iters = time.perf_counter(), 0
+def _save_latest(run: Run, epoch: int, iteration: int) -> float:
+    """Save ``latest`` as the position (epoch, iteration) to go on from; returns the seconds it took."""
+    t = time.perf_counter()
+    if run.comm.rank == 0:
+        checkpoint.save(
+            checkpoint.latest_path(run.dir),
+            {
+                "format": checkpoint.FORMAT,
+                "config": _plain(asdict(run.cfg)),
+                "model": run.model.state_dict(),
+                "epoch": epoch,
+                "iteration": iteration,
+                "total_iterations": run.total_iters,
+                "rng": {"torch": torch.get_rng_state()},
+                "world_size": run.comm.world_size,
+                "backend": run.comm.backend,
+                "fingerprint": run.fingerprint,
+            },
+        )
+    return time.perf_counter() - t
 
-    def lr_of(epoch: int, iteration: int) -> float:
-        return lr_at(cfg, epoch, iteration, comm.world_size, iters_per_epoch)
 
-    while epoch <= cfg.last_epoch:
-        lr = lr_first = lr_of(epoch, start_iter)
-        model.set_lr(lr)
-        sampler.set_plan(plan_for(epoch), start_iter * cfg.batch_size)
-        sums = torch.zeros(len(LOSS_NAMES), dtype=torch.float64)
-        # The losses since the last sync stay on the device: the host waits for the GPU only at a sync.
-        pending = torch.zeros(len(LOSS_NAMES), dtype=torch.float64, device=device)
-        it, save_s, interrupted, synced = start_iter, 0.0, False, start_iter
-        t0 = time.perf_counter()
-        for batch in loader:
-            step_lr = lr_of(epoch, it)  # changes within an epoch only during the warm-up
-            if step_lr != lr:
-                lr = step_lr
-                model.set_lr(lr)
-            losses = model.step(model.prepare(batch["A"]), model.prepare(batch["B"]))
-            pending += torch.stack([losses[n] for n in LOSS_NAMES]).double()
-            it, total_iters, run_iters = it + 1, total_iters + 1, run_iters + 1
-            log_due = bool(cfg.log_every) and it % cfg.log_every == 0
-            save_due = bool(cfg.checkpoint_every) and total_iters % cfg.checkpoint_every == 0 and it < iters_per_epoch
-            if not (it % sync_every == 0 or log_due or save_due or it >= iters_per_epoch):
-                continue
-            # A sync (every sync_every iterations, for each progress line, before each save, at the epoch's
-            # end): one small allreduce of every rank's losses since the last one and the stop flag, so
-            # all ranks stop at the same iteration and no non-finite state is ever saved.
-            flag = torch.tensor([float(stop.requested or near_walltime())], dtype=torch.float64, device=device)
-            stats = comm.sum_(torch.cat([pending, flag])).cpu()
-            pending.zero_()
-            steps, synced = it - synced, it
-            if not torch.isfinite(stats[:-1]).all():
-                bad = [n for n, v in zip(LOSS_NAMES, stats[:-1].tolist()) if not math.isfinite(v)]
-                where = f"iteration {it}" if steps == 1 else f"iterations {it - steps + 1}-{it}"
-                if comm.rank == 0:
-                    raise CycleAugError(
-                        f"epoch {epoch} {where}: non-finite loss ({', '.join(bad)}); training stopped, "
-                        f"{checkpoint.latest_path(run)} keeps the last good state (lower --lr?)"
-                    )
-                return 2
-            sums += stats[:-1] / comm.world_size
-            if log_due:
-                _progress(
-                    comm,
-                    cfg,
-                    epoch,
-                    it,
-                    iters_per_epoch,
-                    start_iter,
-                    t0 + save_s,
-                    run_start,
-                    run_iters,
-                    total_iters,
-                    stats[:-1] / (comm.world_size * steps),  # the mean since the last sync
-                    lr,
-                )
-            if stats[-1] > 0 and it < iters_per_epoch:
-                interrupted = True
-                break
-            if save_due:
-                save_s += save_latest(epoch, it)
-        seconds = time.perf_counter() - t0 - save_s  # full wall time of the iterations, communication included
-        done = it - start_iter
-        if comm.rank == 0 and done > 0:
-            checkpoint.append_log(
-                run,
-                {
-                    "epoch": epoch,
-                    "seconds": round(seconds, 4),
-                    "iterations": done,
-                    "images_per_s": round(done * cfg.batch_size * comm.world_size / max(seconds, 1e-9), 3),
-                    **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, sums)},
-                    "lr": lr_first,  # the rate of the epoch's first iteration here, and of its last
-                    "lr_last": lr,
-                    "world_size": comm.world_size,
-                    "device": device.type,  # Fig. 4 says "processes" and the cores for CPU runs
-                    "cpu_cores": os.cpu_count(),
-                    "backend": cfg.backend,
-                    "precision": model.precision,
-                    "batch_size": cfg.batch_size,
-                    "start_iteration": start_iter,
-                    "complete": not interrupted,
-                    "save_seconds": round(save_s, 4),
-                    "fingerprint": digest[:16],
-                },
+def _epoch(run: Run) -> int | None:
+    """Train epoch ``run.epoch`` from ``run.start_iter``; the exit status when the run stops in or after it."""
+    cfg, ep = run.cfg, _begin_epoch(run)
+    for batch in run.loader:
+        _step(run, ep, batch)
+        log_due = bool(cfg.log_every) and ep.it % cfg.log_every == 0
+        save_due = (
+            bool(cfg.checkpoint_every) and run.total_iters % cfg.checkpoint_every == 0 and ep.it < run.iters_per_epoch
+        )
+        if not (ep.it % run.sync_every == 0 or log_due or save_due or ep.it >= run.iters_per_epoch):
+            continue
+        status = _sync(run, ep, log_due, save_due)
+        if status is not None:
+            return status
+        if ep.interrupted:
+            break
+    return _end_epoch(run, ep)
+
+
+def _begin_epoch(run: Run) -> Epoch:
+    lr = run.lr(run.epoch, run.start_iter)
+    run.model.set_lr(lr)
+    run.sampler.set_plan(run.plan(run.epoch), run.start_iter * run.cfg.batch_size)
+    sums = torch.zeros(len(LOSS_NAMES), dtype=torch.float64)
+    # The losses since the last sync stay on the device: the host waits for the GPU only at a sync.
+    pending = torch.zeros(len(LOSS_NAMES), dtype=torch.float64, device=run.comm.device)
+    return Epoch(lr, lr, sums, pending, run.start_iter, run.start_iter, time.perf_counter())
+
+
+def _step(run: Run, ep: Epoch, batch: dict) -> None:
+    step_lr = run.lr(run.epoch, ep.it)  # changes within an epoch only during the warm-up
+    if step_lr != ep.lr:
+        ep.lr = step_lr
+        run.model.set_lr(ep.lr)
+    losses = run.model.step(run.model.prepare(batch["A"]), run.model.prepare(batch["B"]))
+    ep.pending += torch.stack([losses[n] for n in LOSS_NAMES]).double()
+    ep.it, run.total_iters, run.run_iters = ep.it + 1, run.total_iters + 1, run.run_iters + 1
+
+
+def _sync(run: Run, ep: Epoch, log_due: bool, save_due: bool) -> int | None:
+    """A sync (every sync_every iterations, for each progress line, before each save, at the epoch's end):
+    one small allreduce of every rank's losses since the last one and the stop flag, so all ranks stop at
+    the same iteration and no non-finite state is ever saved. Returns 2 after a non-finite loss."""
+    comm = run.comm
+    flag = torch.tensor([float(run.stop.requested or run.near_walltime())], dtype=torch.float64, device=comm.device)
+    stats = comm.sum_(torch.cat([ep.pending, flag])).cpu()
+    ep.pending.zero_()
+    steps, ep.synced = ep.it - ep.synced, ep.it
+    if not torch.isfinite(stats[:-1]).all():
+        bad = [n for n, v in zip(LOSS_NAMES, stats[:-1].tolist()) if not math.isfinite(v)]
+        where = f"iteration {ep.it}" if steps == 1 else f"iterations {ep.it - steps + 1}-{ep.it}"
+        if comm.rank == 0:
+            raise CycleAugError(
+                f"epoch {run.epoch} {where}: non-finite loss ({', '.join(bad)}); training stopped, "
+                f"{checkpoint.latest_path(run.dir)} keeps the last good state (lower --lr?)"
             )
-        if interrupted:
-            save_latest(epoch, it)
-            comm.barrier()  # nobody exits (and makes a launcher stop the others) before the save is done
-            log(
-                comm,
-                f"train-cyclegan: stopped {_why(stop, near_walltime())} in epoch {epoch} after iteration {it}; "
-                f"{checkpoint.latest_path(run)} saved, rerun to resume",
-            )
-            return EXIT_INTERRUPTED
+        return 2
+    ep.sums += stats[:-1] / comm.world_size
+    if log_due:
+        _progress(run, ep, stats[:-1] / (comm.world_size * steps))  # the mean since the last sync
+    if stats[-1] > 0 and ep.it < run.iters_per_epoch:
+        ep.interrupted = True
+    elif save_due:
+        ep.save_s += _save_latest(run, run.epoch, ep.it)
+    return None
+
+
+def _end_epoch(run: Run, ep: Epoch) -> int | None:
+    """Log the epoch, keep its nets where asked, save ``latest`` and stop where asked; the exit status when
+    the run stops here."""
+    comm, cfg = run.comm, run.cfg
+    seconds = time.perf_counter() - ep.t0 - ep.save_s  # full wall time of the iterations, communication included
+    done = ep.it - run.start_iter
+    if comm.rank == 0 and done > 0:
+        _append_log(run, ep, seconds, done)
+    if ep.interrupted:
+        _save_latest(run, run.epoch, ep.it)
+        comm.barrier()  # nobody exits (and makes a launcher stop the others) before the save is done
         log(
             comm,
-            f"epoch {epoch}/{cfg.total_epochs} done: {done} iterations in {format_seconds(seconds)} "
-            f"({done * cfg.batch_size * comm.world_size / max(seconds, 1e-9):.2f} images/s), lr {lr:.3g}",
+            f"train-cyclegan: stopped {_why(run.stop, run.near_walltime())} in epoch {run.epoch} after iteration "
+            f"{ep.it}; {checkpoint.latest_path(run.dir)} saved, rerun to resume",
         )
-        stopping = _any(comm, stop.requested or near_walltime())  # collective: every rank calls it
-        keep = epoch in cfg.save_epochs or epoch == cfg.last_epoch
-        if keep and comm.rank == 0:  # before `latest` moves past this epoch, so a crash cannot skip it
-            checkpoint.export_epoch(run, epoch, model.nets)
-        epoch, start_iter = epoch + 1, 0
-        if keep or stopping or (cfg.checkpoint_every and total_iters % cfg.checkpoint_every == 0):
-            save_latest(epoch, 0)
-        if stopping and epoch <= cfg.last_epoch:
-            comm.barrier()
-            log(comm, f"train-cyclegan: stopped {_why(stop, near_walltime())} after epoch {epoch - 1}; rerun to resume")
-            return EXIT_INTERRUPTED
-
-    # ---- final checkpoint ------------------------------------------------------------------------
-    if comm.rank == 0:
-        checkpoint.publish(run)
-        checkpoint.mark_finished(run, cfg.last_epoch, digest)
-    comm.barrier()
+        return EXIT_INTERRUPTED
     log(
         comm,
-        f"train-cyclegan: finished epoch {cfg.last_epoch} of {cfg.total_epochs} "
-        f"in {format_seconds(time.perf_counter() - run_start)}",
+        f"epoch {run.epoch}/{cfg.total_epochs} done: {done} iterations in {format_seconds(seconds)} "
+        f"({done * cfg.batch_size * comm.world_size / max(seconds, 1e-9):.2f} images/s), lr {ep.lr:.3g}",
+    )
+    stopping = _any(comm, run.stop.requested or run.near_walltime())  # collective: every rank calls it
+    keep = run.epoch in cfg.save_epochs or run.epoch == cfg.last_epoch
+    if keep and comm.rank == 0:  # before `latest` moves past this epoch, so a crash cannot skip it
+        checkpoint.export_epoch(run.dir, run.epoch, run.model.nets)
+    run.epoch, run.start_iter = run.epoch + 1, 0
+    if keep or stopping or (cfg.checkpoint_every and run.total_iters % cfg.checkpoint_every == 0):
+        _save_latest(run, run.epoch, 0)
+    if stopping and run.epoch <= cfg.last_epoch:
+        comm.barrier()
+        log(
+            comm,
+            f"train-cyclegan: stopped {_why(run.stop, run.near_walltime())} after epoch {run.epoch - 1}; rerun to resume",
+        )
+        return EXIT_INTERRUPTED
+    return None
+
+
+def _append_log(run: Run, ep: Epoch, seconds: float, done: int) -> None:
+    cfg, comm = run.cfg, run.comm
+    checkpoint.append_log(
+        run.dir,
+        {
+            "epoch": run.epoch,
+            "seconds": round(seconds, 4),
+            "iterations": done,
+            "images_per_s": round(done * cfg.batch_size * comm.world_size / max(seconds, 1e-9), 3),
+            **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, ep.sums)},
+            "lr": ep.lr_first,  # the rate of the epoch's first iteration here, and of its last
+            "lr_last": ep.lr,
+            "world_size": comm.world_size,
+            "device": comm.device.type,  # Fig. 4 says "processes" and the cores for CPU runs
+            "cpu_cores": os.cpu_count(),
+            "backend": cfg.backend,
+            "precision": run.model.precision,
+            "batch_size": cfg.batch_size,
+            "start_iteration": run.start_iter,
+            "complete": not ep.interrupted,
+            "save_seconds": round(ep.save_s, 4),
+            "fingerprint": run.digest[:16],
+        },
+    )
+
+
+def _finish(run: Run) -> int:
+    if run.comm.rank == 0:
+        checkpoint.publish(run.dir)
+        checkpoint.mark_finished(run.dir, run.cfg.last_epoch, run.digest)
+    run.comm.barrier()
+    log(
+        run.comm,
+        f"train-cyclegan: finished epoch {run.cfg.last_epoch} of {run.cfg.total_epochs} "
+        f"in {format_seconds(time.perf_counter() - run.run_start)}",
     )
     return 0
 
@@ -399,60 +495,23 @@ def _any(comm: Comm, requested: bool) -> bool:
     return bool(comm.sum_(flag).item() > 0)
 
 
-def _progress(
-    comm, cfg, epoch, it, iters_per_epoch, start_iter, t0, run_start, run_iters, total_iters, losses, lr
-) -> None:
+def _progress(run: Run, ep: Epoch, losses: torch.Tensor) -> None:
+    comm, cfg, it, iters_per_epoch = run.comm, run.cfg, ep.it, run.iters_per_epoch
     if comm.rank != 0:
         return
     now = time.perf_counter()
-    rate = (it - start_iter) / max(now - t0, 1e-9)
-    run_rate = run_iters / max(now - run_start, 1e-9)
+    rate = (it - run.start_iter) / max(now - (ep.t0 + ep.save_s), 1e-9)
+    run_rate = run.run_iters / max(now - run.run_start, 1e-9)
     left_epoch = iters_per_epoch - it
-    left_run = left_epoch + (cfg.last_epoch - epoch) * iters_per_epoch
+    left_run = left_epoch + (cfg.last_epoch - run.epoch) * iters_per_epoch
     loss_text = " ".join(f"{n} {v:.3f}" for n, v in zip(LOSS_NAMES, losses.tolist()))
     print(
-        f"epoch {epoch}/{cfg.total_epochs} iter {it}/{iters_per_epoch} ({100 * it / iters_per_epoch:.0f}%) "
-        f"{rate:.2f} it/s {rate * cfg.batch_size * comm.world_size:.1f} img/s | {loss_text} | lr {lr:.3g} | "
+        f"epoch {run.epoch}/{cfg.total_epochs} iter {it}/{iters_per_epoch} ({100 * it / iters_per_epoch:.0f}%) "
+        f"{rate:.2f} it/s {rate * cfg.batch_size * comm.world_size:.1f} img/s | {loss_text} | lr {ep.lr:.3g} | "
         f"ETA epoch {format_seconds(left_epoch / max(rate, 1e-9))} run {format_seconds(left_run / max(run_rate, 1e-9))}",
         file=sys.stderr,
         flush=True,
     )
-
-
-def _check(cfg: TrainConfig) -> None:
-    m = cfg.model
-    for name, value in (
-        ("lr", m.lr),
-        ("beta1", m.beta1),
-        ("lambda_cycle", m.lambda_cycle),
-        ("lambda_identity", m.lambda_identity),
-        ("shard_scale", cfg.shard_scale),
-        ("stop_before_walltime", cfg.stop_before_walltime),
-        ("warmup_epochs", cfg.warmup_epochs),
-    ):
-        if not math.isfinite(value):
-            raise CycleAugError(f"--{name.replace('_', '-')} {value}: expected a finite number")
-    for name, value in (
-        ("ngf", m.ngf),
-        ("ndf", m.ndf),
-        ("batch_size", cfg.batch_size),
-        ("crop_size", cfg.crop_size),
-        ("n_epochs + n_epochs_decay", cfg.total_epochs),
-    ):
-        if value < 1:
-            raise CycleAugError(f"{name}={value}: expected >= 1")
-    if cfg.crop_size % 4:
-        raise CycleAugError(f"crop_size={cfg.crop_size}: expected a multiple of 4 (two stride-2 down-samplings)")
-    if cfg.shard_scale <= 0:
-        raise CycleAugError(f"shard_scale={cfg.shard_scale}: expected > 0")
-    if m.pool_size < 0 or m.n_blocks < 0 or m.lambda_identity < 0 or m.lambda_cycle < 0:
-        raise CycleAugError("pool_size, n_blocks, lambda_cycle and lambda_identity must be >= 0")
-    if cfg.lr_reference_gpus < 1 or cfg.warmup_epochs < 0:
-        raise CycleAugError(
-            f"lr_reference_gpus={cfg.lr_reference_gpus}, warmup_epochs={cfg.warmup_epochs}: expected >= 1 and >= 0"
-        )
-    if cfg.sync_every < 0:
-        raise CycleAugError(f"sync_every={cfg.sync_every}: expected >= 0 (0: the device's default)")
 
 
 # What a run's result depends on (cycleaug.fingerprint), besides the number of processes, the precision

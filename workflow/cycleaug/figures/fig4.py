@@ -21,7 +21,7 @@ from pathlib import Path
 
 from cycleaug import paper
 from cycleaug.errors import CycleAugError
-from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, series_style, style
+from cycleaug.figures.style import gpu_label, new_figure, paper_mark, series_style, style
 
 
 @dataclass(frozen=True)
@@ -197,17 +197,11 @@ def build_fig4(
                 [g for g, _ in model], [s for _, s in model], label="scaling model", linestyle=":", **series_style(1)
             )
         if draw_paper:
-            # Hollow, so a measured point at the same place stays visible.
-            ax.plot(
-                [paper.SCALING_GPUS],
-                [paper.SCALING_SPEEDUP],
-                linestyle="none",
-                marker="*",
-                markersize=12,
-                markerfacecolor="none",
-                markeredgecolor=REFERENCE_COLOR,
-                markeredgewidth=1.2,
-                label=f"paper: {paper.SCALING_SPEEDUP}x at {paper.SCALING_GPUS // paper.GPUS_PER_NODE} nodes\n"
+            paper_mark(
+                ax,
+                paper.SCALING_GPUS,
+                paper.SCALING_SPEEDUP,
+                f"paper: {paper.SCALING_SPEEDUP}x at {paper.SCALING_GPUS // paper.GPUS_PER_NODE} nodes\n"
                 f"({paper.HOURS_BASE} h \u2192 {paper.HOURS_SCALED} h)",
             )
         if len(ticks) > 1 and max(ticks) / min(ticks) >= 8:  # wide ranges read best on log axes

@@ -1,8 +1,8 @@
 """Fig. 6: FID between real BDD100K crops and translated SYNTHIA crops, per epoch, one curve per GPU count.
 
 Input: ``R/fid/fid.csv`` with columns ``gpus, epoch, fid, n_real, n_fake, weights, dims`` and, when
-present, ``kid, kid_std`` (written by ``cycleaug.fid``; a table without ``dims`` means 2048). With KID the
-figure has a second panel: KID with its standard deviation over subsets as error bars (unbiased, so it
+present, ``kid, kid_std`` (written by ``cycleaug.fid.table``; a table without ``dims`` means 2048). With KID
+the figure has a second panel: KID with its standard deviation over subsets as error bars (unbiased, so it
 can be read at sizes where FID is biased). ``weights`` is "random-init" when the features come from a randomly initialised
 Inception (the demo, which cannot download the FID weights): those values only rank the runs of the
 same table and are labelled as such. With no more images in a set than feature dimensions (2,048 for
@@ -28,7 +28,7 @@ from pathlib import Path
 from cycleaug import paper
 from cycleaug.csvtable import read_table
 from cycleaug.errors import CycleAugError
-from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, series_style, style
+from cycleaug.figures.style import REFERENCE_COLOR, gpu_label, new_figure, paper_mark, series_style, style
 
 RANDOM_INIT = "random-init"
 # FID's feature dimension (pool3 of Inception) for tables without a dims column; a set of no more
@@ -130,17 +130,7 @@ def build_fig6(rows: list[FIDRow], paper_reference: bool = False, paired: list[d
         if paper_reference and not random:
             for gpus, value in sorted(paper.FID_AT_EPOCH.items()):
                 color = styles.get(gpus, {}).get("color", REFERENCE_COLOR)
-                ax.plot(
-                    [paper.FID_EPOCH],
-                    [value],
-                    linestyle="none",
-                    marker="*",
-                    markersize=11,
-                    markerfacecolor="none",
-                    markeredgecolor=color,
-                    markeredgewidth=1.2,
-                    label=f"paper, {gpu_label(gpus)}: {value:g}",
-                )
+                paper_mark(ax, paper.FID_EPOCH, value, f"paper, {gpu_label(gpus)}: {value:g}", color, size=11)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(_AXIS_LABEL_RANDOM if random else LABEL_REAL)

@@ -63,6 +63,22 @@ def series_style(index: int) -> dict:
     return {"color": PALETTE[index % len(PALETTE)], "marker": MARKERS[index % len(MARKERS)]}
 
 
+def paper_mark(ax, x: float, y: float, label: str, color: str = REFERENCE_COLOR, size: float = 12) -> None:
+    """A value the paper publishes, as a hollow star: hollow, so a measured point at the same place stays
+    visible."""
+    ax.plot(
+        [x],
+        [y],
+        linestyle="none",
+        marker="*",
+        markersize=size,
+        markerfacecolor="none",
+        markeredgecolor=color,
+        markeredgewidth=1.2,
+        label=label,
+    )
+
+
 def gpu_label(n: int) -> str:
     return f"{n} GPU" if n == 1 else f"{n} GPUs"
 

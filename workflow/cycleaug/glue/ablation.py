@@ -5,12 +5,10 @@ runs: glue.common.lr_ablation_runs."""
 
 from __future__ import annotations
 
-from cycleaug.glue import paths  # glue.paths in ablation.smk
-from cycleaug.glue.common import lr_ablation_runs, run_nets, saved_epochs
+from cycleaug.cyclegan.settings import saved_epochs
+from cycleaug.glue import paths
+from cycleaug.glue.common import lr_ablation_runs, run_nets
 from cycleaug.glue.figures import figure_outputs
-from cycleaug.glue.generate import fid_options, fid_weights_file, paired_truth
-
-__all__ = ["fid_options", "fid_weights_file", "paired_truth"]
 
 
 def _runs(config: dict, rule: str, seed: int | str):
@@ -28,8 +26,10 @@ def seeds(config: dict) -> list[int]:
 def samples_of(config: dict, run) -> list[str]:
     """One sample folder per saved epoch of ``run``: those of the run it is (the ablation's, or a main run)."""
     if run.source is None:
-        return [paths.sample_dir(config, run.gpus, e) for e in saved_epochs(config)]
-    return [paths.ablation_lr_samples(config, run.source, run.seed, run.gpus, e) for e in saved_epochs(config)]
+        return [paths.sample_dir(config, run.gpus, e) for e in saved_epochs(config["cyclegan"])]
+    return [
+        paths.ablation_lr_samples(config, run.source, run.seed, run.gpus, e) for e in saved_epochs(config["cyclegan"])
+    ]
 
 
 def own_nets(config: dict):
@@ -41,7 +41,9 @@ def own_nets(config: dict):
 
 
 def own_sample_dirs(config: dict) -> list[str]:
-    return [paths.ablation_lr_samples(config, "{rule}", "{seed}", "{gpus}", e) for e in saved_epochs(config)]
+    return [
+        paths.ablation_lr_samples(config, "{rule}", "{seed}", "{gpus}", e) for e in saved_epochs(config["cyclegan"])
+    ]
 
 
 def rule_samples(config: dict):
@@ -56,7 +58,7 @@ def fid_runs(config: dict):
         return " ".join(
             paths.quote(f"{r.gpus}:{e}:{d}")
             for r in _runs(config, wildcards.rule, wildcards.seed)
-            for e, d in zip(saved_epochs(config), samples_of(config, r), strict=True)
+            for e, d in zip(saved_epochs(config["cyclegan"]), samples_of(config, r), strict=True)
         )
 
     return runs

@@ -8,10 +8,6 @@ import shlex
 from cycleaug.acquire.sources import Source, all_sources
 
 
-def sources(config: dict) -> dict[str, Source]:
-    return all_sources(config)
-
-
 def fetch_options(source: Source) -> str:
     """``--path`` (used if present), ``--url``, checksums."""
     spec = source.spec or {}

@@ -1,5 +1,6 @@
 """What ``rule all``, the named stage targets (`snakemake data`, `cyclegan`, `generate`, `detection`,
-`figures`) and every stage share: the saved epochs and each stage's target list."""
+`figures`) and every stage share: each stage's target list, the runs of the learning-rate ablation, and
+whether a Snakemake command line runs jobs at all."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import contextlib
 import io
 from dataclasses import dataclass
 
-from cycleaug.cyclegan.settings import LR_RULES, lr_scale
+from cycleaug.cyclegan.settings import LR_RULES, lr_scale, saved_epochs, with_defaults
 from cycleaug.glue import paths
+from cycleaug.jobnames import seed_runs
 from cycleaug.yolo.conditions import conditions
 
 # Snakemake's modes (their argparse dests) that plan or inspect the DAG and run no job: they need no data.
@@ -47,19 +49,9 @@ def runs_jobs(argv: list[str]) -> bool:
     return not any(getattr(args, mode, None) for mode in PLANNING_MODES)
 
 
-def last_epoch(config: dict) -> int:
-    return config["cyclegan"]["n_epochs"] + config["cyclegan"]["n_epochs_decay"]
-
-
-def saved_epochs(config: dict) -> list[int]:
-    """Epochs whose generator is kept: the configured ones within the run, and always the last."""
-    last = last_epoch(config)
-    return sorted({e for e in config["cyclegan"]["save_epochs"] if e <= last} | {last})
-
-
 def run_nets(config: dict, folder: str) -> list[str]:
     """The generators a training run in ``folder`` keeps (its saved epochs)."""
-    return [paths.run_net(folder, e) for e in saved_epochs(config)]
+    return [paths.run_net(folder, e) for e in saved_epochs(config["cyclegan"])]
 
 
 def gpu_counts(config: dict) -> list[int]:
@@ -68,6 +60,7 @@ def gpu_counts(config: dict) -> list[int]:
 
 def lr_reference_gpus(config: dict, counts: list[int] | None = None) -> int:
     """n_ref of the lr rule: cyclegan.lr_reference_gpus, else the smallest of ``counts`` (the main runs')."""
+    # Unset here is not the command's default (1): the workflow's reference is its own smallest run.
     return config["cyclegan"].get("lr_reference_gpus") or min(counts or gpu_counts(config))
 
 
@@ -95,13 +88,12 @@ def lr_ablation_runs(config: dict) -> list[LrRun]:
     counts = block.get("gpu_counts") or gpu_counts(config)
     seeds = block.get("seeds") or [config["seed"]]
     n_ref = lr_reference_gpus(config, counts)
-    warmup = (
-        config["cyclegan"].get("warmup_epochs", 0) if block.get("warmup_epochs") is None else block["warmup_epochs"]
-    )
+    cg = with_defaults(config["cyclegan"])
+    warmup = cg["warmup_epochs"] if block.get("warmup_epochs") is None else block["warmup_epochs"]
     main = {
-        "lr_scaling": config["cyclegan"].get("lr_scaling", "none"),
+        "lr_scaling": cg["lr_scaling"],
         "lr_reference_gpus": lr_reference_gpus(config),
-        "warmup_epochs": config["cyclegan"].get("warmup_epochs", 0),
+        "warmup_epochs": cg["warmup_epochs"],
     }
 
     def effect(keys: dict, n: int) -> tuple[float, float]:
@@ -133,11 +125,11 @@ def data_targets(config: dict) -> list[str]:
 
 
 def cyclegan_targets(config: dict) -> list[str]:
-    return [paths.cyclegan_net(config, n, e) for n in gpu_counts(config) for e in saved_epochs(config)]
+    return [paths.cyclegan_net(config, n, e) for n in gpu_counts(config) for e in saved_epochs(config["cyclegan"])]
 
 
 def sample_dirs(config: dict) -> list[str]:
-    return [paths.sample_dir(config, n, e) for n in gpu_counts(config) for e in saved_epochs(config)]
+    return [paths.sample_dir(config, n, e) for n in gpu_counts(config) for e in saved_epochs(config["cyclegan"])]
 
 
 def paired_outputs(config: dict) -> list[str]:
@@ -157,13 +149,6 @@ def generate_targets(config: dict) -> list[str]:
         paths.fid_csv(config),
         *paired_outputs(config),
     ]
-
-
-def seed_runs(config: dict) -> list[tuple[int, str]]:
-    """(seed, run name) of every training of one condition: detector.seeds, or the workflow's seed once.
-    The first run is the condition's own folder (run name ""); the others are ``seed{s}`` inside it."""
-    seeds = config["detector"].get("seeds") or [config["seed"]]
-    return [(s, "" if i == 0 else f"seed{s}") for i, s in enumerate(seeds)]
 
 
 def metrics_files(config: dict) -> list[str]:

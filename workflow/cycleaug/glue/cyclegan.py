@@ -4,33 +4,16 @@ iterating the fields of its settings dataclasses over config.cyclegan (flag = co
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
-from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings
-from cycleaug.glue import paths  # glue.paths in cyclegan.smk
-from cycleaug.glue.common import (
-    gpu_counts,
-    last_epoch,
-    lr_ablation_runs,
-    lr_reference_gpus,
-    run_nets,
-    saved_epochs,
-)
+from cycleaug import jobnames
+from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings, saved_epochs, with_defaults
+from cycleaug.glue import paths
+from cycleaug.glue.common import gpu_counts, lr_ablation_runs, lr_reference_gpus
 from cycleaug.options import command_line, shell_words
-
-__all__ = ["gpu_counts", "last_epoch", "run_nets", "saved_epochs"]
-
-
-def nodes_for(config: dict, gpus: int) -> int:
-    """Whole nodes for ``gpus`` processes (one per GPU): 4 GPUs at 8 per node -> 1, 64 -> 8."""
-    return math.ceil(gpus / config["gpus_per_node"])
-
-
-def ppn_for(config: dict, gpus: int) -> int:
-    """Processes per node, spread evenly over nodes_for(gpus) nodes."""
-    return math.ceil(gpus / nodes_for(config, gpus))
+from cycleaug.plan import cyclegan_runtime_minutes
+from cycleaug.topology import nodes_for, ppn_for
 
 
 def training_resources(config: dict, gpus: int) -> dict:
@@ -77,14 +60,12 @@ def srun_mpi_flag(config: dict) -> str:
     unset, pmix for horovod (its MPI rank check needs a PMI) and none for the torch backend, which
     reads its ranks from Slurm's variables and needs no PMI."""
     slurm = config.get("slurm") or {}
-    plugin = slurm.get("srun_mpi", "pmix" if config["cyclegan"]["backend"] == "horovod" else "")
+    plugin = slurm.get("srun_mpi", "pmix" if with_defaults(config["cyclegan"])["backend"] == "horovod" else "")
     return f"--mpi={plugin}" if plugin else ""
 
 
 def runtime(config: dict, gpus: int):
     """The rule's runtime resource: a function of the attempt (Snakemake passes it), see cycleaug.plan."""
-    from cycleaug.plan import cyclegan_runtime_minutes
-
     return lambda wildcards, attempt: cyclegan_runtime_minutes(config, gpus, attempt)
 
 
@@ -104,7 +85,7 @@ class TrainingRun:
 def training_runs(config: dict) -> list[TrainingRun]:
     runs = [
         TrainingRun(
-            f"train_cyclegan_{n}gpu",
+            jobnames.train_cyclegan(n),
             n,
             paths.cyclegan_dir(config, n),
             f"logs/cyclegan/train_{n}gpu.log",
@@ -115,14 +96,14 @@ def training_runs(config: dict) -> list[TrainingRun]:
     ]
     for run in lr_ablation_runs(config):
         if run.own:
-            name = f"lr_{run.rule}_{run.gpus}gpu_seed{run.seed}"
+            name = jobnames.train_ablation_lr(run.rule, run.gpus, run.seed)
             runs.append(
                 TrainingRun(
-                    f"train_ablation_{name}",
+                    name,
                     run.gpus,
                     paths.ablation_lr_run(config, run.rule, run.seed, run.gpus),
-                    f"logs/ablation/train_{name}.log",
-                    f"benchmarks/ablation/train_{name}.tsv",
+                    f"logs/ablation/{name}.log",
+                    f"benchmarks/ablation/{name}.tsv",
                     train_options(config, run.cyclegan, run.seed),
                 )
             )
@@ -139,7 +120,7 @@ def train_options(config: dict, overrides: dict | None = None, seed: int | None 
         *command_line(TrainConfig, cg, skip=("save_epochs", "seed", "device")),
         *command_line(FastConfig, fast_settings(cg.get("fast", {}))),
         "--save-epochs",
-        *map(str, saved_epochs(config)),
+        *map(str, saved_epochs(config["cyclegan"])),
         "--seed",
         str(config["seed"] if seed is None else seed),
         "--device",
@@ -159,7 +140,7 @@ def launcher(config: dict, gpus: int) -> tuple[str, str]:
         n=gpus,
         ppn=ppn_for(config, gpus),
         nodes=nodes_for(config, gpus),
-        backend=config["cyclegan"]["backend"],
+        backend=with_defaults(config["cyclegan"])["backend"],
         cpus=(config.get("slurm") or {}).get("cpus_per_task", 1),
         srun_mpi=srun_mpi_flag(config),
     )

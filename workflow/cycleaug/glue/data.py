@@ -4,6 +4,7 @@ Flags are named after their config keys."""
 from __future__ import annotations
 
 from cycleaug.glue import paths
+from cycleaug.options import flags
 
 
 def bdd100k_label_file(config: dict, split: str) -> str:
@@ -13,21 +14,23 @@ def bdd100k_label_file(config: dict, split: str) -> str:
 
 def demo_data_options(config: dict) -> str:
     demo = config["data"]["demo"]
-    return (
-        f"--seed {config['seed']} --n-bdd-train {demo['n_bdd_train']} --n-bdd-val {demo['n_bdd_val']} "
-        f"--n-synthia {demo['n_synthia']} --bdd-size {demo['bdd_size'][0]} {demo['bdd_size'][1]} "
-        f"--synthia-size {demo['synthia_size'][0]} {demo['synthia_size'][1]}"
+    return flags(
+        seed=config["seed"],
+        n_bdd_train=demo["n_bdd_train"],
+        n_bdd_val=demo["n_bdd_val"],
+        n_synthia=demo["n_synthia"],
+        bdd_size=demo["bdd_size"],
+        synthia_size=demo["synthia_size"],
     )
 
 
 def bdd100k_box_options(config: dict) -> str:
     bdd = config["data"]["bdd100k"]
-    args = f"--label-format {bdd['label_format']}"
-    if bdd["include_rider"]:
-        args += " --include-rider"
-    if bdd["include_other_person"]:
-        args += " --include-other-person"
-    return args
+    return flags(
+        label_format=bdd["label_format"],
+        include_rider=bdd["include_rider"],
+        include_other_person=bdd["include_other_person"],
+    )
 
 
 def synthia_override(config: dict) -> list[str]:
@@ -40,21 +43,17 @@ def synthia_box_options(config: dict) -> str:
     # The demo writes RAND-CITYSCAPES-style labels; every release setting reads them (RAND-CVPR16
     # falls back to the class channel of GT/LABELS when there is no GTTXT folder).
     syn = config["data"]["synthia"]
-    args = f"--release {syn['release']} --min-box-area {syn['min_box_area']}"
-    for path in synthia_override(config):
-        args += f" --boxes {paths.quote(path)}"
-    return args
+    return flags(release=syn["release"], min_box_area=syn["min_box_area"], boxes=syn.get("boxes_override") or None)
 
 
 def crop_options(config: dict, domain: str) -> str:
     """`cycleaug crop` options from config.crop for one domain ("bdd100k" or "synthia")."""
     crop = config["crop"]
-    args = (
-        f"--size {crop['size']} --min-height {crop['min_height']} --seed {config['seed']} "
-        f"--max-failure-fraction {crop['max_failure_fraction']}"
+    return flags(
+        size=crop["size"],
+        min_height=crop["min_height"],
+        seed=config["seed"],
+        max_failure_fraction=crop["max_failure_fraction"],
+        max_images=crop["max_images"][domain],
+        n_heldout=crop["n_heldout"] if domain == "synthia" else None,
     )
-    if crop["max_images"][domain] is not None:
-        args += f" --max-images {crop['max_images'][domain]}"
-    if domain == "synthia":
-        args += f" --n-heldout {crop['n_heldout']}"
-    return args

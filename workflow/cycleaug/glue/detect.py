@@ -3,28 +3,25 @@
 
 from __future__ import annotations
 
-from cycleaug.glue import paths  # glue.paths in detect.smk
+from cycleaug.glue import paths
 from cycleaug.glue.acquire import weights_file
-from cycleaug.glue.common import seed_runs
-from cycleaug.options import command_line, shell_words
-from cycleaug.yolo.conditions import GENERATED, RAW, TRUTH, Condition, aligned_source, conditions, train_sets
+from cycleaug.options import command_line, flags, shell_words
+from cycleaug.plan import yolo_runtime_minutes
+from cycleaug.yolo.conditions import GENERATED, RAW, TRUTH, Condition, aligned_source, train_sets
 from cycleaug.yolo.settings import TrainConfig
-
-__all__ = ["conditions", "seed_runs"]
 
 
 def select_options(config: dict) -> str:
     det = config["detector"]
-    options = [f"--n-real {det['n_real']}", f"--n-synthetic {det['n_synthetic']}", f"--seed {config['seed']}"]
-    if det["n_eval"] is not None:
-        options.append(f"--n-eval {det['n_eval']}")
-    if det.get("n_heldout"):
-        options.append(f"--n-heldout {det['n_heldout']}")
-    if det.get("n_tune"):
-        options.append(f"--n-tune {det['n_tune']}")
-    if det.get("pretrain"):
-        options.append(f"--n-pretrain {det['pretrain']['n_images']}")
-    return " ".join(options)
+    return flags(
+        n_real=det["n_real"],
+        n_synthetic=det["n_synthetic"],
+        seed=config["seed"],
+        n_eval=det["n_eval"],
+        n_heldout=det.get("n_heldout") or None,
+        n_tune=det.get("n_tune") or None,
+        n_pretrain=det["pretrain"]["n_images"] if det.get("pretrain") else None,
+    )
 
 
 def selection_outputs(config: dict) -> dict:
@@ -77,14 +74,9 @@ def train_set_options(config: dict, condition: Condition) -> str:
         paths.generated_images(config, "{gpus}"),
         paths.generated_labels(config, "{gpus}"),
         paths.aligned_dir(config, "{source}") if aligning(config) else None,
-        truth_images(config),
+        paths.paired_truth(config),
     )
     return " ".join(f"--train {paths.quote(f'{labels}:{images}')}" for labels, images in sets)
-
-
-def truth_images(config: dict) -> str:
-    """The demo's paired truth: each SYNTHIA-like scene drawn in the BDD-like style, under the same names."""
-    return f"{paths.synthia_root(config)}/PAIRED/RGB"
 
 
 def backbone(config: dict) -> str:
@@ -135,18 +127,12 @@ def train_options(config: dict, seed: int) -> str:
 
 def runtime(config: dict, iterations: int | None = None):
     """The rule's runtime resource (minutes), a function of the attempt: see cycleaug.plan."""
-    from cycleaug.plan import yolo_runtime_minutes
-
     return lambda wildcards, attempt: yolo_runtime_minutes(config, attempt, iterations)
 
 
 def train_threads(config: dict) -> int:
     """The training process plus its data-loading workers."""
     return config["detector"]["workers"] + 1
-
-
-def rule_name(condition: Condition, run: str) -> str:
-    return f"train_yolo_{condition.name}" + (f"_{run}" if run else "")
 
 
 def outputs(config: dict, condition: Condition, run: str = "") -> dict[str, str]:
@@ -185,4 +171,4 @@ def align_images_dir(wildcards, input) -> str:
 
 def align_options(config: dict) -> str:
     a = config["detector"]["align"]
-    return f"--size {a['size'][0]} {a['size'][1]} --mode {a['mode']}"
+    return flags(size=a["size"], mode=a["mode"])

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from cycleaug.glue import paths  # glue.paths in evaluate.smk
-from cycleaug.glue.common import metrics_files, seed_runs
+from cycleaug.glue import paths
 from cycleaug.glue.figures import paper_reference
+from cycleaug.jobnames import seed_runs
 from cycleaug.yolo.conditions import conditions
-from cycleaug.yolo.table2 import findings_param as table2_findings
-
-__all__ = ["metrics_files", "table2_findings"]
 
 
 def table2_options(config: dict) -> str:

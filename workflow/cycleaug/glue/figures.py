@@ -18,7 +18,7 @@ from snakemake.io import report
 from cycleaug import paper
 from cycleaug.errors import CycleAugError
 from cycleaug.figures import fig4, fig6, table2
-from cycleaug.glue import paths  # glue.paths in figures.smk
+from cycleaug.glue import paths
 from cycleaug.glue.common import figure_targets, gpu_counts, paired_outputs
 
 __all__ = ["figure_targets", "gpu_counts", "paired_outputs"]

@@ -5,30 +5,30 @@ from __future__ import annotations
 
 import shlex
 
-from cycleaug.glue import paths  # glue.paths in generate.smk
+from cycleaug.cyclegan.settings import saved_epochs, schedule_epochs
+from cycleaug.glue import paths
 from cycleaug.glue.acquire import weights_file
-from cycleaug.glue.common import generate_targets, last_epoch, sample_dirs, saved_epochs
+from cycleaug.options import flags
+from cycleaug.plan import fid_runtime_minutes
 
-__all__ = ["generate_targets", "last_epoch", "sample_dirs"]
 
-
-def paired_truth(config: dict) -> str:
-    """The demo generator's BDD-style renderings of the SYNTHIA-like scenes (cycleaug.data.demo)."""
-    return f"{paths.synthia_root(config)}/PAIRED/RGB"
+def final_net(config: dict, gpus: int | str) -> str:
+    """The generator of the schedule's last epoch, which translates the detector's SYNTHIA images."""
+    return paths.cyclegan_net(config, gpus, schedule_epochs(config["cyclegan"]))
 
 
 def saved_nets(config: dict):
     """Input function: the generators of the ``{gpus}`` count's saved epochs, in order."""
 
     def nets(wildcards) -> list[str]:
-        return [paths.cyclegan_net(config, wildcards.gpus, e) for e in saved_epochs(config)]
+        return [paths.cyclegan_net(config, wildcards.gpus, e) for e in saved_epochs(config["cyclegan"])]
 
     return nets
 
 
 def saved_sample_dirs(config: dict, gpus: int | str) -> list[str]:
     """One sample folder per saved epoch of one GPU count, in the order of saved_nets."""
-    return [paths.sample_dir(config, gpus, e) for e in saved_epochs(config)]
+    return [paths.sample_dir(config, gpus, e) for e in saved_epochs(config["cyclegan"])]
 
 
 def checkpoint_output_pairs(wildcards, input, output) -> str:
@@ -44,7 +44,7 @@ def fid_runs(config: dict) -> str:
     return " ".join(
         paths.quote(f"{n}:{e}:{paths.sample_dir(config, n, e)}")
         for n in config["cyclegan"]["gpu_counts"]
-        for e in saved_epochs(config)
+        for e in saved_epochs(config["cyclegan"])
     )
 
 
@@ -58,22 +58,23 @@ def fid_weights_file(config: dict) -> list[str]:
 
 def fid_options(config: dict) -> str:
     """``--weights``, ``--dims`` and ``--batch-size`` of `cycleaug fid-table` from config.fid; the device."""
-    fid = config["fid"]
-    weights = fid_weights_file(config)
-    weights = paths.quote(weights[0]) if weights else "random-init"
-    return f"--weights {weights} --dims {fid['dims']} --batch-size {fid['batch_size']} --device {config['device']}"
+    fid, weights = config["fid"], fid_weights_file(config)
+    return flags(
+        weights=weights[0] if weights else "random-init",
+        dims=fid["dims"],
+        batch_size=fid["batch_size"],
+        device=config["device"],
+    )
 
 
 def fid_runtime(config: dict):
     """The fid rule's runtime resource (minutes), a function of the attempt: see cycleaug.plan."""
-    from cycleaug.plan import fid_runtime_minutes
-
     return lambda wildcards, attempt: fid_runtime_minutes(config, attempt)
 
 
 def generate_options(config: dict) -> str:
     """``--batch-size`` and ``--device`` of `cycleaug generate`."""
-    return f"--batch-size {config['generate']['batch_size']} --device {config['device']}"
+    return flags(batch_size=config["generate"]["batch_size"], device=config["device"])
 
 
 def detector_selection(config: dict) -> str:

@@ -43,6 +43,12 @@ def synthia_root(config: dict) -> str:
     return f"{data(config)}/raw/synthia"
 
 
+def paired_truth(config: dict) -> str:
+    """The demo generator's BDD-style renderings of the SYNTHIA-like scenes, under the SYNTHIA images' names
+    (cycleaug.data.demo): the paired ground truth of a translation."""
+    return f"{synthia_root(config)}/PAIRED/RGB"
+
+
 def labels(config: dict, name: str) -> str:
     """Normalised person labels: ``bdd100k_train``, ``bdd100k_val`` or ``synthia``."""
     return f"{data(config)}/labels/{name}.json"

@@ -28,7 +28,7 @@ from cycleaug.atomic import atomic_path
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import Box, Frame, png_name
 
-MODES = ("resize", "crop", "none")
+MODES = ("resize", "crop")  # detector.align.mode "none" uses a set as it is and runs no alignment
 MIN_KEPT_AREA = 0.5  # crop mode: the fraction of a box's area that must stay inside the region
 
 
@@ -84,8 +84,8 @@ def align_set(
 ) -> list[Frame]:
     """Align every frame's image into ``out_dir`` and return the frames with transformed boxes, named
     after their outputs, with the new size in their attributes."""
-    if mode not in ("resize", "crop"):
-        raise CycleAugError(f"--mode {mode}: expected resize or crop (none uses the set as it is)")
+    if mode not in MODES:
+        raise CycleAugError(f"--mode {mode}: expected {' or '.join(MODES)} (none uses the set as it is)")
     tw, th = size
     if tw < 1 or th < 1:
         raise CycleAugError(f"--size {tw} {th}: expected a positive width and height")

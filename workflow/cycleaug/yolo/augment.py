@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cycleaug.yolo.semantics import DEFAULT, EARLY_2020
+
 RANDOM_COEF = 1.4  # detector.c: rand_scale(1.4)
 RESIZE_EVERY = 10  # detector.c: count++ % 10 == 0
 RESIZE_STEP = 32
@@ -80,9 +82,6 @@ def draw(rng: np.random.Generator, params: AugmentParams, ow: int, oh: int) -> D
     dsat = rand_scale(rng, params.saturation)
     dexp = rand_scale(rng, params.exposure)
     return Draw(pleft, pright, ptop, pbot, flip, dhue, dsat, dexp)
-
-
-IDENTITY = Draw(0, 0, 0, 0, False, 0.0, 1.0, 1.0)
 
 
 def transform_boxes(boxes: np.ndarray, d: Draw, ow: int, oh: int, net_w: int, net_h: int) -> np.ndarray:
@@ -187,7 +186,7 @@ def net_size_for_iteration(
     random: bool,
     seed: int,
     every: int = RESIZE_EVERY,
-    semantics: str = "mid-2019",
+    semantics: str = DEFAULT,
     max_batches: int | None = None,
 ) -> tuple[int, int]:
     """Network input size for the 1-based ``iteration``: redrawn every ``every`` iterations from a
@@ -197,7 +196,7 @@ def net_size_for_iteration(
     if not random:
         return init_w, init_h
     block = (iteration - 1) // every
-    early = semantics == "early-2020"
+    early = semantics == EARLY_2020
     if block == 0 or (early and max_batches is not None and block * every > max_batches - 100):
         return largest_size(init_w), largest_size(init_h)
     rng = np.random.default_rng([seed, 0x5CA1E, block])

@@ -20,6 +20,7 @@ import numpy as np
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import PERSON, read_frames
 from cycleaug.yolo.augment import AugmentParams, augment_image, draw, net_size_for_iteration, transform_boxes
+from cycleaug.yolo.semantics import DEFAULT as DEFAULT_SEMANTICS
 
 # Labels may overshoot the image border by rounding (BDD100K boxes reach x2 = 1279.99...); beyond
 # this many pixels the labels belong to another image size and training on them would be wrong.
@@ -157,7 +158,7 @@ class IterationBatches:
         seed: int,
         init_size: tuple[int, int],
         random: bool,
-        semantics: str = "mid-2019",
+        semantics: str = DEFAULT_SEMANTICS,
     ):
         self.n, self.batch, self.subdivisions = n_images, batch, subdivisions
         self.start, self.end, self.seed = start, end, seed

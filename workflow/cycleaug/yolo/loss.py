@@ -43,6 +43,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from cycleaug.yolo.semantics import DEFAULT, EARLY_2020
+
 
 @dataclass(frozen=True)
 class YoloHead:
@@ -54,7 +56,7 @@ class YoloHead:
     ignore_thresh: float = 0.5
     truth_thresh: float = 1.0
     iou_normalizer: float = 0.75
-    semantics: str = "mid-2019"  # darknet_semantics: mid-2019 or early-2020 (cycleaug.yolo.semantics)
+    semantics: str = DEFAULT  # darknet_semantics (cycleaug.yolo.semantics)
 
 
 def _iou_cxcywh(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -138,7 +140,7 @@ def head_loss(raw: torch.Tensor, head: YoloHead, targets: torch.Tensor, net_w: i
             rows[img[order], slot] = order
             best_t = rows.gather(1, best_slot)
 
-    early = head.semantics == "early-2020"
+    early = head.semantics == EARLY_2020
     if early and head.truth_thresh < 1:
         raise ValueError("truth_thresh < 1 is not modelled with darknet_semantics early-2020")
     ignored = best_iou > head.ignore_thresh

@@ -30,33 +30,36 @@ import math
 from dataclasses import dataclass
 
 from cycleaug.errors import CycleAugError
+from cycleaug.yolo.cfg import Net
+from cycleaug.yolo.semantics import DEFAULT, EARLY_2020, MID_2019
 
 POLICIES = ("constant", "step", "steps", "exp", "poly", "sig")
 
 
 @dataclass(frozen=True)
 class NetHyper:
-    """The training keys of a darknet ``[net]`` section, with darknet's defaults."""
+    """The training keys of a darknet ``[net]`` section, with darknet's defaults: those of the cfg parser's
+    ``Net`` where it reads the key, and here the keys it does not read."""
 
-    batch: int = 1
-    subdivisions: int = 1
+    batch: int = Net.batch
+    subdivisions: int = Net.subdivisions
     width: int = 416
     height: int = 416
-    learning_rate: float = 0.001
-    momentum: float = 0.9
-    decay: float = 0.0001
-    burn_in: int = 0
+    learning_rate: float = Net.learning_rate
+    momentum: float = Net.momentum
+    decay: float = Net.decay
+    burn_in: int = Net.burn_in
     power: float = 4.0
-    policy: str = "constant"
-    steps: tuple[int, ...] = ()
-    scales: tuple[float, ...] = ()
+    policy: str = Net.policy
+    steps: tuple[int, ...] = Net.steps
+    scales: tuple[float, ...] = Net.scales
     step: int = 1
     scale: float = 1.0
     gamma: float = 1.0
-    max_batches: int = 0
-    hue: float = 0.0
-    saturation: float = 1.0
-    exposure: float = 1.0
+    max_batches: int = Net.max_batches
+    hue: float = Net.hue
+    saturation: float = Net.saturation
+    exposure: float = Net.exposure
     flip: int = 1
 
     @property
@@ -161,12 +164,12 @@ def set_rate(optimizer, lr: float) -> None:
 # from 2019-03-02, 400 from 31dc6c86 (2019-05-06: mid-2019), and commented out in 4f70fc14 (2019-11-23:
 # early-2020). burn_in is 1000 in the paper's cfg either way. 5,000 iterations on a few hundred images:
 # 1000, 1100, ..., 5000 = 41 evaluations.
-DARKNET_FIRST_MAP = {"mid-2019": 400, "early-2020": 0}
+DARKNET_FIRST_MAP = {MID_2019: 400, EARLY_2020: 0}
 DARKNET_MAP_EPOCHS = 4
 
 
 def evaluation_iterations(
-    eval_every: str | int, n_train: int, hyper: NetHyper, max_iter: int, semantics: str = "mid-2019"
+    eval_every: str | int, n_train: int, hyper: NetHyper, max_iter: int, semantics: str = DEFAULT
 ) -> list[int]:
     """The iterations at which training evaluates mAP: darknet's cadence (``eval_every`` "darknet", as the
     ``semantics``' darknet computes it), or every ``eval_every`` iterations; always the last. Counted from

@@ -30,8 +30,9 @@ for the last 200 iterations (examples/detector.c), and it has no -map; neither v
 
 from __future__ import annotations
 
-SEMANTICS = ("mid-2019", "early-2020")
-DEFAULT = "mid-2019"
+MID_2019, EARLY_2020 = "mid-2019", "early-2020"
+SEMANTICS = (MID_2019, EARLY_2020)
+DEFAULT = MID_2019  # the paper's time
 
 
 def check(semantics: str) -> str:
@@ -40,7 +41,3 @@ def check(semantics: str) -> str:
     if semantics not in SEMANTICS:
         raise CycleAugError(f"darknet semantics {semantics!r}: expected one of {', '.join(SEMANTICS)}")
     return semantics
-
-
-def early_2020(semantics: str) -> bool:
-    return check(semantics) == "early-2020"

@@ -38,8 +38,9 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -47,6 +48,7 @@ from cycleaug import fingerprint as fingerprints
 from cycleaug.atomic import atomic_path, write_json, write_text
 from cycleaug.errors import CycleAugError
 from cycleaug.labels import PERSON, read_frames, write_frames
+from cycleaug.options import out_of_bounds
 from cycleaug.progress import format_seconds
 from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, ignore_stop_signals, loader_workers, resolve_device
 from cycleaug.yolo.augment import AugmentParams
@@ -62,6 +64,7 @@ from cycleaug.yolo.schedule import (
     make_optimizer,
     set_rate,
 )
+from cycleaug.yolo.semantics import DEFAULT as DEFAULT_SEMANTICS
 from cycleaug.yolo.semantics import check as check_semantics
 from cycleaug.yolo.settings import TrainConfig
 from cycleaug.yolo.weights import (
@@ -74,7 +77,7 @@ from cycleaug.yolo.weights import (
 
 
 # darknet saves `<cfg>_last.weights` every 100 iterations (src/detector.c, train_detector).
-def yolo_heads(cfg, semantics: str = "mid-2019") -> list[YoloHead]:
+def yolo_heads(cfg, semantics: str = DEFAULT_SEMANTICS) -> list[YoloHead]:
     return [
         YoloHead(
             tuple(y.anchors), tuple(y.mask), y.classes, y.ignore_thresh, y.truth_thresh, y.iou_normalizer, semantics
@@ -187,11 +190,83 @@ def _iterations_text(its: list[int]) -> str:
 def train(tc: TrainConfig, stream=None) -> int:
     """Train; returns 0 when done, EXIT_INTERRUPTED (75) when stopped by SIGTERM/SIGUSR1."""
     stream = stream or sys.stderr
+    problems = out_of_bounds(tc)  # the bounds declared on the settings' fields, before anything is written
+    if problems:
+        raise CycleAugError("; ".join(problems))
     out = Path(tc.out)
     out.mkdir(parents=True, exist_ok=True)
     tc = replace(tc, workers=loader_workers(tc.workers))  # not in the fingerprint: the samples do not depend on it
+    run = _settings(tc, out, stream)
+    _data(run)
+    loaded = _model(run)
+    state = _resume(run, loaded)
+    _restore_outputs(out, run.model.cfg, state, run.hyper.batch)
+    start = state["iteration"] + 1
+    _announce(run, start)
 
-    # ---- settings from the cfg (and the few command-line overrides)
+    # Stop on SIGTERM / SIGUSR1 after the current iteration.
+    def on_signal(signum):
+        print(f"train-yolo: signal {signum}: saving and stopping after this iteration", file=stream, flush=True)
+
+    stop = StopRequest(on_signal)
+    try:
+        return _loop(run, state, start, stop)
+    finally:
+        stop.restore()
+
+
+@dataclass
+class Run:
+    """What the training loop works with, fixed for the run once set up: the settings (`_settings`), the
+    data (`_data`) and the model (`_model`)."""
+
+    tc: TrainConfig
+    out: Path
+    stream: object
+    cfg: object  # the darknet cfg
+    hyper: NetHyper
+    max_iter: int
+    semantics: str
+    heads: list[YoloHead]
+    aug: AugmentParams
+    multiscale: bool
+    samples: list = field(default_factory=list)
+    evaluations: list[int] = field(default_factory=list)  # iterations at which mAP is evaluated, in order
+    val_frames: list = field(default_factory=list)
+    val_paths: list[Path] = field(default_factory=list)
+    device: torch.device | None = None
+    model: Darknet | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    scaler: object = None
+    fingerprint: dict = field(default_factory=dict)
+
+
+@dataclass
+class Progress:
+    """This process's share of the run: where it began, the training time before it, and its pace."""
+
+    first: int  # the first iteration trained here
+    elapsed_before: float
+    t_start: float
+    last_print: float
+    done: int = 0  # iterations trained here
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.t_start
+
+
+class Step(NamedTuple):
+    """One finished iteration, as the progress line and the evaluation report it."""
+
+    it: int
+    lr: float
+    loss: float  # the batch's loss per image
+    net_w: int
+    net_h: int
+
+
+def _settings(tc: TrainConfig, out: Path, stream) -> Run:
+    """Settings from the cfg (``[net]``, the ``[yolo]`` layers) and the few command-line overrides."""
     cfg = load_cfg(tc.cfg)
     hyper = hyper_from_cfg(cfg.net, f"{cfg.path} [net]").with_overrides(
         batch=tc.batch,
@@ -205,28 +280,44 @@ def train(tc: TrainConfig, stream=None) -> int:
     semantics = check_semantics(tc.darknet_semantics)
     heads = yolo_heads(cfg, semantics)
     aug = augment_params(cfg, hyper)
-    multiscale = cfg.yolo_layers[-1].random
+    run = Run(tc, out, stream, cfg, hyper, max_iter, semantics, heads, aug, cfg.yolo_layers[-1].random)
     evaluation_iterations(tc.eval_every, 1, hyper, max_iter, semantics)  # a bad --eval-every fails before reading
+    return run
 
-    # ---- data
-    samples = [s for labels, images in tc.train for s in load_samples(labels, images)]
-    evaluations = evaluation_iterations(tc.eval_every, len(samples), hyper, max_iter, semantics)
-    val_frames, val_paths = _evaluation_set(tc.val_labels, tc.val_images, "validation")
+
+def _data(run: Run) -> None:
+    """The training samples, the iterations that evaluate mAP, and the validation images (all present)."""
+    tc = run.tc
+    run.samples = [s for labels, images in tc.train for s in load_samples(labels, images)]
+    run.evaluations = evaluation_iterations(tc.eval_every, len(run.samples), run.hyper, run.max_iter, run.semantics)
+    run.val_frames, run.val_paths = _evaluation_set(tc.val_labels, tc.val_images, "validation")
     if tc.heldout_labels:  # a missing held-out image stops the run now, not after training
         _evaluation_set(tc.heldout_labels, tc.heldout_images, "held-out")
 
-    # ---- model and optimizer
-    device = resolve_device(tc.device)
+
+def _model(run: Run) -> int:
+    """The model (seeded, then the pretrained layers), its optimizer and the run's fingerprint; returns the
+    number of pretrained layers loaded."""
+    tc = run.tc
+    run.device = device = resolve_device(tc.device)
     deterministic(device)
     torch.manual_seed(tc.seed)
-    model = init_darknet_(Darknet(cfg), torch.Generator().manual_seed(tc.seed))
+    run.model = model = init_darknet_(Darknet(run.cfg), torch.Generator().manual_seed(tc.seed))
     loaded = load_pretrained(model, tc.pretrained) if tc.pretrained else 0
     model.to(device).train()
-    optimizer = make_optimizer(model, hyper)
+    run.optimizer = make_optimizer(model, run.hyper)
     use_amp = tc.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    fingerprint = run_fingerprint(tc, cfg.path, hyper, max_iter, semantics, samples, val_paths, device.type, use_amp)
+    run.scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    run.fingerprint = run_fingerprint(
+        tc, run.cfg.path, run.hyper, run.max_iter, run.semantics, run.samples, run.val_paths, device.type, use_amp
+    )
+    return loaded
 
+
+def _resume(run: Run, loaded: int) -> dict:
+    """The state to go on from: last.pt's when it holds a run of this fingerprint (the model, optimizer and
+    RNG restored from it), else a fresh one (another run's files moved aside)."""
+    stream = run.stream
     state = {
         "iteration": 0,
         "seen": 0,
@@ -234,213 +325,192 @@ def train(tc: TrainConfig, stream=None) -> int:
         "best": None,
         "avg_loss": -1.0,
         "elapsed": 0.0,
-        "fingerprint": fingerprint,
+        "fingerprint": run.fingerprint,
     }
-    last_pt = out / "last.pt"
+    last_pt = run.out / "last.pt"
     ckpt = load_checkpoint(last_pt) if last_pt.exists() else None
-    why = _restart_reason(out, ckpt, fingerprint, max_iter) if ckpt is not None else None
+    why = _restart_reason(run.out, ckpt, run.fingerprint, run.max_iter) if ckpt is not None else None
     if why is not None:
-        moved = supersede(out, fingerprints.short(ckpt.get("fingerprint") or {}))
+        moved = supersede(run.out, fingerprints.short(ckpt.get("fingerprint") or {}))
         print(f"train-yolo: {last_pt}: {why}; starting afresh, the old run moved to {moved}", file=stream, flush=True)
         ckpt = None
     if ckpt is not None:
-        check_state_dict(model, ckpt["model"], last_pt)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        if "cuda_rng" in ckpt and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-        state = {k: ckpt[k] for k in ("iteration", "seen", "history", "best", "avg_loss", "elapsed")} | {
-            "fingerprint": fingerprint
-        }
+        state = _restore(run, ckpt, last_pt)
         print(f"train-yolo: resuming {last_pt} at iteration {state['iteration']}", file=stream, flush=True)
     elif loaded:
-        print(f"train-yolo: loaded layers 0-{loaded - 1} from {tc.pretrained}", file=stream, flush=True)
-    _restore_outputs(out, model.cfg, state, hyper.batch)
+        print(f"train-yolo: loaded layers 0-{loaded - 1} from {run.tc.pretrained}", file=stream, flush=True)
+    return state
 
-    start = state["iteration"] + 1
+
+def _restore(run: Run, ckpt: dict, path: Path) -> dict:
+    check_state_dict(run.model, ckpt["model"], path)
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    if run.scaler is not None and ckpt.get("scaler"):
+        run.scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    if "cuda_rng" in ckpt and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+    return {k: ckpt[k] for k in ("iteration", "seen", "history", "best", "avg_loss", "elapsed")} | {
+        "fingerprint": run.fingerprint
+    }
+
+
+def _announce(run: Run, start: int) -> None:
+    tc, cfg, hyper, evaluations = run.tc, run.cfg, run.hyper, run.evaluations
     print(
-        f"train-yolo: {cfg.path} {hyper.width}x{hyper.height}, {len(samples)} training images, "
-        f"{len(val_frames)} validation images, batch {hyper.batch} = {hyper.subdivisions} x {hyper.mini_batch}, "
-        f"iterations {start}..{max_iter}, lr {hyper.learning_rate} (burn-in {hyper.burn_in}, {hyper.policy} "
+        f"train-yolo: {cfg.path} {hyper.width}x{hyper.height}, {len(run.samples)} training images, "
+        f"{len(run.val_frames)} validation images, batch {hyper.batch} = {hyper.subdivisions} x {hyper.mini_batch}, "
+        f"iterations {start}..{run.max_iter}, lr {hyper.learning_rate} (burn-in {hyper.burn_in}, {hyper.policy} "
         f"{list(hyper.steps)} x {list(hyper.scales)}), momentum {hyper.momentum}, decay {hyper.decay}, "
-        f"multi-scale {'on' if multiscale else 'off'}, device {device}, darknet semantics {semantics}; "
+        f"multi-scale {'on' if run.multiscale else 'off'}, device {run.device}, darknet semantics {run.semantics}; "
         f"{len(evaluations)} mAP evaluation{'s' if len(evaluations) != 1 else ''} "
         f"({'darknet cadence' if str(tc.eval_every) == 'darknet' else f'every {tc.eval_every}'}: "
         f"{_iterations_text(evaluations)})",
-        file=stream,
+        file=run.stream,
         flush=True,
     )
 
-    # ---- stop on SIGTERM / SIGUSR1 after the current iteration
-    def on_signal(signum):
-        print(f"train-yolo: signal {signum}: saving and stopping after this iteration", file=stream, flush=True)
 
-    stop = StopRequest(on_signal)
-    run = Run(
-        tc,
-        out,
-        hyper,
-        heads,
-        aug,
-        multiscale,
-        samples,
-        val_frames,
-        val_paths,
-        device,
-        model,
-        optimizer,
-        scaler,
-        stream,
-        set(evaluations),
-    )
-    try:
-        return _loop(run, state, start, max_iter, stop)
-    finally:
-        stop.restore()
-
-
-@dataclass
-class Run:
-    """What the training loop works with, fixed for the run."""
-
-    tc: TrainConfig
-    out: Path
-    hyper: NetHyper
-    heads: list[YoloHead]
-    aug: AugmentParams
-    multiscale: bool
-    samples: list
-    val_frames: list
-    val_paths: list[Path]
-    device: torch.device
-    model: Darknet
-    optimizer: torch.optim.Optimizer
-    scaler: object
-    stream: object
-    evaluations: set[int]  # iterations at which mAP is evaluated
-
-
-def _loop(run: Run, state: dict, start: int, max_iter: int, stop: StopRequest) -> int:
-    tc, out, hyper, heads, aug, multiscale = run.tc, run.out, run.hyper, run.heads, run.aug, run.multiscale
-    samples, val_frames, val_paths, device = run.samples, run.val_frames, run.val_paths, run.device
-    model, optimizer, scaler, stream = run.model, run.optimizer, run.scaler, run.stream
+def _loop(run: Run, state: dict, start: int, stop: StopRequest) -> int:
+    """Iterations ``start``..``max_iter``, evaluating, saving and stopping where due; then the final outputs."""
+    tc, max_iter = run.tc, run.max_iter
     elapsed_before = state.get("elapsed", 0.0)
-
-    def save_last():
-        state["elapsed"] = elapsed_before + time.perf_counter() - t_start
-        save_checkpoint(out / "last.pt", model, optimizer, scaler, state)
-        save_darknet_weights(model, out / "last.weights", seen=state["seen"])
-
-    sampler = IterationBatches(
-        len(samples),
-        hyper.batch,
-        hyper.subdivisions,
-        start,
-        max_iter,
-        tc.seed,
-        (hyper.width, hyper.height),
-        multiscale,
-        tc.darknet_semantics,
-    )
-    loader = torch.utils.data.DataLoader(
-        TrainSet(samples, aug),
-        batch_sampler=sampler,
-        num_workers=tc.workers,
-        collate_fn=collate,
-        pin_memory=device.type == "cuda",
-        worker_init_fn=ignore_stop_signals if tc.workers else None,
-        persistent_workers=False,
-    )
+    sampler, loader = _loader(run, start)
     batches = iter(loader)
-    t_start = last_print = time.perf_counter()
-    done_here = 0
+    now = time.perf_counter()
+    progress = Progress(start, elapsed_before, now, now)
+    evaluate_at = set(run.evaluations)  # looked up at every iteration
     for it in range(start, max_iter + 1):
-        lr = hyper.rate(it)
-        set_rate(optimizer, lr)
-        optimizer.zero_grad(set_to_none=True)
-        loss_sum = 0.0
-        net_w, net_h = sampler.size(it)
-        for _ in range(hyper.subdivisions):
-            images, targets = next(batches)
-            images = images.to(device, non_blocking=True)
-            targets = targets.to(device)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
-                raws = model(images)
-            parts = yolo_loss([r.float() for r in raws], heads, targets, net_w, net_h)
-            loss = parts["loss"] / hyper.batch
-            if scaler is not None:
-                scaler.scale(loss).backward()
-            else:
-                loss.backward()
-            loss_sum += float(parts["loss"].detach())
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        state["iteration"] = it
-        state["seen"] += hyper.batch
-        loss_it = loss_sum / hyper.batch
-        if not math.isfinite(loss_it):
-            raise CycleAugError(
-                f"iteration {it}: the loss is {loss_it}; training diverged (lower the learning rate "
-                "or check the labels)"
-            )
-        state["avg_loss"] = loss_it if state["avg_loss"] < 0 else 0.9 * state["avg_loss"] + 0.1 * loss_it
-        done_here += 1
-
-        now = time.perf_counter()
-        evaluating = it in run.evaluations
-        if now - last_print >= tc.log_interval or evaluating or it == start:
-            last_print = now
-            rate = (now - t_start) / done_here
-            print(
-                f"train-yolo: iteration {it}/{max_iter} ({100 * it / max_iter:.0f}%) loss {loss_it:.4f} "
-                f"avg {state['avg_loss']:.4f} lr {lr:.3g} size {net_w}x{net_h} {rate:.2f} s/it "
-                f"ETA {format_seconds(rate * (max_iter - it))}",
-                file=stream,
-                flush=True,
-            )
-
+        step = _iteration(run, state, sampler, batches, it)
+        progress.done += 1
+        evaluating = it in evaluate_at
+        _print_progress(run, state, progress, step, evaluating)
         if evaluating:
-            preds: list = []
-            result = evaluate_model(model, val_frames, val_paths, tc.img_size, tc.eval_batch_size, tc.workers, preds)
-            record = _eval_record(
-                it, loss_it, state["avg_loss"], result, lr, elapsed_before + time.perf_counter() - t_start
-            )
-            state["history"].append(record)
-            best = state["best"]
-            is_best = best is None or record["mAP50"] > best["mAP50"]
-            print(
-                f"train-yolo: evaluation at {it}: TP {record['TP']} FP {record['FP']} FN {record['FN']} "
-                f"P {_f(record['precision'])} R {_f(record['recall'])} F1 {_f(record['F1'])} "
-                f"mAP@0.50 {100 * record['mAP50']:.2f} %{' (new best)' if is_best else ''}",
-                file=stream,
-                flush=True,
-            )
-            if is_best:
-                state["best"] = record
-                save_checkpoint(out / "best.pt", model, optimizer, scaler, state)
-                save_darknet_weights(model, out / "best.weights", seen=state["seen"])
-                # Its detections on the val images: Table 2's bootstrap intervals resample them.
-                write_frames(out / "val_predictions.json", preds)
-            _write_eval_log(out, state["history"])
-            save_last()
+            _evaluate(run, state, progress, step)
+            _save_last(run, state, progress)
         elif it % tc.checkpoint_every == 0 or stop.requested:
-            save_last()
+            _save_last(run, state, progress)
         if stop.requested and it < max_iter:
-            print(f"train-yolo: stopped at iteration {it}; rerun the same command to resume", file=stream, flush=True)
+            print(
+                f"train-yolo: stopped at iteration {it}; rerun the same command to resume", file=run.stream, flush=True
+            )
             del batches, loader
             return EXIT_INTERRUPTED
 
     del batches, loader
-    state["elapsed"] = elapsed_before + time.perf_counter() - t_start
+    state["elapsed"] = progress.elapsed()
     _ensure_val_predictions(run)
-    _finish(out, state, _heldout_scores(run))
+    _finish(run.out, state, _heldout_scores(run))
     return 0
+
+
+def _loader(run: Run, start: int) -> tuple[IterationBatches, torch.utils.data.DataLoader]:
+    """The batches of iterations ``start``..``max_iter``, drawn as an uninterrupted run draws them."""
+    tc, hyper = run.tc, run.hyper
+    sampler = IterationBatches(
+        len(run.samples),
+        hyper.batch,
+        hyper.subdivisions,
+        start,
+        run.max_iter,
+        tc.seed,
+        (hyper.width, hyper.height),
+        run.multiscale,
+        tc.darknet_semantics,
+    )
+    loader = torch.utils.data.DataLoader(
+        TrainSet(run.samples, run.aug),
+        batch_sampler=sampler,
+        num_workers=tc.workers,
+        collate_fn=collate,
+        pin_memory=run.device.type == "cuda",
+        worker_init_fn=ignore_stop_signals if tc.workers else None,
+        persistent_workers=False,
+    )
+    return sampler, loader
+
+
+def _iteration(run: Run, state: dict, sampler: IterationBatches, batches, it: int) -> Step:
+    """One darknet update: ``subdivisions`` forward/backward passes whose gradients add up, one SGD step."""
+    hyper, model, optimizer, scaler, device = run.hyper, run.model, run.optimizer, run.scaler, run.device
+    lr = hyper.rate(it)
+    set_rate(optimizer, lr)
+    optimizer.zero_grad(set_to_none=True)
+    loss_sum = 0.0
+    net_w, net_h = sampler.size(it)
+    for _ in range(hyper.subdivisions):
+        images, targets = next(batches)
+        images = images.to(device, non_blocking=True)
+        targets = targets.to(device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=scaler is not None):
+            raws = model(images)
+        parts = yolo_loss([r.float() for r in raws], run.heads, targets, net_w, net_h)
+        loss = parts["loss"] / hyper.batch
+        if scaler is not None:
+            scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        loss_sum += float(parts["loss"].detach())
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    state["iteration"] = it
+    state["seen"] += hyper.batch
+    loss_it = loss_sum / hyper.batch
+    if not math.isfinite(loss_it):
+        raise CycleAugError(
+            f"iteration {it}: the loss is {loss_it}; training diverged (lower the learning rate or check the labels)"
+        )
+    state["avg_loss"] = loss_it if state["avg_loss"] < 0 else 0.9 * state["avg_loss"] + 0.1 * loss_it
+    return Step(it, lr, loss_it, net_w, net_h)
+
+
+def _print_progress(run: Run, state: dict, progress: Progress, step: Step, evaluating: bool) -> None:
+    now = time.perf_counter()
+    if now - progress.last_print >= run.tc.log_interval or evaluating or step.it == progress.first:
+        progress.last_print = now
+        rate = (now - progress.t_start) / progress.done
+        print(
+            f"train-yolo: iteration {step.it}/{run.max_iter} ({100 * step.it / run.max_iter:.0f}%) "
+            f"loss {step.loss:.4f} avg {state['avg_loss']:.4f} lr {step.lr:.3g} size {step.net_w}x{step.net_h} "
+            f"{rate:.2f} s/it ETA {format_seconds(rate * (run.max_iter - step.it))}",
+            file=run.stream,
+            flush=True,
+        )
+
+
+def _evaluate(run: Run, state: dict, progress: Progress, step: Step) -> None:
+    """mAP on the validation images, logged; the model is kept as ``best`` when it beats every earlier one."""
+    tc, out, model = run.tc, run.out, run.model
+    preds: list = []
+    result = evaluate_model(model, run.val_frames, run.val_paths, tc.img_size, tc.eval_batch_size, tc.workers, preds)
+    record = _eval_record(step.it, step.loss, state["avg_loss"], result, step.lr, progress.elapsed())
+    state["history"].append(record)
+    best = state["best"]
+    is_best = best is None or record["mAP50"] > best["mAP50"]
+    print(
+        f"train-yolo: evaluation at {step.it}: TP {record['TP']} FP {record['FP']} FN {record['FN']} "
+        f"P {_f(record['precision'])} R {_f(record['recall'])} F1 {_f(record['F1'])} "
+        f"mAP@0.50 {100 * record['mAP50']:.2f} %{' (new best)' if is_best else ''}",
+        file=run.stream,
+        flush=True,
+    )
+    if is_best:
+        state["best"] = record
+        save_checkpoint(out / "best.pt", model, run.optimizer, run.scaler, state)
+        save_darknet_weights(model, out / "best.weights", seen=state["seen"])
+        # Its detections on the val images: Table 2's bootstrap intervals resample them.
+        write_frames(out / "val_predictions.json", preds)
+    _write_eval_log(out, state["history"])
+
+
+def _save_last(run: Run, state: dict, progress: Progress) -> None:
+    state["elapsed"] = progress.elapsed()
+    save_checkpoint(run.out / "last.pt", run.model, run.optimizer, run.scaler, state)
+    save_darknet_weights(run.model, run.out / "last.weights", seen=state["seen"])
 
 
 def _ensure_val_predictions(run: Run) -> None:
