@@ -42,8 +42,7 @@ localrules: summary
 
 
 def launch(n, cmd):
-    before, after = launcher(config, n)
-    return f"{before} {cmd}{after}"
+    return f"{launcher(config, n)} {cmd}"
 
 
 rule summary:

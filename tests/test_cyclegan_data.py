@@ -182,7 +182,7 @@ def test_lr_scaling_and_warmup_by_hand(rule):
 # ---- launcher detection -----------------------------------------------------------------------------
 
 
-def test_detect_env(tmp_path):
+def test_detect_env(tmp_path, monkeypatch):
     assert detect_env({}).launcher == "single" and detect_env({}).world_size == 1
     nodefile = tmp_path / "nodes"
     nodefile.write_text("g0001\ng0001\ng0002\n")
@@ -211,3 +211,14 @@ def test_detect_env(tmp_path):
     assert (env.launcher, env.rank, env.world_size) == ("horovodrun", 1, 2)
     with pytest.raises(CycleAugError, match="rank 4 of world size 4"):
         detect_env({"RANK": "4", "WORLD_SIZE": "4"})
+    # Slurm: a task of an srun step (the step's task count); the batch script, which has SLURM_PROCID 0 and
+    # the job's SLURM_NTASKS but no step, is a single process.
+    batch = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "8", "SLURM_LOCALID": "0"}
+    assert detect_env(batch).launcher == "single"
+    step = {**batch, "SLURM_STEP_ID": "0", "SLURM_PROCID": "5", "SLURM_STEP_NUM_TASKS": "6", "SLURM_LOCALID": "1"}
+    env = detect_env({**step, "MASTER_ADDR": "gpu01"})
+    assert (env.launcher, env.rank, env.world_size, env.local_rank, env.master_addr) == ("srun", 5, 6, 1, "gpu01")
+    # Without MASTER_ADDR the step's first host comes from scontrol; where it cannot run, one line says so.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(CycleAugError, match=r"cannot expand SLURM_STEP_NODELIST='gpu\[01-02\]'.*export MASTER_ADDR"):
+        detect_env({**step, "SLURM_STEP_NODELIST": "gpu[01-02]"})

@@ -89,11 +89,11 @@ def _abci_mpirun(tmp_path, backend: str, helper: list[str]) -> tuple[str, dict]:
     need_programs("mpirun", package="openmpi-bin")
     config = yaml.safe_load((ROOT / "profiles" / "abci" / "abci.yaml").read_text())
     config["cyclegan"] = {"backend": backend}
-    before, after = launcher(config, 2)
+    before = launcher(config, 2)
     nodefile = tmp_path / "nodefile"
     nodefile.write_text("localhost\nlocalhost\n")
     env = {**os.environ, **mpi_env(), "PBS_NODEFILE": str(nodefile)}
-    return f"{before} {shlex.join(helper)}{after}", env
+    return f"{before} {shlex.join(helper)}", env
 
 
 def _max_diff(x: dict, y: dict, skip: frozenset = frozenset()) -> float:

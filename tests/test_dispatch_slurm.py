@@ -103,6 +103,7 @@ def test_small_workflow_through_slurm_profile(cluster, tmp_path):
     seen = ranks(work, 2)
     assert [(r["rank"], r["size"], r["job"]) for r in seen] == [(0, 2, jobid), (1, 2, jobid)]
     assert {r["step"] for r in seen} == {"0"} and seen[0]["master_addr"] == job["NodeList"]
+    assert {r["launcher"] for r in seen} == {"srun"}  # read from Slurm's step variables, no wrapper
     assert (work / "out" / "summary.txt").read_text().split() == ["2"]
 
 

@@ -105,13 +105,14 @@ def test_train_cyclegan_defaults_come_from_the_dataclasses():
     assert args.n_epochs == TrainConfig.n_epochs and args.shard_scale == TrainConfig.shard_scale
 
 
-def test_launcher_template_splits_around_the_command():
+def test_launcher_template_is_what_comes_before_the_command():
     config = {**paper_config(), "gpus_per_node": 8}
-    config["launcher"] = "mpirun -np {n} -map-by ppr:{ppn}:node {cmd} --tail {nodes}"
-    assert glue_cyclegan.launcher(config, 64) == ("mpirun -np 64 -map-by ppr:8:node", " --tail 8")
-    config["launcher"] = "srun {cmd} {cmd}"
-    with pytest.raises(ValueError, match="exactly one"):
-        glue_cyclegan.launcher(config, 4)
+    config["launcher"] = "mpirun -np {n} -map-by ppr:{ppn}:node --host-count {nodes} {cmd} "
+    assert glue_cyclegan.launcher(config, 64) == "mpirun -np 64 -map-by ppr:8:node --host-count 8"
+    for bad in ("srun {cmd} {cmd}", "mpirun {cmd} --tail", "mpirun"):
+        config["launcher"] = bad
+        with pytest.raises(ValueError, match="expected one {cmd}, at the end"):
+            glue_cyclegan.launcher(config, 4)
 
 
 @pytest.mark.horovod

@@ -40,9 +40,8 @@ for _run in glue.training_runs(config):
             # run stopped at its walltime resumes on retry.
             runtime=glue.runtime(config, _run.gpus),
         params:
-            launch=glue.launcher(config, _run.gpus)[0],
-            launch_end=glue.launcher(config, _run.gpus)[1],
+            launch=glue.launcher(config, _run.gpus),
             options=_run.options,
         shell:
             "{params.launch} cycleaug train-cyclegan --domain-a {input.a:q} --domain-b {input.b:q} "
-            '--out "$(dirname {output.log:q})" {params.options}{params.launch_end} > {log:q} 2>&1'
+            '--out "$(dirname {output.log:q})" {params.options} > {log:q} 2>&1'

@@ -6,6 +6,9 @@ One process per GPU (or per CPU worker in the demo). The launcher is read from t
   of ``$PBS_NODEFILE`` (export it with ``mpirun -x MASTER_ADDR`` so remote ranks see the same one);
 - horovod's Gloo launcher (``HOROVOD_RANK/HOROVOD_SIZE``, set by horovodrun or ``cycleaug.launch``);
 - torchrun or ``cycleaug.launch`` (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``);
+- Slurm's srun (a task of a job step: ``SLURM_STEP_ID``, ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS``,
+  ``SLURM_LOCALID``; the batch script has ``SLURM_PROCID`` 0 too, but no step); ``MASTER_ADDR``
+  defaults to the step's first host (``scontrol show hostnames $SLURM_STEP_NODELIST``);
 - otherwise a single process.
 
 Backends (paper Sec. 3.2: gradients of every G and D update are averaged by allreduce; the learning
@@ -32,6 +35,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -84,6 +88,24 @@ def pbs_master_addr(environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def slurm_master_addr(environ: Mapping[str, str]) -> str | None:
+    """The first host of the srun step: Slurm's own expansion of its compressed host list (``gpu[01-04]``)."""
+    nodelist = environ.get("SLURM_STEP_NODELIST")
+    if not nodelist:
+        return None
+    try:
+        proc = subprocess.run(
+            ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, timeout=60, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CycleAugError(
+            f"srun environment: cannot expand SLURM_STEP_NODELIST={nodelist!r} with `scontrol show hostnames` "
+            f"({exc}); export MASTER_ADDR (the host of rank 0) instead"
+        ) from None
+    hosts = proc.stdout.split()
+    return hosts[0] if hosts else None
+
+
 def detect_env(environ: Mapping[str, str] | None = None) -> DistEnv:
     """Rank, world size and local rank from whichever launcher started this process."""
     environ = os.environ if environ is None else environ
@@ -107,11 +129,17 @@ def detect_env(environ: Mapping[str, str] | None = None) -> DistEnv:
         rank = _int(environ, "RANK")
         size = _int(environ, "WORLD_SIZE")
         local = _int(environ, "LOCAL_RANK", default=0)
+    elif "SLURM_STEP_ID" in environ and "SLURM_PROCID" in environ:
+        launcher = "srun"
+        rank = _int(environ, "SLURM_PROCID")
+        size = _int(environ, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS")
+        local = _int(environ, "SLURM_LOCALID", default=0)
     else:
         return DistEnv()
     if size is None or rank is None or not 0 <= rank < size:
         raise CycleAugError(f"{launcher} environment: rank {rank} of world size {size} is not valid")
-    addr = environ.get("MASTER_ADDR") or pbs_master_addr(environ)
+    site_addr = slurm_master_addr if launcher == "srun" else pbs_master_addr
+    addr = environ.get("MASTER_ADDR") or site_addr(environ)
     port = _int(environ, "MASTER_PORT", default=DEFAULT_MASTER_PORT)
     return DistEnv(rank, size, local, launcher, addr, port)
 

@@ -1,7 +1,8 @@
-"""The glue between config.yaml and the rules: for each stage, the paths its rules read and write and
-the command-line options they pass, as functions of the validated config.
+"""The glue between config.yaml and the rules: for each stage, the options its rules pass, and the inputs
+and outputs they name, as functions of the validated config.
 
-``workflow/rules/X.smk`` imports its glue from ``cycleaug.glue.X`` and from nothing else, so a
-reader finds a stage's glue in one hop, and the mappings can be unit-tested. ``paths`` names every
-output location once; ``common`` holds what ``rule all`` and the stage targets need.
+``workflow/rules/X.smk`` takes its stage's glue from ``cycleaug.glue.X``, every output location from
+``paths`` (named once there) and the target lists behind ``rule all`` and the stage targets from
+``common``; nothing is re-exported, so a name is found in the module that defines it, and the mappings
+can be unit-tested.
 """

@@ -1,5 +1,5 @@
 """Glue of workflow/rules/cyclegan.smk: one training run per GPU count, its nodes and processes per
-node, the site's launcher around `cycleaug train-cyclegan`, and that command's options, built by
+node, the site's launcher before `cycleaug train-cyclegan`, and that command's options, built by
 iterating the fields of its settings dataclasses over config.cyclegan (flag = config key)."""
 
 from __future__ import annotations
@@ -129,13 +129,12 @@ def train_options(config: dict, overrides: dict | None = None, seed: int | None 
     return shell_words(words)
 
 
-def launcher(config: dict, gpus: int) -> tuple[str, str]:
-    """The site's launcher template (config ``launcher``) for ``gpus`` processes, split around its
-    ``{cmd}``: what goes before the training command, and what after it (with its leading space)."""
+def launcher(config: dict, gpus: int) -> str:
+    """The site's launcher (config ``launcher``, a template ending in ``{cmd}``) for ``gpus`` processes: what
+    goes before the training command (which names the rule's log after it, so nothing can follow it)."""
     template = config["launcher"]
-    if template.count("{cmd}") != 1:
-        raise ValueError(f"launcher {template!r}: expected exactly one {{cmd}}")
-    before, after = template.split("{cmd}")
+    if template.count("{cmd}") != 1 or not template.rstrip().endswith("{cmd}"):
+        raise ValueError(f"launcher {template!r}: expected one {{cmd}}, at the end")
     values = dict(
         n=gpus,
         ppn=ppn_for(config, gpus),
@@ -144,5 +143,4 @@ def launcher(config: dict, gpus: int) -> tuple[str, str]:
         cpus=(config.get("slurm") or {}).get("cpus_per_task", 1),
         srun_mpi=srun_mpi_flag(config),
     )
-    after = after.format(**values).strip()
-    return before.format(**values).rstrip(), f" {after}" if after else ""
+    return template.rstrip()[: -len("{cmd}")].format(**values).rstrip()
