@@ -157,7 +157,7 @@ def test_schema_states_the_settings_bounds_and_choices():
 def test_every_cyclegan_key_has_its_home_in_the_settings():
     """config.cyclegan keys are the settings' fields, but for the ones the workflow reads itself; config.yaml
     sets no key to what its field already defaults to unless the paper sets it (FACTS.md)."""
-    from cycleaug.cyclegan.settings import _default
+    from cycleaug.options import field_default
 
     schema = yaml.safe_load(SCHEMA.read_text())
     fields = {f.name: f for f in _sections()["cyclegan"]}
@@ -167,7 +167,7 @@ def test_every_cyclegan_key_has_its_home_in_the_settings():
     paper |= {"pool_size", "shard_scale", "ngf", "ndf", "beta1", "lambda_cycle", "lambda_identity", "backend"}
     paper |= {"compression", "save_epochs"}
     cg = yaml.safe_load((ROOT / "config.yaml").read_text())["cyclegan"]
-    repeated = {k for k, v in cg.items() if k in fields and v == _default(fields[k]) and k not in paper}
+    repeated = {k for k, v in cg.items() if k in fields and v == field_default(fields[k]) and k not in paper}
     assert repeated == set()
 
 

@@ -40,6 +40,10 @@ def field_flag(f: Field) -> str:
     return f.metadata.get("flag") or flag(f.name)
 
 
+def field_default(f: Field) -> Any:
+    return f.default if f.default is not MISSING else f.default_factory()
+
+
 def option_fields(cls) -> list[Field]:
     return [f for f in fields(cls) if "help" in f.metadata]
 
@@ -52,7 +56,7 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls, 
         meta.pop("flag", None)
         meta.pop("bounds", None)
         aliases = meta.pop("aliases", ())
-        default = f.default if f.default is not MISSING else f.default_factory()
+        default = field_default(f)
         kwargs: dict[str, Any] = {"default": default, "dest": f.name}
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
-from cycleaug.options import option, option_fields, out_of_bounds
+from cycleaug.options import field_default, option, option_fields, out_of_bounds
 
 
 @dataclass
@@ -202,14 +202,10 @@ def saved_epochs(cyclegan: Mapping) -> list[int]:
     return sorted({e for e in cyclegan["save_epochs"] if e <= last} | {last})
 
 
-def _default(f) -> object:
-    return f.default if f.default is not MISSING else f.default_factory()
-
-
 def with_defaults(cyclegan: Mapping) -> dict:
     """config.cyclegan with every hyperparameter it leaves out at its default here: config.yaml sets what
     the paper sets, and the rest of a run's settings have their one home in these dataclasses."""
-    defaults = {f.name: _default(f) for cls in (ModelConfig, TrainConfig) for f in option_fields(cls)}
+    defaults = {f.name: field_default(f) for cls in (ModelConfig, TrainConfig) for f in option_fields(cls)}
     return {**defaults, **cyclegan}
 
 
