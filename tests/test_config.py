@@ -99,6 +99,18 @@ def test_cross_key_checks(config):
     bad["generate"]["sample_epochs"] = [7]
     with pytest.raises(CycleAugError, match="generate.sample_epochs"):
         check_config(bad)
+    # The rules across one run's fields are the command's own (cycleaug.cyclegan.settings.across_fields).
+    from cycleaug.cyclegan.settings import ModelConfig, TrainConfig, check
+
+    bad = copy.deepcopy(config)
+    bad["cyclegan"].update(crop_size=288, load_size=286)
+    with pytest.raises(CycleAugError, match=r"cyclegan.crop_size \(288\) must not exceed load_size \(286\)"):
+        check_config(bad)
+    run = TrainConfig("a", "b", "o", model=ModelConfig(), crop_size=288, load_size=286, n_epochs=0, n_epochs_decay=0)
+    assert check(run) == [
+        "n_epochs + n_epochs_decay: must be at least 1 epoch in total",
+        "crop_size (288) must not exceed load_size (286)",
+    ]
 
 
 def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
@@ -152,23 +164,60 @@ def test_schema_states_the_settings_bounds_and_choices():
                 assert sorted(entry["enum"]) == sorted(f.metadata["choices"]), (section, f.name)
             compared += 1
     assert compared > 30
+    # cyclegan.fast as a mapping: FastConfig's switches by their own names.
+    from cycleaug.cyclegan.settings import FastConfig
+    from cycleaug.options import option_fields
+
+    fast = next(b for b in schema["properties"]["cyclegan"]["properties"]["fast"]["oneOf"] if b.get("type") == "object")
+    switches = {f.name: f for f in option_fields(FastConfig) if isinstance(f.default, bool) or "choices" in f.metadata}
+    assert set(fast["properties"]) == set(switches) | {"auto"}
+    for name, f in switches.items():
+        expected = {"type": "boolean"} if isinstance(f.default, bool) else {"enum": list(f.metadata["choices"])}
+        assert {k: sorted(v) if k == "enum" else v for k, v in fast["properties"][name].items()} == {
+            k: sorted(v) if k == "enum" else v for k, v in expected.items()
+        }, name
 
 
 def test_every_cyclegan_key_has_its_home_in_the_settings():
     """config.cyclegan keys are the settings' fields, but for the ones the workflow reads itself; config.yaml
-    sets no key to what its field already defaults to unless the paper sets it (FACTS.md)."""
+    does not repeat the default of a key that does not decide the result (the fingerprint's left-out keys and
+    the lr rule's reference and warm-up), but for the backend, the one the paper chose differently."""
+    from cycleaug.cyclegan.train import LR_RULE, NOT_FINGERPRINTED
     from cycleaug.options import field_default
 
     schema = yaml.safe_load(SCHEMA.read_text())
     fields = {f.name: f for f in _sections()["cyclegan"]}
     workflow_keys = {"gpu_counts", "fast"}  # the rules per count; fast is FastConfig's, by its own names
     assert set(schema["properties"]["cyclegan"]["properties"]) - workflow_keys <= set(fields)
-    paper = {"n_blocks", "crop_size", "load_size", "n_epochs", "n_epochs_decay", "lr", "lr_scaling", "batch_size"}
-    paper |= {"pool_size", "shard_scale", "ngf", "ndf", "beta1", "lambda_cycle", "lambda_identity", "backend"}
-    paper |= {"compression", "save_epochs"}
+    operational = (set(NOT_FINGERPRINTED) | set(LR_RULE)) - {"backend", "lr_scaling"}
     cg = yaml.safe_load((ROOT / "config.yaml").read_text())["cyclegan"]
-    repeated = {k for k, v in cg.items() if k in fields and v == field_default(fields[k]) and k not in paper}
+    repeated = {k for k, v in cg.items() if k in operational and v == field_default(fields[k])}
     assert repeated == set()
+
+
+def test_the_job_names_are_the_rules_names():
+    """cycleaug plan prices each job under the name of the rule that runs it (cycleaug.jobnames)."""
+    import re
+
+    from cycleaug import jobnames
+
+    rules = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    for name in (jobnames.PRETRAIN_DETECTOR, jobnames.FID):
+        assert re.search(rf"^\s*rule {name}:", rules, re.M), name
+
+
+def test_the_fingerprint_takes_every_hyperparameter_but_those_left_out_on_purpose():
+    from cycleaug.cyclegan.train import FINGERPRINT_MODEL, FINGERPRINT_RUN, LR_RULE, NOT_FINGERPRINTED
+
+    fields = {f.name for f in _sections()["cyclegan"]}
+    assert set(NOT_FINGERPRINTED) | set(LR_RULE) <= fields  # no stale name: each one leaves a field out
+    assert set(FINGERPRINT_MODEL) | set(FINGERPRINT_RUN) == fields - set(NOT_FINGERPRINTED) - set(LR_RULE)
+    # The keys of every run made so far: changing them would restart each (its latest.pt no longer matches).
+    assert set(FINGERPRINT_MODEL) | set(FINGERPRINT_RUN) == {
+        *("ngf", "ndf", "n_blocks", "lr", "beta1", "lambda_cycle", "lambda_identity", "pool_size"),
+        *("load_size", "crop_size", "batch_size", "n_epochs", "n_epochs_decay", "shard_scale", "seed"),
+        "compression",
+    }
 
 
 BOUND_CASES = [
@@ -189,10 +238,10 @@ def test_train_cyclegan_and_the_schema_agree_on_each_value(config, key, value):
     model_keys = ModelConfig.__dataclass_fields__
     model = ModelConfig(**({key: value} if key in model_keys else {}))
     run = TrainConfig("a", "b", "o", model=model, **({} if key in model_keys else {key: value}))
-    problems = check(run)
+    flag = "--" + key.replace("_", "-")
+    problems = [p for p in check(run) if not p.startswith(("n_epochs + n_epochs_decay", "crop_size ("))]
     bad = copy.deepcopy(config)
     bad["cyclegan"][key] = value
     schema_says = [m for m in schema_errors(bad, SCHEMA) if m.startswith(f"cyclegan.{key}:")]
     assert bool(problems) == bool(schema_says), (problems, schema_says)
-    flag = "--" + key.replace("_", "-")
     assert all(p.startswith(f"{flag} {value}: expected ") for p in problems), problems

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from cycleaug.cyclegan.data import UnalignedCrops, epoch_plan, load_image, shard_size
-from cycleaug.cyclegan.distributed import detect_env
+from cycleaug.cyclegan.distributed import TorchComm, detect_env
 from cycleaug.cyclegan.pool import ImagePool
 from cycleaug.cyclegan.settings import ModelConfig, TrainConfig
 from cycleaug.cyclegan.train import lr_at
@@ -218,7 +218,20 @@ def test_detect_env(tmp_path, monkeypatch):
     step = {**batch, "SLURM_STEP_ID": "0", "SLURM_PROCID": "5", "SLURM_STEP_NUM_TASKS": "6", "SLURM_LOCALID": "1"}
     env = detect_env({**step, "MASTER_ADDR": "gpu01"})
     assert (env.launcher, env.rank, env.world_size, env.local_rank, env.master_addr) == ("srun", 5, 6, 1, "gpu01")
-    # Without MASTER_ADDR the step's first host comes from scontrol; where it cannot run, one line says so.
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(CycleAugError, match=r"cannot expand SLURM_STEP_NODELIST='gpu\[01-02\]'.*export MASTER_ADDR"):
-        detect_env({**step, "SLURM_STEP_NODELIST": "gpu[01-02]"})
+    # Without MASTER_ADDR the step's first host comes from scontrol (the real Slurm test sees it); where scontrol
+    # cannot run there is none, whichever variables gave the rank (srun --mpi=pmi2 sets PMI_RANK too), and the
+    # torch backend says so in one line.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    step = {**step, "SLURM_STEP_NODELIST": "gpu[01-02]"}
+    pmi2 = {**step, "PMI_RANK": "5", "PMI_SIZE": "6"}
+    scontrol = bin_dir / "scontrol"
+    scontrol.write_text('#!/bin/sh\n[ "$*" = "show hostnames gpu[01-02]" ] && printf "gpu01\\ngpu02\\n"\n')
+    scontrol.chmod(0o755)
+    assert detect_env(step).master_addr == detect_env(pmi2).master_addr == "gpu01"
+    scontrol.unlink()
+    assert detect_env(step).master_addr is None
+    assert (detect_env(pmi2).rank, detect_env(pmi2).world_size, detect_env(pmi2).master_addr) == (5, 6, None)
+    with pytest.raises(CycleAugError, match="MASTER_ADDR is not set .* srun step's node list"):
+        TorchComm(detect_env(step), torch.device("cpu"))

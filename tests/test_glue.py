@@ -20,7 +20,9 @@ import yaml
 from conftest import ROOT
 from cycleaug import commands
 from cycleaug.cli import COMMANDS, get_args_parser
+from cycleaug.config_check import check_config
 from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings
+from cycleaug.errors import CycleAugError
 from cycleaug.glue import cyclegan as glue_cyclegan
 
 RULES = ROOT / "workflow" / "rules"
@@ -111,8 +113,10 @@ def test_launcher_template_is_what_comes_before_the_command():
     assert glue_cyclegan.launcher(config, 64) == "mpirun -np 64 -map-by ppr:8:node --host-count 8"
     for bad in ("srun {cmd} {cmd}", "mpirun {cmd} --tail", "mpirun"):
         config["launcher"] = bad
-        with pytest.raises(ValueError, match="expected one {cmd}, at the end"):
+        with pytest.raises(CycleAugError, match="expected {cmd} once, at the end"):
             glue_cyclegan.launcher(config, 4)
+        with pytest.raises(CycleAugError, match="expected {cmd} once, at the end"):
+            check_config(config)  # before any rule is built: one line from the Snakefile's config check
 
 
 @pytest.mark.horovod

@@ -13,10 +13,9 @@ either window left PBS jobs running (seen as a flaky test). Its cancel command a
 which a busy PBS server (or a loaded login node) exceeds. So the profile's cancel command is `true`
 and this script does the cancelling, from its own record of the run's jobs:
 
-* the first line printed is a registry file, ``.snakemake/pbs-jobs/<pid>.jsonl`` (pbs_registry.py);
-* pbs_submit.py appends ``{"jobid", "name"}`` the moment qsub has given the id (before Snakemake
-  sees it), and marks a submission in flight with ``{"pending": token}`` / ``{"done": token}``;
-* pbs_status.py appends ``{"jobid", "finished": state}`` when it reports success or failed;
+* the first line printed is the run's registry file (pbs_registry.py describes its records):
+  pbs_submit.py records each job the moment qsub has given its id (before Snakemake sees it) and each
+  submission in flight, pbs_status.py each job it reports finished;
 * on SIGTERM this script waits (bounded) for submissions in flight, then runs ``qdel`` on every
   registered job not known finished that qstat does not report finished, in chunks, with a generous timeout, and says what it cancelled.
   After a successful or failed run nothing is left, so nothing is cancelled.

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from jsonschema import Draft202012Validator
 
-from cycleaug.cyclegan.settings import schedule_epochs, with_defaults
+from cycleaug.cyclegan.settings import across_fields, schedule_epochs, with_defaults
 from cycleaug.errors import CycleAugError
 
 
@@ -50,22 +50,29 @@ def schema_errors(config: dict, schema_path: str | Path) -> list[str]:
     return messages
 
 
+def launcher_problem(template: str) -> str | None:
+    """What is wrong with a ``launcher`` template: the training command ``{cmd}`` must stand once, at the
+    end, because the rule names the command's log after it (cycleaug.glue.cyclegan.launcher)."""
+    if template.count("{cmd}") != 1 or not template.rstrip().endswith("{cmd}"):
+        return f"launcher {template!r}: expected {{cmd}} once, at the end (the options before it start the processes)"
+    return None
+
+
 def check_config(config: dict) -> None:
     """Raise CycleAugError naming the key when keys contradict each other, or a number is not finite."""
     bad = non_finite(config)
     if bad:
         raise CycleAugError("; ".join(bad))
+    problem = launcher_problem(config["launcher"])
+    if problem:
+        raise CycleAugError(problem)
     cg = with_defaults(config["cyclegan"])
+    for problem in across_fields(cg):
+        raise CycleAugError(f"cyclegan.{problem}")
     total = schedule_epochs(cg)
-    if total < 1:
-        raise CycleAugError("cyclegan.n_epochs + cyclegan.n_epochs_decay: must be at least 1 epoch in total")
     late = [e for e in cg["save_epochs"] if e > total]
     if late:
         raise CycleAugError(f"cyclegan.save_epochs: {late} lie beyond the last epoch ({total})")
-    if cg["crop_size"] > cg["load_size"]:
-        raise CycleAugError(
-            f"cyclegan.crop_size ({cg['crop_size']}) must not exceed cyclegan.load_size ({cg['load_size']})"
-        )
     if config.get("slurm", {}).get("mpi") and 1 in cg["gpu_counts"]:
         # snakemake-executor-plugin-slurm refuses an MPI job of one task ("'tasks' must be greater than 1").
         raise CycleAugError("cyclegan.gpu_counts: 1 on a Slurm site (slurm.mpi): an MPI job needs at least 2 tasks")

@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cycleaug.cyclegan.settings import with_defaults
+
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
 # Two ranks: join the backend, allreduce (rank + 1), rank 0 prints the sum (1 + 2 = 3 on every element).
@@ -190,9 +192,10 @@ def run_checks(config: dict, min_free_gb: float, allreduce_device: str = "auto")
     import torch
 
     device = config.get("device", "cuda")
-    name = config["cyclegan"]["backend"]
+    cg = with_defaults(config["cyclegan"])
+    name = cg["backend"]
     checks = [torch_build(), cuda(device), gpus(config.get("gpus_per_node", 1), device), nccl(device)]
-    checks.append(disk(config["cyclegan"].get("stage_to", ""), min_free_gb))
+    checks.append(disk(cg["stage_to"], min_free_gb))
     checks.append(backend(name, device, config.get("launcher", "mpirun")))
     if allreduce_device == "auto":
         allreduce_device = "cuda" if device == "cuda" and torch.cuda.device_count() >= 2 else "cpu"

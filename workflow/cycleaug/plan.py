@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 
 from cycleaug import jobnames, scaling_model
-from cycleaug.cyclegan.settings import saved_epochs, schedule_epochs
+from cycleaug.cyclegan.settings import saved_epochs, schedule_epochs, with_defaults
 from cycleaug.topology import nodes_for
 from cycleaug.yolo.conditions import conditions
 
@@ -173,9 +173,9 @@ def report(config: dict, rates: dict[str, float] | None = None) -> str:
         + " points per node-hour (ABCI 3.0 FY2024 tariff unless given; check the current one)"
     )
     # The lr rule scales each step's size, not the number of steps (cycleaug.cyclegan.settings.lr_scale).
-    cg = config["cyclegan"]
+    cg = with_defaults(config["cyclegan"])
     lines.append(
-        f"lr scaling: {cg.get('lr_scaling', 'none')}, warm-up {cg.get('warmup_epochs', 0):g} epoch(s): the same "
+        f"lr scaling: {cg['lr_scaling']}, warm-up {cg['warmup_epochs']:g} epoch(s): the same "
         "iterations per run whatever the rule, so these walltimes and the scaling model hold for every rule "
         "(the lr ablation's runs, `snakemake ablation_lr`, cost what the main run of their count costs)"
     )

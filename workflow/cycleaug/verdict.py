@@ -87,13 +87,6 @@ def scaling_claim(log_paths: Sequence[str | Path]) -> Claim:
     )
 
 
-def _interval(row: dict, col: str) -> tuple[float, float, float] | None:
-    value = (row.get(col) or "").strip()
-    if not value:
-        return None
-    return float(value), float(row[f"{col}_ci_low"]), float(row[f"{col}_ci_high"])
-
-
 def _sign(iv: tuple[float, float, float]) -> int:
     """+1 / -1 when the interval excludes zero on that side, else 0."""
     return 1 if iv[1] > 0 else -1 if iv[2] < 0 else 0

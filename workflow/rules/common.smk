@@ -1,4 +1,4 @@
-# Shared by every stage: config validation and the data and results folders. The target lists behind
+# Shared by every stage: config validation and the results folder. The target lists behind
 # `rule all` and the stage targets are cycleaug/glue/common.py's; each stage's rule file takes its
 # options from its own glue module, cycleaug/glue/<stage>.py, and its paths from cycleaug/glue/paths.py.
 import sys

@@ -12,7 +12,7 @@ from cycleaug.glue import cyclegan as glue, common, paths
 glue.carry_slurm_conf()
 
 # The learning-rate ablation's own runs (`snakemake ablation_lr`, not part of `all`) are rules of this
-# loop too, train_ablation_lr_{rule}_{n}gpu into {results_dir}/ablation/lr_{rule}/{n}gpu/.
+# loop too, train_ablation_lr_{rule}_{n}gpu_seed{s} into {results_dir}/ablation/lr_{rule}/seed{s}/{n}gpu/.
 for _run in glue.training_runs(config):
 
     rule:

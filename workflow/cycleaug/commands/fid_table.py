@@ -4,7 +4,7 @@
         --runs 4:100:results/samples/4gpu/epoch100 4:200:results/samples/4gpu/epoch200 \
         --out results/fid/fid.csv --weights random-init --cache-dir results/fid/cache
 
-Columns: gpus, epoch, fid, n_real, n_fake, weights ("real" or "random-init"). The real set's statistics
+Columns: cycleaug.fid.table.FID_TABLE_COLUMNS (FID and KID per run). The real set's statistics
 are computed once (and cached with --cache-dir); the network is loaded once.
 """
 

@@ -18,8 +18,10 @@ def add_arguments(parser) -> None:
         metavar="CSV",
         help="gpus, predicted_speedup, paper_model_speedup, ours_overlap_fp32_speedup",
     )
-    parser.add_argument("--backend", choices=["torch", "horovod"], default="torch", help="cyclegan.backend")
-    parser.add_argument("--compression", choices=["none", "fp16"], default="none", help="cyclegan.compression")
+    from cycleaug.cyclegan.settings import BACKENDS, COMPRESSIONS
+
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="cyclegan.backend")
+    parser.add_argument("--compression", choices=COMPRESSIONS, default="none", help="cyclegan.compression")
     parser.add_argument(
         "--t-compute",
         type=float,

@@ -41,15 +41,14 @@ from dataclasses import dataclass
 
 import torch
 
+from cycleaug.cyclegan.settings import BACKENDS, COMPRESSIONS
 from cycleaug.errors import CycleAugError
 from cycleaug.runtime import process_name, resolve_device
 
-BACKENDS = ("torch", "horovod")
 # Gradient compression for the allreduce: fp16 halves the bytes (bench/comm.py, bench/scaling_model.py).
 # torch: the flat buffer is cast to float16 and pre-divided by the world size before the sum (as torch's
 # DDP fp16_compress_hook does, so a sum over many ranks cannot overflow), then cast back; horovod:
 # DistributedOptimizer(compression=hvd.Compression.fp16).
-COMPRESSIONS = ("none", "fp16")
 # Bytes sent per gradient byte (float32) with each compression.
 COMPRESSION_FACTOR = {"none": 1.0, "fp16": 0.5}
 DEFAULT_MASTER_PORT = 29500
@@ -89,7 +88,9 @@ def pbs_master_addr(environ: Mapping[str, str]) -> str | None:
 
 
 def slurm_master_addr(environ: Mapping[str, str]) -> str | None:
-    """The first host of the srun step: Slurm's own expansion of its compressed host list (``gpu[01-04]``)."""
+    """The first host of the srun step: Slurm's own expansion of its compressed host list (``gpu[01-04]``);
+    None where there is no step or scontrol cannot expand it (the torch backend then says MASTER_ADDR is
+    missing; horovod does not need it)."""
     nodelist = environ.get("SLURM_STEP_NODELIST")
     if not nodelist:
         return None
@@ -97,11 +98,8 @@ def slurm_master_addr(environ: Mapping[str, str]) -> str | None:
         proc = subprocess.run(
             ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, timeout=60, check=True
         )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise CycleAugError(
-            f"srun environment: cannot expand SLURM_STEP_NODELIST={nodelist!r} with `scontrol show hostnames` "
-            f"({exc}); export MASTER_ADDR (the host of rank 0) instead"
-        ) from None
+    except (OSError, subprocess.SubprocessError):
+        return None
     hosts = proc.stdout.split()
     return hosts[0] if hosts else None
 
@@ -138,8 +136,10 @@ def detect_env(environ: Mapping[str, str] | None = None) -> DistEnv:
         return DistEnv()
     if size is None or rank is None or not 0 <= rank < size:
         raise CycleAugError(f"{launcher} environment: rank {rank} of world size {size} is not valid")
-    site_addr = slurm_master_addr if launcher == "srun" else pbs_master_addr
-    addr = environ.get("MASTER_ADDR") or site_addr(environ)
+    # From what the environment holds, not from the launcher's name: under srun --mpi=pmi2 the ranks come
+    # from PMI_RANK, and the host from the step's node list. One process needs no rendezvous host.
+    addr = environ.get("MASTER_ADDR") or pbs_master_addr(environ)
+    addr = addr or (slurm_master_addr(environ) if size > 1 else None)
     port = _int(environ, "MASTER_PORT", default=DEFAULT_MASTER_PORT)
     return DistEnv(rank, size, local, launcher, addr, port)
 
@@ -250,8 +250,8 @@ class TorchComm(Comm):
 
         if not env.master_addr:
             raise CycleAugError(
-                f"{env.launcher} with --backend torch: MASTER_ADDR is not set (and no "
-                "$PBS_NODEFILE to take it from); export it, e.g. mpirun -x MASTER_ADDR"
+                f"{env.launcher} with --backend torch: MASTER_ADDR is not set (and neither $PBS_NODEFILE nor an srun "
+                "step's node list, expanded by scontrol, gave it); export it, e.g. mpirun -x MASTER_ADDR"
             )
         self.dist = dist
         self.bucket_bytes = bucket_bytes

@@ -31,6 +31,9 @@ class ModelConfig:
 
 
 AMP_MODES = ("none", "bf16", "fp16", "auto")
+BACKENDS = ("torch", "horovod")
+# Gradient compression for the allreduce (cycleaug.cyclegan.distributed says what each does).
+COMPRESSIONS = ("none", "fp16")
 # The switches `cyclegan.fast: auto` chooses by measurement (cycleaug.cyclegan.autotune).
 SEARCHABLE = ("amp", "channels_last", "fused_adam")
 
@@ -154,7 +157,7 @@ class TrainConfig:
     )
     workers: int = option(4, "data loader workers per process (unused with --cache-images)", {"minimum": 0})
     seed: int = option(0, "seed of initial weights, shards, crops")
-    backend: str = option("torch", "torch.distributed (NCCL/Gloo) or horovod", choices=["torch", "horovod"])
+    backend: str = option("torch", "torch.distributed (NCCL/Gloo) or horovod", choices=list(BACKENDS))
     device: str = option("auto", "auto: GPU LOCAL_RANK if CUDA is available, else CPU", choices=["auto", "cpu", "cuda"])
     stop_before_walltime: float = option(
         600.0,
@@ -166,7 +169,7 @@ class TrainConfig:
     )
     fast: FastConfig = field(default_factory=FastConfig)
     compression: str = option(
-        "none", "allreduce gradients in float16 (half the bytes; horovod Compression.fp16)", choices=["none", "fp16"]
+        "none", "allreduce gradients in float16 (half the bytes; horovod Compression.fp16)", choices=list(COMPRESSIONS)
     )
 
     @property
@@ -205,14 +208,24 @@ def saved_epochs(cyclegan: Mapping) -> list[int]:
 def with_defaults(cyclegan: Mapping) -> dict:
     """config.cyclegan with every hyperparameter it leaves out at its default here: config.yaml sets what
     the paper sets, and the rest of a run's settings have their one home in these dataclasses."""
-    defaults = {f.name: field_default(f) for cls in (ModelConfig, TrainConfig) for f in option_fields(cls)}
+    fields = [f for cls in (ModelConfig, TrainConfig) for f in option_fields(cls)]
+    # seed and device are the workflow's own keys (config.seed, config.device), not config.cyclegan's.
+    defaults = {f.name: field_default(f) for f in fields if f.name not in ("seed", "device")}
     return {**defaults, **cyclegan}
 
 
-def check(cfg: TrainConfig) -> list[str]:
-    """What is wrong with a run's settings, one message per flag: the bounds declared on the fields (the
-    config schema states the same for config.cyclegan) and the one rule across fields."""
-    problems = out_of_bounds(cfg.model) + out_of_bounds(cfg)
-    if cfg.total_epochs < 1:
-        problems.append(f"--n-epochs {cfg.n_epochs} + --n-epochs-decay {cfg.n_epochs_decay}: expected >= 1 epoch")
+def across_fields(values: Mapping) -> list[str]:
+    """The rules between a run's settings that no bound of one field states, by key, from a TrainConfig's
+    fields or config.cyclegan (cycleaug.config_check names them cyclegan.<key>)."""
+    problems = []
+    if schedule_epochs(values) < 1:
+        problems.append("n_epochs + n_epochs_decay: must be at least 1 epoch in total")
+    if values["crop_size"] > values["load_size"]:
+        problems.append(f"crop_size ({values['crop_size']}) must not exceed load_size ({values['load_size']})")
     return problems
+
+
+def check(cfg: TrainConfig) -> list[str]:
+    """What is wrong with a run's settings, one message each: the bounds declared on the fields (the config
+    schema states the same for config.cyclegan) and the rules across fields."""
+    return out_of_bounds(cfg.model) + out_of_bounds(cfg) + across_fields(vars(cfg))

@@ -49,8 +49,9 @@ from cycleaug.cyclegan import autotune, checkpoint
 from cycleaug.cyclegan.data import PlanSampler, UnalignedCrops, epoch_plan
 from cycleaug.cyclegan.distributed import Comm, detect_env, setup
 from cycleaug.cyclegan.model import LOSS_NAMES, CycleGAN, hash_seed
-from cycleaug.cyclegan.settings import TrainConfig, check, lr_scale
+from cycleaug.cyclegan.settings import ModelConfig, TrainConfig, check, lr_scale
 from cycleaug.errors import CycleAugError
+from cycleaug.options import option_fields
 from cycleaug.progress import format_seconds
 from cycleaug.runtime import EXIT_INTERRUPTED, StopRequest, job_deadline, loader_workers
 
@@ -514,24 +515,31 @@ def _progress(run: Run, ep: Epoch, losses: torch.Tensor) -> None:
     )
 
 
-# What a run's result depends on (cycleaug.fingerprint), besides the number of processes, the precision
-# it computes in (amp, tf32 and the device's kind: cycleaug.cyclegan.model.precision_label), the crops'
-# digests and the code's versions. Left out: where a run stops and which nets it keeps (stop_epoch,
-# save_epochs: every epoch's numbers are the same), how often it saves, reports and syncs
+# What a run's result depends on (cycleaug.fingerprint): every option of ModelConfig and TrainConfig but
+# those named here, so that a new hyperparameter is in it unless it is left out on purpose (a change of it
+# then starts afresh instead of resuming a run made with another value). Besides: the number of processes,
+# the precision it computes in (amp, tf32 and the device's kind: cycleaug.cyclegan.model.precision_label),
+# the crops' digests and the code's versions. Left out: where a run stops and which nets it keeps
+# (stop_epoch, save_epochs: every epoch's numbers are the same), how often it saves, reports and syncs
 # (checkpoint_every, log_every, sync_every), how the same samples and sums travel (workers, stage_to,
-# backend, device, the walltime margin), paths (the crops' contents count), and the speed switches that compute the same arithmetic
-# with other kernels or layouts (fast: channels_last, fused_adam, compile, cache_images, auto, auto_cache).
-FINGERPRINT_MODEL = ("ngf", "ndf", "n_blocks", "lr", "beta1", "lambda_cycle", "lambda_identity", "pool_size")
-FINGERPRINT_RUN = (
-    "load_size",
-    "crop_size",
-    "batch_size",
-    "n_epochs",
-    "n_epochs_decay",
-    "shard_scale",
-    "seed",
-    "compression",
+# backend, device, the walltime margin), paths (the crops' contents count), and the speed switches that
+# compute the same arithmetic with other kernels or layouts (FastConfig, not an option field here). The lr
+# rule's three keys enter as what they do at this process count (run_fingerprint).
+NOT_FINGERPRINTED = (
+    "stop_epoch",
+    "save_epochs",
+    "checkpoint_every",
+    "log_every",
+    "sync_every",
+    "workers",
+    "stage_to",
+    "backend",
+    "device",
+    "stop_before_walltime",
 )
+LR_RULE = ("lr_scaling", "lr_reference_gpus", "warmup_epochs")
+FINGERPRINT_MODEL = tuple(f.name for f in option_fields(ModelConfig))
+FINGERPRINT_RUN = tuple(f.name for f in option_fields(TrainConfig) if f.name not in NOT_FINGERPRINTED + LR_RULE)
 
 
 def run_fingerprint(cfg: TrainConfig, world_size: int, precision: str) -> dict:

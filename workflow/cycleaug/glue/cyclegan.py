@@ -8,7 +8,9 @@ import os
 from dataclasses import dataclass
 
 from cycleaug import jobnames
+from cycleaug.config_check import launcher_problem
 from cycleaug.cyclegan.settings import FastConfig, ModelConfig, TrainConfig, fast_settings, saved_epochs, with_defaults
+from cycleaug.errors import CycleAugError
 from cycleaug.glue import paths
 from cycleaug.glue.common import gpu_counts, lr_ablation_runs, lr_reference_gpus
 from cycleaug.options import command_line, shell_words
@@ -133,8 +135,9 @@ def launcher(config: dict, gpus: int) -> str:
     """The site's launcher (config ``launcher``, a template ending in ``{cmd}``) for ``gpus`` processes: what
     goes before the training command (which names the rule's log after it, so nothing can follow it)."""
     template = config["launcher"]
-    if template.count("{cmd}") != 1 or not template.rstrip().endswith("{cmd}"):
-        raise ValueError(f"launcher {template!r}: expected one {{cmd}}, at the end")
+    problem = launcher_problem(template)
+    if problem:
+        raise CycleAugError(problem)
     values = dict(
         n=gpus,
         ppn=ppn_for(config, gpus),

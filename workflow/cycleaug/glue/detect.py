@@ -165,7 +165,7 @@ def align_images_dir(wildcards, input) -> str:
     """The folder the labels' frame names are relative to (SYNTHIA: its RGB folder; the paired truth: its
     PAIRED/RGB folder, the same names)."""
     if wildcards.source == "truth":
-        return f"{input.images}/PAIRED/RGB"
+        return paths.paired_truth_in(input.images)
     return f"{input.images}/RGB" if wildcards.source == "raw" else input.images
 
 

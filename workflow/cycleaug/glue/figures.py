@@ -19,9 +19,7 @@ from cycleaug import paper
 from cycleaug.errors import CycleAugError
 from cycleaug.figures import fig4, fig6, table2
 from cycleaug.glue import paths
-from cycleaug.glue.common import figure_targets, gpu_counts, paired_outputs
-
-__all__ = ["figure_targets", "gpu_counts", "paired_outputs"]
+from cycleaug.glue.common import gpu_counts, paired_outputs
 
 
 def figure_outputs(config: dict, name: str, caption: str, label: str, category: str = "Figures") -> dict:
@@ -95,7 +93,7 @@ def fig5_truth(config: dict) -> list[str]:
 
 def truth_option(wildcards, input) -> str:
     """``--truth-dir ROOT/PAIRED/RGB`` for Fig. 5 on demo data."""
-    return f"--truth-dir '{input.truth[0]}/PAIRED/RGB'" if len(input.truth) else ""
+    return f"--truth-dir {paths.quote(paths.paired_truth_in(input.truth[0]))}" if len(input.truth) else ""
 
 
 def verdict_summary(wildcards, input) -> str:

@@ -46,7 +46,12 @@ def synthia_root(config: dict) -> str:
 def paired_truth(config: dict) -> str:
     """The demo generator's BDD-style renderings of the SYNTHIA-like scenes, under the SYNTHIA images' names
     (cycleaug.data.demo): the paired ground truth of a translation."""
-    return f"{synthia_root(config)}/PAIRED/RGB"
+    return paired_truth_in(synthia_root(config))
+
+
+def paired_truth_in(synthia: str) -> str:
+    """The paired truth inside a SYNTHIA folder (a rule's input, when the folder is what a rule makes)."""
+    return f"{synthia}/PAIRED/RGB"
 
 
 def labels(config: dict, name: str) -> str:

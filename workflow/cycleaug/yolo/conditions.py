@@ -137,8 +137,17 @@ def select_val(frames: list[Frame], n: int | None, seed: int) -> list[Frame]:
     return [frames[i] for i in sorted(idx)]
 
 
+# Streams of the selection generator: one per set, so changing one count leaves the others alone.
+STREAM_REAL, STREAM_SYNTHETIC, STREAM_HELDOUT, STREAM_PRETRAIN, STREAM_TUNE = 1, 2, 4, 5, 6
+
+
 def select_heldout(
-    frames: list[Frame], exclude: list[Frame], n: int, seed: int, stream: int = 4, what: str = "--n-heldout"
+    frames: list[Frame],
+    exclude: list[Frame],
+    n: int,
+    seed: int,
+    stream: int = STREAM_HELDOUT,
+    what: str = "--n-heldout",
 ) -> list[Frame]:
     """A second evaluation split for the selection-bias check: ``n`` frames (with or without persons, as a
     validation set) drawn with the seed from ``frames`` minus ``exclude`` (the detector's training
@@ -159,10 +168,6 @@ def select_pretrain(frames: list[Frame], exclude: list[Frame], n: int, seed: int
     image of the other splits), so the backbone every condition starts from has seen none of them."""
     taken = {f.name for f in exclude}
     return select([f for f in frames if f.name not in taken], n, seed, f"--n-pretrain {n}", STREAM_PRETRAIN)
-
-
-# Streams of the selection generator: one per set, so changing one count leaves the others alone.
-STREAM_REAL, STREAM_SYNTHETIC, STREAM_HELDOUT, STREAM_PRETRAIN, STREAM_TUNE = 1, 2, 4, 5, 6
 
 
 def aligned_source(condition: Condition) -> str | None:

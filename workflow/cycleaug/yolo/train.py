@@ -76,7 +76,6 @@ from cycleaug.yolo.weights import (
 )
 
 
-# darknet saves `<cfg>_last.weights` every 100 iterations (src/detector.c, train_detector).
 def yolo_heads(cfg, semantics: str = DEFAULT_SEMANTICS) -> list[YoloHead]:
     return [
         YoloHead(
@@ -240,6 +239,11 @@ class Run:
     scaler: object = None
     fingerprint: dict = field(default_factory=dict)
 
+    def evaluate(self, model, frames, paths, predictions: list) -> dict:
+        """darknet's figures of ``model`` on ``frames`` at the run's size, its detections into ``predictions``."""
+        tc = self.tc
+        return evaluate_model(model, frames, paths, tc.img_size, tc.eval_batch_size, tc.workers, predictions)
+
 
 @dataclass
 class Progress:
@@ -278,9 +282,18 @@ def _settings(tc: TrainConfig, out: Path, stream) -> Run:
     output_shapes(cfg, hyper.width, hyper.height)
     max_iter = tc.iterations or hyper.max_batches or default_max_batches(cfg.classes)
     semantics = check_semantics(tc.darknet_semantics)
-    heads = yolo_heads(cfg, semantics)
-    aug = augment_params(cfg, hyper)
-    run = Run(tc, out, stream, cfg, hyper, max_iter, semantics, heads, aug, cfg.yolo_layers[-1].random)
+    run = Run(
+        tc=tc,
+        out=out,
+        stream=stream,
+        cfg=cfg,
+        hyper=hyper,
+        max_iter=max_iter,
+        semantics=semantics,
+        heads=yolo_heads(cfg, semantics),
+        aug=augment_params(cfg, hyper),
+        multiscale=cfg.yolo_layers[-1].random,
+    )
     evaluation_iterations(tc.eval_every, 1, hyper, max_iter, semantics)  # a bad --eval-every fails before reading
     return run
 
@@ -417,7 +430,7 @@ def _loader(run: Run, start: int) -> tuple[IterationBatches, torch.utils.data.Da
         tc.seed,
         (hyper.width, hyper.height),
         run.multiscale,
-        tc.darknet_semantics,
+        run.semantics,
     )
     loader = torch.utils.data.DataLoader(
         TrainSet(run.samples, run.aug),
@@ -484,9 +497,9 @@ def _print_progress(run: Run, state: dict, progress: Progress, step: Step, evalu
 
 def _evaluate(run: Run, state: dict, progress: Progress, step: Step) -> None:
     """mAP on the validation images, logged; the model is kept as ``best`` when it beats every earlier one."""
-    tc, out, model = run.tc, run.out, run.model
+    out, model = run.out, run.model
     preds: list = []
-    result = evaluate_model(model, run.val_frames, run.val_paths, tc.img_size, tc.eval_batch_size, tc.workers, preds)
+    result = run.evaluate(model, run.val_frames, run.val_paths, preds)
     record = _eval_record(step.it, step.loss, state["avg_loss"], result, step.lr, progress.elapsed())
     state["history"].append(record)
     best = state["best"]
@@ -508,6 +521,7 @@ def _evaluate(run: Run, state: dict, progress: Progress, step: Step) -> None:
 
 
 def _save_last(run: Run, state: dict, progress: Progress) -> None:
+    # darknet saves `<cfg>_last.weights` every 100 iterations (src/detector.c, train_detector).
     state["elapsed"] = progress.elapsed()
     save_checkpoint(run.out / "last.pt", run.model, run.optimizer, run.scaler, state)
     save_darknet_weights(run.model, run.out / "last.weights", seen=state["seen"])
@@ -521,7 +535,7 @@ def _ensure_val_predictions(run: Run) -> None:
         return
     best = _load_best(run.model.cfg, run.out, run.device)
     preds: list = []
-    evaluate_model(best, run.val_frames, run.val_paths, run.tc.img_size, run.tc.eval_batch_size, run.tc.workers, preds)
+    run.evaluate(best, run.val_frames, run.val_paths, preds)
     write_frames(path, preds)
 
 
@@ -556,7 +570,7 @@ def _heldout_scores(run: Run) -> dict:
     frames, paths = _evaluation_set(tc.heldout_labels, tc.heldout_images, "held-out")
     best = _load_best(run.model.cfg, run.out, run.device)
     preds: list = []
-    result = evaluate_model(best, frames, paths, run.tc.img_size, run.tc.eval_batch_size, run.tc.workers, preds)
+    result = run.evaluate(best, frames, paths, preds)
     # Its detections: the verdict's two-level bootstrap (cycleaug.yolo.contrasts) resamples them.
     write_frames(run.out / "heldout_predictions.json", preds)
     record = _eval_record(0, float("nan"), float("nan"), result, 0.0, 0.0)
