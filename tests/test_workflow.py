@@ -130,9 +130,9 @@ def test_detector_seeds_repeat_every_condition(tmp_path):
 def test_paired_truth_only_on_demo_data(tmp_path):
     """Real SYNTHIA has no paired rendering: the paired-distance step exists only for data.source demo,
     while the verdict is part of every run."""
-    from cycleaug.glue import common, figures
+    from cycleaug.glue import common
 
     demo = {"data": {"source": "demo"}, "results_dir": "r", "data_dir": "d"}
     real = {**demo, "data": {"source": "real"}}
     assert common.paired_outputs(demo) == ["r/fid/paired.csv"] and common.paired_outputs(real) == []
-    assert "r/verdict.md" in figures.figure_targets(real)
+    assert "r/verdict.md" in common.figure_targets(real)
