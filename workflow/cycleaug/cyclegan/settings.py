@@ -208,9 +208,9 @@ def saved_epochs(cyclegan: Mapping) -> list[int]:
 def with_defaults(cyclegan: Mapping) -> dict:
     """config.cyclegan with every hyperparameter it leaves out at its default here: config.yaml sets what
     the paper sets, and the rest of a run's settings have their one home in these dataclasses."""
-    fields = [f for cls in (ModelConfig, TrainConfig) for f in option_fields(cls)]
+    options = [f for cls in (ModelConfig, TrainConfig) for f in option_fields(cls)]
     # seed and device are the workflow's own keys (config.seed, config.device), not config.cyclegan's.
-    defaults = {f.name: field_default(f) for f in fields if f.name not in ("seed", "device")}
+    defaults = {f.name: field_default(f) for f in options if f.name not in ("seed", "device")}
     return {**defaults, **cyclegan}
 
 
