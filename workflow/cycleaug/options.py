@@ -11,14 +11,21 @@ from __future__ import annotations
 
 import argparse
 import math
+import operator
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, field, fields
 from typing import Any
 
 # The bounds a field may declare, in JSON schema's words: the config schema states the same bounds for the
 # config key (tests/test_config.py checks that they agree), out_of_bounds checks them on the command line.
-BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "exclusiveMaximum": "<", "multipleOf": "a multiple of"}
+# Each: what a message says is expected, and the test a value must pass.
+BOUNDS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
+    "minimum": (">=", operator.ge),
+    "exclusiveMinimum": (">", operator.gt),
+    "exclusiveMaximum": ("<", operator.lt),
+    "multipleOf": ("a multiple of", lambda value, limit: value % limit == 0),
+}
 
 
 def option(default: Any, help: str, bounds: Mapping[str, float] | None = None, **argparse_kwargs: Any) -> Any:
@@ -86,22 +93,16 @@ def command_line(cls, values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> 
         value = values[f.name]
         if isinstance(f.default, bool):
             words.append(field_flag(f) if value else "--no-" + field_flag(f)[2:])
-        elif isinstance(value, (list, tuple)):
-            if value:
-                words += [field_flag(f), *map(str, value)]
         else:
-            words += [field_flag(f), str(value)]
+            words += _value_words(field_flag(f), value)
     return words
 
 
-def _within(value: float, bound: str, limit: float) -> bool:
-    if bound == "minimum":
-        return value >= limit
-    if bound == "exclusiveMinimum":
-        return value > limit
-    if bound == "exclusiveMaximum":
-        return value < limit
-    return value % limit == 0
+def _value_words(option: str, value: Any) -> list[str]:
+    """``option`` and its value(s): a list or tuple as several values, an empty one as nothing."""
+    if isinstance(value, (list, tuple)):
+        return [option, *map(str, value)] if value else []
+    return [option, str(value)]
 
 
 def out_of_bounds(obj) -> list[str]:
@@ -116,23 +117,21 @@ def out_of_bounds(obj) -> list[str]:
             problems.append(f"{field_flag(f)} {value}: expected a finite number")
             continue
         for bound, limit in f.metadata["bounds"].items():
-            if not _within(value, bound, limit):
-                problems.append(f"{field_flag(f)} {value}: expected {BOUNDS[bound]} {limit}")
+            expected, within = BOUNDS[bound]
+            if not within(value, limit):
+                problems.append(f"{field_flag(f)} {value}: expected {expected} {limit}")
     return problems
 
 
 def flags(**values: Any) -> str:
     """The options a rule passes, as one shell string: ``name=value`` as ``--name value`` in the order given,
-    a list or tuple as several values, True as the bare flag; None and False pass nothing."""
+    a list or tuple as several values (an empty one: nothing), True as the bare flag; None and False pass nothing."""
     words: list[str] = []
     for name, value in values.items():
-        if value is None or value is False:
-            continue
-        words.append(flag(name))
-        if isinstance(value, (list, tuple)):
-            words += map(str, value)
-        elif value is not True:
-            words.append(str(value))
+        if value is True:
+            words.append(flag(name))
+        elif value is not None and value is not False:
+            words += _value_words(flag(name), value)
     return shell_words(words)
 
 

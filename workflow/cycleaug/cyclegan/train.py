@@ -111,7 +111,6 @@ class Run:
     fingerprint: dict = field(default_factory=dict)
     digest: str = ""
     deadline: float | None = None
-    sync_every: int = 1
     run_start: float = 0.0
     run_iters: int = 0
     epoch: int = 1
@@ -131,6 +130,12 @@ class Run:
 
     def lr(self, epoch: int, iteration: int) -> float:
         return lr_at(self.cfg, epoch, iteration, self.comm.world_size, self.iters_per_epoch)
+
+    @property
+    def sync_every(self) -> int:
+        # Between syncs the host queues work without waiting for the device; a stop signal acts at the next
+        # sync, which must come well within the scheduler's grace before SIGKILL (PBS kill_delay: 10 s).
+        return self.cfg.sync_every or (1 if self.comm.device.type == "cpu" else 10)
 
     def near_walltime(self) -> bool:
         return self.deadline is not None and time.time() > self.deadline - self.cfg.stop_before_walltime
@@ -158,9 +163,6 @@ def _train(cfg: TrainConfig, comm: Comm, stop: StopRequest) -> int:
     _model(run)
     _resume(run)
     _watch_walltime(run)
-    # Between syncs the host queues work without waiting for the device; a stop signal acts at the next
-    # sync, which must come well within the scheduler's grace before SIGKILL (PBS kill_delay: 10 s).
-    run.sync_every = run.cfg.sync_every or (1 if comm.device.type == "cpu" else 10)
     run.run_start = time.perf_counter()
     while run.epoch <= run.cfg.last_epoch:
         status = _epoch(run)
@@ -383,8 +385,9 @@ def _end_epoch(run: Run, ep: Epoch) -> int | None:
     comm, cfg = run.comm, run.cfg
     seconds = time.perf_counter() - ep.t0 - ep.save_s  # full wall time of the iterations, communication included
     done = ep.it - run.start_iter
+    images_per_s = done * cfg.batch_size * comm.world_size / max(seconds, 1e-9)
     if comm.rank == 0 and done > 0:
-        _append_log(run, ep, seconds, done)
+        _append_log(run, ep, seconds, done, images_per_s)
     if ep.interrupted:
         _save_latest(run, run.epoch, ep.it)
         comm.barrier()  # nobody exits (and makes a launcher stop the others) before the save is done
@@ -397,7 +400,7 @@ def _end_epoch(run: Run, ep: Epoch) -> int | None:
     log(
         comm,
         f"epoch {run.epoch}/{cfg.total_epochs} done: {done} iterations in {format_seconds(seconds)} "
-        f"({done * cfg.batch_size * comm.world_size / max(seconds, 1e-9):.2f} images/s), lr {ep.lr:.3g}",
+        f"({images_per_s:.2f} images/s), lr {ep.lr:.3g}",
     )
     stopping = _any(comm, run.stop.requested or run.near_walltime())  # collective: every rank calls it
     keep = run.epoch in cfg.save_epochs or run.epoch == cfg.last_epoch
@@ -416,7 +419,7 @@ def _end_epoch(run: Run, ep: Epoch) -> int | None:
     return None
 
 
-def _append_log(run: Run, ep: Epoch, seconds: float, done: int) -> None:
+def _append_log(run: Run, ep: Epoch, seconds: float, done: int, images_per_s: float) -> None:
     cfg, comm = run.cfg, run.comm
     checkpoint.append_log(
         run.dir,
@@ -424,7 +427,7 @@ def _append_log(run: Run, ep: Epoch, seconds: float, done: int) -> None:
             "epoch": run.epoch,
             "seconds": round(seconds, 4),
             "iterations": done,
-            "images_per_s": round(done * cfg.batch_size * comm.world_size / max(seconds, 1e-9), 3),
+            "images_per_s": round(images_per_s, 3),
             **{k: round(float(v) / done, 6) for k, v in zip(LOSS_NAMES, ep.sums)},
             "lr": ep.lr_first,  # the rate of the epoch's first iteration here, and of its last
             "lr_last": ep.lr,

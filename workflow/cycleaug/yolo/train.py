@@ -309,8 +309,8 @@ def _data(run: Run) -> None:
 
 
 def _model(run: Run) -> int:
-    """The model (seeded, then the pretrained layers), its optimizer and the run's fingerprint; returns the
-    number of pretrained layers loaded."""
+    """The model (seeded, then the pretrained layers) and its optimizer; returns the number of pretrained
+    layers loaded."""
     tc = run.tc
     run.device = device = resolve_device(tc.device)
     deterministic(device)
@@ -319,17 +319,17 @@ def _model(run: Run) -> int:
     loaded = load_pretrained(model, tc.pretrained) if tc.pretrained else 0
     model.to(device).train()
     run.optimizer = make_optimizer(model, run.hyper)
-    use_amp = tc.amp and device.type == "cuda"
-    run.scaler = torch.amp.GradScaler("cuda") if use_amp else None
-    run.fingerprint = run_fingerprint(
-        tc, run.cfg.path, run.hyper, run.max_iter, run.semantics, run.samples, run.val_paths, device.type, use_amp
-    )
+    run.scaler = torch.amp.GradScaler("cuda") if tc.amp and device.type == "cuda" else None
     return loaded
 
 
 def _resume(run: Run, loaded: int) -> dict:
     """The state to go on from: last.pt's when it holds a run of this fingerprint (the model, optimizer and
     RNG restored from it), else a fresh one (another run's files moved aside)."""
+    amp = run.scaler is not None
+    run.fingerprint = run_fingerprint(
+        run.tc, run.cfg.path, run.hyper, run.max_iter, run.semantics, run.samples, run.val_paths, run.device.type, amp
+    )
     stream = run.stream
     state = {
         "iteration": 0,
